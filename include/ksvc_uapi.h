@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: ((GPL-2.0 WITH Linux-syscall-note) OR MIT) */
+/*
+ * ksvc_uapi.h - the KSVC ABI, shared by ksvc.ko and user space.
+ *
+ * KSVC (Kernel SysCall Virtualization Channel) gives a process, through
+ * /dev/ksvc, three memory regions:
+ *
+ *   - a submit ring     (application produces struct ksvc_entry,
+ *                        the dispatcher consumes),
+ *   - a completion ring (the dispatcher produces struct ksvc_completion,
+ *                        the application consumes),
+ *   - a shared page     (read-only; the kernel publishes process facts
+ *                        so that getpid() & co. are a memory load).
+ *
+ * Everything in this file is ABI.  Structures only ever grow at the end,
+ * into space that is reserved (and zero) today; every size and offset is
+ * pinned by a static assertion at the bottom of this file.
+ *
+ * Usable from the kernel, from C (C99 or later) and from C++.
+ */
+#ifndef KSVC_UAPI_H
+#define KSVC_UAPI_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KSVC_ABI_VERSION	1
+
+/*
+ * The ABI is defined in 4 KiB pages.  The module refuses to build for a
+ * kernel whose PAGE_SIZE differs.  User space gets PAGE_SIZE defined if
+ * the C library did not define it, so that
+ *
+ *   mmap(NULL, ring_pages(256, sizeof(struct ksvc_entry)) * PAGE_SIZE,
+ *        PROT_READ | PROT_WRITE, MAP_SHARED, fd, KSVC_OFF_SUBMIT_RING);
+ *
+ * compiles as written.
+ */
+#define KSVC_PAGE_SIZE		4096u
+#if !defined(__KERNEL__) && !defined(PAGE_SIZE)
+#define PAGE_SIZE		KSVC_PAGE_SIZE
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Device, ioctls, mmap offsets                                        */
+/* ------------------------------------------------------------------ */
+
+#define KSVC_DEVICE_PATH	"/dev/ksvc"
+#define KSVC_IOC_MAGIC		'K'
+
+/* Ring sizes: a power of two between these bounds (inclusive). */
+#define KSVC_MIN_ENTRIES	16u
+#define KSVC_MAX_ENTRIES	32768u
+
+/* No create flag is defined in ABI version 1: flags must be zero. */
+#define KSVC_CREATE_FLAGS_ALL	0u
+
+/* Bits in ksvc_create_params.features (out). */
+#define KSVC_FEAT_NOTIFY	(1u << 0)	/* KSVC_IOC_NOTIFY exists */
+#define KSVC_FEAT_REFRESH	(1u << 1)	/* KSVC_IOC_REFRESH exists */
+#define KSVC_FEAT_TIER0		(1u << 2)	/* shared page is maintained */
+
+/*
+ * struct ksvc_create_params - argument of KSVC_IOC_CREATE.
+ *
+ * In:  submit_ring_entries, complete_ring_entries: powers of two in
+ *      [KSVC_MIN_ENTRIES, KSVC_MAX_ENTRIES];
+ *      flags: zero;
+ *      eventfd: -1 for none, or an eventfd the kernel signals on
+ *      KSVC_IOC_NOTIFY (the instance keeps its own reference);
+ *      reserved: zero.
+ * Out: abi_version, features and the byte size of each mapping.  Their
+ *      input values are ignored.
+ */
+struct ksvc_create_params {
+	__u32 submit_ring_entries;
+	__u32 complete_ring_entries;
+	__u32 flags;
+	__s32 eventfd;
+	__u32 abi_version;		/* out: KSVC_ABI_VERSION */
+	__u32 features;			/* out: KSVC_FEAT_* */
+	__u32 submit_ring_size;		/* out: bytes at KSVC_OFF_SUBMIT_RING */
+	__u32 complete_ring_size;	/* out: bytes at KSVC_OFF_COMPLETE_RING */
+	__u32 shared_page_size;		/* out: bytes at KSVC_OFF_SHARED_PAGE */
+	__u32 reserved[7];		/* in: must be zero */
+};
+
+/*
+ * KSVC_IOC_CREATE: set up the one instance of this open file.
+ * KSVC_IOC_NOTIFY: signal the instance's eventfd (ENOENT without one).
+ * KSVC_IOC_REFRESH: bring every fresh bit of the shared page that can be
+ *                   set back (see struct ksvc_shared_page).
+ * The last two refresh the shared page too, like any instance ioctl.
+ */
+#define KSVC_IOC_CREATE		_IOWR(KSVC_IOC_MAGIC, 1, struct ksvc_create_params)
+#define KSVC_IOC_NOTIFY		_IO(KSVC_IOC_MAGIC, 2)
+#define KSVC_IOC_REFRESH	_IO(KSVC_IOC_MAGIC, 3)
+
+/*
+ * mmap offsets.  Each region is mapped whole (offset and length exactly
+ * as below), MAP_SHARED, by the process that created the instance.
+ */
+#define KSVC_OFF_SUBMIT_RING	0x00000000ULL
+#define KSVC_OFF_COMPLETE_RING	0x10000000ULL
+#define KSVC_OFF_SHARED_PAGE	0x20000000ULL
+
+/* ------------------------------------------------------------------ */
+/* Rings                                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Every ring mapping starts with a struct ksvc_ring_hdr (256 bytes); the
+ * entries follow at byte KSVC_RING_HDR_SIZE.  The mapping is
+ * ring_pages(entries, entry_size) pages long.
+ *
+ * Single-producer / single-consumer protocol
+ * ------------------------------------------
+ * head and tail are free-running 32-bit counters; they wrap at 2^32 and
+ * only their difference matters.  Entry i lives in slot (i & mask).
+ *
+ *   used  = tail - head           (0 .. entries)
+ *   empty : used == 0
+ *   full  : used == entries
+ *
+ * The producer alone writes tail and the entries in [tail, head+entries).
+ * The consumer alone writes head.
+ *
+ * Producer:  h = load_acquire(&head);
+ *            if (tail - h == entries) -> full, try later;
+ *            write slot[tail & mask];            (plain stores)
+ *            store_release(&tail, tail + 1);     (publishes the slot)
+ *
+ * Consumer:  t = load_acquire(&tail);
+ *            if (t == head) -> empty;
+ *            read slot[head & mask];             (plain loads)
+ *            store_release(&head, head + 1);     (gives the slot back)
+ *
+ * The acquire on one side pairs with the release on the other: an entry
+ * is completely written before the consumer can see it, and completely
+ * read before the producer can overwrite it.  Batches work the same way
+ * with n in place of 1.
+ *
+ * Sleeping consumer (KSVC_RING_NEED_WAKEUP in flags):
+ *   consumer: store(&flags, flags | NEED_WAKEUP); full fence (seq_cst);
+ *             if (load(&tail) != head) { clear the flag; go on; }
+ *             else sleep until woken;
+ *   producer: publish tail; full fence (seq_cst);
+ *             if (load(&flags) & NEED_WAKEUP) wake the consumer.
+ * With a full fence on both sides at least one of them sees the other's
+ * store, so no wake-up is lost.  How the consumer sleeps is up to the
+ * consumer (libksvc: a futex for the dispatcher, the instance's eventfd
+ * for the application).
+ *
+ * The kernel writes the geometry (magic .. ring_size) once, before user
+ * space can map the ring, and never reads anything back from a ring:
+ * user space owns every byte of it.  A future kernel-side consumer
+ * (Phase 1) will keep its own copy of the geometry, read head/tail once
+ * per batch, mask every index and copy each entry before validating it.
+ */
+#define KSVC_SUBMIT_RING_MAGIC		0x4b535653u	/* "KSVS" */
+#define KSVC_COMPLETE_RING_MAGIC	0x4b535643u	/* "KSVC" */
+
+#define KSVC_RING_HDR_SIZE	256u
+
+/* Bits in ksvc_ring_hdr.flags. */
+#define KSVC_RING_NEED_WAKEUP	(1u << 0)	/* written by the consumer */
+
+struct ksvc_ring_hdr {
+	/* Cache line 0: geometry, written once by the kernel. */
+	__u32 magic;
+	__u32 entries;		/* power of two */
+	__u32 mask;		/* entries - 1 */
+	__u32 entry_size;	/* bytes per entry */
+	__u32 entries_offset;	/* KSVC_RING_HDR_SIZE */
+	__u32 ring_size;	/* bytes of the whole mapping */
+	__u32 reserved0[10];
+
+	/* Cache line 1: flags (KSVC_RING_*). */
+	__u32 flags;
+	__u32 reserved1[15];
+
+	/* Cache line 2: consumer index, written by the consumer only. */
+	__u32 head;
+	__u32 reserved2[15];
+
+	/* Cache line 3: producer index, written by the producer only. */
+	__u32 tail;
+	__u32 reserved3[15];
+};
+
+/* Bits in ksvc_entry.flags. */
+#define KSVC_ENTRY_LINKED	(1u << 0)	/* run the next entry only if
+						 * this one succeeds (>= 0) */
+#define KSVC_ENTRY_FLAGS_ALL	KSVC_ENTRY_LINKED
+
+/* struct ksvc_entry - one system call request, one cache line. */
+struct ksvc_entry {
+	__u64 corr_id;		/* copied to the completion untouched */
+	__u32 syscall_nr;	/* native system call number */
+	__u32 flags;		/* KSVC_ENTRY_*; unknown bits -> -EINVAL */
+	__u64 args[6];		/* the six system call arguments */
+};
+
+/* Bits in ksvc_completion.flags. */
+#define KSVC_COMP_REFUSED	(1u << 0)	/* not run: make the call yourself
+						 * on the calling thread */
+#define KSVC_COMP_TIER1		(1u << 1)	/* ran through io_uring */
+#define KSVC_COMP_TIER2		(1u << 2)	/* ran on a worker thread */
+
+/* struct ksvc_completion - the answer to one entry. */
+struct ksvc_completion {
+	__u64 corr_id;		/* from the entry */
+	__s64 result;		/* return value, or -errno */
+	__u32 flags;		/* KSVC_COMP_* */
+	__u32 reserved0;	/* zero */
+	__u64 reserved1;	/* zero */
+};
+
+/* Pages of a ring mapping with @entries entries of @entry_size bytes. */
+static inline __u32 ksvc_ring_pages(__u32 entries, __u32 entry_size)
+{
+	__u64 bytes = KSVC_RING_HDR_SIZE + (__u64)entries * entry_size;
+
+	return (__u32)((bytes + KSVC_PAGE_SIZE - 1) / KSVC_PAGE_SIZE);
+}
+
+#ifndef KSVC_NO_SHORT_NAMES
+/* The seed's name for ksvc_ring_pages(). */
+static inline __u32 ring_pages(__u32 entries, __u32 entry_size)
+{
+	return ksvc_ring_pages(entries, entry_size);
+}
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Shared page (Tier 0)                                                */
+/* ------------------------------------------------------------------ */
+
+#define KSVC_SHARED_MAGIC	0x4b535030u	/* "KSP0" */
+#define KSVC_SHARED_VERSION	1u
+
+/*
+ * Bits in ksvc_shared_page.fresh.  A set bit is the kernel's promise that
+ * the group equals what the system call would return right now, in the
+ * process that created the instance, from any of its threads.  A clear
+ * bit promises nothing: make the system call (and KSVC_IOC_REFRESH may
+ * bring the bit back).
+ */
+#define KSVC_FRESH_PID		(1u << 0)	/* pid */
+#define KSVC_FRESH_PPID		(1u << 1)	/* ppid */
+#define KSVC_FRESH_IDS		(1u << 2)	/* uid, gid, euid, egid */
+#define KSVC_FRESH_UTS		(1u << 3)	/* utsname_* */
+#define KSVC_FRESH_NOFILE	(1u << 4)	/* rlimit_nofile{,_max} */
+#define KSVC_FRESH_ALL		0x1fu
+
+#define KSVC_UTS_LEN		65
+
+/*
+ * struct ksvc_shared_page - process facts, one read-only page.
+ *
+ * seq is a sequence count.  The kernel makes it odd, updates fields,
+ * then makes it even again.  Readers use ksvc_shared_read_begin() and
+ * ksvc_shared_read_retry() below, so that no reader ever sees a torn
+ * value; fresh is read inside the same section as the values it covers.
+ */
+struct ksvc_shared_page {
+	__u32 magic;			/* KSVC_SHARED_MAGIC */
+	__u32 version;			/* KSVC_SHARED_VERSION */
+	__u32 seq;
+	__u32 fresh;			/* KSVC_FRESH_* */
+	__s32 pid;			/* getpid() */
+	__s32 ppid;			/* getppid() */
+	__u32 uid, gid, euid, egid;	/* getuid() ... getegid() */
+	__u64 rlimit_nofile;		/* RLIMIT_NOFILE rlim_cur */
+	__u64 rlimit_nofile_max;	/* RLIMIT_NOFILE rlim_max */
+	char utsname_sysname[KSVC_UTS_LEN];
+	char utsname_nodename[KSVC_UTS_LEN];
+	char utsname_release[KSVC_UTS_LEN];
+	char utsname_version[KSVC_UTS_LEN];
+	char utsname_machine[KSVC_UTS_LEN];
+	char utsname_domainname[KSVC_UTS_LEN];
+	__u8 reserved[3650];		/* zero; future fields go here */
+};
+
+#ifndef __KERNEL__
+/*
+ * Read protocol (user space):
+ *
+ *	do {
+ *		s = ksvc_shared_read_begin(page);
+ *		... copy the fields and page->fresh ...
+ *	} while (ksvc_shared_read_retry(page, s));
+ *
+ * read_begin waits out a writer (odd seq) and has acquire semantics;
+ * read_retry orders the copies before re-reading seq and reports whether
+ * a writer ran in between.  The builtins are the C11/C++11 atomic
+ * operations with the named memory orders.
+ */
+static inline __u32
+ksvc_shared_read_begin(const struct ksvc_shared_page *page)
+{
+	__u32 s;
+
+	while ((s = __atomic_load_n(&page->seq, __ATOMIC_ACQUIRE)) & 1u)
+		;
+	return s;
+}
+
+static inline int
+ksvc_shared_read_retry(const struct ksvc_shared_page *page, __u32 start)
+{
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(&page->seq, __ATOMIC_RELAXED) != start;
+}
+#endif /* !__KERNEL__ */
+
+/* ------------------------------------------------------------------ */
+/* Layout pins                                                         */
+/* ------------------------------------------------------------------ */
+
+#if defined(__cplusplus)
+#define KSVC_STATIC_ASSERT(e, m) static_assert(e, m)
+#elif defined(__KERNEL__)
+#define KSVC_STATIC_ASSERT(e, m) _Static_assert(e, m)
+#else
+#define KSVC_STATIC_ASSERT(e, m) _Static_assert(e, m)
+#endif
+
+#define KSVC_OFFSETOF(t, m) __builtin_offsetof(t, m)
+
+KSVC_STATIC_ASSERT(sizeof(struct ksvc_create_params) == 64, "create params");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_create_params, eventfd) == 12, "eventfd");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_create_params, shared_page_size) == 32, "sizes");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_create_params, reserved) == 36, "reserved");
+
+KSVC_STATIC_ASSERT(sizeof(struct ksvc_ring_hdr) == KSVC_RING_HDR_SIZE, "ring header");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_ring_hdr, ring_size) == 20, "geometry");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_ring_hdr, flags) == 64, "flags line");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_ring_hdr, head) == 128, "head line");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_ring_hdr, tail) == 192, "tail line");
+
+KSVC_STATIC_ASSERT(sizeof(struct ksvc_entry) == 64, "entry is one cache line");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_entry, syscall_nr) == 8, "nr");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_entry, args) == 16, "args");
+
+KSVC_STATIC_ASSERT(sizeof(struct ksvc_completion) == 32, "completion");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_completion, result) == 8, "result");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_completion, flags) == 16, "cflags");
+
+KSVC_STATIC_ASSERT(sizeof(struct ksvc_shared_page) == KSVC_PAGE_SIZE, "one page");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, seq) == 8, "seq");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, pid) == 16, "pid");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, egid) == 36, "egid");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, rlimit_nofile) == 40, "nofile");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, utsname_sysname) == 56, "uts");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, utsname_domainname) == 381, "dom");
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, reserved) == 446, "tail");
+
+#undef KSVC_OFFSETOF
+#undef KSVC_STATIC_ASSERT
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KSVC_UAPI_H */
