@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# make               build ksvc.ko for the running kernel (KDIR=... for another)
+# make lib           build libksvc.a and libksvc-preload.so
+# make test          build every test program
+# make check         run the host tests (no module needed)
+# make bench         run the benchmarks
+# make dkms-install  install the module through DKMS (KVER=... for another kernel)
+# make dkms-remove   remove it again
+#
+# User-space outputs go below $(O) (default: the source tree itself);
+# SAN=1 adds AddressSanitizer and UndefinedBehaviorSanitizer, e.g.
+#   make test SAN=1 O=build/san
+#
+# Modules: KVER defaults to the running kernel; KDIR to its build tree.
+# Where that tree is missing (a machine without its own kernel headers),
+# point KDIR at installed headers, e.g.
+#   make KDIR=/usr/src/linux-headers-6.12.117+deb12-amd64
+
+KVER	?= $(shell uname -r)
+KDIR	?= /lib/modules/$(KVER)/build
+PACKAGE_NAME	:= ksvc
+PACKAGE_VERSION	:= $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
+
+O	?= .
+CC	?= cc
+SAN	?=
+OPT	?= -O2
+USER_CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE \
+	       -Iinclude -pthread
+ifeq ($(SAN),1)
+USER_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all \
+	       -fno-omit-frame-pointer
+USER_LDFLAGS += -fsanitize=address,undefined
+endif
+USER_LDFLAGS += -pthread
+
+.PHONY: all module modules lib test check bench clean modules-clean \
+	dkms-install dkms-remove help
+.DEFAULT_GOAL := module
+
+all: module lib test
+
+module modules:
+	@if [ ! -d "$(KDIR)" ]; then \
+	  echo "No kernel build tree at $(KDIR)."; \
+	  echo "Install the headers of kernel $(KVER) (Debian/Ubuntu: linux-headers-$(KVER))"; \
+	  echo "or point KDIR at an installed one, e.g. make KDIR=/usr/src/linux-headers-<version>."; \
+	  exit 1; fi
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+modules-clean:
+	@if [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
+
+# Each part of the tree adds its own rules.
+include lib/lib.mk
+include test/test.mk
+-include examples/examples.mk
+-include bench/bench.mk
+
+dkms-install:
+	@command -v dkms >/dev/null || { echo "dkms is not installed (apt-get install dkms)"; exit 1; }
+	rm -rf /usr/src/$(PACKAGE_NAME)-$(PACKAGE_VERSION)
+	mkdir -p /usr/src/$(PACKAGE_NAME)-$(PACKAGE_VERSION)
+	cp -r dkms.conf Kbuild Makefile include kernel \
+	   /usr/src/$(PACKAGE_NAME)-$(PACKAGE_VERSION)/
+	dkms add -m $(PACKAGE_NAME) -v $(PACKAGE_VERSION)
+	dkms build -m $(PACKAGE_NAME) -v $(PACKAGE_VERSION) -k $(KVER)
+	dkms install -m $(PACKAGE_NAME) -v $(PACKAGE_VERSION) -k $(KVER)
+
+dkms-remove:
+	-dkms remove -m $(PACKAGE_NAME) -v $(PACKAGE_VERSION) --all
+	rm -rf /usr/src/$(PACKAGE_NAME)-$(PACKAGE_VERSION)
+
+clean: modules-clean
+	rm -rf build

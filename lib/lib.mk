@@ -1,0 +1,33 @@
+# libksvc: every lib/*.c except the preload shim goes into libksvc.a;
+# libksvc-preload.so is built from lib/preload*.c plus the library
+# objects compiled position-independent.
+
+LIB_SRCS	:= $(filter-out lib/preload%.c,$(wildcard lib/*.c))
+LIB_OBJS	:= $(patsubst %.c,$(O)/build/obj/%.o,$(LIB_SRCS))
+LIB_PIC_OBJS	:= $(patsubst %.c,$(O)/build/pic/%.o,$(LIB_SRCS))
+PRELOAD_SRCS	:= $(wildcard lib/preload*.c)
+PRELOAD_OBJS	:= $(patsubst %.c,$(O)/build/pic/%.o,$(PRELOAD_SRCS))
+LIB_HDRS	:= $(wildcard include/*.h lib/*.h)
+LIBKSVC		:= $(O)/lib/libksvc.a
+LIBKSVC_PRELOAD	:= $(O)/lib/libksvc-preload.so
+LIB_LIBS	:= -luring
+
+.PHONY: lib
+lib: $(LIBKSVC) $(if $(PRELOAD_SRCS),$(LIBKSVC_PRELOAD))
+
+$(O)/build/obj/%.o: %.c $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -c $< -o $@
+
+$(O)/build/pic/%.o: %.c $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -fPIC -c $< -o $@
+
+$(LIBKSVC): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIBKSVC_PRELOAD): $(PRELOAD_OBJS) $(LIB_PIC_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $^ $(USER_LDFLAGS) $(LIB_LIBS) -ldl
