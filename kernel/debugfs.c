@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * debugfs.c - /sys/kernel/debug/ksvc/, for tests and for the curious:
+ *
+ *   instances  live instances (freed ones drop out after an RCU grace
+ *              period)
+ *   pages      pages those instances hold
+ *   hooks      which Tier 0 hooks are attached, and their missed counts
+ *
+ * debugfs is root-only; the files are mode 0400 on top of that.
+ */
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+
+#include "ksvc.h"
+
+static struct dentry *ksvc_debugfs_dir;
+
+static int ksvc_instances_show(struct seq_file *m, void *unused)
+{
+	seq_printf(m, "%ld\n", atomic_long_read(&ksvc_nr_instances));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ksvc_instances);
+
+static int ksvc_pages_show(struct seq_file *m, void *unused)
+{
+	seq_printf(m, "%ld\n", atomic_long_read(&ksvc_nr_pages));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ksvc_pages);
+
+static int ksvc_hooks_file_show(struct seq_file *m, void *unused)
+{
+	ksvc_hooks_show(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ksvc_hooks_file);
+
+void ksvc_debugfs_init(void)
+{
+	/* debugfs failures are not fatal and need no checking. */
+	ksvc_debugfs_dir = debugfs_create_dir("ksvc", NULL);
+	debugfs_create_file("instances", 0400, ksvc_debugfs_dir, NULL,
+			    &ksvc_instances_fops);
+	debugfs_create_file("pages", 0400, ksvc_debugfs_dir, NULL,
+			    &ksvc_pages_fops);
+	debugfs_create_file("hooks", 0400, ksvc_debugfs_dir, NULL,
+			    &ksvc_hooks_file_fops);
+}
+
+void ksvc_debugfs_exit(void)
+{
+	debugfs_remove(ksvc_debugfs_dir);
+}

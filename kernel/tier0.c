@@ -1,0 +1,746 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tier0.c - the shared page: process facts that are never wrong.
+ *
+ * Every group of facts on the page carries a fresh bit.  A set bit is a
+ * promise that the values equal what the system call would return right
+ * now, from any thread of the owning process; a clear bit promises
+ * nothing.  This file keeps that promise:
+ *
+ *  - ksvc_t0_refresh() recomputes groups from the owner's tasks and
+ *    publishes a group only if nothing can have changed it meanwhile;
+ *  - hooks (hooks.c) call the ksvc_t0_*() entry points below before a
+ *    fact changes (to clear the bit) and, where they can, after it
+ *    changed (to refresh it).
+ *
+ * How "nothing can have changed it meanwhile" is established:
+ *
+ *  - per instance, t0_gen[g] counts invalidations of group g; a refresh
+ *    snapshots the counters before reading any fact and publishes g only
+ *    if t0_gen[g] is unchanged, under t0_lock;
+ *  - credentials, personality and namespace switches change only the
+ *    calling thread, so only that thread can observe the change until it
+ *    returns to user space.  They are bracketed per thread group: the
+ *    entry hook raises a busy count in a small hashed array indexed by
+ *    the thread group's pid (no lookup needed, so a change that starts
+ *    before the instance exists is still seen) and clears the bit; the
+ *    return hook drops the count, invalidates and refreshes.  A refresh
+ *    publishes IDS/UTS only while the count is zero.  A missed return
+ *    probe leaves the count raised: the bits stay clear, never wrong;
+ *  - the host name (sethostname, setdomainname, /proc/sys/kernel) and the
+ *    uid/gid maps of user namespaces can change under other processes'
+ *    feet; they are bracketed the same way by a global busy count and
+ *    generation under ksvc_global_lock;
+ *  - RLIMIT_NOFILE is written under task_lock(group_leader), and the
+ *    hook that clears the bit runs inside that section, as does the
+ *    refresh's read: the two cannot interleave;
+ *  - the parent changes only when it exits: sched_process_exit fires
+ *    before exit_notify() reparents, and a refresh never publishes a
+ *    parent that has PF_EXITING set (see t0_track_parent());
+ *  - a CLONE_VM child that is not a thread (vfork, posix_spawn) maps the
+ *    same page while being another process: every bit stays clear while
+ *    one exists.
+ *
+ * Lock order: task_lock -> ksvc_reg_lock -> t0_lock -> ksvc_global_lock;
+ * sharer_lock -> task_lock.  Nothing here sleeps: refreshes run from
+ * return probes too.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cred.h>
+#include <linux/hash.h>
+#include <linux/hashtable.h>
+#include <linux/nsproxy.h>
+#include <linux/personality.h>
+#include <linux/pid_namespace.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/uidgid.h>
+#include <linux/utsname.h>
+
+#include "compat.h"
+#include "ksvc.h"
+
+#define G(g)		(1u << (g))
+static_assert(G(KSVC_G_PID) == KSVC_FRESH_PID);
+static_assert(G(KSVC_G_PPID) == KSVC_FRESH_PPID);
+static_assert(G(KSVC_G_IDS) == KSVC_FRESH_IDS);
+static_assert(G(KSVC_G_UTS) == KSVC_FRESH_UTS);
+static_assert(G(KSVC_G_NOFILE) == KSVC_FRESH_NOFILE);
+static_assert(sizeof(struct new_utsname) == 6 * KSVC_UTS_LEN);
+
+/* Groups guarded by the per-thread-group busy counts. */
+#define KSVC_THREAD_GROUPS	(KSVC_FRESH_IDS | KSVC_FRESH_UTS)
+
+/* Registry of live instances. */
+static DEFINE_SPINLOCK(ksvc_reg_lock);
+static DEFINE_HASHTABLE(ksvc_by_tgid, 8);
+static DEFINE_HASHTABLE(ksvc_by_mm, 8);
+static DEFINE_HASHTABLE(ksvc_by_parent, 8);	/* under ksvc_reg_lock only */
+static LIST_HEAD(ksvc_all);
+static atomic_t ksvc_nr_registered = ATOMIC_INIT(0);
+
+/* Changes in flight, per thread group (hashed). */
+#define KSVC_TG_BITS	8
+struct ksvc_tg_busy {
+	atomic_t busy;
+	atomic_t gen;
+};
+
+static struct ksvc_tg_busy ksvc_tg[1 << KSVC_TG_BITS];
+
+/* Changes in flight that other processes can observe. */
+static DEFINE_SPINLOCK(ksvc_global_lock);
+static unsigned int ksvc_uts_busy, ksvc_uts_gen;
+static unsigned int ksvc_ids_busy, ksvc_ids_gen;
+
+/* Groups whose hooks are missing on this kernel: never set. */
+static u32 ksvc_disabled;
+
+static struct ksvc_tg_busy *ksvc_tg_of(struct pid *tgid)
+{
+	return &ksvc_tg[hash_ptr(tgid, KSVC_TG_BITS)];
+}
+
+void ksvc_t0_disable(u32 groups)
+{
+	WRITE_ONCE(ksvc_disabled, READ_ONCE(ksvc_disabled) | groups);
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing the page                                                    */
+/* ------------------------------------------------------------------ */
+
+static void t0_write_begin(struct ksvc_instance *inst)
+{
+	lockdep_assert_held(&inst->t0_lock);
+	WRITE_ONCE(inst->page->seq, ++inst->t0_seq);	/* odd */
+	smp_wmb();
+}
+
+static void t0_write_end(struct ksvc_instance *inst)
+{
+	smp_wmb();
+	WRITE_ONCE(inst->page->seq, ++inst->t0_seq);	/* even */
+}
+
+void ksvc_t0_init_page(struct ksvc_instance *inst)
+{
+	struct ksvc_shared_page *page = inst->page;
+
+	page->magic = KSVC_SHARED_MAGIC;
+	page->version = KSVC_SHARED_VERSION;
+	page->seq = 0;
+	page->fresh = 0;
+	page->pid = task_tgid_vnr(current);
+}
+
+static void t0_invalidate_locked(struct ksvc_instance *inst, u32 groups)
+{
+	unsigned int g;
+
+	for (g = 0; g < KSVC_G_NR; g++)
+		if (groups & G(g))
+			inst->t0_gen[g]++;
+	if (inst->t0_fresh & groups) {
+		t0_write_begin(inst);
+		inst->t0_fresh &= ~groups;
+		WRITE_ONCE(inst->page->fresh, inst->t0_fresh);
+		t0_write_end(inst);
+	}
+}
+
+void ksvc_t0_invalidate(struct ksvc_instance *inst, u32 groups)
+{
+	spin_lock(&inst->t0_lock);
+	t0_invalidate_locked(inst, groups);
+	spin_unlock(&inst->t0_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Registry                                                            */
+/* ------------------------------------------------------------------ */
+
+void ksvc_t0_register(struct ksvc_instance *inst)
+{
+	spin_lock(&ksvc_reg_lock);
+	hash_add_rcu(ksvc_by_tgid, &inst->by_tgid, (unsigned long)inst->tgid);
+	hash_add_rcu(ksvc_by_mm, &inst->by_mm, (unsigned long)inst->mm);
+	list_add_tail_rcu(&inst->all, &ksvc_all);
+	inst->registered = true;
+	atomic_inc(&ksvc_nr_registered);
+	spin_unlock(&ksvc_reg_lock);
+	/*
+	 * Order the registration before the refresh's reads of the busy
+	 * counts; pairs with smp_mb__after_atomic() in the entry hooks.
+	 */
+	smp_mb();
+}
+
+void ksvc_t0_unregister(struct ksvc_instance *inst)
+{
+	spin_lock(&ksvc_reg_lock);
+	if (inst->registered) {
+		hash_del_rcu(&inst->by_tgid);
+		hash_del_rcu(&inst->by_mm);
+		list_del_rcu(&inst->all);
+		if (inst->parent)
+			hash_del(&inst->by_parent);
+		inst->parent = NULL;
+		inst->registered = false;
+		atomic_dec(&ksvc_nr_registered);
+	}
+	spin_unlock(&ksvc_reg_lock);
+}
+
+/* Called after the RCU grace period that follows unregistration. */
+void ksvc_t0_free(struct ksvc_instance *inst)
+{
+	struct ksvc_sharer *s, *tmp;
+
+	list_for_each_entry_safe(s, tmp, &inst->sharers, node) {
+		list_del(&s->node);
+		put_task_struct(s->task);
+		kfree(s);
+	}
+}
+
+static bool ksvc_any_instance(void)
+{
+	return atomic_read(&ksvc_nr_registered) != 0;
+}
+
+#define for_each_inst_of_tgid(inst, pid)				\
+	hash_for_each_possible_rcu(ksvc_by_tgid, inst, by_tgid,		\
+				   (unsigned long)(pid))		\
+		if ((inst)->tgid == (pid))
+
+bool ksvc_t0_current_has_instance(void)
+{
+	struct ksvc_instance *inst;
+	bool found = false;
+
+	if (!ksvc_any_instance())
+		return false;
+	rcu_read_lock();
+	for_each_inst_of_tgid(inst, task_tgid(current)) {
+		found = true;
+		break;
+	}
+	rcu_read_unlock();
+	return found;
+}
+
+/* ------------------------------------------------------------------ */
+/* Refresh                                                             */
+/* ------------------------------------------------------------------ */
+
+struct t0_facts {
+	u32 ok;			/* groups read consistently */
+	pid_t pid, ppid;
+	u32 uid, gid, euid, egid;
+	u64 nofile_cur, nofile_max;
+	struct new_utsname uts;
+	struct uts_namespace *uts_ns;
+	struct user_namespace *user_ns;
+};
+
+/* What uname(2) would answer differently from the namespace's name. */
+static bool t0_personality_plain(unsigned int pers)
+{
+	return !(pers & UNAME26) && personality(pers) != PER_LINUX32;
+}
+
+/*
+ * Record @parent as the task whose exit must clear PPID, then tell
+ * whether it is exiting.  The hash update and the PF_EXITING test are
+ * ordered by ksvc_reg_lock against ksvc_t0_task_exit(), which runs after
+ * the parent set PF_EXITING: either the exit hook sees us in the hash,
+ * or we see PF_EXITING.  Caller holds rcu_read_lock().
+ */
+static bool t0_track_parent(struct ksvc_instance *inst,
+			    struct task_struct *parent)
+{
+	spin_lock(&ksvc_reg_lock);
+	if (inst->registered && inst->parent != parent) {
+		if (inst->parent)
+			hash_del(&inst->by_parent);
+		inst->parent = parent;
+		hash_add(ksvc_by_parent, &inst->by_parent,
+			 (unsigned long)parent);
+	}
+	spin_unlock(&ksvc_reg_lock);
+	return READ_ONCE(parent->flags) & PF_EXITING;
+}
+
+/*
+ * Read the facts of the owning process.  Groups whose threads disagree
+ * (credentials changed on one thread only, a thread in another UTS
+ * namespace, an odd personality) are left out of f->ok.
+ */
+static void t0_collect(struct ksvc_instance *inst, u32 want,
+		       struct t0_facts *f)
+{
+	struct task_struct *leader, *t, *first = NULL;
+	bool ids_same = true, uts_same = true;
+	unsigned int pers = 0;
+
+	f->ok = 0;
+	rcu_read_lock();
+	leader = pid_task(inst->tgid, PIDTYPE_TGID);
+	if (!leader)
+		goto out;
+
+	for_each_thread(leader, t) {
+		const struct cred *cred;
+		struct uts_namespace *uts_ns = NULL;
+		struct user_namespace *user_ns;
+		u32 uid, gid, euid, egid;
+
+		if (t->flags & (PF_EXITING | KSVC_PF_NOT_USER))
+			continue;
+
+		task_lock(t);
+		if (t->mm != inst->mm) {
+			/* execve() is replacing the image: not our process. */
+			task_unlock(t);
+			continue;
+		}
+		if (t->nsproxy)
+			uts_ns = t->nsproxy->uts_ns;
+		if (!first) {
+			pers = t->personality;
+			f->uts_ns = uts_ns;
+			if ((want & KSVC_FRESH_UTS) && uts_ns)
+				memcpy(&f->uts, &uts_ns->name, sizeof(f->uts));
+		} else if (uts_ns != f->uts_ns || t->personality != pers) {
+			uts_same = false;
+		}
+		task_unlock(t);
+
+		cred = __task_cred(t);
+		user_ns = cred->user_ns;
+		uid = from_kuid_munged(user_ns, cred->uid);
+		gid = from_kgid_munged(user_ns, cred->gid);
+		euid = from_kuid_munged(user_ns, cred->euid);
+		egid = from_kgid_munged(user_ns, cred->egid);
+		if (!first) {
+			f->uid = uid;
+			f->gid = gid;
+			f->euid = euid;
+			f->egid = egid;
+			f->user_ns = user_ns;
+			first = t;
+		} else if (uid != f->uid || gid != f->gid || euid != f->euid ||
+			   egid != f->egid) {
+			ids_same = false;
+		}
+	}
+	if (!first)
+		goto out;	/* no live thread in this address space */
+
+	f->pid = task_tgid_nr_ns(first, task_active_pid_ns(first));
+	f->ok |= KSVC_FRESH_PID;
+
+	if (want & KSVC_FRESH_PPID) {
+		struct task_struct *parent = rcu_dereference(first->real_parent);
+
+		f->ppid = task_tgid_nr_ns(parent, task_active_pid_ns(first));
+		if (!t0_track_parent(inst, parent))
+			f->ok |= KSVC_FRESH_PPID;
+	}
+
+	if (ids_same)
+		f->ok |= KSVC_FRESH_IDS;
+	if (uts_same && f->uts_ns && t0_personality_plain(pers))
+		f->ok |= KSVC_FRESH_UTS;
+
+	if (want & KSVC_FRESH_NOFILE) {
+		/* do_prlimit() writes under this lock. */
+		task_lock(leader);
+		f->nofile_cur = READ_ONCE(leader->signal->rlim[RLIMIT_NOFILE].rlim_cur);
+		f->nofile_max = READ_ONCE(leader->signal->rlim[RLIMIT_NOFILE].rlim_max);
+		task_unlock(leader);
+		f->ok |= KSVC_FRESH_NOFILE;
+	}
+out:
+	rcu_read_unlock();
+	f->ok &= want;
+}
+
+/* Are there CLONE_VM children that are not threads?  Prunes gone ones. */
+static bool t0_sharers_present(struct ksvc_instance *inst)
+{
+	struct ksvc_sharer *s, *tmp;
+	bool present;
+
+	spin_lock(&inst->sharer_lock);
+	list_for_each_entry_safe(s, tmp, &inst->sharers, node) {
+		bool still;
+
+		task_lock(s->task);
+		still = s->task->mm == inst->mm;
+		task_unlock(s->task);
+		if (!still) {
+			list_del(&s->node);
+			put_task_struct(s->task);
+			kfree(s);
+		}
+	}
+	present = inst->sharer_overflow || !list_empty(&inst->sharers);
+	spin_unlock(&inst->sharer_lock);
+	return present;
+}
+
+struct t0_snap {
+	u32 gen[KSVC_G_NR];
+	unsigned int tg_gen;
+	unsigned int uts_gen, ids_gen;
+	bool tg_busy, uts_busy, ids_busy;
+};
+
+static void t0_snapshot(struct ksvc_instance *inst, struct t0_snap *s)
+{
+	struct ksvc_tg_busy *tg = ksvc_tg_of(inst->tgid);
+
+	spin_lock(&inst->t0_lock);
+	memcpy(s->gen, inst->t0_gen, sizeof(s->gen));
+	spin_unlock(&inst->t0_lock);
+
+	s->tg_busy = atomic_read(&tg->busy) != 0;
+	smp_rmb();
+	s->tg_gen = atomic_read(&tg->gen);
+
+	spin_lock(&ksvc_global_lock);
+	s->uts_busy = ksvc_uts_busy != 0;
+	s->uts_gen = ksvc_uts_gen;
+	s->ids_busy = ksvc_ids_busy != 0;
+	s->ids_gen = ksvc_ids_gen;
+	spin_unlock(&ksvc_global_lock);
+	/* Every fact is read after the snapshot. */
+	smp_mb();
+}
+
+/*
+ * Which of @groups may be published now?  Called under t0_lock, after
+ * the facts were read; the checks mirror the brackets described at the
+ * top of this file.
+ */
+static u32 t0_publishable(struct ksvc_instance *inst, u32 groups,
+			  const struct t0_snap *s)
+{
+	struct ksvc_tg_busy *tg = ksvc_tg_of(inst->tgid);
+	unsigned int g;
+	bool tg_quiet;
+
+	for (g = 0; g < KSVC_G_NR; g++)
+		if (inst->t0_gen[g] != s->gen[g])
+			groups &= ~G(g);
+
+	if (groups & KSVC_THREAD_GROUPS) {
+		tg_quiet = !s->tg_busy && !atomic_read(&tg->busy);
+		smp_rmb();
+		if (!tg_quiet || atomic_read(&tg->gen) != s->tg_gen)
+			groups &= ~KSVC_THREAD_GROUPS;
+	}
+
+	spin_lock(&ksvc_global_lock);
+	if (s->uts_busy || ksvc_uts_busy || ksvc_uts_gen != s->uts_gen)
+		groups &= ~KSVC_FRESH_UTS;
+	if (s->ids_busy || ksvc_ids_busy || ksvc_ids_gen != s->ids_gen)
+		groups &= ~KSVC_FRESH_IDS;
+	spin_unlock(&ksvc_global_lock);
+
+	return groups & ~READ_ONCE(ksvc_disabled);
+}
+
+static void t0_write_facts(struct ksvc_instance *inst, u32 groups,
+			   const struct t0_facts *f)
+{
+	struct ksvc_shared_page *page = inst->page;
+
+	if (groups & KSVC_FRESH_PID)
+		WRITE_ONCE(page->pid, f->pid);
+	if (groups & KSVC_FRESH_PPID)
+		WRITE_ONCE(page->ppid, f->ppid);
+	if (groups & KSVC_FRESH_IDS) {
+		WRITE_ONCE(page->uid, f->uid);
+		WRITE_ONCE(page->gid, f->gid);
+		WRITE_ONCE(page->euid, f->euid);
+		WRITE_ONCE(page->egid, f->egid);
+		inst->t0_user_ns = f->user_ns;
+	}
+	if (groups & KSVC_FRESH_UTS) {
+		memcpy(page->utsname_sysname, f->uts.sysname, KSVC_UTS_LEN);
+		memcpy(page->utsname_nodename, f->uts.nodename, KSVC_UTS_LEN);
+		memcpy(page->utsname_release, f->uts.release, KSVC_UTS_LEN);
+		memcpy(page->utsname_version, f->uts.version, KSVC_UTS_LEN);
+		memcpy(page->utsname_machine, f->uts.machine, KSVC_UTS_LEN);
+		memcpy(page->utsname_domainname, f->uts.domainname,
+		       KSVC_UTS_LEN);
+	}
+	if (groups & KSVC_FRESH_NOFILE) {
+		WRITE_ONCE(page->rlimit_nofile, f->nofile_cur);
+		WRITE_ONCE(page->rlimit_nofile_max, f->nofile_max);
+	}
+}
+
+/*
+ * ksvc_t0_refresh - recompute @groups and publish those that are exact.
+ * Groups that cannot be published are cleared (they should be already).
+ * Any context that may take spinlocks; never sleeps.
+ */
+void ksvc_t0_refresh(struct ksvc_instance *inst, u32 groups)
+{
+	struct t0_facts *f;
+	struct t0_snap s;
+	u32 set;
+
+	groups &= KSVC_FRESH_ALL;
+	if (!groups)
+		return;
+
+	/* 400 bytes of host name do not belong on a probe's stack. */
+	f = kmalloc(sizeof(*f), GFP_ATOMIC | __GFP_NOWARN);
+	if (!f) {
+		ksvc_t0_invalidate(inst, groups);
+		return;
+	}
+
+	t0_snapshot(inst, &s);
+	t0_collect(inst, groups, f);
+	set = f->ok;
+	if (set && t0_sharers_present(inst))
+		set = 0;
+	smp_mb();	/* facts read before the checks below */
+
+	spin_lock(&inst->t0_lock);
+	set = t0_publishable(inst, set, &s);
+	if (set || (inst->t0_fresh & groups)) {
+		t0_write_begin(inst);
+		t0_write_facts(inst, set, f);
+		if (set & KSVC_FRESH_UTS)
+			inst->t0_uts_ns = f->uts_ns;
+		inst->t0_fresh = (inst->t0_fresh & ~groups) | set;
+		WRITE_ONCE(inst->page->fresh, inst->t0_fresh);
+		t0_write_end(inst);
+	}
+	spin_unlock(&inst->t0_lock);
+	kfree(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* Hook entry points                                                   */
+/* ------------------------------------------------------------------ */
+
+/* For every instance of the current thread group. */
+static void t0_for_current(u32 invalidate, u32 refresh)
+{
+	struct pid *tgid = task_tgid(current);
+	struct ksvc_instance *inst;
+
+	if (!ksvc_any_instance())
+		return;
+	rcu_read_lock();
+	for_each_inst_of_tgid(inst, tgid) {
+		if (invalidate)
+			ksvc_t0_invalidate(inst, invalidate);
+		if (refresh)
+			ksvc_t0_refresh(inst, refresh);
+	}
+	rcu_read_unlock();
+}
+
+/*
+ * A thread of current's group is about to change something only it can
+ * observe (credentials, personality, namespaces).
+ */
+void ksvc_t0_thread_change_begin(u32 groups)
+{
+	struct ksvc_tg_busy *tg = ksvc_tg_of(task_tgid(current));
+
+	atomic_inc(&tg->busy);
+	smp_mb__after_atomic();
+	t0_for_current(groups, 0);
+}
+
+/* ... and has changed it (the return probe). */
+void ksvc_t0_thread_change_end(u32 groups)
+{
+	struct ksvc_tg_busy *tg = ksvc_tg_of(task_tgid(current));
+
+	smp_mb__before_atomic();
+	atomic_inc(&tg->gen);
+	smp_mb__before_atomic();
+	atomic_dec(&tg->busy);
+	t0_for_current(groups, groups);
+}
+
+/* Instances whose last published host name is in current's namespace. */
+static void t0_for_uts_ns(struct uts_namespace *ns, bool refresh)
+{
+	struct ksvc_instance *inst;
+
+	rcu_read_lock();
+	list_for_each_entry_rcu(inst, &ksvc_all, all) {
+		if (READ_ONCE(inst->t0_uts_ns) != ns)
+			continue;
+		if (refresh)
+			ksvc_t0_refresh(inst, KSVC_FRESH_UTS);
+		else
+			ksvc_t0_invalidate(inst, KSVC_FRESH_UTS);
+	}
+	rcu_read_unlock();
+}
+
+static struct uts_namespace *t0_current_uts_ns(void)
+{
+	/* Only current changes its own nsproxy. */
+	return current->nsproxy ? current->nsproxy->uts_ns : NULL;
+}
+
+void ksvc_t0_uts_write_begin(void)
+{
+	spin_lock(&ksvc_global_lock);
+	ksvc_uts_busy++;
+	ksvc_uts_gen++;
+	spin_unlock(&ksvc_global_lock);
+	if (ksvc_any_instance())
+		t0_for_uts_ns(t0_current_uts_ns(), false);
+}
+
+void ksvc_t0_uts_write_end(void)
+{
+	spin_lock(&ksvc_global_lock);
+	ksvc_uts_gen++;
+	ksvc_uts_busy--;
+	spin_unlock(&ksvc_global_lock);
+	/* Everyone in the namespace gets the new name at once. */
+	if (ksvc_any_instance())
+		t0_for_uts_ns(t0_current_uts_ns(), true);
+}
+
+static void t0_for_user_ns(struct user_namespace *ns, bool refresh)
+{
+	struct ksvc_instance *inst;
+
+	rcu_read_lock();
+	list_for_each_entry_rcu(inst, &ksvc_all, all) {
+		if (READ_ONCE(inst->t0_user_ns) != ns)
+			continue;
+		if (refresh)
+			ksvc_t0_refresh(inst, KSVC_FRESH_IDS);
+		else
+			ksvc_t0_invalidate(inst, KSVC_FRESH_IDS);
+	}
+	rcu_read_unlock();
+}
+
+/* A uid_map or gid_map of @ns is being written: ids in @ns change. */
+void ksvc_t0_idmap_write_begin(struct user_namespace *ns)
+{
+	spin_lock(&ksvc_global_lock);
+	ksvc_ids_busy++;
+	ksvc_ids_gen++;
+	spin_unlock(&ksvc_global_lock);
+	if (ksvc_any_instance())
+		t0_for_user_ns(ns, false);
+}
+
+void ksvc_t0_idmap_write_end(struct user_namespace *ns)
+{
+	spin_lock(&ksvc_global_lock);
+	ksvc_ids_gen++;
+	ksvc_ids_busy--;
+	spin_unlock(&ksvc_global_lock);
+	if (ksvc_any_instance())
+		t0_for_user_ns(ns, true);
+}
+
+/*
+ * do_prlimit() is about to change an rlimit of @target's process, under
+ * task_lock(target->group_leader).  Clear NOFILE; the owner's own
+ * setrlimit() refreshes it on return (ksvc_t0_rlimit_changed_self()),
+ * a change by another process leaves it clear until the owner asks.
+ */
+void ksvc_t0_rlimit_change(struct task_struct *target)
+{
+	struct ksvc_instance *inst;
+	struct pid *tgid;
+
+	if (!ksvc_any_instance())
+		return;
+	rcu_read_lock();
+	tgid = task_tgid(target);
+	for_each_inst_of_tgid(inst, tgid)
+		ksvc_t0_invalidate(inst, KSVC_FRESH_NOFILE);
+	rcu_read_unlock();
+}
+
+void ksvc_t0_rlimit_changed_self(void)
+{
+	t0_for_current(0, KSVC_FRESH_NOFILE);
+}
+
+/*
+ * @p is exiting (PF_EXITING is set) and exit_notify() will soon hand its
+ * children to a new parent: clear PPID of every instance whose owner has
+ * @p as its parent.
+ */
+void ksvc_t0_task_exit(struct task_struct *p)
+{
+	struct ksvc_instance *inst;
+
+	/* Only @p adds children to its own list, and it is exiting. */
+	if (list_empty(&p->children) || !ksvc_any_instance())
+		return;
+	spin_lock(&ksvc_reg_lock);
+	hash_for_each_possible(ksvc_by_parent, inst, by_parent,
+			       (unsigned long)p)
+		if (inst->parent == p)
+			ksvc_t0_invalidate(inst, KSVC_FRESH_PPID);
+	spin_unlock(&ksvc_reg_lock);
+}
+
+/* @p was just created by current and has not run yet. */
+void ksvc_t0_task_new(struct task_struct *p, unsigned long clone_flags)
+{
+	struct ksvc_instance *inst;
+
+	if (!ksvc_any_instance())
+		return;
+
+	if ((clone_flags & CLONE_THREAD) && (clone_flags & CLONE_NEWUTS)) {
+		/* A thread in a UTS namespace of its own. */
+		t0_for_current(KSVC_FRESH_UTS, 0);
+		return;
+	}
+	if (!(clone_flags & CLONE_VM) || (clone_flags & CLONE_THREAD))
+		return;
+
+	/* vfork() or posix_spawn(): another process in this address space. */
+	rcu_read_lock();
+	hash_for_each_possible_rcu(ksvc_by_mm, inst, by_mm,
+				   (unsigned long)current->mm) {
+		struct ksvc_sharer *s;
+
+		if (inst->mm != current->mm)
+			continue;
+		s = kmalloc(sizeof(*s), GFP_ATOMIC | __GFP_NOWARN);
+		spin_lock(&inst->sharer_lock);
+		if (s) {
+			get_task_struct(p);
+			s->task = p;
+			list_add(&s->node, &inst->sharers);
+		} else {
+			/* Cannot track it: stay clear for good. */
+			inst->sharer_overflow = true;
+		}
+		spin_unlock(&inst->sharer_lock);
+		ksvc_t0_invalidate(inst, KSVC_FRESH_ALL);
+	}
+	rcu_read_unlock();
+}
