@@ -193,8 +193,8 @@ struct ksvc_ring_hdr {
 };
 
 /* Bits in ksvc_entry.flags. */
-#define KSVC_ENTRY_LINKED	(1u << 0)	/* run the next entry only if
-						 * this one succeeds (>= 0) */
+/* Run the next entry only if this one succeeds (result >= 0). */
+#define KSVC_ENTRY_LINKED	(1u << 0)
 #define KSVC_ENTRY_FLAGS_ALL	KSVC_ENTRY_LINKED
 
 /* struct ksvc_entry - one system call request, one cache line. */
@@ -206,8 +206,8 @@ struct ksvc_entry {
 };
 
 /* Bits in ksvc_completion.flags. */
-#define KSVC_COMP_REFUSED	(1u << 0)	/* not run: make the call yourself
-						 * on the calling thread */
+/* Not run: the caller must make the call itself, on its own thread. */
+#define KSVC_COMP_REFUSED	(1u << 0)
 #define KSVC_COMP_TIER1		(1u << 1)	/* ran through io_uring */
 #define KSVC_COMP_TIER2		(1u << 2)	/* ran on a worker thread */
 

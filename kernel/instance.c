@@ -40,11 +40,12 @@ static void ksvc_region_free(struct ksvc_region *r)
 	r->pages = NULL;
 }
 
-static int ksvc_region_alloc(struct ksvc_region *r, unsigned int nr_pages,
-			     u64 offset, const char *name)
+static int ksvc_region_alloc(struct ksvc_instance *inst, struct ksvc_region *r,
+			     unsigned int nr_pages, u64 offset, const char *name)
 {
 	unsigned int i;
 
+	r->inst = inst;
 	r->offset = offset;
 	r->name = name;
 	r->nr_pages = nr_pages;
@@ -121,19 +122,19 @@ struct ksvc_instance *ksvc_instance_create(const struct ksvc_create_params *p,
 	INIT_HLIST_NODE(&inst->by_mm);
 	INIT_HLIST_NODE(&inst->by_parent);
 
-	ret = ksvc_region_alloc(&inst->sq,
+	ret = ksvc_region_alloc(inst, &inst->sq,
 				ksvc_ring_pages(inst->sq_entries,
 						sizeof(struct ksvc_entry)),
 				KSVC_OFF_SUBMIT_RING, "[ksvc-submit]");
 	if (ret)
 		goto err;
-	ret = ksvc_region_alloc(&inst->cq,
+	ret = ksvc_region_alloc(inst, &inst->cq,
 				ksvc_ring_pages(inst->cq_entries,
 						sizeof(struct ksvc_completion)),
 				KSVC_OFF_COMPLETE_RING, "[ksvc-complete]");
 	if (ret)
 		goto err;
-	ret = ksvc_region_alloc(&inst->sp, 1, KSVC_OFF_SHARED_PAGE,
+	ret = ksvc_region_alloc(inst, &inst->sp, 1, KSVC_OFF_SHARED_PAGE,
 				"[ksvc-shared]");
 	if (ret)
 		goto err;

@@ -22,8 +22,11 @@ struct uts_namespace;
 struct user_namespace;
 struct vm_area_struct;
 
+struct ksvc_instance;
+
 /* One mappable region: its pages, in order. */
 struct ksvc_region {
+	struct ksvc_instance *inst;
 	struct page **pages;
 	unsigned int nr_pages;
 	u64 offset;			/* KSVC_OFF_* */

@@ -136,6 +136,7 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	}
 	/* Visible to Tier 0 hooks before the first refresh. */
 	ksvc_t0_register(inst);
+	/* mmap and ioctls that see the pointer see the whole instance. */
 	smp_store_release(&kf->inst, inst);
 	mutex_unlock(&kf->lock);
 

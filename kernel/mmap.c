@@ -5,7 +5,8 @@
  * Each region is mapped whole, MAP_SHARED, by the owner only.  Pages are
  * inserted on fault (so MADV_DONTNEED, mremap and partial munmap all
  * keep working on the same kernel pages), never copied into a child
- * (VM_DONTCOPY) and never grown (VM_DONTEXPAND).  The shared page is
+ * (VM_DONTCOPY; and should madvise(MADV_DOFORK) undo that, the child's
+ * copy is cut off from the pages) and never grown (VM_DONTEXPAND).  The shared page is
  * never writable: mmap with PROT_WRITE and a later mprotect() to
  * writable both fail with EPERM; no region is ever executable.
  */
@@ -19,13 +20,29 @@ static struct ksvc_region *ksvc_vma_region(struct vm_area_struct *vma)
 	return vma->vm_private_data;
 }
 
+/*
+ * A VMA is duplicated: split, moved by mremap(), or copied into a child
+ * by fork() after madvise(MADV_DOFORK).  Only the owner's address space
+ * may reach the pages; a copy elsewhere faults with SIGBUS.
+ */
+static void ksvc_vm_open(struct vm_area_struct *vma)
+{
+	struct ksvc_region *r = ksvc_vma_region(vma);
+
+	if (r && vma->vm_mm != r->inst->mm)
+		vma->vm_private_data = NULL;
+}
+
 static vm_fault_t ksvc_vm_fault(struct vm_fault *vmf)
 {
 	struct ksvc_region *r = ksvc_vma_region(vmf->vma);
-	pgoff_t index = vmf->pgoff - (r->offset >> PAGE_SHIFT);
+	pgoff_t index;
 	struct page *page;
 
+	if (!r)
+		return VM_FAULT_SIGBUS;
 	/* vm_pgoff can only stay inside the region, but never trust it. */
+	index = vmf->pgoff - (r->offset >> PAGE_SHIFT);
 	if (vmf->pgoff < (r->offset >> PAGE_SHIFT) || index >= r->nr_pages)
 		return VM_FAULT_SIGBUS;
 	page = r->pages[index];
@@ -44,15 +61,19 @@ static int ksvc_vm_mprotect_shared(struct vm_area_struct *vma,
 
 static const char *ksvc_vm_name(struct vm_area_struct *vma)
 {
-	return ksvc_vma_region(vma)->name;
+	struct ksvc_region *r = ksvc_vma_region(vma);
+
+	return r ? r->name : "[ksvc-detached]";
 }
 
 static const struct vm_operations_struct ksvc_ring_vm_ops = {
+	.open		= ksvc_vm_open,
 	.fault		= ksvc_vm_fault,
 	.name		= ksvc_vm_name,
 };
 
 static const struct vm_operations_struct ksvc_shared_vm_ops = {
+	.open		= ksvc_vm_open,
 	.fault		= ksvc_vm_fault,
 	.mprotect	= ksvc_vm_mprotect_shared,
 	.name		= ksvc_vm_name,

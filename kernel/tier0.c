@@ -118,11 +118,13 @@ static void t0_write_begin(struct ksvc_instance *inst)
 {
 	lockdep_assert_held(&inst->t0_lock);
 	WRITE_ONCE(inst->page->seq, ++inst->t0_seq);	/* odd */
+	/* Readers that see a new field also see the odd count. */
 	smp_wmb();
 }
 
 static void t0_write_end(struct ksvc_instance *inst)
 {
+	/* Every field is written before the count turns even again. */
 	smp_wmb();
 	WRITE_ONCE(inst->page->seq, ++inst->t0_seq);	/* even */
 }
@@ -213,11 +215,6 @@ static bool ksvc_any_instance(void)
 	return atomic_read(&ksvc_nr_registered) != 0;
 }
 
-#define for_each_inst_of_tgid(inst, pid)				\
-	hash_for_each_possible_rcu(ksvc_by_tgid, inst, by_tgid,		\
-				   (unsigned long)(pid))		\
-		if ((inst)->tgid == (pid))
-
 bool ksvc_t0_current_has_instance(void)
 {
 	struct ksvc_instance *inst;
@@ -226,9 +223,12 @@ bool ksvc_t0_current_has_instance(void)
 	if (!ksvc_any_instance())
 		return false;
 	rcu_read_lock();
-	for_each_inst_of_tgid(inst, task_tgid(current)) {
-		found = true;
-		break;
+	hash_for_each_possible_rcu(ksvc_by_tgid, inst, by_tgid,
+				   (unsigned long)task_tgid(current)) {
+		if (inst->tgid == task_tgid(current)) {
+			found = true;
+			break;
+		}
 	}
 	rcu_read_unlock();
 	return found;
@@ -411,6 +411,7 @@ static void t0_snapshot(struct ksvc_instance *inst, struct t0_snap *s)
 	spin_unlock(&inst->t0_lock);
 
 	s->tg_busy = atomic_read(&tg->busy) != 0;
+	/* busy before gen; the writer bumps gen before dropping busy. */
 	smp_rmb();
 	s->tg_gen = atomic_read(&tg->gen);
 
@@ -442,6 +443,7 @@ static u32 t0_publishable(struct ksvc_instance *inst, u32 groups,
 
 	if (groups & KSVC_THREAD_GROUPS) {
 		tg_quiet = !s->tg_busy && !atomic_read(&tg->busy);
+		/* As in t0_snapshot(): busy, then gen. */
 		smp_rmb();
 		if (!tg_quiet || atomic_read(&tg->gen) != s->tg_gen)
 			groups &= ~KSVC_THREAD_GROUPS;
@@ -545,7 +547,10 @@ static void t0_for_current(u32 invalidate, u32 refresh)
 	if (!ksvc_any_instance())
 		return;
 	rcu_read_lock();
-	for_each_inst_of_tgid(inst, tgid) {
+	hash_for_each_possible_rcu(ksvc_by_tgid, inst, by_tgid,
+				   (unsigned long)tgid) {
+		if (inst->tgid != tgid)
+			continue;
 		if (invalidate)
 			ksvc_t0_invalidate(inst, invalidate);
 		if (refresh)
@@ -563,6 +568,10 @@ void ksvc_t0_thread_change_begin(u32 groups)
 	struct ksvc_tg_busy *tg = ksvc_tg_of(task_tgid(current));
 
 	atomic_inc(&tg->busy);
+	/*
+	 * busy is visible before we look for instances: a CREATE racing with
+	 * this change either is found here or sees busy (ksvc_t0_register()).
+	 */
 	smp_mb__after_atomic();
 	t0_for_current(groups, 0);
 }
@@ -572,8 +581,10 @@ void ksvc_t0_thread_change_end(u32 groups)
 {
 	struct ksvc_tg_busy *tg = ksvc_tg_of(task_tgid(current));
 
+	/* The change is complete before gen moves ... */
 	smp_mb__before_atomic();
 	atomic_inc(&tg->gen);
+	/* ... and gen moves before busy drops (see t0_snapshot()). */
 	smp_mb__before_atomic();
 	atomic_dec(&tg->busy);
 	t0_for_current(groups, groups);
@@ -675,8 +686,10 @@ void ksvc_t0_rlimit_change(struct task_struct *target)
 		return;
 	rcu_read_lock();
 	tgid = task_tgid(target);
-	for_each_inst_of_tgid(inst, tgid)
-		ksvc_t0_invalidate(inst, KSVC_FRESH_NOFILE);
+	hash_for_each_possible_rcu(ksvc_by_tgid, inst, by_tgid,
+				   (unsigned long)tgid)
+		if (inst->tgid == tgid)
+			ksvc_t0_invalidate(inst, KSVC_FRESH_NOFILE);
 	rcu_read_unlock();
 }
 
