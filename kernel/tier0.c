@@ -501,7 +501,8 @@ void ksvc_t0_refresh(struct ksvc_instance *inst, u32 groups)
 	struct t0_snap s;
 	u32 set;
 
-	groups &= KSVC_FRESH_ALL;
+	/* Groups whose hooks are missing are never set: nothing to do. */
+	groups &= KSVC_FRESH_ALL & ~READ_ONCE(ksvc_disabled);
 	if (!groups)
 		return;
 
