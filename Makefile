@@ -39,7 +39,7 @@ USER_LDFLAGS += -pthread
 	dkms-install dkms-remove help
 .DEFAULT_GOAL := module
 
-all: module lib test
+all: module lib test examples
 
 module modules:
 	@if [ ! -d "$(KDIR)" ]; then \
@@ -55,7 +55,7 @@ modules-clean:
 # Each part of the tree adds its own rules.
 include lib/lib.mk
 include test/test.mk
--include examples/examples.mk
+include examples/examples.mk
 -include bench/bench.mk
 
 dkms-install:

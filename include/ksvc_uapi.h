@@ -322,12 +322,20 @@ ksvc_shared_read_retry(const struct ksvc_shared_page *page, __u32 start)
 /* Layout pins                                                         */
 /* ------------------------------------------------------------------ */
 
-#if defined(__cplusplus)
+/*
+ * static_assert where the language has it (the kernel, C11, C++11);
+ * older C gets a declaration that does not compile when @e is false.
+ */
+#if defined(__KERNEL__)
+#include <linux/build_bug.h>
 #define KSVC_STATIC_ASSERT(e, m) static_assert(e, m)
-#elif defined(__KERNEL__)
-#define KSVC_STATIC_ASSERT(e, m) _Static_assert(e, m)
+#elif defined(__cplusplus) && __cplusplus >= 201103L
+#define KSVC_STATIC_ASSERT(e, m) static_assert(e, m)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#include <assert.h>
+#define KSVC_STATIC_ASSERT(e, m) static_assert(e, m)
 #else
-#define KSVC_STATIC_ASSERT(e, m) _Static_assert(e, m)
+#define KSVC_STATIC_ASSERT(e, m) extern int ksvc_static_assert_[(e) ? 1 : -1]
 #endif
 
 #define KSVC_OFFSETOF(t, m) __builtin_offsetof(t, m)
