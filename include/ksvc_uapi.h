@@ -328,45 +328,45 @@ ksvc_shared_read_retry(const struct ksvc_shared_page *page, __u32 start)
  */
 #if defined(__KERNEL__)
 #include <linux/build_bug.h>
-#define KSVC_STATIC_ASSERT(e, m) static_assert(e, m)
+#define KSVC_STATIC_ASSERT(e) static_assert(e, #e)
 #elif defined(__cplusplus) && __cplusplus >= 201103L
-#define KSVC_STATIC_ASSERT(e, m) static_assert(e, m)
+#define KSVC_STATIC_ASSERT(e) static_assert(e, #e)
 #elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #include <assert.h>
-#define KSVC_STATIC_ASSERT(e, m) static_assert(e, m)
+#define KSVC_STATIC_ASSERT(e) static_assert(e, #e)
 #else
-#define KSVC_STATIC_ASSERT(e, m) extern int ksvc_static_assert_[(e) ? 1 : -1]
+#define KSVC_STATIC_ASSERT(e) extern int ksvc_static_assert_[(e) ? 1 : -1]
 #endif
 
 #define KSVC_OFFSETOF(t, m) __builtin_offsetof(t, m)
 
-KSVC_STATIC_ASSERT(sizeof(struct ksvc_create_params) == 64, "create params");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_create_params, eventfd) == 12, "eventfd");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_create_params, shared_page_size) == 32, "sizes");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_create_params, reserved) == 36, "reserved");
+KSVC_STATIC_ASSERT(sizeof(struct ksvc_create_params) == 64);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_create_params, eventfd) == 12);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_create_params, shared_page_size) == 32);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_create_params, reserved) == 36);
 
-KSVC_STATIC_ASSERT(sizeof(struct ksvc_ring_hdr) == KSVC_RING_HDR_SIZE, "ring header");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_ring_hdr, ring_size) == 20, "geometry");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_ring_hdr, flags) == 64, "flags line");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_ring_hdr, head) == 128, "head line");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_ring_hdr, tail) == 192, "tail line");
+KSVC_STATIC_ASSERT(sizeof(struct ksvc_ring_hdr) == KSVC_RING_HDR_SIZE);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_ring_hdr, ring_size) == 20);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_ring_hdr, flags) == 64);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_ring_hdr, head) == 128);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_ring_hdr, tail) == 192);
 
-KSVC_STATIC_ASSERT(sizeof(struct ksvc_entry) == 64, "entry is one cache line");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_entry, syscall_nr) == 8, "nr");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_entry, args) == 16, "args");
+KSVC_STATIC_ASSERT(sizeof(struct ksvc_entry) == 64);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_entry, syscall_nr) == 8);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_entry, args) == 16);
 
-KSVC_STATIC_ASSERT(sizeof(struct ksvc_completion) == 32, "completion");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_completion, result) == 8, "result");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_completion, flags) == 16, "cflags");
+KSVC_STATIC_ASSERT(sizeof(struct ksvc_completion) == 32);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_completion, result) == 8);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_completion, flags) == 16);
 
-KSVC_STATIC_ASSERT(sizeof(struct ksvc_shared_page) == KSVC_PAGE_SIZE, "one page");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, seq) == 8, "seq");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, pid) == 16, "pid");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, egid) == 36, "egid");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, rlimit_nofile) == 40, "nofile");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, utsname_sysname) == 56, "uts");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, utsname_domainname) == 381, "dom");
-KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, reserved) == 446, "tail");
+KSVC_STATIC_ASSERT(sizeof(struct ksvc_shared_page) == KSVC_PAGE_SIZE);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, seq) == 8);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, pid) == 16);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, egid) == 36);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, rlimit_nofile) == 40);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, utsname_sysname) == 56);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, utsname_domainname) == 381);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_shared_page, reserved) == 446);
 
 #undef KSVC_OFFSETOF
 #undef KSVC_STATIC_ASSERT
