@@ -1,0 +1,239 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# scripts/test.sh - run every test (README command 2; CI runs it).
+#
+# On a fresh Debian 12 machine (root, apt) this installs what is missing
+# and then, phase by phase:
+#   1. builds ksvc.ko for the guest kernel with W=1 and sparse (C=1):
+#      any warning fails
+#   2. checkpatch.pl --strict on the kernel sources and the ABI header
+#   3. compiles every public header as C11 and C++11 (the ABI header also
+#      as C99); the kernel build of step 1 covers the kernel side
+#   4. builds user space, plainly and with ASan+UBSan (O=build/san)
+#   5. runs the host tests of both builds (test/host.list)
+#   6. builds the module through DKMS for the guest kernel's headers
+#   7. harness self-test: the VM harness must report planted failures
+#   8. boots the guest and runs test/vm.list in it (vm/run.sh --tests)
+# and ends with "N passed, N failed[, N skipped]" over all of them.
+# Exit status: 0 only if nothing failed.
+#
+# Results: build/test/*.tap (one stream per phase), logs in build/test/
+# and build/vm/.  Environment: VM_TIMEOUT (see vm/run.sh).
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 2
+RES=build/test
+rm -rf "$RES"
+mkdir -p "$RES"
+T0=$(date +%s)
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+phase() {
+	printf '\n==== %s  [%s s]\n' "$*" $(( $(date +%s) - T0 ))
+}
+
+# A section of this script's own checks: sect FILE NAME, then
+# pass/fail DESCRIPTION [DIAGNOSTIC FILE], then endsect.
+sect() { CUR=$RES/$1; N=0; echo "# ksvc-begin: $2" >>"$CUR"; }
+pass() { N=$((N + 1)); echo "ok $N $1" | tee -a "$CUR"; }
+fail() {
+	N=$((N + 1))
+	echo "not ok $N $1" | tee -a "$CUR"
+	[ -n "${2:-}" ] && [ -s "$2" ] || return 0
+	if [ "$(wc -l <"$2")" -le 60 ]; then
+		cat "$2"
+	else
+		grep -i -E 'error|warning' "$2" | awk '!seen[$0]++' | head -n 40
+		echo "... (last lines of $2:)"
+		tail -n 20 "$2"
+	fi | sed 's/^/# /' | tee -a "$CUR"
+}
+check() {	# check DESCRIPTION LOG COMMAND...: the command's success is a test
+	d=$1 l=$2; shift 2
+	if "$@" >"$l" 2>&1; then pass "$d"; else fail "$d" "$l"; fi
+}
+endsect() { { echo "1..$N"; echo "# ksvc-end: 0"; } >>"$CUR"; }
+
+finish() {
+	phase "summary"
+	echo "wall time: $(( $(date +%s) - T0 )) s"
+	cat "$RES"/[0-9]*.tap >"$RES/all.tap" 2>/dev/null
+	sh scripts/tap-summary "$RES/all.tap"
+	exit $?
+}
+
+# ---- 0. dependencies ----------------------------------------------------
+phase "0. dependencies (scripts/deps.sh)"
+sect 00-deps.tap "deps"
+if sh scripts/deps.sh; then
+	pass "scripts/deps.sh"
+	endsect
+else
+	fail "scripts/deps.sh"
+	endsect
+	finish
+fi
+. build/kernel.env
+echo "guest kernel: $KVER_VM ($VMLINUZ, headers $KDIR_VM)"
+
+# ---- 1. the module, W=1 and sparse --------------------------------------
+phase "1. ksvc.ko for $KVER_VM with W=1 C=1 (sparse)"
+sect 01-module.tap "build: ksvc.ko (W=1 C=1)"
+LOG=$RES/module-build.log
+if sh vm/build-module.sh --clean ksvc W=1 C=1 >"$LOG" 2>&1 &&
+   [ -f build/kmod/ksvc/ksvc.ko ]; then
+	pass "ksvc.ko builds"
+	MODULE_OK=1
+else
+	fail "ksvc.ko builds" "$LOG"
+	MODULE_OK=
+fi
+grep -i -E '(warning|error):' "$LOG" >"$RES/module-warnings.log"
+if [ -s "$RES/module-warnings.log" ]; then
+	fail "the build prints no warning (compiler W=1, sparse, modpost)" "$RES/module-warnings.log"
+else
+	pass "the build prints no warning (compiler W=1, sparse, modpost)"
+fi
+endsect
+
+# ---- 2. checkpatch --------------------------------------------------------
+phase "2. checkpatch.pl --strict"
+sect 02-checkpatch.tap "checkpatch"
+CP=build/checkpatch
+if [ ! -f "$CP/checkpatch.pl" ]; then
+	mkdir -p "$CP"
+	echo "extracting checkpatch.pl from /usr/src/linux-source-6.12.tar.xz"
+	tar -xJf /usr/src/linux-source-6.12.tar.xz -C "$CP" \
+		--strip-components=2 --occurrence=1 \
+		linux-source-6.12/scripts/checkpatch.pl \
+		linux-source-6.12/scripts/spelling.txt \
+		linux-source-6.12/scripts/const_structs.checkpatch ||
+		rm -f "$CP/checkpatch.pl"
+fi
+if [ -f "$CP/checkpatch.pl" ]; then
+	# Each file is checked in a scratch directory, outside any git tree,
+	# at the path the kernel would give it: the ABI header as a uapi
+	# header (include/uapi/), which is what it is, so that checkpatch
+	# applies its uapi rules (e.g. __u32 rather than u32).
+	# Any ERROR, WARNING or CHECK fails.  The only exemption: compat.h,
+	# which exists to hold the kernel-version tests an out-of-tree
+	# module needs (LINUX_VERSION_CODE), written the usual way
+	# (LINUX_VERSION_CODE >= KERNEL_VERSION(...), which checkpatch takes
+	# for a constant on the left).
+	CPT=$(mktemp -d "${TMPDIR:-/tmp}/ksvc-checkpatch.XXXXXX")
+	for f in kernel/*.[ch] include/ksvc_uapi.h test/kmod/*.c; do
+		[ -f "$f" ] || continue
+		ign=
+		case $f in
+		include/ksvc_uapi.h) as=include/uapi/linux/ksvc_uapi.h ;;
+		kernel/compat.h) as=$f; ign="--ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON" ;;
+		*) as=$f ;;
+		esac
+		mkdir -p "$CPT/$(dirname "$as")"
+		cp "$f" "$CPT/$as"
+		out=$RES/checkpatch-$(echo "$f" | tr / _).log
+		# shellcheck disable=SC2086
+		(cd "$CPT" && perl "$ROOT/$CP/checkpatch.pl" --no-tree --strict \
+			--terse --show-types --no-summary $ign -f "$as") \
+			>"$out.raw" 2>"$out.stderr"
+		st=$?
+		sed "s|$as|$f|" "$out.raw" >"$out"
+		if [ -s "$out" ]; then
+			fail "checkpatch --strict${ign:+ $ign} $f" "$out"
+		elif [ $st != 0 ]; then
+			fail "checkpatch --strict${ign:+ $ign} $f (exit status $st)" "$out.stderr"
+		else
+			pass "checkpatch --strict${ign:+ $ign} $f"
+		fi
+	done
+	rm -rf "$CPT"
+else
+	fail "extract checkpatch.pl from linux-source-6.12"
+fi
+endsect
+
+# ---- 3. headers as C and C++ -------------------------------------------
+phase "3. public headers compile as C11 and C++11"
+sect 03-headers.tap "headers"
+for h in include/*.h; do
+	b=$(basename "$h")
+	printf '#include "%s"\n#include "%s"\nint main(void) { return 0; }\n' "$b" "$b" \
+		>"$RES/hdr.c"
+	check "$h compiles as C11 (twice included)" "$RES/hdr-$b-c11.log" \
+		gcc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude \
+		-fsyntax-only "$RES/hdr.c"
+	if [ "$b" = ksvc_uapi.h ]; then
+		check "$h compiles as C99" "$RES/hdr-$b-c99.log" \
+			gcc -std=c99 -Wall -Wextra -Werror -pedantic -Iinclude \
+			-fsyntax-only "$RES/hdr.c"
+	fi
+	check "$h compiles as C++11" "$RES/hdr-$b-cxx.log" \
+		g++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude \
+		-fsyntax-only -x c++ "$RES/hdr.c"
+done
+endsect
+
+# ---- 4. user space ---------------------------------------------------------
+phase "4. user space: plain and SAN=1 O=build/san"
+sect 04-build.tap "build: user space"
+TARGETS="lib test"
+make -n examples >/dev/null 2>&1 && TARGETS="$TARGETS examples"
+check "make $TARGETS" "$RES/build-user.log" make -j"$JOBS" $TARGETS
+check "make $TARGETS SAN=1 O=build/san" "$RES/build-san.log" \
+	make -j"$JOBS" $TARGETS SAN=1 O=build/san
+endsect
+
+# ---- 5. host tests ---------------------------------------------------------
+phase "5. host tests (test/host.list)"
+O=. sh test/run-host.sh -o "$RES/05-host.tap"
+phase "5. host tests under ASan+UBSan (test/host.list, O=build/san)"
+O=build/san sh test/run-host.sh -o "$RES/05-host-san.tap"
+
+# ---- 6. DKMS -----------------------------------------------------------------
+phase "6. DKMS build for $KVER_VM"
+sect 06-dkms.tap "dkms"
+# A private DKMS tree and source tree, so that nothing installed on the
+# machine is touched (and an installed ksvc does not get in the way).
+DT=$(mktemp -d "${TMPDIR:-/tmp}/ksvc-dkms.XXXXXX")
+PV=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
+mkdir -p "$DT/src/ksvc-$PV" "$DT/tree"
+cp -r dkms.conf Kbuild Makefile include kernel "$DT/src/ksvc-$PV/"
+D="dkms --dkmstree $DT/tree --sourcetree $DT/src"
+check "dkms add ksvc/$PV" "$RES/dkms-add.log" $D add -m ksvc -v "$PV"
+check "dkms build ksvc/$PV -k $KVER_VM" "$RES/dkms-build.log" \
+	$D build -m ksvc -v "$PV" -k "$KVER_VM"
+KO=$(find "$DT/tree/ksvc/$PV/$KVER_VM" -name 'ksvc.ko*' 2>/dev/null | head -n 1)
+vm=$( [ -n "$KO" ] && modinfo -F vermagic "$KO" 2>/dev/null | cut -d' ' -f1)
+if [ -n "$KO" ] && [ "$vm" = "$KVER_VM" ]; then
+	pass "the DKMS-built ksvc.ko has vermagic $KVER_VM"
+else
+	echo "module: ${KO:-none}, vermagic: ${vm:-none}" >"$RES/dkms-vermagic.log"
+	fail "the DKMS-built ksvc.ko has vermagic $KVER_VM" "$RES/dkms-vermagic.log"
+fi
+check "dkms remove ksvc/$PV" "$RES/dkms-remove.log" \
+	$D remove -m ksvc -v "$PV" --all
+rm -rf "$DT"
+endsect
+
+# ---- 7. harness self-test ----------------------------------------------------
+phase "7. VM harness self-test (vm/run.sh --selftest)"
+sh vm/run.sh --selftest
+cp build/vm/selftest/results.tap "$RES/07-vm-selftest.tap" 2>/dev/null ||
+	printf '# ksvc-begin: vm: harness self-test\n1..1\nnot ok 1 vm/run.sh --selftest produced no verdict\n# ksvc-end: 1\n' \
+		>"$RES/07-vm-selftest.tap"
+
+# ---- 8. the tests in the guest -----------------------------------------------
+phase "8. tests in the guest (vm/run.sh --tests)"
+if [ -n "$MODULE_OK" ]; then
+	sh vm/run.sh --no-build --tests
+	cp build/vm/tests/results.tap "$RES/08-vm.tap" 2>/dev/null ||
+		printf '# ksvc-begin: vm: tests\n1..1\nnot ok 1 vm/run.sh --tests produced no results\n# ksvc-end: 1\n' \
+			>"$RES/08-vm.tap"
+else
+	printf '# ksvc-begin: vm: tests\n1..1\nnot ok 1 guest tests not run: ksvc.ko did not build\n# ksvc-end: 1\n' \
+		>"$RES/08-vm.tap"
+fi
+
+finish
