@@ -16,6 +16,7 @@
  *   nofile      security_task_setrlimit         setrlimit, prlimit64
  *   ppid        tracepoint sched_process_exit
  *   all         tracepoint task_newtask (vfork and CLONE_VM children)
+ *   all         {exit,exec}_mm_release (such a child leaves: bits back)
  *
  * The "before" side is a plain kprobe because a kprobe is never skipped;
  * a kretprobe is skipped when its instance pool runs dry, and tier0.c is
@@ -182,6 +183,16 @@ static int ksvc_rlimit_after(struct kretprobe_instance *ri,
 	return 0;
 }
 
+/* ---- a task leaves an address space -------------------------------- */
+
+/* {exit,exec}_mm_release(tsk, mm) */
+static int ksvc_mm_release_before(struct kprobe *kp, struct pt_regs *regs)
+{
+	ksvc_t0_mm_release((struct task_struct *)regs_get_kernel_argument(regs, 0),
+			   (struct mm_struct *)regs_get_kernel_argument(regs, 1));
+	return 0;
+}
+
 #define HOOK_BRACKET(sym, groups, b, a)					\
 	{ .symbol = (sym), .needed_by = (groups), .before = (b), .after = (a) }
 
@@ -220,7 +231,9 @@ static struct ksvc_hook ksvc_hooks[] = {
 	  .after = ksvc_uts_thread_after },
 	{ .symbol = "security_task_setrlimit", .needed_by = KSVC_FRESH_NOFILE,
 	  .before = ksvc_rlimit_before },
-	/* Only bring the bit back early; not needed for correctness. */
+	/* Only bring bits back early; not needed for correctness. */
+	{ .symbol = "exit_mm_release", .before = ksvc_mm_release_before },
+	{ .symbol = "exec_mm_release", .before = ksvc_mm_release_before },
 	{ .symbol = KSVC_SYS(prlimit64), .filter = ksvc_rlimit_filter,
 	  .after = ksvc_rlimit_after },
 	{ .symbol = KSVC_SYS(setrlimit), .filter = ksvc_rlimit_filter,

@@ -132,6 +132,8 @@ void ksvc_t0_rlimit_changed_self(void);
 bool ksvc_t0_current_has_instance(void);
 void ksvc_t0_task_exit(struct task_struct *p);
 void ksvc_t0_task_new(struct task_struct *p, unsigned long clone_flags);
+void ksvc_t0_scan_sharers(struct ksvc_instance *inst);
+void ksvc_t0_mm_release(struct task_struct *tsk, struct mm_struct *mm);
 void ksvc_t0_disable(u32 groups);
 
 /* hooks.c */

@@ -140,6 +140,7 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	smp_store_release(&kf->inst, inst);
 	mutex_unlock(&kf->lock);
 
+	ksvc_t0_scan_sharers(inst);
 	ksvc_t0_refresh(inst, KSVC_FRESH_ALL);
 	return 0;
 }

@@ -37,9 +37,12 @@
  *  - the parent changes only when it exits: sched_process_exit fires
  *    before exit_notify() reparents, and a refresh never publishes a
  *    parent that has PF_EXITING set (see t0_track_parent());
- *  - a CLONE_VM child that is not a thread (vfork, posix_spawn) maps the
+ *  - a CLONE_VM process that is not a thread (vfork, posix_spawn, or
+ *    the owner's own parent when the owner is such a child) maps the
  *    same page while being another process: every bit stays clear while
- *    one exists.
+ *    one exists.  They are found at CREATE (ksvc_t0_scan_sharers()) and
+ *    at clone (ksvc_t0_task_new()), and forgotten when they drop the
+ *    address space (ksvc_t0_mm_release()).
  *
  * Lock order: task_lock -> ksvc_reg_lock -> t0_lock -> ksvc_global_lock;
  * sharer_lock -> task_lock.  Nothing here sleeps: refreshes run from
@@ -719,6 +722,87 @@ void ksvc_t0_task_exit(struct task_struct *p)
 	spin_unlock(&ksvc_reg_lock);
 }
 
+/* Record @p as sharing @inst's address space; every bit goes clear. */
+static void t0_add_sharer(struct ksvc_instance *inst, struct task_struct *p)
+{
+	struct ksvc_sharer *s = kmalloc(sizeof(*s), GFP_ATOMIC | __GFP_NOWARN);
+
+	spin_lock(&inst->sharer_lock);
+	if (s) {
+		get_task_struct(p);
+		s->task = p;
+		list_add(&s->node, &inst->sharers);
+	} else {
+		/* Cannot track it: stay clear for good. */
+		inst->sharer_overflow = true;
+	}
+	spin_unlock(&inst->sharer_lock);
+	ksvc_t0_invalidate(inst, KSVC_FRESH_ALL);
+}
+
+/*
+ * At CREATE, after registration: processes that already share the
+ * owner's address space (the owner may itself be a vfork child, or have
+ * CLONE_VM children).  Later ones are caught by ksvc_t0_task_new(),
+ * which sees the registration.  With mm_users == 1 the caller is the
+ * only user and there is nothing to look for.
+ */
+void ksvc_t0_scan_sharers(struct ksvc_instance *inst)
+{
+	struct task_struct *p, *t;
+
+	if (atomic_read(&inst->mm->mm_users) <= 1)
+		return;
+	rcu_read_lock();
+	for_each_process_thread(p, t) {
+		bool shares;
+
+		if (task_tgid(t) == inst->tgid)
+			continue;
+		task_lock(t);
+		shares = t->mm == inst->mm;
+		task_unlock(t);
+		if (shares)
+			t0_add_sharer(inst, t);
+	}
+	rcu_read_unlock();
+}
+
+/*
+ * @tsk drops its address space @mm for good (exit, or execve past the
+ * point of no return).  If it was a sharer, forget it and bring the bits
+ * back now: @tsk never runs user code in @mm again.
+ */
+void ksvc_t0_mm_release(struct task_struct *tsk, struct mm_struct *mm)
+{
+	struct ksvc_instance *inst;
+
+	if (!mm || !ksvc_any_instance())
+		return;
+	rcu_read_lock();
+	hash_for_each_possible_rcu(ksvc_by_mm, inst, by_mm,
+				   (unsigned long)mm) {
+		struct ksvc_sharer *s, *tmp;
+		bool was_sharer = false;
+
+		if (inst->mm != mm)
+			continue;
+		spin_lock(&inst->sharer_lock);
+		list_for_each_entry_safe(s, tmp, &inst->sharers, node) {
+			if (s->task != tsk)
+				continue;
+			list_del(&s->node);
+			put_task_struct(s->task);
+			kfree(s);
+			was_sharer = true;
+		}
+		spin_unlock(&inst->sharer_lock);
+		if (was_sharer)
+			ksvc_t0_refresh(inst, KSVC_FRESH_ALL);
+	}
+	rcu_read_unlock();
+}
+
 /* @p was just created by current and has not run yet. */
 void ksvc_t0_task_new(struct task_struct *p, unsigned long clone_flags)
 {
@@ -738,23 +822,8 @@ void ksvc_t0_task_new(struct task_struct *p, unsigned long clone_flags)
 	/* vfork() or posix_spawn(): another process in this address space. */
 	rcu_read_lock();
 	hash_for_each_possible_rcu(ksvc_by_mm, inst, by_mm,
-				   (unsigned long)current->mm) {
-		struct ksvc_sharer *s;
-
-		if (inst->mm != current->mm)
-			continue;
-		s = kmalloc(sizeof(*s), GFP_ATOMIC | __GFP_NOWARN);
-		spin_lock(&inst->sharer_lock);
-		if (s) {
-			get_task_struct(p);
-			s->task = p;
-			list_add(&s->node, &inst->sharers);
-		} else {
-			/* Cannot track it: stay clear for good. */
-			inst->sharer_overflow = true;
-		}
-		spin_unlock(&inst->sharer_lock);
-		ksvc_t0_invalidate(inst, KSVC_FRESH_ALL);
-	}
+				   (unsigned long)current->mm)
+		if (inst->mm == current->mm)
+			t0_add_sharer(inst, p);
 	rcu_read_unlock();
 }
