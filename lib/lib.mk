@@ -28,6 +28,26 @@ $(LIBKSVC): $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(LIBKSVC_PRELOAD): $(PRELOAD_OBJS) $(LIB_PIC_OBJS)
+# The shim runs inside programs without a sanitizer runtime (whose own
+# start-up would call getrlimit/getpid through it before it is ready), so
+# it is never instrumented; the same code is sanitized through libksvc.a.
+PRELOAD_CFLAGS	:= $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(USER_CFLAGS)) -fPIC
+PRELOAD_SO_OBJS	:= $(patsubst %.c,$(O)/build/preload/%.o,$(PRELOAD_SRCS) lib/tier0.c)
+
+$(O)/build/preload/%.o: %.c $(LIB_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $^ $(USER_LDFLAGS) $(LIB_LIBS) -ldl
+	$(CC) $(PRELOAD_CFLAGS) -c $< -o $@
+
+$(LIBKSVC_PRELOAD): $(PRELOAD_SO_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $^ -pthread
+
+# ksvc-run finds the shim at ../lib/ relative to itself: give each build
+# directory its own copy.
+KSVC_RUN	:= $(O)/tools/ksvc-run
+ifneq ($(abspath $(O)),$(abspath .))
+lib: $(KSVC_RUN)
+$(KSVC_RUN): tools/ksvc-run
+	@mkdir -p $(dir $@)
+	cp $< $@
+endif
