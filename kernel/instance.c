@@ -3,9 +3,9 @@
  * instance.c - allocation and teardown of KSVC instances.
  *
  * Every page user space can map is allocated zeroed and charged to the
- * memory cgroup of the process that runs KSVC_IOC_CREATE
- * (GFP_KERNEL_ACCOUNT).  The kernel writes the ring geometry once, here,
- * before the instance is published, and never reads a ring again.
+ * memory cgroup of the process that runs KSVC_IOC_CREATE (KSVC_GFP).
+ * The kernel writes the ring geometry once, here, before the instance is
+ * published, and never reads a ring again.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -23,6 +23,14 @@
 
 /* The ABI is written in 4 KiB pages. */
 static_assert(PAGE_SIZE == KSVC_PAGE_SIZE);
+
+/*
+ * Everything user space can make us allocate: charged to its memory
+ * cgroup, and when the cgroup (or the machine) is out of memory the
+ * request fails with ENOMEM instead of waking the OOM killer or
+ * printing an allocation-failure splat.
+ */
+#define KSVC_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
 /* Frees instances after an RCU grace period, in process context. */
 static struct workqueue_struct *ksvc_free_wq;
@@ -49,11 +57,11 @@ static int ksvc_region_alloc(struct ksvc_instance *inst, struct ksvc_region *r,
 	r->offset = offset;
 	r->name = name;
 	r->nr_pages = nr_pages;
-	r->pages = kvcalloc(nr_pages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
+	r->pages = kvcalloc(nr_pages, sizeof(*r->pages), KSVC_GFP);
 	if (!r->pages)
 		return -ENOMEM;
 	for (i = 0; i < nr_pages; i++) {
-		r->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		r->pages[i] = alloc_page(KSVC_GFP | __GFP_ZERO);
 		if (!r->pages[i])
 			return -ENOMEM;	/* caller frees what was allocated */
 	}
@@ -102,7 +110,7 @@ struct ksvc_instance *ksvc_instance_create(const struct ksvc_create_params *p,
 	struct ksvc_instance *inst;
 	int ret;
 
-	inst = kzalloc(sizeof(*inst), GFP_KERNEL_ACCOUNT);
+	inst = kzalloc(sizeof(*inst), KSVC_GFP);
 	if (!inst) {
 		if (evfd)
 			eventfd_ctx_put(evfd);

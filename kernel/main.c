@@ -31,7 +31,7 @@ static int ksvc_open(struct inode *inode, struct file *file)
 	    (FMODE_READ | FMODE_WRITE))
 		return -EINVAL;
 
-	kf = kzalloc(sizeof(*kf), GFP_KERNEL_ACCOUNT);
+	kf = kzalloc(sizeof(*kf), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!kf)
 		return -ENOMEM;
 	mutex_init(&kf->lock);
