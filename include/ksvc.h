@@ -51,9 +51,11 @@ enum ksvc_mode {
 
 struct ksvc_open_params {
 	__u32 submit_entries;	/* 0: 256 */
-	__u32 complete_entries;	/* 0: twice submit_entries */
+	__u32 complete_entries;	/* 0: twice submit_entries, at most
+				 * KSVC_MAX_ENTRIES */
 	__u32 flags;		/* KSVC_OPEN_*; 0 means EVENTFD_NEW */
-	int eventfd;		/* with KSVC_OPEN_EVENTFD_GIVEN */
+	int eventfd;		/* with KSVC_OPEN_EVENTFD_GIVEN: an eventfd,
+				 * or -1 for none */
 };
 
 /*
@@ -90,7 +92,10 @@ struct ksvc {
  *
  * Returns 0, or a negative errno: -ENOENT when /dev/ksvc does not exist
  * (module not loaded), -EACCES when it cannot be opened, -EINVAL for bad
- * sizes or flags, -ENOMEM, or whatever KSVC_IOC_CREATE or mmap returned.
+ * sizes or flags (checked before the kernel is asked), -EBADF for a given
+ * eventfd that is not open, -EPROTO when the kernel's layout does not
+ * match this library, -ENOMEM, or whatever KSVC_IOC_CREATE or mmap
+ * returned.  On failure nothing is left behind and *out is untouched.
  * ksvc_strerror() turns each into a sentence that says what to do.
  * The device is opened O_CLOEXEC.
  */
