@@ -415,7 +415,7 @@ int main(int argc, char **argv)
 	/*
 	 * CLONE_VM children (vfork, posix_spawn) share the owner's address
 	 * space but are other processes.  What we observe with ksvc.ko, and
-	 * what doc/ERRORS.md says ("the caller is not the process that
+	 * what README.md's error table says ("the caller is not the process that
 	 * created the instance"): they are refused like any other process.
 	 * The owner's mappings, which they share, keep working.
 	 */
