@@ -74,3 +74,4 @@ dkms-remove:
 
 clean: modules-clean
 	rm -rf build
+	rm -f $(TEST_PROGS) $(EXAMPLE_PROGS) $(LIBKSVC) $(LIBKSVC_PRELOAD)
