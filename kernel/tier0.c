@@ -96,9 +96,14 @@ struct ksvc_tg_busy {
 static struct ksvc_tg_busy ksvc_tg[1 << KSVC_TG_BITS];
 
 /* Changes in flight that other processes can observe. */
+struct ksvc_global_change {
+	unsigned int busy;	/* changes in progress */
+	unsigned int gen;	/* bumped as each starts and ends */
+};
+
 static DEFINE_SPINLOCK(ksvc_global_lock);
-static unsigned int ksvc_uts_busy, ksvc_uts_gen;
-static unsigned int ksvc_ids_busy, ksvc_ids_gen;
+static struct ksvc_global_change ksvc_uts_writes;	/* host name */
+static struct ksvc_global_change ksvc_idmap_writes;	/* uid/gid maps */
 
 /* Groups whose hooks are missing on this kernel: never set. */
 static u32 ksvc_disabled;
@@ -401,8 +406,8 @@ static bool t0_sharers_present(struct ksvc_instance *inst)
 struct t0_snap {
 	u32 gen[KSVC_G_NR];
 	unsigned int tg_gen;
-	unsigned int uts_gen, ids_gen;
-	bool tg_busy, uts_busy, ids_busy;
+	bool tg_busy;
+	struct ksvc_global_change uts, ids;
 };
 
 static void t0_snapshot(struct ksvc_instance *inst, struct t0_snap *s)
@@ -419,13 +424,18 @@ static void t0_snapshot(struct ksvc_instance *inst, struct t0_snap *s)
 	s->tg_gen = atomic_read(&tg->gen);
 
 	spin_lock(&ksvc_global_lock);
-	s->uts_busy = ksvc_uts_busy != 0;
-	s->uts_gen = ksvc_uts_gen;
-	s->ids_busy = ksvc_ids_busy != 0;
-	s->ids_gen = ksvc_ids_gen;
+	s->uts = ksvc_uts_writes;
+	s->ids = ksvc_idmap_writes;
 	spin_unlock(&ksvc_global_lock);
 	/* Every fact is read after the snapshot. */
 	smp_mb();
+}
+
+/* No such change ran at any time since @then was taken (global lock). */
+static bool t0_global_quiet(const struct ksvc_global_change *then,
+			    const struct ksvc_global_change *now)
+{
+	return !then->busy && !now->busy && then->gen == now->gen;
 }
 
 /*
@@ -453,9 +463,9 @@ static u32 t0_publishable(struct ksvc_instance *inst, u32 groups,
 	}
 
 	spin_lock(&ksvc_global_lock);
-	if (s->uts_busy || ksvc_uts_busy || ksvc_uts_gen != s->uts_gen)
+	if (!t0_global_quiet(&s->uts, &ksvc_uts_writes))
 		groups &= ~KSVC_FRESH_UTS;
-	if (s->ids_busy || ksvc_ids_busy || ksvc_ids_gen != s->ids_gen)
+	if (!t0_global_quiet(&s->ids, &ksvc_idmap_writes))
 		groups &= ~KSVC_FRESH_IDS;
 	spin_unlock(&ksvc_global_lock);
 
@@ -594,21 +604,51 @@ void ksvc_t0_thread_change_end(u32 groups)
 	t0_for_current(groups, groups);
 }
 
-/* Instances whose last published host name is in current's namespace. */
-static void t0_for_uts_ns(struct uts_namespace *ns, bool refresh)
+/*
+ * Instances whose last published @group (UTS or IDS) came from
+ * namespace @ns: clear the bit before a change, refresh after it.
+ */
+static void t0_for_ns(const void *ns, u32 group, bool refresh)
 {
 	struct ksvc_instance *inst;
 
 	rcu_read_lock();
 	list_for_each_entry_rcu(inst, &ksvc_all, all) {
-		if (READ_ONCE(inst->t0_uts_ns) != ns)
+		const void *last = group == KSVC_FRESH_UTS ?
+				   (const void *)READ_ONCE(inst->t0_uts_ns) :
+				   (const void *)READ_ONCE(inst->t0_user_ns);
+
+		if (last != ns)
 			continue;
 		if (refresh)
-			ksvc_t0_refresh(inst, KSVC_FRESH_UTS);
+			ksvc_t0_refresh(inst, group);
 		else
-			ksvc_t0_invalidate(inst, KSVC_FRESH_UTS);
+			ksvc_t0_invalidate(inst, group);
 	}
 	rcu_read_unlock();
+}
+
+static void t0_global_begin(struct ksvc_global_change *c, const void *ns,
+			    u32 group)
+{
+	spin_lock(&ksvc_global_lock);
+	c->busy++;
+	c->gen++;
+	spin_unlock(&ksvc_global_lock);
+	if (ksvc_any_instance())
+		t0_for_ns(ns, group, false);
+}
+
+static void t0_global_end(struct ksvc_global_change *c, const void *ns,
+			  u32 group)
+{
+	spin_lock(&ksvc_global_lock);
+	c->gen++;
+	c->busy--;
+	spin_unlock(&ksvc_global_lock);
+	/* Everyone in the namespace gets the new value at once. */
+	if (ksvc_any_instance())
+		t0_for_ns(ns, group, true);
 }
 
 static struct uts_namespace *t0_current_uts_ns(void)
@@ -617,62 +657,26 @@ static struct uts_namespace *t0_current_uts_ns(void)
 	return current->nsproxy ? current->nsproxy->uts_ns : NULL;
 }
 
+/* sethostname, setdomainname or a /proc/sys/kernel write, in current's ns. */
 void ksvc_t0_uts_write_begin(void)
 {
-	spin_lock(&ksvc_global_lock);
-	ksvc_uts_busy++;
-	ksvc_uts_gen++;
-	spin_unlock(&ksvc_global_lock);
-	if (ksvc_any_instance())
-		t0_for_uts_ns(t0_current_uts_ns(), false);
+	t0_global_begin(&ksvc_uts_writes, t0_current_uts_ns(), KSVC_FRESH_UTS);
 }
 
 void ksvc_t0_uts_write_end(void)
 {
-	spin_lock(&ksvc_global_lock);
-	ksvc_uts_gen++;
-	ksvc_uts_busy--;
-	spin_unlock(&ksvc_global_lock);
-	/* Everyone in the namespace gets the new name at once. */
-	if (ksvc_any_instance())
-		t0_for_uts_ns(t0_current_uts_ns(), true);
-}
-
-static void t0_for_user_ns(struct user_namespace *ns, bool refresh)
-{
-	struct ksvc_instance *inst;
-
-	rcu_read_lock();
-	list_for_each_entry_rcu(inst, &ksvc_all, all) {
-		if (READ_ONCE(inst->t0_user_ns) != ns)
-			continue;
-		if (refresh)
-			ksvc_t0_refresh(inst, KSVC_FRESH_IDS);
-		else
-			ksvc_t0_invalidate(inst, KSVC_FRESH_IDS);
-	}
-	rcu_read_unlock();
+	t0_global_end(&ksvc_uts_writes, t0_current_uts_ns(), KSVC_FRESH_UTS);
 }
 
 /* A uid_map or gid_map of @ns is being written: ids in @ns change. */
 void ksvc_t0_idmap_write_begin(struct user_namespace *ns)
 {
-	spin_lock(&ksvc_global_lock);
-	ksvc_ids_busy++;
-	ksvc_ids_gen++;
-	spin_unlock(&ksvc_global_lock);
-	if (ksvc_any_instance())
-		t0_for_user_ns(ns, false);
+	t0_global_begin(&ksvc_idmap_writes, ns, KSVC_FRESH_IDS);
 }
 
 void ksvc_t0_idmap_write_end(struct user_namespace *ns)
 {
-	spin_lock(&ksvc_global_lock);
-	ksvc_ids_gen++;
-	ksvc_ids_busy--;
-	spin_unlock(&ksvc_global_lock);
-	if (ksvc_any_instance())
-		t0_for_user_ns(ns, true);
+	t0_global_end(&ksvc_idmap_writes, ns, KSVC_FRESH_IDS);
 }
 
 /*
