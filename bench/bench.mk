@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0 OR MIT
 #
 # make bench         install the benchmark-only packages (bench/deps.sh),
-#                    build every benchmark and run them all (bench/run.sh)
+#                    build every benchmark and run them all (bench/run.sh),
+#                    then the bench programs again in the QEMU guest with
+#                    ksvc.ko loaded (bench/run-vm.sh)
+# make bench-vm      only the guest part
 # make bench-build   only build
 # make bench-echo    build and run only the echo benchmark
 #
@@ -37,7 +40,8 @@ ECHO_ENV	= ECHO_CLIENT=$(ECHO_CLIENT) ECHO_EPOLL=$(ECHO_EPOLL) \
 		  TOKIO_ECHO=$(TOKIO_ECHO) GO_ECHO=$(GO_ECHO) \
 		  KSVC_ECHO=$(KSVC_ECHO)
 
-.PHONY: bench bench-build bench-echo bench-echo-build bench-deps
+.PHONY: bench bench-build bench-echo bench-echo-build bench-deps bench-progs \
+	bench-vm
 
 bench-deps:
 	@bench/deps.sh || echo "bench: benchmark packages missing; what needs them will be reported missing"
@@ -47,7 +51,9 @@ bench-deps:
 bench: bench-deps
 	@$(MAKE) --no-print-directory -k bench-build || \
 	  echo "bench: some parts did not build (above); running the rest"
-	$(ECHO_ENV) bench/run.sh $(BENCH_DIR) $(BENCH_PROGS)
+	@st=0; $(ECHO_ENV) bench/run.sh $(BENCH_DIR) $(BENCH_PROGS) || st=1; \
+	  echo "== in the QEMU guest, with ksvc.ko (bench/run-vm.sh)"; \
+	  bench/run-vm.sh $(BENCH_DIR) || st=1; exit $$st
 
 bench-echo: bench-deps
 	@$(MAKE) --no-print-directory -k bench-echo-build || \
@@ -56,6 +62,14 @@ bench-echo: bench-deps
 
 bench-build: $(BENCH_PROGS) bench-echo-build
 	@:
+
+bench-progs: $(BENCH_PROGS)
+	@:
+
+# The same programs inside the QEMU guest with ksvc.ko loaded (the module
+# cannot be loaded into this machine's kernel); TCG timings, ratios only.
+bench-vm:
+	bench/run-vm.sh $(BENCH_DIR)
 
 bench-echo-build: $(ECHO_CLIENT) $(ECHO_EPOLL) $(KSVC_ECHO) $(TOKIO_ECHO) $(GO_ECHO)
 	@:
@@ -71,16 +85,6 @@ $(ECHO_CLIENT): examples/echo-client.c
 $(ECHO_EPOLL): bench/echo_epoll.c
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $< -o $@ $(USER_LDFLAGS)
-
-# Until examples/examples.mk exists, build ksvc-echo the way every
-# program on libksvc is built.
-ifeq ($(wildcard examples/examples.mk),)
-ifneq ($(KSVC_ECHO),)
-$(KSVC_ECHO): examples/ksvc-echo.c $(LIB_HDRS) $(LIBKSVC)
-	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) $< -o $@ $(LIBKSVC) $(USER_LDFLAGS) $(LIB_LIBS)
-endif
-endif
 
 # Rust and Go: a failed build leaves no program, which the echo benchmark
 # reports as missing; make goes on.

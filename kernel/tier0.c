@@ -701,9 +701,24 @@ void ksvc_t0_rlimit_change(struct task_struct *target)
 	rcu_read_unlock();
 }
 
+/*
+ * Return of the caller's setrlimit()/prlimit64(), most of which are
+ * getrlimit() calls that changed nothing: refresh only a cleared bit.
+ */
 void ksvc_t0_rlimit_changed_self(void)
 {
-	t0_for_current(0, KSVC_FRESH_NOFILE);
+	struct pid *tgid = task_tgid(current);
+	struct ksvc_instance *inst;
+
+	if (!ksvc_any_instance())
+		return;
+	rcu_read_lock();
+	hash_for_each_possible_rcu(ksvc_by_tgid, inst, by_tgid,
+				   (unsigned long)tgid)
+		if (inst->tgid == tgid &&
+		    !(READ_ONCE(inst->t0_fresh) & KSVC_FRESH_NOFILE))
+			ksvc_t0_refresh(inst, KSVC_FRESH_NOFILE);
+	rcu_read_unlock();
 }
 
 /*

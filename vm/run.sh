@@ -8,6 +8,9 @@
 #   --tests             every program in test/vm.list (the default)
 #   --only PROG [ARGS]  one program, e.g. --only test/test_basic
 #   --demo              vm/demo.sh (the examples) instead of tests
+#   --bench             vm/bench.sh: the benchmark programs (bench/bench_*.c)
+#                       with the module; bench/run-vm.sh collects their
+#                       output
 #   --selftest          prove that the harness notices failures: runs
 #                       broken programs (vm/selftest/) and a module that
 #                       WARNs, leaks and cannot be unloaded
@@ -42,6 +45,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--tests) mode=tests; shift ;;
 	--demo) mode=demo; shift ;;
+	--bench) mode=bench; shift ;;
 	--selftest) mode=selftest; shift ;;
 	--only)
 		shift
@@ -88,7 +92,7 @@ DEV_CHECK=1
 case $mode in
 tests)	add_entries test/vm.list ;;
 only)	echo "$only" >"$VMDIR/only.list"; add_entries "$VMDIR/only.list" ;;
-demo)	;;
+demo|bench) ;;
 selftest)
 	KO=build/kmod/splat/ksvc_splat.ko
 	KO_NAME=ksvc_splat
@@ -117,7 +121,11 @@ if [ -n "$build" ]; then
 	fi
 	if [ "$mode" != selftest ]; then
 		targets=lib
-		[ "$mode" = demo ] || targets="$targets test"
+		case $mode in
+		demo) ;;
+		bench) targets="$targets bench-progs" ;;
+		*) targets="$targets test" ;;
+		esac
 		make -n examples >/dev/null 2>&1 && targets="$targets examples"
 		make -s -j"$(nproc)" $targets || die "make $targets failed"
 		if grep -q ' build/san/' "$RUNLIST"; then
@@ -199,6 +207,8 @@ put "$KO" "/$(basename "$KO")"
 put vm/init /init
 chmod 755 "$STAGE/init"
 put vm/demo.sh /demo.sh
+put vm/bench.sh /bench.sh
+[ "$mode" = bench ] && put_tree build/bench elf
 # Everything built next to a listed program comes along (helpers, the
 # preload library, examples), from each build directory used.
 roots=.
@@ -314,7 +324,7 @@ fi
 
 {
 	echo "vm: load module"
-	[ "$mode" = demo ] || cut -d' ' -f2- "$RUNLIST" | sed 's/^/vm: /'
+	cut -d' ' -f2- "$RUNLIST" | sed 's/^/vm: /'
 	echo "vm: no leaked instances"
 	echo "vm: rmmod"
 	echo "vm: guest ran to completion"
