@@ -414,4 +414,7 @@ static inline int ksvc_getrlimit(int resource, struct rlimit *rlim)
 }
 #endif
 
+/* The dispatcher (Tier 1 and Tier 2) is part of the same library. */
+#include "ksvc_dispatch.h"
+
 #endif /* KSVC_H */

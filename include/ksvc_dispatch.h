@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ksvc_dispatch.h - the libksvc dispatcher: the consumer of a KSVC
+ * instance's submit ring and the producer of its completion ring.
+ *
+ * A dispatcher takes struct ksvc_entry records from the submit ring and
+ * routes each by system call number:
+ *
+ *   Tier 1   calls io_uring can run (read, write, pread64, openat, close,
+ *            statx, accept4, connect, sendto, recvfrom, ...; the full map
+ *            is in lib/sysclass.c) become io_uring submissions.  Which
+ *            opcodes the running kernel has is probed once, when the
+ *            dispatcher is created (IORING_REGISTER_PROBE); a call whose
+ *            opcode is missing, or whose arguments io_uring cannot express
+ *            exactly (a negative pread64 offset, recvfrom with an address,
+ *            splice with offset pointers, ...), runs in Tier 2 instead.
+ *            Completion flag KSVC_COMP_TIER1.
+ *   Tier 2   other calls that mean the same on any thread of the process
+ *            run through syscall(2) on a bounded pool of worker threads.
+ *            Calls that can never sleep (getppid, uname, clock_gettime,
+ *            umask, ...; "inline" in lib/sysclass.c) run on the
+ *            dispatcher's own thread, which costs no thread hop; every
+ *            call that may wait goes to the pool.  Completion flag
+ *            KSVC_COMP_TIER2.
+ *   Refused  calls whose meaning depends on the calling thread or that
+ *            change the shape of the process (gettid, exit, clone, execve,
+ *            signal masks, prctl, set*id, unshare, ...; the complete,
+ *            justified list is in lib/sysclass.c) and system call numbers
+ *            the library does not know are never run: they complete at
+ *            once with result -EOPNOTSUPP and KSVC_COMP_REFUSED, which
+ *            tells the caller to make the call itself, on its own thread.
+ *   Tier 0   getpid & co. are answered from the shared page by the
+ *            ksvc_get*() accessors of ksvc.h and never need the ring;
+ *            ksvc_dispatch_call() answers them that way too.  An entry
+ *            for one of them that does reach the ring runs in Tier 2.
+ *
+ * An entry with flag bits outside KSVC_ENTRY_FLAGS_ALL completes with
+ * -EINVAL and no tier flag.  KSVC_ENTRY_LINKED makes the next entry (in
+ * ring order) run only if this one returns a result >= 0; otherwise the
+ * rest of the chain completes with -ECANCELED (no tier flag).  Chains
+ * may mix tiers.  The dispatcher runs a chain one call after the other
+ * (it never uses io_uring's own links, whose idea of success differs:
+ * io_uring breaks a link on a short read, KSVC does not).
+ *
+ * Completions carry the entry's corr_id and the result or -errno; there
+ * is no order between independent entries.  Nothing is dropped: the
+ * dispatcher takes an entry only when a completion slot is reserved for
+ * it, so while the completion ring is full it stops taking submissions;
+ * a full submit ring gives the submitter -EAGAIN, or a wait.
+ *
+ * Threads.  Any number of threads may submit at once (the library makes
+ * the single-producer ring multi-producer: a slot reservation with one
+ * compare-and-swap, then an in-order publication that any producer can
+ * finish for the others, so that a producer that is preempted never
+ * blocks the others).  Reaping and waiting are serialised by a mutex.
+ *
+ * Sleeping.  An idle dispatcher spins for a short, bounded time, then
+ * sets KSVC_RING_NEED_WAKEUP in the submit ring header and sleeps; a
+ * producer that finds the flag set wakes it with FUTEX_WAKE_PRIVATE on the
+ * submit ring's tail word (what ksvc_dispatch_submit() does; a program
+ * that writes the ring itself must do the same).  An application that
+ * waits for completions sets KSVC_RING_NEED_WAKEUP in the completion ring
+ * header and sleeps on the instance's eventfd; the dispatcher signals the
+ * eventfd (KSVC_IOC_NOTIFY with the module, write(2) in anonymous mode)
+ * only then.  Without an eventfd, waiters sleep on a private futex on the
+ * completion ring's tail word.
+ *
+ * Stopping.  ksvc_dispatch_stop() completes or cancels (-ECANCELED) every
+ * operation in flight: io_uring requests are cancelled through io_uring;
+ * a worker blocked in a system call is interrupted by a signal (see
+ * struct ksvc_dispatch_params.cancel_signal), repeated every millisecond
+ * until the worker is out of the call, which closes the race between the
+ * signal and the start of the call.  A call in an uninterruptible sleep
+ * (disk I/O in progress) cannot be interrupted and is waited for.
+ *
+ * fork().  The rings are not mapped in a child (the module marks them
+ * VM_DONTCOPY, anonymous mode uses MADV_DONTFORK) and the dispatcher's
+ * threads do not exist there.  The library detects a child through a
+ * MADV_WIPEONFORK page (which also catches raw clone() calls): in a child
+ * every function below fails with -EACCES without touching anything,
+ * except ksvc_dispatch_destroy(), which frees the child's copy of the
+ * handle's memory and nothing else.
+ *
+ * Tier 1 is io_uring, with io_uring's behaviour where it differs from
+ * the system call's: sends add MSG_NOSIGNAL (no SIGPIPE; EPIPE still
+ * returned); read/write at the file position do not take the file's
+ * position lock; O_NONBLOCK: see KSVC_DISPATCH_BLOCKING_FDS (by default
+ * the dispatcher keeps the system call's meaning).
+ *
+ * Tier 2 runs with the worker thread's credentials, namespaces, working
+ * directory and file table: those of the process, unless the calling
+ * thread detached itself (a raw set*id, unshare, setns): such threads
+ * should make their calls themselves.  Signals raised by a call (SIGPIPE)
+ * are not delivered to the caller: the dispatcher's threads block them;
+ * the call still fails with EPIPE.  io_uring sends add MSG_NOSIGNAL.
+ *
+ * Conventions as in ksvc.h: 0 or a count on success, a negative errno on
+ * failure; no function sets errno.
+ *
+ * Example (error handling shortened):
+ *
+ *	struct ksvc_open_params op = { .flags = KSVC_OPEN_ANON_FALLBACK };
+ *	struct ksvc *k;
+ *	struct ksvc_dispatcher *d;
+ *	struct ksvc_entry e[2] = {
+ *		{ .corr_id = 1, .syscall_nr = SYS_pread64,
+ *		  .args = { fd, (uintptr_t)buf, 4096, 0 } },
+ *		{ .corr_id = 2, .syscall_nr = SYS_fstat,
+ *		  .args = { fd, (uintptr_t)&st } },
+ *	};
+ *	struct ksvc_completion c[2];
+ *	__s64 ppid;
+ *
+ *	ksvc_open(&k, &op);
+ *	printf("KSVC runs in %s mode\n", ksvc_mode_name(k->mode));
+ *	ksvc_dispatch_create(&d, k, NULL);
+ *	ksvc_dispatch_submit(d, e, 2, KSVC_SUBMIT_WAIT);
+ *	n = ksvc_dispatch_wait(d, c, 2, 2, -1);	// pread (Tier 1), fstat (2)
+ *	ksvc_dispatch_call(d, SYS_getppid, NULL, &ppid, NULL);
+ *	ksvc_dispatch_destroy(d);
+ *	ksvc_close(k);
+ */
+#ifndef KSVC_DISPATCH_H
+#define KSVC_DISPATCH_H
+
+#include "ksvc.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ksvc_dispatcher;
+
+/* ksvc_dispatch_params.flags */
+#define KSVC_DISPATCH_CALLER_DRIVES	(1u << 0)
+	/* No dispatcher thread: the dispatcher runs inside
+	 * ksvc_dispatch_wait(), ksvc_dispatch_call() and ksvc_dispatch_run()
+	 * on the calling thread (one thread at a time), like io_uring without
+	 * SQPOLL.  Tier 2 still has its worker pool. */
+#define KSVC_DISPATCH_ONE_DRIVER	(1u << 1)
+	/* With CALLER_DRIVES: only the thread that called
+	 * ksvc_dispatch_create() ever drives (wait/call/run/stop/destroy;
+	 * others may submit and reap).  Lets io_uring use
+	 * IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN.  Other
+	 * threads get -EPERM from the driving calls. */
+#define KSVC_DISPATCH_NO_TIER1		(1u << 2)
+	/* Do not use io_uring at all: everything that is not refused runs
+	 * in Tier 2. */
+#define KSVC_DISPATCH_NO_INLINE		(1u << 3)
+	/* Run every Tier 2 call on the pool, also those that cannot sleep. */
+#define KSVC_DISPATCH_BLOCKING_FDS	(1u << 4)
+	/* The application promises that the descriptors it passes to read,
+	 * write, readv, writev, recvfrom, sendto, recvmsg, sendmsg, accept,
+	 * accept4, connect, splice and tee entries do not have O_NONBLOCK
+	 * set.  By default the dispatcher checks (one fcntl(F_GETFL) per
+	 * such call) and runs calls on non-blocking descriptors in Tier 2,
+	 * because io_uring does not honour O_NONBLOCK on sockets and pipes:
+	 * it waits where the system call fails with EAGAIN (or EINPROGRESS).
+	 * With this flag, such a call on a non-blocking descriptor waits. */
+#define KSVC_DISPATCH_RECV_POLL_FIRST	(1u << 5)
+	/* Receives (recvfrom, recvmsg) usually find no data yet: let
+	 * io_uring wait for data before trying (IORING_RECVSEND_POLL_FIRST).
+	 * Same results; less work when the guess is right. */
+#define KSVC_DISPATCH_FLAGS_ALL		0x3fu
+
+/*
+ * struct ksvc_dispatch_params - ksvc_dispatch_create() options.  A NULL
+ * pointer, or zero in a field, means the default.
+ */
+struct ksvc_dispatch_params {
+	__u32 flags;		/* KSVC_DISPATCH_* */
+	__u32 workers;		/* Tier 2 pool size, 1..256; default 4 */
+	__u32 spin_us;		/* idle spin before sleeping, in us, at most
+				 * 10000; default 50; KSVC_SPIN_NONE: none */
+	__u32 uring_entries;	/* io_uring submission queue size, a power
+				 * of two 8..4096; default 256 */
+	__u32 stop_timeout_ms;	/* how long ksvc_dispatch_stop() keeps
+				 * signalling a worker before it reports the
+				 * call as uninterruptible and waits; default
+				 * 2000 */
+	int cancel_signal;	/* signal that interrupts Tier 2 workers;
+				 * default SIGRTMIN + 6.  The library installs
+				 * an empty handler (no SA_RESTART) while a
+				 * dispatcher exists, and fails with -EBUSY if
+				 * the application has its own handler there */
+	__u64 test_mask_ops[4];	/* FOR TESTS: io_uring opcodes (bit n of
+				 * word n / 64) to treat as missing from the
+				 * probe, e.g. to force a call into Tier 2 */
+	__u32 reserved[8];	/* must be zero */
+};
+
+#define KSVC_SPIN_NONE		0xffffffffu
+
+/* Where ksvc_dispatch_route() sends an entry. */
+enum ksvc_route {
+	KSVC_ROUTE_INVALID = 0,	/* unknown entry flags: -EINVAL */
+	KSVC_ROUTE_TIER1 = 1,	/* io_uring */
+	KSVC_ROUTE_TIER2 = 2,	/* worker pool */
+	KSVC_ROUTE_TIER2_INLINE = 3, /* Tier 2, on the dispatcher thread */
+	KSVC_ROUTE_REFUSED = 4,	/* not run: -EOPNOTSUPP, KSVC_COMP_REFUSED */
+};
+
+/* Completion result of a refused entry. */
+#define KSVC_REFUSED_RESULT	(-EOPNOTSUPP)
+
+/*
+ * corr_id values with all of these bits set are reserved for
+ * ksvc_dispatch_call(); ksvc_dispatch_submit() refuses them with -EINVAL.
+ * (Pointers and counters never have the top 16 bits set.)
+ */
+#define KSVC_CORR_RESERVED_MASK	0xffff000000000000ull
+
+/* ksvc_dispatch_submit() flags */
+#define KSVC_SUBMIT_WAIT	(1u << 0)  /* wait for room instead of -EAGAIN */
+
+/*
+ * ksvc_dispatch_create - start a dispatcher on an open instance.
+ * @out:    receives the handle
+ * @k:      an instance from ksvc_open(); it must outlive the dispatcher,
+ *          and only one dispatcher at a time may serve it
+ * @params: NULL for the defaults
+ *
+ * Creates the io_uring instance (unless KSVC_DISPATCH_NO_TIER1), probes
+ * its opcodes, starts the Tier 2 workers and, unless
+ * KSVC_DISPATCH_CALLER_DRIVES, the dispatcher thread.  If io_uring is
+ * unavailable (io_uring_setup fails, e.g. kernel.io_uring_disabled), the
+ * dispatcher runs everything in Tier 2 and says so in
+ * ksvc_dispatch_stats().tier1_available.
+ *
+ * Returns 0, or: -EINVAL (NULL out or k, bad flags, a field out of range,
+ * non-zero reserved, ONE_DRIVER without CALLER_DRIVES); -EBUSY (another
+ * dispatcher serves @k, or cancel_signal has an application handler);
+ * -EACCES (@k belongs to another process); -ENOMEM; -EAGAIN (a thread
+ * could not be created); or the error of a setup system call.
+ */
+int ksvc_dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
+			 const struct ksvc_dispatch_params *params);
+
+/*
+ * ksvc_dispatch_stop - stop taking entries and finish everything.
+ *
+ * Every operation in flight completes (with its result, if it finished)
+ * or is cancelled (-ECANCELED); entries still in the submit ring are
+ * answered with -ECANCELED as far as the completion ring has room.
+ * Submitters then get -ESHUTDOWN, waiters are woken.  Completions stay in
+ * the completion ring for ksvc_dispatch_reap().  Safe to call from any
+ * thread, more than once, concurrently with every call but destroy.
+ *
+ * Returns the number of submit-ring entries left unanswered because the
+ * completion ring was full (normally 0), or -EACCES in a forked child,
+ * -EPERM from a non-driver thread with KSVC_DISPATCH_ONE_DRIVER.
+ */
+int ksvc_dispatch_stop(struct ksvc_dispatcher *d);
+
+/*
+ * ksvc_dispatch_destroy - stop (as above), join every thread, free all.
+ * The instance is left open (ksvc_close() it).  No other call on @d may
+ * run at the same time or later.  NULL is a no-op.  With
+ * KSVC_DISPATCH_ONE_DRIVER call it on the driver thread (elsewhere
+ * io_uring refuses to be waited on, and Tier 1 requests in flight are
+ * answered -ECANCELED without waiting for them).  In a forked child it
+ * only frees the child's copy of the handle's memory.
+ */
+void ksvc_dispatch_destroy(struct ksvc_dispatcher *d);
+
+/*
+ * ksvc_dispatch_submit - put @n entries on the submit ring, in order.
+ * @flags: 0, or KSVC_SUBMIT_WAIT to wait for room.
+ *
+ * All or nothing: returns @n, or a negative errno and nothing queued:
+ * -EAGAIN (no room for all @n; never with KSVC_SUBMIT_WAIT), -EINVAL
+ * (@n is 0 or larger than the ring, NULL @e, unknown @flags, a corr_id in
+ * the reserved range, or the last entry has KSVC_ENTRY_LINKED: a chain
+ * must be submitted in one call, since other threads' entries could
+ * follow it), -ESHUTDOWN (the dispatcher stopped, also while waiting),
+ * -EACCES (forked child).  Unknown entry flag bits are not an error here:
+ * such entries complete with -EINVAL.
+ *
+ * KSVC_SUBMIT_WAIT waits until the dispatcher takes entries, which it
+ * does only while the completion ring has room: a thread that alone
+ * reaps must not wait here for more than the ring can hold.
+ */
+int ksvc_dispatch_submit(struct ksvc_dispatcher *d,
+			 const struct ksvc_entry *e, unsigned int n,
+			 unsigned int flags);
+
+/*
+ * ksvc_dispatch_reap - take up to @max completions, without waiting.
+ * Returns how many were copied to @out (0 if none), or -EINVAL (NULL
+ * @out with @max > 0), -EACCES (forked child).
+ */
+int ksvc_dispatch_reap(struct ksvc_dispatcher *d,
+		       struct ksvc_completion *out, unsigned int max);
+
+/*
+ * ksvc_dispatch_wait - wait until at least @min completions are ready,
+ * then take up to @max of them.
+ * @timeout_ms: -1 waits for ever, 0 does not wait.
+ *
+ * With KSVC_DISPATCH_CALLER_DRIVES this is where the dispatcher runs.
+ *
+ * Returns the number taken (>= @min), or: -ETIMEDOUT (fewer than @min
+ * were ready when the time ran out; nothing was taken), -ESHUTDOWN (the
+ * dispatcher stopped and fewer than @min are ready and nothing is in
+ * flight; ksvc_dispatch_reap() takes the rest), -EINVAL (@min > @max,
+ * @min larger than the completion ring, NULL @out with @max > 0),
+ * -EACCES (forked child), -EPERM (ONE_DRIVER and another thread), or
+ * -EINTR (a signal interrupted the wait).
+ */
+int ksvc_dispatch_wait(struct ksvc_dispatcher *d,
+		       struct ksvc_completion *out, unsigned int max,
+		       unsigned int min, int timeout_ms);
+
+/*
+ * ksvc_dispatch_run - with KSVC_DISPATCH_CALLER_DRIVES: run one pass of
+ * the dispatcher (take entries, submit, collect results) without
+ * reaping.  Returns the number of events handled (0 if none), -EBUSY if
+ * another thread is driving, -EINVAL without CALLER_DRIVES, -ESHUTDOWN,
+ * -EACCES, -EPERM as above.
+ */
+int ksvc_dispatch_run(struct ksvc_dispatcher *d);
+
+/*
+ * ksvc_dispatch_call - make one system call through the dispatcher and
+ * wait for it: the blocking convenience call.
+ * @nr:     native system call number
+ * @args:   its six arguments (NULL: all zero)
+ * @result: receives the call's return value or -errno
+ * @cflags: receives the KSVC_COMP_* flags (NULL: not wanted)
+ *
+ * The entry goes through the submit ring like any other; its completion
+ * is handed to the calling thread directly instead of through the
+ * completion ring (which other threads may be reaping), so it never
+ * mixes with the application's completions and takes no room there.
+ * The Tier 0 calls (getpid, getppid, getuid, getgid, geteuid, getegid,
+ * uname, getrlimit of RLIMIT_NOFILE) are answered by the ksvc_get*()
+ * accessors and never reach the ring (*cflags 0).  A refused call is not
+ * made: *result is KSVC_REFUSED_RESULT and *cflags has KSVC_COMP_REFUSED.
+ *
+ * Returns 0 when *result is valid, or: -EINVAL (NULL @result), -EAGAIN
+ * (submit ring full), -ESHUTDOWN (stopped before the call was taken),
+ * -EACCES (forked child), -EPERM (ONE_DRIVER and another thread).  A call
+ * that was taken and then cancelled by ksvc_dispatch_stop() returns 0
+ * with *result -ECANCELED.
+ */
+int ksvc_dispatch_call(struct ksvc_dispatcher *d, long nr,
+		       const __u64 args[6], __s64 *result, __u32 *cflags);
+
+/*
+ * ksvc_dispatch_route - where an entry would go, without running it.
+ * Returns an enum ksvc_route.  Takes the probe and the create flags into
+ * account; for a call that would go to the pool under NO_INLINE it
+ * returns KSVC_ROUTE_TIER2.
+ */
+enum ksvc_route ksvc_dispatch_route(const struct ksvc_dispatcher *d,
+				    const struct ksvc_entry *e);
+
+/* Counters of one tier.  in_flight = submitted - completed. */
+struct ksvc_tier_stats {
+	__u64 submitted;	/* calls handed to the tier */
+	__u64 completed;	/* calls the tier answered (cancelled ones too) */
+	__u64 in_flight;
+	__u64 batches;		/* Tier 1: io_uring_submit() calls that
+				 * submitted calls; Tier 2: dispatcher passes
+				 * that handed calls to Tier 2 */
+	__u64 cancelled;	/* completions that were -ECANCELED by stop */
+};
+
+struct ksvc_dispatch_stats {
+	struct ksvc_tier_stats tier1;
+	struct ksvc_tier_stats tier2;
+	__u64 tier2_inline;	/* of tier2.submitted: run on the dispatcher */
+	__u64 refused;		/* completed with KSVC_COMP_REFUSED */
+	__u64 invalid;		/* completed with -EINVAL for bad flags */
+	__u64 chain_cancelled;	/* -ECANCELED because a link failed */
+	__u64 taken;		/* entries taken from the submit ring */
+	__u64 posted;		/* completions written to the ring */
+	__u64 direct;		/* results handed to ksvc_dispatch_call() */
+	__u64 sleeps;		/* times the dispatcher went to sleep */
+	__u64 wakeups_sent;	/* dispatcher wake-ups by producers */
+	__u64 notifies;		/* eventfd signals sent to the application */
+	__u64 cq_full_stalls;	/* times the dispatcher stopped taking
+				 * entries because the completion ring had
+				 * no room for their answers */
+	__u32 workers;		/* Tier 2 pool size */
+	__u32 tier1_available;	/* io_uring in use */
+	__u32 uring_setup_flags;/* IORING_SETUP_* that io_uring accepted */
+	__u32 wake_method;	/* 1: io_uring futex wait, 2: futex_waitv +
+				 * timed io_uring wait (no IORING_OP_FUTEX_WAIT) */
+};
+
+/* ksvc_dispatch_stats - copy the counters.  0, -EINVAL, -EACCES. */
+int ksvc_dispatch_stats(const struct ksvc_dispatcher *d,
+			struct ksvc_dispatch_stats *out);
+
+/* ksvc_dispatch_mode - how the instance is backed: KSVC_MODE_KERNEL or
+ * KSVC_MODE_ANON; 0 for NULL. */
+enum ksvc_mode ksvc_dispatch_mode(const struct ksvc_dispatcher *d);
+
+/* ksvc_mode_name - "kernel" (/dev/ksvc), "anonymous" or "unknown". */
+const char *ksvc_mode_name(enum ksvc_mode mode);
+
+/* ksvc_dispatch_tier1_opcode - the io_uring opcode that runs @nr in Tier
+ * 1, or -1 if none (before the probe and argument checks). */
+int ksvc_dispatch_tier1_opcode(long nr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KSVC_DISPATCH_H */

@@ -1,0 +1,1986 @@
+// SPDX-License-Identifier: MIT
+/*
+ * dispatch.c - the libksvc dispatcher: takes entries from the submit
+ * ring, routes them (lib/sysclass.c) to Tier 1 (lib/tier1.c, io_uring) or
+ * Tier 2 (lib/tier2.c, threads), refuses what must not run elsewhere, and
+ * writes completions.  The public API is documented in ksvc_dispatch.h.
+ *
+ * Who does what:
+ *
+ *   submitters   any thread: struct mprod on the submit ring; wake the
+ *                dispatcher (futex on the ring's tail word) only when it
+ *                announced sleep with KSVC_RING_NEED_WAKEUP.
+ *   driver       the dispatcher thread, or with CALLER_DRIVES whichever
+ *                thread holds drive_lock: consumes the submit ring, owns
+ *                io_uring, chains, and posts most completions.
+ *   workers      Tier 2 threads: post their own completions (struct mprod
+ *                on the completion ring) unless the call is part of a
+ *                chain or the caller drives; then they hand the op back to
+ *                the driver through done_stack and ring the doorbell.
+ *   reapers      application threads, serialised by reap_lock.
+ *
+ * Never dropping a completion: the driver takes an entry only when a
+ * completion slot is guaranteed for it: taken-but-unposted ops (owed) plus
+ * completions in the ring never exceed the ring's size.  So posting never
+ * finds the ring full, and while it is full the driver stops taking
+ * (cq_stalled; reapers ring the doorbell when they make room).
+ *
+ * The driver's sleep: with io_uring, one io_uring_enter() waits for
+ * everything at once: Tier 1 completions, and two IORING_OP_FUTEX_WAIT
+ * requests, one on the submit ring's tail word (producers), one on the
+ * private doorbell word (workers, reapers, stop).  A futex wait compares
+ * the word with the value it expects, so a wake that comes before the
+ * wait is queued is never lost.  Where the kernel lacks
+ * IORING_OP_FUTEX_WAIT, the driver sleeps in futex_waitv() on both words
+ * when no Tier 1 request is in flight, and otherwise in io_uring with a
+ * 1 ms time-out, re-checking the words each time (slower, still correct).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
+
+#include "dispatch_int.h"
+
+#define DEF_WORKERS	4u
+#define MAX_WORKERS	256u
+#define DEF_SPIN_US	50u
+#define MAX_SPIN_US	10000u
+#define DEF_URING	256u
+#define DEF_STOP_MS	2000u
+
+/* Single-writer counters (the driver): a plain relaxed increment. */
+#define CTR_INC(p)	__atomic_store_n((p), __atomic_load_n((p), \
+			__ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
+#define CTR_ADD(p, v)	__atomic_store_n((p), __atomic_load_n((p), \
+			__ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
+
+/*
+ * Chain state, about the last entry taken: CH_NONE (not LINKED),
+ * CH_PENDING (LINKED, still running: the next entry waits for it),
+ * CH_OK / CH_FAIL (LINKED and done: the next entry runs / is cancelled).
+ * CH_STOPPED: stopping, nothing is launched any more.
+ */
+enum { CH_STOPPED = -1, CH_NONE = 0, CH_PENDING, CH_OK, CH_FAIL };
+
+/* ---------------------------------------------------------------- */
+/* Small helpers                                                     */
+/* ---------------------------------------------------------------- */
+
+__u64 ksvc__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+long ksvc__futex(__u32 *uaddr, int op, __u32 val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, uaddr, op, val, ts, NULL, 0);
+}
+
+static void futex_wake(__u32 *uaddr, int n)
+{
+	ksvc__futex(uaddr, FUTEX_WAKE_PRIVATE, (__u32)n, NULL);
+}
+
+/* Wait while *uaddr == val, at most until @deadline (0: none). */
+static int futex_wait_until(__u32 *uaddr, __u32 val, __u64 deadline)
+{
+	struct timespec ts, *tsp = NULL;
+
+	if (deadline) {
+		__u64 now = ksvc__now_ns();
+		__u64 left = deadline > now ? deadline - now : 0;
+
+		if (!left)
+			return -ETIMEDOUT;
+		ts.tv_sec = (time_t)(left / 1000000000ull);
+		ts.tv_nsec = (long)(left % 1000000000ull);
+		tsp = &ts;
+	}
+	if (ksvc__futex(uaddr, FUTEX_WAIT_PRIVATE, val, tsp) < 0)
+		return -errno;
+	return 0;
+}
+
+static __u64 deadline_of(int timeout_ms)
+{
+	if (timeout_ms < 0)
+		return 0;
+	return ksvc__now_ns() + (__u64)timeout_ms * 1000000ull;
+}
+
+/* For pthread_mutex_clocklock. */
+static struct timespec abs_mono(__u64 ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000ull),
+			       (long)(ns % 1000000000ull) };
+	return ts;
+}
+
+static int lock_until(pthread_mutex_t *m, __u64 deadline, int timeout_ms)
+{
+	struct timespec ts;
+	int err;
+
+	if (timeout_ms == 0) {
+		err = pthread_mutex_trylock(m);
+		return err == EBUSY ? -ETIMEDOUT : -err;
+	}
+	if (!deadline)
+		return -pthread_mutex_lock(m);
+	ts = abs_mono(deadline);
+	err = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+	return err == ETIMEDOUT ? -ETIMEDOUT : -err;
+}
+
+/* ---------------------------------------------------------------- */
+/* Fork detection                                                    */
+/* ---------------------------------------------------------------- */
+/*
+ * epoch lives in a MADV_WIPEONFORK page: a child (of fork() or of a raw
+ * clone()) sees 0 there, which matches no dispatcher.  A dispatcher
+ * created in the child gets a fresh epoch.  pthread_atfork covers kernels
+ * without MADV_WIPEONFORK.
+ */
+static pthread_once_t epoch_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t epoch_lock = PTHREAD_MUTEX_INITIALIZER;
+static __u64 epoch_fallback;
+static __u64 *epoch_word = &epoch_fallback;
+static __u64 epoch_counter;
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void epoch_child(void)
+{
+	__atomic_store_n(epoch_word, 0, __ATOMIC_RELAXED);
+	/* A parent's thread may have held them: the child is single. */
+	pthread_mutex_init(&epoch_lock, NULL);
+	pthread_mutex_init(&reg_lock, NULL);
+	ksvc__signal_atfork_child();
+}
+
+static void epoch_init(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED) {
+		if (madvise(p, 4096, MADV_WIPEONFORK) == 0)
+			epoch_word = p;
+		else
+			munmap(p, 4096);
+	}
+	pthread_atfork(NULL, NULL, epoch_child);
+}
+
+static __u64 epoch_get(void)
+{
+	__u64 e;
+
+	pthread_once(&epoch_once, epoch_init);
+	pthread_mutex_lock(&epoch_lock);
+	e = __atomic_load_n(epoch_word, __ATOMIC_RELAXED);
+	if (!e) {
+		e = ++epoch_counter;
+		__atomic_store_n(epoch_word, e, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&epoch_lock);
+	return e;
+}
+
+/*
+ * Only one dispatcher per instance.  Entries carry the pid: a child's
+ * copy of the parent's entries never matches.
+ */
+struct reg {
+	struct ksvc *k;
+	pid_t pid;
+	struct reg *next;
+};
+static struct reg *reg_head;
+
+static int reg_add(struct ksvc *k)
+{
+	pid_t pid = getpid();
+	struct reg *r;
+
+	pthread_mutex_lock(&reg_lock);
+	for (r = reg_head; r; r = r->next)
+		if (r->k == k && r->pid == pid) {
+			pthread_mutex_unlock(&reg_lock);
+			return -EBUSY;
+		}
+	r = malloc(sizeof(*r));
+	if (!r) {
+		pthread_mutex_unlock(&reg_lock);
+		return -ENOMEM;
+	}
+	r->k = k;
+	r->pid = pid;
+	r->next = reg_head;
+	reg_head = r;
+	pthread_mutex_unlock(&reg_lock);
+	return 0;
+}
+
+static void reg_del(struct ksvc *k)
+{
+	pid_t pid = getpid();
+	struct reg **pp, *r;
+
+	pthread_mutex_lock(&reg_lock);
+	for (pp = &reg_head; (r = *pp); pp = &r->next)
+		if (r->k == k && r->pid == pid) {
+			*pp = r->next;
+			free(r);
+			break;
+		}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* The dispatcher's own epoch sits right after its struct. */
+struct dwrap {
+	struct ksvc_dispatcher d;
+	__u64 epoch;
+};
+
+static int foreign(const struct ksvc_dispatcher *d)
+{
+	const struct dwrap *w = (const struct dwrap *)d;
+
+	return __atomic_load_n(epoch_word, __ATOMIC_RELAXED) != w->epoch;
+}
+
+/* ---------------------------------------------------------------- */
+/* Multi-producer rings                                              */
+/* ---------------------------------------------------------------- */
+
+int mprod_init(struct mprod *m, struct ksvc_ring *r)
+{
+	__u32 tail = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
+	__u32 s;
+
+	m->r = r;
+	m->resv = tail;
+	m->ready = malloc((size_t)r->entries * sizeof(*m->ready));
+	if (!m->ready)
+		return -ENOMEM;
+	/* Tag each slot with the index that used it before @tail. */
+	for (s = 0; s < r->entries; s++)
+		m->ready[s] = tail - r->entries + ((s - tail) & r->mask) + 1;
+	return 0;
+}
+
+void mprod_free(struct mprod *m)
+{
+	free(m->ready);
+	m->ready = NULL;
+}
+
+/*
+ * head is read before resv: head <= tail <= resv at every moment, so a
+ * head read first can never be ahead of the resv read after it (the
+ * other order made a ring look over-full when the consumer moved on in
+ * between).  A head read long before can make the ring look fuller than
+ * it is; "more than full" is then re-read, and only a ring whose head is
+ * really ahead of every reservation (corrupted) gives up.
+ */
+int mprod_reserve(struct mprod *m, __u32 n, __u32 *start)
+{
+	__u32 entries = m->r->entries;
+
+	for (;;) {
+		__u32 head = __atomic_load_n(&m->r->hdr->head, __ATOMIC_SEQ_CST);
+		__u64 cur = __atomic_load_n(&m->resv, __ATOMIC_SEQ_CST);
+		__u32 r = (__u32)cur, used = r - head;
+		__u64 next;
+
+		if (cur & MPROD_CLOSED)
+			return -ESHUTDOWN;
+		if (used > entries) {
+			if (head == __atomic_load_n(&m->r->hdr->head,
+						    __ATOMIC_SEQ_CST) &&
+			    cur == __atomic_load_n(&m->resv, __ATOMIC_SEQ_CST))
+				return -EAGAIN;	/* corrupted head */
+			continue;
+		}
+		if (entries - used < n)
+			return -EAGAIN;
+		next = (cur & ~0xffffffffull) | (__u32)(r + n);
+		if (__atomic_compare_exchange_n(&m->resv, &cur, next, 0,
+						__ATOMIC_SEQ_CST,
+						__ATOMIC_RELAXED)) {
+			*start = r;
+			return 0;
+		}
+	}
+}
+
+static void mprod_advance(struct mprod *m)
+{
+	__u32 *tailp = &m->r->hdr->tail;
+	__u32 mask = m->r->mask;
+
+	for (;;) {
+		__u32 t = __atomic_load_n(tailp, __ATOMIC_SEQ_CST);
+		__u32 lim = (__u32)__atomic_load_n(&m->resv, __ATOMIC_SEQ_CST);
+		__u32 e = t;
+
+		while (e != lim &&
+		       __atomic_load_n(&m->ready[e & mask], __ATOMIC_ACQUIRE) ==
+		       e + 1)
+			e++;
+		if (e == t)
+			return;
+		__atomic_compare_exchange_n(tailp, &t, e, 0, __ATOMIC_SEQ_CST,
+					    __ATOMIC_RELAXED);
+	}
+}
+
+void mprod_commit(struct mprod *m, __u32 start, __u32 n)
+{
+	__u32 i;
+
+	for (i = 0; i < n; i++)
+		__atomic_store_n(&m->ready[(start + i) & m->r->mask],
+				 start + i + 1, __ATOMIC_RELEASE);
+	/* Pairs with the same fence of any other producer (see struct mprod). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	mprod_advance(m);
+}
+
+/* Close: no reservation succeeds any more; wait for those in progress. */
+static void mprod_close(struct mprod *m)
+{
+	__u64 r = __atomic_or_fetch(&m->resv, MPROD_CLOSED, __ATOMIC_SEQ_CST);
+
+	while (__atomic_load_n(&m->r->hdr->tail, __ATOMIC_ACQUIRE) != (__u32)r)
+		sched_yield();
+}
+
+/* ---------------------------------------------------------------- */
+/* Completions                                                       */
+/* ---------------------------------------------------------------- */
+
+/* Wake an application thread sleeping for completions, once per sleep. */
+static void notify_app(struct ksvc_dispatcher *d, int force)
+{
+	__u32 s;
+
+	if (!force && !ksvc_ring_needs_wakeup(d->cq))
+		return;
+	s = __atomic_load_n(&d->sleep_seq, __ATOMIC_SEQ_CST);
+	if (!force && __atomic_exchange_n(&d->notified_seq, s,
+					  __ATOMIC_SEQ_CST) == s)
+		return;
+	if (d->k->eventfd >= 0)
+		ksvc_notify(d->k);
+	futex_wake(&d->cq->hdr->tail, INT_MAX);
+	A_ADDR(&d->c_notifies, 1);
+}
+
+/* Publish the driver's pending completions. */
+static void flush_posts(struct ksvc_dispatcher *d)
+{
+	__u32 start, i, n = d->npend;
+
+	if (!n)
+		return;
+	if (mprod_reserve(&d->cqp, n, &start) < 0)
+		return;		/* cannot happen unless the head was
+				 * corrupted: keep them, try again */
+	for (i = 0; i < n; i++)
+		*(struct ksvc_completion *)ksvc_ring_slot(d->cq, start + i) =
+			d->pend[i];
+	mprod_commit(&d->cqp, start, n);
+	A_ADD(&d->owed, -(__s32)n);
+	A_ADDR(&d->c_posted, n);
+	d->npend = 0;
+	notify_app(d, 0);
+}
+
+static void post(struct ksvc_dispatcher *d, __u64 corr, __s64 res,
+		 __u32 cflags)
+{
+	struct ksvc_completion *c;
+
+	if (d->npend == d->pend_cap)
+		flush_posts(d);
+	c = &d->pend[d->npend++];
+	c->corr_id = corr;
+	c->result = res;
+	c->flags = cflags;
+	c->reserved0 = 0;
+	c->reserved1 = 0;
+}
+
+static void deliver_sync(struct ksvc_dispatcher *d, struct kwaiter *w,
+			 __s64 res, __u32 cflags)
+{
+	w->res = res;
+	w->cflags = cflags;
+	__atomic_store_n(&w->state, W_DONE, __ATOMIC_SEQ_CST);
+	A_ADDR(&d->c_direct, 1);
+	if (d->driven) {
+		A_ADD(&d->drv_gen, 1);
+		if (__atomic_load_n(&d->drv_gen_waiters, __ATOMIC_SEQ_CST))
+			futex_wake(&d->drv_gen, INT_MAX);
+	} else if (__atomic_load_n(&w->sleeping, __ATOMIC_SEQ_CST)) {
+		futex_wake(&w->state, 1);
+	}
+}
+
+/*
+ * Tier counters.  The driver's are single-writer; workers (which post
+ * their own completions in thread mode) have their own atomic one.
+ */
+static void count_done(struct ksvc_dispatcher *d, __s64 res, __u32 cflags,
+		       int worker)
+{
+	struct ktier_ctr *c = NULL;
+
+	if (cflags & KSVC_COMP_TIER1)
+		c = &d->c1;
+	else if (cflags & KSVC_COMP_TIER2)
+		c = &d->c2;
+	if (!c)
+		return;
+	if (worker)
+		A_ADDR(&d->c2_completed_w, 1);
+	else
+		CTR_INC(&c->completed);
+	if (res == -ECANCELED && A_LOADR(&d->stop_req))
+		A_ADDR(&c->cancelled, 1);
+}
+
+/* ---------------------------------------------------------------- */
+/* Ops                                                               */
+/* ---------------------------------------------------------------- */
+
+static struct kop *op_alloc(struct ksvc_dispatcher *d)
+{
+	struct kop *op = d->free_ops;
+
+	if (op)
+		d->free_ops = op->link;
+	return op;
+}
+
+static void op_free(struct ksvc_dispatcher *d, struct kop *op)
+{
+	op->live = 0;
+	op->w = NULL;
+	op->link = d->free_ops;
+	d->free_ops = op;
+}
+
+static void done_push(struct ksvc_dispatcher *d, struct kop *op)
+{
+	struct kop *head = __atomic_load_n(&d->done_stack, __ATOMIC_RELAXED);
+
+	do {
+		op->link = head;
+	} while (!__atomic_compare_exchange_n(&d->done_stack, &head, op, 0,
+					      __ATOMIC_SEQ_CST,
+					      __ATOMIC_RELAXED));
+}
+
+void ksvc__doorbell(struct ksvc_dispatcher *d, int force)
+{
+	if (!force && !ksvc_ring_needs_wakeup(d->sq))
+		return;
+	A_ADD(&d->db, 1);
+	futex_wake(&d->db, INT_MAX);
+}
+
+/* ---------------------------------------------------------------- */
+/* Routing and launching                                             */
+/* ---------------------------------------------------------------- */
+
+/*
+ * Does this call name a descriptor with O_NONBLOCK, which io_uring would
+ * not honour?  Unknown descriptors (F_GETFL fails) are left to Tier 1,
+ * which reports EBADF like the system call.
+ */
+static int nonblock_fd(const struct ksvc_dispatcher *d,
+		       const struct ksvc_entry *e)
+{
+	int fds[2], n, i;
+
+	if (d->flags & KSVC_DISPATCH_BLOCKING_FDS)
+		return 0;
+	n = ksvc__nonblock_fds(e, fds);
+	for (i = 0; i < n; i++) {
+		long fl = syscall(SYS_fcntl, fds[i], F_GETFL);
+
+		if (fl >= 0 && (fl & O_NONBLOCK))
+			return 1;
+	}
+	return 0;
+}
+
+static int route_of(const struct ksvc_dispatcher *d,
+		    const struct ksvc_entry *e, int *opcode)
+{
+	int c;
+
+	if (e->flags & ~KSVC_ENTRY_FLAGS_ALL)
+		return R_INVALID;
+	if (d->t1) {
+		int op = ksvc__t1_op(e, d->cur_pos);
+
+		if (op >= 0 && ksvc__t1_has(d, op) && !nonblock_fd(d, e)) {
+			*opcode = op;
+			return R_T1;
+		}
+	}
+	c = ksvc__classify(e);
+	if (c == C_REFUSED)
+		return R_REFUSED;
+	if (c == C_INLINE && !(d->flags & KSVC_DISPATCH_NO_INLINE))
+		return R_T2I;
+	return R_T2;
+}
+
+enum ksvc_route ksvc_dispatch_route(const struct ksvc_dispatcher *d,
+				    const struct ksvc_entry *e)
+{
+	int opcode;
+
+	if (!d || !e)
+		return KSVC_ROUTE_INVALID;
+	switch (route_of(d, e, &opcode)) {
+	case R_T1:	return KSVC_ROUTE_TIER1;
+	case R_T2:	return KSVC_ROUTE_TIER2;
+	case R_T2I:	return KSVC_ROUTE_TIER2_INLINE;
+	case R_REFUSED:	return KSVC_ROUTE_REFUSED;
+	}
+	return KSVC_ROUTE_INVALID;
+}
+
+static void t2_flush(struct ksvc_dispatcher *d, struct kop **batch,
+		     unsigned int *n)
+{
+	if (!*n)
+		return;
+	ksvc__pool_push(d, batch, *n);
+	*n = 0;
+}
+
+/* Pool calls of one pass, handed to the workers together. */
+struct pass_ctx {
+	struct kop **t2;
+	unsigned int nt2;
+	int t2_used;
+};
+
+/*
+ * Start one op.  Returns 1 if it completed at once (*res, *cflags set),
+ * 0 if a tier runs it and will finish it later.
+ */
+static int launch(struct ksvc_dispatcher *d, struct pass_ctx *pc,
+		  struct kop *op, __s64 *res, __u32 *cflags)
+{
+	if (d->chain_state == CH_STOPPED) {
+		*res = -ECANCELED;
+		*cflags = 0;
+		return 1;
+	}
+	switch (op->route) {
+	case R_INVALID:
+		CTR_INC(&d->c_invalid);
+		*res = -EINVAL;
+		*cflags = 0;
+		return 1;
+	case R_REFUSED:
+		CTR_INC(&d->c_refused);
+		*res = KSVC_REFUSED_RESULT;
+		*cflags = KSVC_COMP_REFUSED;
+		return 1;
+	case R_T2I:
+		CTR_INC(&d->c2.submitted);
+		CTR_INC(&d->c_inline);
+		if (pc)
+			pc->t2_used = 1;
+		*res = ksvc__run_syscall(&op->e);
+		*cflags = KSVC_COMP_TIER2;
+		return 1;
+	case R_T1:
+		CTR_INC(&d->c1.submitted);
+		op->live = 1;
+		if (ksvc__t1_queue(d, op, op->opcode) < 0) {
+			/* cannot happen (see tier1.c) */
+			op->live = 0;
+			*res = -ENOSYS;
+			*cflags = KSVC_COMP_TIER1;
+			return 1;
+		}
+		return 0;
+	default:
+		CTR_INC(&d->c2.submitted);
+		op->live = 1;
+		if (!pc) {			/* outside a pass: at once */
+			ksvc__pool_push(d, &op, 1);
+			return 0;
+		}
+		pc->t2[pc->nt2++] = op;
+		pc->t2_used = 1;
+		return 0;
+	}
+}
+
+static void complete(struct ksvc_dispatcher *d, struct kop *op, __s64 res,
+		     __u32 cflags)
+{
+	count_done(d, res, cflags, 0);
+	if (op->w)
+		deliver_sync(d, op->w, res, cflags);
+	else
+		post(d, op->e.corr_id, res, cflags);
+}
+
+static struct pass_ctx *cur_pc(void);
+
+/*
+ * An op is done: post its completion and follow its chain.  Successors
+ * run only after a result >= 0; otherwise they complete -ECANCELED.
+ */
+void ksvc__finish(struct ksvc_dispatcher *d, struct kop *op, __s64 res,
+		  __u32 cflags)
+{
+	for (;;) {
+		struct kop *succ = op->linked ? op->next : NULL;
+
+		op->live = 0;
+		complete(d, op, res, cflags);
+		if (op->linked && !succ) {
+			/* The last entry taken: tell the next one to come. */
+			if (d->chain_state != CH_STOPPED) {
+				d->chain_state = res >= 0 ? CH_OK : CH_FAIL;
+				d->chain_tail = NULL;
+			}
+		}
+		op_free(d, op);
+		if (!succ)
+			return;
+		op = succ;
+		if (res >= 0) {
+			if (!launch(d, cur_pc(), op, &res, &cflags))
+				return;
+		} else {
+			res = -ECANCELED;
+			cflags = 0;
+			CTR_INC(&d->c_chain_cancelled);
+		}
+	}
+}
+
+/* Worker side: a pool call finished (op->res, op->cflags set). */
+void ksvc__worker_done(struct ksvc_dispatcher *d, struct kop *op)
+{
+	__u32 start;
+
+	if (d->driven || op->linked) {
+		op->done_post = 0;
+		done_push(d, op);
+		ksvc__doorbell(d, 0);
+		return;
+	}
+	count_done(d, op->res, op->cflags, 1);
+	if (op->w) {
+		deliver_sync(d, op->w, op->res, op->cflags);
+	} else {
+		struct ksvc_completion *c;
+
+		/* Room is guaranteed (see the top of this file). */
+		while (mprod_reserve(&d->cqp, 1, &start) < 0)
+			sched_yield();
+		c = ksvc_ring_slot(d->cq, start);
+		c->corr_id = op->e.corr_id;
+		c->result = op->res;
+		c->flags = op->cflags;
+		c->reserved0 = 0;
+		c->reserved1 = 0;
+		mprod_commit(&d->cqp, start, 1);
+	}
+	op->done_post = 1;
+	/* The op may be reused as soon as it is pushed: nothing after. */
+	if (op->w) {
+		done_push(d, op);
+	} else {
+		done_push(d, op);
+		A_ADD(&d->owed, -1);
+		A_ADDR(&d->c_posted, 1);
+		notify_app(d, 0);
+	}
+	if (__atomic_load_n(&d->cq_stalled, __ATOMIC_RELAXED) == 2)
+		ksvc__doorbell(d, 0);	/* the driver waits for an op */
+}
+
+/* Take back what the workers handed over. */
+static int drain_done(struct ksvc_dispatcher *d)
+{
+	struct kop *list, *rev = NULL;
+	int n = 0;
+
+	if (!__atomic_load_n(&d->done_stack, __ATOMIC_RELAXED))
+		return 0;
+	list = __atomic_exchange_n(&d->done_stack, NULL, __ATOMIC_ACQUIRE);
+	while (list) {			/* oldest first */
+		struct kop *next = list->link;
+
+		list->link = rev;
+		rev = list;
+		list = next;
+	}
+	while (rev) {
+		struct kop *op = rev;
+
+		rev = op->link;
+		n++;
+		if (op->done_post)
+			op_free(d, op);
+		else
+			ksvc__finish(d, op, op->res, op->cflags);
+	}
+	return n;
+}
+
+/* ksvc_dispatch_call() waiter named by a reserved corr_id, or NULL. */
+static struct kwaiter *sync_target(struct ksvc_dispatcher *d,
+				   const struct ksvc_entry *e)
+{
+	__u32 idx, gen;
+	struct kwaiter *w;
+
+	if ((e->corr_id & KSVC_CORR_RESERVED_MASK) != KSVC_CORR_RESERVED_MASK)
+		return NULL;
+	idx = (__u32)(e->corr_id & 0xffff);
+	gen = (__u32)(e->corr_id >> 16);
+	if (idx >= d->nsync)
+		return NULL;
+	w = &d->waiters[idx];
+	if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != W_WAIT ||
+	    w->gen != gen)
+		return NULL;
+	return w;
+}
+
+/*
+ * Completion slots free for new entries.  Order of the reads: owed
+ * before resv (a poster reserves, then decrements owed: never counted
+ * twice as free), head before resv (used cannot go negative).
+ */
+static __s32 cq_credits(struct ksvc_dispatcher *d)
+{
+	__s32 owed = __atomic_load_n(&d->owed, __ATOMIC_SEQ_CST);
+	__u32 head = __atomic_load_n(&d->cq->hdr->head, __ATOMIC_SEQ_CST);
+	__u32 resv = (__u32)__atomic_load_n(&d->cqp.resv, __ATOMIC_SEQ_CST);
+	__u32 used = resv - head;
+
+	if (used > d->cq->entries)
+		return 0;
+	return (__s32)(d->cq->entries - used) - owed;
+}
+
+/* Take entries from the submit ring and start them. */
+static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
+{
+	__u32 ready = ksvc_ring_ready(d->sq), i, taken = 0;
+	__s32 credits, owe = 0;
+	int stall = 0;
+
+	if (!ready) {
+		__atomic_store_n(&d->cq_stalled, 0, __ATOMIC_RELAXED);
+		return 0;
+	}
+	credits = cq_credits(d);
+	for (i = 0; i < ready; i++) {
+		struct kwaiter *w;
+		struct kop *op;
+		int prev, opcode = 0;
+		struct kop *prev_tail;
+		__s64 res;
+		__u32 cf;
+
+		op = op_alloc(d);
+		if (!op) {
+			stall = 2;
+			break;
+		}
+		/* A private copy first: the ring is shared memory. */
+		memcpy(&op->e, ksvc_ring_cons_slot(d->sq, i), sizeof(op->e));
+		w = sync_target(d, &op->e);
+		if (!w && credits <= 0) {
+			op_free(d, op);
+			stall = 1;
+			break;
+		}
+		op->w = w;
+		op->next = NULL;
+		op->linked = (op->e.flags & KSVC_ENTRY_LINKED) != 0;
+		op->route = (__u8)route_of(d, &op->e, &opcode);
+		op->opcode = (__u8)opcode;
+		if (!w) {
+			credits--;
+			owe++;
+		}
+		taken++;
+
+		prev = d->chain_state;
+		prev_tail = d->chain_tail;
+		d->chain_state = op->linked ? CH_PENDING : CH_NONE;
+		d->chain_tail = op->linked ? op : NULL;
+		if (prev == CH_PENDING) {
+			prev_tail->next = op;	/* runs when prev_tail is done */
+		} else if (prev == CH_FAIL) {
+			CTR_INC(&d->c_chain_cancelled);
+			ksvc__finish(d, op, -ECANCELED, 0);
+		} else if (launch(d, pc, op, &res, &cf)) {
+			ksvc__finish(d, op, res, cf);
+		}
+	}
+	/*
+	 * Only the driver reads owed to count credits, and only here: adding
+	 * once, after the ops already started, still keeps the count right
+	 * at every read (posting subtracts, possibly first).
+	 */
+	if (owe)
+		A_ADD(&d->owed, owe);
+	if (taken) {
+		ksvc_ring_consume(d->sq, taken);
+		CTR_ADD(&d->c_taken, taken);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&d->space_waiters, __ATOMIC_RELAXED))
+			futex_wake(&d->sq->hdr->head, INT_MAX);
+	}
+	if (stall == 1 && A_LOADR(&d->cq_stalled) != 1)
+		CTR_INC(&d->c_stalls);
+	__atomic_store_n(&d->cq_stalled, (__u32)stall, __ATOMIC_SEQ_CST);
+	return (int)taken;
+}
+
+/* ---------------------------------------------------------------- */
+/* The driver loop                                                   */
+/* ---------------------------------------------------------------- */
+
+/* The pass in progress on this thread (finish() may launch successors). */
+static __thread struct pass_ctx *tls_pc;
+
+static struct pass_ctx *cur_pc(void)
+{
+	return tls_pc;
+}
+
+/* One pass: everything that can be done without waiting. */
+static int pass(struct ksvc_dispatcher *d)
+{
+	struct pass_ctx pc = { d->pq_batch, 0, 0 };
+	int work;
+
+	tls_pc = &pc;
+	work = drain_done(d);
+	if (d->chain_state != CH_STOPPED && !A_LOADR(&d->stop_req))
+		work += take(d, &pc);
+	t2_flush(d, pc.t2, &pc.nt2);
+	if (d->t1) {
+		if (d->sqe_pending ||
+		    (d->t1_inflight && ksvc__t1_need_enter(d)))
+			ksvc__t1_submit(d, 0, NULL);
+		if (d->t1_inflight && io_uring_cq_ready(&d->ring))
+			work += ksvc__t1_reap(d);
+		t2_flush(d, pc.t2, &pc.nt2);
+		if (d->sqe_pending)
+			ksvc__t1_submit(d, 0, NULL);
+	}
+	flush_posts(d);
+	if (pc.t2_used)
+		CTR_INC(&d->c2.batches);
+	tls_pc = NULL;
+	return work;
+}
+
+static int no_waitv;	/* futex_waitv(2) is ENOSYS here */
+
+/*
+ * Sleep until something happens: an entry, a completion, the doorbell,
+ * or @deadline (0: none).
+ */
+static int dsleep(struct ksvc_dispatcher *d, __u64 deadline)
+{
+	int ret = 0;
+
+	__u32 dbv = __atomic_load_n(&d->db, __ATOMIC_SEQ_CST);
+	__u32 tail;
+	int take_ok, stalled;
+	__u64 now, limit = deadline;
+
+	/* A new sleep: producers may wake it once (see submit_raw()). */
+	__atomic_add_fetch(&d->dsleep_seq, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(&d->sq->hdr->flags, KSVC_RING_NEED_WAKEUP,
+			  __ATOMIC_SEQ_CST);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	stalled = A_LOADR(&d->cq_stalled) != 0;
+	if (stalled && A_LOADR(&d->cq_stalled) == 1 && cq_credits(d) > 0)
+		stalled = 0;		/* the application made room */
+	take_ok = !stalled;
+	tail = __atomic_load_n(&d->sq->hdr->tail, __ATOMIC_SEQ_CST);
+	if ((take_ok && ksvc_ring_ready(d->sq)) ||
+	    __atomic_load_n(&d->done_stack, __ATOMIC_SEQ_CST) ||
+	    __atomic_load_n(&d->stop_req, __ATOMIC_SEQ_CST) ||
+	    __atomic_load_n(&d->db, __ATOMIC_SEQ_CST) != dbv ||
+	    (d->t1 && (io_uring_cq_ready(&d->ring) ||
+		       ksvc__t1_need_enter(d))))
+		goto out;
+
+	CTR_INC(&d->c_sleeps);
+	now = ksvc__now_ns();
+	if (stalled) {
+		/*
+		 * Reapers ring the doorbell; a program that reads the ring
+		 * itself does not: look again after 1, 2, 4 .. 64 ms.
+		 */
+		__u64 poll = 1000000ull << d->stall_backoff;
+
+		if (d->stall_backoff < 6)
+			d->stall_backoff++;
+		if (!limit || limit > now + poll)
+			limit = now + poll;
+	} else {
+		d->stall_backoff = 0;
+	}
+	if (d->t1 && d->have_futex_op) {
+		struct __kernel_timespec ts;
+
+		if (!d->armed_tail && take_ok) {
+			ksvc__t1_arm(d, &d->sq->hdr->tail, tail, UD_TAIL);
+			d->armed_tail = 1;
+		}
+		if (!d->armed_db) {
+			ksvc__t1_arm(d, &d->db, dbv, UD_DB);
+			d->armed_db = 1;
+		}
+		if (limit) {
+			__u64 left = limit > now ? limit - now : 0;
+
+			ts.tv_sec = (long long)(left / 1000000000ull);
+			ts.tv_nsec = (long long)(left % 1000000000ull);
+			ret = ksvc__t1_submit(d, 1, &ts);
+		} else {
+			ret = ksvc__t1_submit(d, 1, NULL);
+		}
+	} else if (d->t1 && d->t1_inflight) {
+		struct __kernel_timespec ts = { 0, 1000000 };
+
+		if (limit && limit < now + 1000000ull)
+			ts.tv_nsec = (long long)(limit > now ? limit - now : 0);
+		ret = ksvc__t1_submit(d, 1, &ts);
+	} else {
+		struct futex_waitv fw[2];
+		struct timespec ts, *tsp = NULL;
+		int n = 0, e;
+
+		memset(fw, 0, sizeof(fw));
+		fw[n].uaddr = (uintptr_t)&d->db;
+		fw[n].val = dbv;
+		fw[n].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
+		n++;
+		if (take_ok) {
+			fw[n].uaddr = (uintptr_t)&d->sq->hdr->tail;
+			fw[n].val = tail;
+			fw[n].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
+			n++;
+		}
+		if (limit) {
+			ts = abs_mono(limit);
+			tsp = &ts;
+		}
+		e = ENOSYS;
+		if (!no_waitv)
+			e = syscall(SYS_futex_waitv, fw, n, 0, tsp,
+				    CLOCK_MONOTONIC) < 0 ? errno : 0;
+		if (e == ENOSYS) {
+			/* Older than 5.16: wait on the doorbell alone, and
+			 * poll the ring every millisecond. */
+			__u64 l2 = ksvc__now_ns() + 1000000ull;
+
+			no_waitv = 1;
+			ret = futex_wait_until(&d->db, dbv,
+					       limit && limit < l2 ? limit : l2);
+		} else if (e == EINTR) {
+			ret = -EINTR;
+		}
+	}
+out:
+	__atomic_fetch_and(&d->sq->hdr->flags, ~KSVC_RING_NEED_WAKEUP,
+			   __ATOMIC_SEQ_CST);
+	return ret == -EINTR ? -EINTR : 0;
+}
+
+static void t1_abandon(struct ksvc_dispatcher *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nops; i++) {
+		struct kop *op = &d->opmem[i];
+
+		if (op->route == R_T1 && op->live)
+			ksvc__finish(d, op, -ECANCELED, KSVC_COMP_TIER1);
+	}
+	d->t1_inflight = 0;
+	d->armed_tail = d->armed_db = 0;
+	d->cancel_inflight = 0;
+}
+
+/* Everything in flight completes or is cancelled (see ksvc_dispatch.h). */
+static void do_stop(struct ksvc_dispatcher *d)
+{
+	struct pass_ctx pc = { d->pq_batch, 0, 0 };
+	__u32 ready, i, answered = 0;
+	int left = 0;
+
+	if (__atomic_load_n(&d->stopped, __ATOMIC_ACQUIRE))
+		return;
+	tls_pc = &pc;
+	/* No more submissions; wait for the ones being written. */
+	mprod_close(&d->sqp);
+	futex_wake(&d->sq->hdr->head, INT_MAX);
+	/* From now on nothing is launched: chains complete -ECANCELED. */
+	d->chain_state = CH_STOPPED;
+
+	if (d->t1) {
+		__u64 last = 0;
+
+		while (d->t1_inflight) {
+			struct __kernel_timespec ts = { 0, 20000000 };
+			__u64 now = ksvc__now_ns();
+
+			if (now - last > 100000000ull && !d->cancel_inflight) {
+				ksvc__t1_cancel_all(d);
+				last = now;
+			}
+			if (ksvc__t1_submit(d, 1, &ts) == -EEXIST) {
+				/*
+				 * Not the thread io_uring belongs to (ONE_DRIVER
+				 * broken): nothing can be reaped here.  Answer
+				 * for the requests; closing the ring cancels
+				 * them in the kernel.
+				 */
+				t1_abandon(d);
+				break;
+			}
+			ksvc__t1_reap(d);
+			drain_done(d);
+		}
+	}
+	ksvc__pool_cancel(d);
+	drain_done(d);
+	flush_posts(d);
+
+	/* Entries nobody took: -ECANCELED, as far as there is room. */
+	ready = ksvc_ring_ready(d->sq);
+	for (i = 0; i < ready; i++) {
+		struct ksvc_entry e;
+		struct kwaiter *w;
+
+		memcpy(&e, ksvc_ring_cons_slot(d->sq, i), sizeof(e));
+		w = sync_target(d, &e);
+		if (w) {
+			deliver_sync(d, w, -ECANCELED, 0);
+		} else {
+			if (cq_credits(d) <= 0) {
+				left = (int)(ready - i);
+				break;
+			}
+			post(d, e.corr_id, -ECANCELED, 0);
+			A_ADD(&d->owed, 1);	/* flush_posts takes it back */
+		}
+		answered++;
+	}
+	if (answered) {
+		ksvc_ring_consume(d->sq, answered);
+		CTR_ADD(&d->c_taken, answered);
+	}
+	flush_posts(d);
+	d->stop_left = left;
+	tls_pc = NULL;
+
+	__atomic_store_n(&d->stopped, 1, __ATOMIC_SEQ_CST);
+	futex_wake(&d->stopped, INT_MAX);
+	futex_wake(&d->sq->hdr->head, INT_MAX);
+	notify_app(d, 1);
+	A_ADD(&d->drv_gen, 1);
+	futex_wake(&d->drv_gen, INT_MAX);
+}
+
+static void *dispatcher_main(void *arg)
+{
+	struct ksvc_dispatcher *d = arg;
+	__u64 idle = 0;
+
+	d->init_err = ksvc__t1_init(d);
+	__atomic_store_n(&d->init_done, 1, __ATOMIC_SEQ_CST);
+	futex_wake(&d->init_done, INT_MAX);
+	if (d->init_err)
+		return NULL;
+
+	for (;;) {
+		int work = pass(d);
+
+		if (__atomic_load_n(&d->stop_req, __ATOMIC_ACQUIRE)) {
+			do_stop(d);
+			break;
+		}
+		if (work) {
+			idle = 0;
+			continue;
+		}
+		if (d->spin_ns && !A_LOADR(&d->cq_stalled)) {
+			__u64 now = ksvc__now_ns();
+
+			if (!idle)
+				idle = now;
+			if (now - idle < d->spin_ns) {
+				ksvc__spin(now - idle);
+				continue;
+			}
+		}
+		dsleep(d, 0);
+		idle = 0;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* Create / stop / destroy                                           */
+/* ---------------------------------------------------------------- */
+
+/*
+ * @child: in a forked child the locks and the condition variable are
+ * copies of ones the parent's threads were using (pthread_cond_destroy
+ * would wait for those waiters for ever): only memory is freed there.
+ */
+static void free_all(struct ksvc_dispatcher *d, int child)
+{
+	if (!child) {
+		pthread_mutex_destroy(&d->reap_lock);
+		pthread_mutex_destroy(&d->drive_lock);
+		pthread_mutex_destroy(&d->pool_lock);
+		pthread_mutex_destroy(&d->sync_lock);
+		pthread_cond_destroy(&d->pool_cv);
+	}
+	mprod_free(&d->sqp);
+	mprod_free(&d->cqp);
+	free(d->opmem);
+	free(d->pend);
+	free(d->pq);
+	free(d->pq_batch);
+	free(d->workers);
+	free(d->waiters);
+	free(d->sync_free);
+	free(d);
+}
+
+static int check_params(const struct ksvc_dispatch_params *p)
+{
+	unsigned int i;
+
+	if (!p)
+		return 0;
+	if (p->flags & ~KSVC_DISPATCH_FLAGS_ALL)
+		return -EINVAL;
+	if ((p->flags & KSVC_DISPATCH_ONE_DRIVER) &&
+	    !(p->flags & KSVC_DISPATCH_CALLER_DRIVES))
+		return -EINVAL;
+	if (p->workers > MAX_WORKERS)
+		return -EINVAL;
+	if (p->spin_us != KSVC_SPIN_NONE && p->spin_us > MAX_SPIN_US)
+		return -EINVAL;
+	if (p->uring_entries && (p->uring_entries < 8 ||
+				 p->uring_entries > 4096 ||
+				 (p->uring_entries & (p->uring_entries - 1))))
+		return -EINVAL;
+	if (p->cancel_signal < 0 || p->cancel_signal >= _NSIG ||
+	    p->cancel_signal == SIGKILL || p->cancel_signal == SIGSTOP)
+		return -EINVAL;
+	for (i = 0; i < sizeof(p->reserved) / sizeof(p->reserved[0]); i++)
+		if (p->reserved[i])
+			return -EINVAL;
+	return 0;
+}
+
+int ksvc_dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
+			 const struct ksvc_dispatch_params *params)
+{
+	struct ksvc_dispatch_params def;
+	struct ksvc_dispatcher *d;
+	struct dwrap *wrap;
+	unsigned int i;
+	int err;
+
+	if (!out || !k)
+		return -EINVAL;
+	err = check_params(params);
+	if (err)
+		return err;
+	if (k->owner != getpid())
+		return -EACCES;
+	memset(&def, 0, sizeof(def));
+	if (params)
+		def = *params;
+	if (!k->sq.hdr || !k->cq.hdr)
+		return -EINVAL;
+
+	err = reg_add(k);
+	if (err)
+		return err;
+	wrap = calloc(1, sizeof(*wrap));
+	if (!wrap) {
+		reg_del(k);
+		return -ENOMEM;
+	}
+	d = &wrap->d;
+	wrap->epoch = epoch_get();
+	d->k = k;
+	d->sq = &k->sq;
+	d->cq = &k->cq;
+	d->flags = def.flags;
+	d->driven = (def.flags & KSVC_DISPATCH_CALLER_DRIVES) != 0;
+	d->creator = pthread_self();
+	d->nworkers = def.workers ? def.workers : DEF_WORKERS;
+	d->spin_ns = def.spin_us == KSVC_SPIN_NONE ? 0 :
+		     (__u64)(def.spin_us ? def.spin_us : DEF_SPIN_US) * 1000;
+	d->uring_entries = def.uring_entries ? def.uring_entries : DEF_URING;
+	d->stop_timeout_ms = def.stop_timeout_ms ? def.stop_timeout_ms
+						 : DEF_STOP_MS;
+	d->cancel_signal = def.cancel_signal ? def.cancel_signal
+					     : SIGRTMIN + 6;
+	memcpy(d->mask_ops, def.test_mask_ops, sizeof(d->mask_ops));
+	pthread_mutex_init(&d->reap_lock, NULL);
+	pthread_mutex_init(&d->drive_lock, NULL);
+	pthread_mutex_init(&d->pool_lock, NULL);
+	pthread_mutex_init(&d->sync_lock, NULL);
+	pthread_cond_init(&d->pool_cv, NULL);
+
+	d->nsync = d->sq->entries;
+	d->nops = d->cq->entries + d->nsync;
+	d->pend_cap = d->cq->entries;
+	d->opmem = aligned_alloc(64, (size_t)d->nops * sizeof(struct kop));
+	d->pend = calloc(d->pend_cap, sizeof(*d->pend));
+	d->pq_batch = calloc(d->nops, sizeof(*d->pq_batch));
+	d->waiters = calloc(d->nsync, sizeof(*d->waiters));
+	d->sync_free = calloc(d->nsync, sizeof(*d->sync_free));
+	err = -ENOMEM;
+	if (!d->opmem || !d->pend || !d->pq_batch || !d->waiters ||
+	    !d->sync_free)
+		goto fail;
+	memset(d->opmem, 0, (size_t)d->nops * sizeof(struct kop));
+	for (i = d->nops; i-- > 0;)
+		op_free(d, &d->opmem[i]);
+	for (i = 0; i < d->nsync; i++)
+		d->sync_free[i] = d->nsync - 1 - i;
+	d->nsync_free = d->nsync;
+	err = mprod_init(&d->sqp, d->sq);
+	if (!err)
+		err = mprod_init(&d->cqp, d->cq);
+	if (err)
+		goto fail;
+
+	err = ksvc__signal_get(d->cancel_signal);
+	if (err)
+		goto fail;
+	err = ksvc__pool_start(d);
+	if (err)
+		goto fail_pool;
+
+	if (d->driven) {
+		err = ksvc__t1_init(d);
+		if (err)
+			goto fail_pool;
+	} else {
+		sigset_t all, old;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		err = -pthread_create(&d->thread, NULL, dispatcher_main, d);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (err)
+			goto fail_pool;
+		d->has_thread = 1;
+		while (!__atomic_load_n(&d->init_done, __ATOMIC_SEQ_CST))
+			futex_wait_until(&d->init_done, 0, 0);
+		err = d->init_err;
+		if (err) {
+			pthread_join(d->thread, NULL);
+			d->has_thread = 0;
+			goto fail_pool;
+		}
+	}
+	*out = d;
+	return 0;
+
+fail_pool:
+	ksvc__pool_join(d);
+	ksvc__signal_put(d->cancel_signal);
+fail:
+	reg_del(k);
+	free_all(d, 0);
+	return err;
+}
+
+static int driver_ok(const struct ksvc_dispatcher *d)
+{
+	if ((d->flags & KSVC_DISPATCH_ONE_DRIVER) &&
+	    !pthread_equal(pthread_self(), d->creator))
+		return -EPERM;
+	return 0;
+}
+
+static void release_drive(struct ksvc_dispatcher *d)
+{
+	pthread_mutex_unlock(&d->drive_lock);
+	A_ADD(&d->drv_gen, 1);
+	if (__atomic_load_n(&d->drv_gen_waiters, __ATOMIC_SEQ_CST))
+		futex_wake(&d->drv_gen, INT_MAX);
+}
+
+int ksvc_dispatch_stop(struct ksvc_dispatcher *d)
+{
+	int err;
+
+	if (!d)
+		return -EINVAL;
+	if (foreign(d))
+		return -EACCES;
+	err = driver_ok(d);
+	if (err)
+		return err;
+	__atomic_store_n(&d->stop_req, 1, __ATOMIC_SEQ_CST);
+	ksvc__doorbell(d, 1);
+	if (d->driven) {
+		pthread_mutex_lock(&d->drive_lock);
+		do_stop(d);
+		release_drive(d);
+	} else {
+		while (!__atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST))
+			futex_wait_until(&d->stopped, 0, 0);
+	}
+	return d->stop_left;
+}
+
+void ksvc_dispatch_destroy(struct ksvc_dispatcher *d)
+{
+	if (!d)
+		return;
+	if (foreign(d)) {
+		/*
+		 * A forked child: no threads, no rings here.  Free this
+		 * process's copy of the memory, and close its copy of the
+		 * io_uring descriptor.
+		 */
+		ksvc__t1_exit(d);
+		reg_del(d->k);
+		free_all(d, 1);
+		return;
+	}
+	if (!__atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&d->stop_req, 1, __ATOMIC_SEQ_CST);
+		ksvc__doorbell(d, 1);
+		if (d->driven) {
+			pthread_mutex_lock(&d->drive_lock);
+			do_stop(d);
+			pthread_mutex_unlock(&d->drive_lock);
+		}
+	}
+	if (d->has_thread)
+		pthread_join(d->thread, NULL);
+	ksvc__pool_join(d);
+	ksvc__t1_exit(d);
+	ksvc__signal_put(d->cancel_signal);
+	reg_del(d->k);
+	free_all(d, 0);
+}
+
+/* ---------------------------------------------------------------- */
+/* Submitting                                                        */
+/* ---------------------------------------------------------------- */
+
+/*
+ * Wait until the driver consumes entries (it wakes space_waiters through
+ * a futex on the ring's head word), or 100 ms as a safety net.
+ */
+static void wait_space(struct ksvc_dispatcher *d, __u32 n)
+{
+	__u32 head;
+	__u64 resv;
+
+	__atomic_add_fetch(&d->space_waiters, 1, __ATOMIC_SEQ_CST);
+	head = __atomic_load_n(&d->sq->hdr->head, __ATOMIC_SEQ_CST);
+	resv = __atomic_load_n(&d->sqp.resv, __ATOMIC_SEQ_CST);
+	if (!(resv & MPROD_CLOSED) && (__u32)resv - head <= d->sq->entries &&
+	    d->sq->entries - ((__u32)resv - head) < n)
+		futex_wait_until(&d->sq->hdr->head, head,
+				 ksvc__now_ns() + 100000000ull);
+	__atomic_sub_fetch(&d->space_waiters, 1, __ATOMIC_SEQ_CST);
+}
+
+static int submit_raw(struct ksvc_dispatcher *d, const struct ksvc_entry *e,
+		      unsigned int n, unsigned int flags)
+{
+	__u32 start, i;
+	int err;
+
+	for (;;) {
+		err = mprod_reserve(&d->sqp, n, &start);
+		if (err != -EAGAIN || !(flags & KSVC_SUBMIT_WAIT))
+			break;
+		wait_space(d, n);
+	}
+	if (err)
+		return err;
+	for (i = 0; i < n; i++)
+		memcpy(ksvc_ring_slot(d->sq, start + i), &e[i], sizeof(*e));
+	mprod_commit(&d->sqp, start, n);
+	if (ksvc_ring_needs_wakeup(d->sq)) {
+		/*
+		 * One wake per sleep is enough: the driver takes everything
+		 * when it wakes.  A wake that comes before its futex wait is
+		 * queued is not needed either: the wait compares the tail
+		 * word with the value the driver saw, which moved.
+		 */
+		__u32 s = __atomic_load_n(&d->dsleep_seq, __ATOMIC_SEQ_CST);
+
+		if (__atomic_exchange_n(&d->dwoken_seq, s, __ATOMIC_SEQ_CST) !=
+		    s) {
+			futex_wake(&d->sq->hdr->tail, 1);
+			A_ADDR(&d->c_wakeups, 1);
+		}
+	}
+	return (int)n;
+}
+
+int ksvc_dispatch_submit(struct ksvc_dispatcher *d,
+			 const struct ksvc_entry *e, unsigned int n,
+			 unsigned int flags)
+{
+	unsigned int i;
+
+	if (!d || !e || !n || (flags & ~KSVC_SUBMIT_WAIT))
+		return -EINVAL;
+	if (foreign(d))
+		return -EACCES;
+	if (n > d->sq->entries)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if ((e[i].corr_id & KSVC_CORR_RESERVED_MASK) ==
+		    KSVC_CORR_RESERVED_MASK)
+			return -EINVAL;
+	if (e[n - 1].flags & KSVC_ENTRY_LINKED)
+		return -EINVAL;
+	return submit_raw(d, e, n, flags);
+}
+
+/* ---------------------------------------------------------------- */
+/* Reaping and waiting                                               */
+/* ---------------------------------------------------------------- */
+
+static unsigned int pop(struct ksvc_dispatcher *d, struct ksvc_completion *out,
+			unsigned int max)
+{
+	unsigned int n = ksvc_ring_ready(d->cq), i;
+
+	if (n > max)
+		n = max;
+	for (i = 0; i < n; i++)
+		memcpy(&out[i], ksvc_ring_cons_slot(d->cq, i), sizeof(*out));
+	if (n)
+		ksvc_ring_consume(d->cq, n);
+	return n;
+}
+
+static void after_pop(struct ksvc_dispatcher *d, unsigned int n)
+{
+	/* Room appeared: a driver that stopped taking for want of it may go on. */
+	if (n && __atomic_load_n(&d->cq_stalled, __ATOMIC_SEQ_CST) == 1)
+		ksvc__doorbell(d, 1);
+}
+
+int ksvc_dispatch_reap(struct ksvc_dispatcher *d, struct ksvc_completion *out,
+		       unsigned int max)
+{
+	unsigned int n;
+
+	if (!d || (!out && max))
+		return -EINVAL;
+	if (foreign(d))
+		return -EACCES;
+	if (!max || !ksvc_ring_ready(d->cq))
+		return 0;
+	pthread_mutex_lock(&d->reap_lock);
+	n = pop(d, out, max);
+	pthread_mutex_unlock(&d->reap_lock);
+	after_pop(d, n);
+	return (int)n;
+}
+
+static int reap_locked(struct ksvc_dispatcher *d, struct ksvc_completion *out,
+		       unsigned int max)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&d->reap_lock);
+	n = pop(d, out, max);
+	pthread_mutex_unlock(&d->reap_lock);
+	after_pop(d, n);
+	return (int)n;
+}
+
+/* Sleep until the completion ring changes, the time is up, or a signal. */
+static int app_sleep(struct ksvc_dispatcher *d, unsigned int min,
+		     __u64 deadline)
+{
+	__u32 tail;
+	int ret = 0;
+
+	__atomic_add_fetch(&d->sleep_seq, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(&d->cq->hdr->flags, KSVC_RING_NEED_WAKEUP,
+			  __ATOMIC_SEQ_CST);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	tail = __atomic_load_n(&d->cq->hdr->tail, __ATOMIC_SEQ_CST);
+	if (ksvc_ring_ready(d->cq) >= min ||
+	    __atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST))
+		goto out;
+	if (d->k->eventfd >= 0) {
+		struct pollfd pfd = { d->k->eventfd, POLLIN, 0 };
+		struct timespec ts, *tsp = NULL;
+		int r;
+
+		if (deadline) {
+			__u64 now = ksvc__now_ns();
+			__u64 left = deadline > now ? deadline - now : 0;
+
+			ts.tv_sec = (time_t)(left / 1000000000ull);
+			ts.tv_nsec = (long)(left % 1000000000ull);
+			tsp = &ts;
+		}
+		r = ppoll(&pfd, 1, tsp, NULL);
+		if (r < 0 && errno == EINTR) {
+			ret = -EINTR;
+		} else if (r > 0 && (pfd.revents & POLLIN)) {
+			__u64 v;
+
+			if (read(d->k->eventfd, &v, sizeof(v)) < 0) {
+				/* someone else took it: fine */
+			}
+		}
+	} else {
+		int r = futex_wait_until(&d->cq->hdr->tail, tail, deadline);
+
+		if (r == -EINTR)
+			ret = -EINTR;
+	}
+out:
+	__atomic_fetch_and(&d->cq->hdr->flags, ~KSVC_RING_NEED_WAKEUP,
+			   __ATOMIC_SEQ_CST);
+	return ret;
+}
+
+static int wait_thread_mode(struct ksvc_dispatcher *d,
+			    struct ksvc_completion *out, unsigned int max,
+			    unsigned int min, int timeout_ms, __u64 deadline)
+{
+	__u64 spin_end = 0;
+	int err;
+
+	err = lock_until(&d->reap_lock, deadline, timeout_ms);
+	if (err)
+		return err;
+	for (;;) {
+		__u32 ready = ksvc_ring_ready(d->cq);
+		__u64 now;
+
+		if (ready >= min) {
+			unsigned int n = pop(d, out, max);
+
+			pthread_mutex_unlock(&d->reap_lock);
+			after_pop(d, n);
+			return (int)n;
+		}
+		if (__atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST)) {
+			err = -ESHUTDOWN;
+			break;
+		}
+		if (timeout_ms == 0) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		now = ksvc__now_ns();
+		if (deadline && now >= deadline) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		if (!spin_end)
+			spin_end = now + d->spin_ns;
+		if (now < spin_end) {
+			ksvc__spin(now + d->spin_ns - spin_end);
+			continue;
+		}
+		err = app_sleep(d, min, deadline);
+		if (err)
+			break;
+	}
+	pthread_mutex_unlock(&d->reap_lock);
+	return err;
+}
+
+static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
+		       unsigned int max, unsigned int min, int timeout_ms,
+		       __u64 deadline)
+{
+	__u64 idle = 0;
+	int err;
+
+	err = lock_until(&d->drive_lock, deadline, timeout_ms);
+	if (err)
+		return err;
+	for (;;) {
+		int work = pass(d);
+		__u64 now;
+
+		if (__atomic_load_n(&d->stop_req, __ATOMIC_ACQUIRE))
+			do_stop(d);
+		if (ksvc_ring_ready(d->cq) >= min) {
+			err = reap_locked(d, out, max);
+			break;
+		}
+		if (__atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST)) {
+			err = -ESHUTDOWN;
+			break;
+		}
+		if (timeout_ms == 0) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		if (work) {
+			idle = 0;
+			continue;
+		}
+		now = ksvc__now_ns();
+		if (deadline && now >= deadline) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		if (!idle)
+			idle = now;
+		if (now - idle < d->spin_ns) {
+			ksvc__spin(now - idle);
+			continue;
+		}
+		if (dsleep(d, deadline) == -EINTR) {
+			/* A signal: let the caller see it, unless its
+			 * completions are there. */
+			pass(d);
+			if (ksvc_ring_ready(d->cq) >= min) {
+				err = reap_locked(d, out, max);
+				break;
+			}
+			err = -EINTR;
+			break;
+		}
+		idle = 0;
+	}
+	release_drive(d);
+	return err;
+}
+
+int ksvc_dispatch_wait(struct ksvc_dispatcher *d, struct ksvc_completion *out,
+		       unsigned int max, unsigned int min, int timeout_ms)
+{
+	__u64 deadline;
+	int err;
+
+	if (!d || (!out && max) || min > max)
+		return -EINVAL;
+	if (foreign(d))
+		return -EACCES;
+	if (min > d->cq->entries)
+		return -EINVAL;
+	if (d->driven) {
+		err = driver_ok(d);
+		if (err)
+			return err;
+	}
+	if (min == 0)
+		return max ? ksvc_dispatch_reap(d, out, max) : 0;
+	deadline = deadline_of(timeout_ms);
+	if (d->driven)
+		return wait_driven(d, out, max, min, timeout_ms, deadline);
+	return wait_thread_mode(d, out, max, min, timeout_ms, deadline);
+}
+
+int ksvc_dispatch_run(struct ksvc_dispatcher *d)
+{
+	int err, work;
+
+	if (!d)
+		return -EINVAL;
+	if (foreign(d))
+		return -EACCES;
+	if (!d->driven)
+		return -EINVAL;
+	err = driver_ok(d);
+	if (err)
+		return err;
+	if (pthread_mutex_trylock(&d->drive_lock))
+		return -EBUSY;
+	work = pass(d);
+	if (__atomic_load_n(&d->stop_req, __ATOMIC_ACQUIRE))
+		do_stop(d);
+	err = __atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST) && !work ?
+	      -ESHUTDOWN : work;
+	release_drive(d);
+	return err;
+}
+
+/* ---------------------------------------------------------------- */
+/* The blocking call                                                 */
+/* ---------------------------------------------------------------- */
+
+static int tier0(long nr, const __u64 *a, __s64 *res)
+{
+	long r;
+
+	switch (nr) {
+	case SYS_getpid:	*res = ksvc_getpid(); return 1;
+	case SYS_getppid:	*res = ksvc_getppid(); return 1;
+	case SYS_getuid:	*res = ksvc_getuid(); return 1;
+	case SYS_getgid:	*res = ksvc_getgid(); return 1;
+	case SYS_geteuid:	*res = ksvc_geteuid(); return 1;
+	case SYS_getegid:	*res = ksvc_getegid(); return 1;
+	case SYS_uname:
+		r = ksvc_uname((struct utsname *)(uintptr_t)a[0]);
+		*res = r < 0 ? -errno : r;
+		return 1;
+	case SYS_getrlimit:
+		if (a[0] != RLIMIT_NOFILE)
+			return 0;
+		r = ksvc_getrlimit((int)a[0], (struct rlimit *)(uintptr_t)a[1]);
+		*res = r < 0 ? -errno : r;
+		return 1;
+	}
+	return 0;
+}
+
+static int waiter_get(struct ksvc_dispatcher *d, struct kwaiter **wp,
+		      __u64 *corr)
+{
+	struct kwaiter *w;
+	__u32 idx;
+
+	pthread_mutex_lock(&d->sync_lock);
+	if (!d->nsync_free) {
+		pthread_mutex_unlock(&d->sync_lock);
+		return -EAGAIN;
+	}
+	idx = d->sync_free[--d->nsync_free];
+	pthread_mutex_unlock(&d->sync_lock);
+	w = &d->waiters[idx];
+	w->gen++;
+	w->sleeping = 0;
+	__atomic_store_n(&w->state, W_WAIT, __ATOMIC_RELEASE);
+	*wp = w;
+	*corr = KSVC_CORR_RESERVED_MASK | ((__u64)w->gen << 16) | idx;
+	return 0;
+}
+
+static void waiter_put(struct ksvc_dispatcher *d, struct kwaiter *w)
+{
+	__atomic_store_n(&w->state, W_FREE, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&d->sync_lock);
+	d->sync_free[d->nsync_free++] = (__u32)(w - d->waiters);
+	pthread_mutex_unlock(&d->sync_lock);
+}
+
+static void wait_sync_thread(struct ksvc_dispatcher *d, struct kwaiter *w)
+{
+	__u64 start = ksvc__now_ns();
+
+	while (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != W_DONE) {
+		__u64 now = ksvc__now_ns();
+
+		if (now - start < d->spin_ns) {
+			ksvc__spin(now - start);
+			continue;
+		}
+		__atomic_store_n(&w->sleeping, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&w->state, __ATOMIC_SEQ_CST) != W_DONE)
+			futex_wait_until(&w->state, W_WAIT, 0);
+		__atomic_store_n(&w->sleeping, 0, __ATOMIC_RELAXED);
+	}
+}
+
+static void wait_sync_driven(struct ksvc_dispatcher *d, struct kwaiter *w)
+{
+	for (;;) {
+		__u32 g = __atomic_load_n(&d->drv_gen, __ATOMIC_SEQ_CST);
+
+		if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == W_DONE)
+			return;
+		if (pthread_mutex_trylock(&d->drive_lock) == 0) {
+			__u64 idle = 0;
+
+			while (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) !=
+			       W_DONE) {
+				int work = pass(d);
+				__u64 now;
+
+				if (__atomic_load_n(&d->stop_req,
+						    __ATOMIC_ACQUIRE))
+					do_stop(d);
+				if (work || __atomic_load_n(&w->state,
+						__ATOMIC_ACQUIRE) == W_DONE) {
+					idle = 0;
+					continue;
+				}
+				now = ksvc__now_ns();
+				if (!idle)
+					idle = now;
+				if (now - idle < d->spin_ns) {
+					ksvc__spin(now - idle);
+					continue;
+				}
+				dsleep(d, 0);
+				idle = 0;
+			}
+			release_drive(d);
+			return;
+		}
+		__atomic_add_fetch(&d->drv_gen_waiters, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&w->state, __ATOMIC_SEQ_CST) != W_DONE)
+			futex_wait_until(&d->drv_gen, g, 0);
+		__atomic_sub_fetch(&d->drv_gen_waiters, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+int ksvc_dispatch_call(struct ksvc_dispatcher *d, long nr,
+		       const __u64 args[6], __s64 *result, __u32 *cflags)
+{
+	static const __u64 zero[6];
+	struct ksvc_entry e;
+	struct kwaiter *w;
+	__u64 corr;
+	int err;
+
+	if (!d || !result)
+		return -EINVAL;
+	if (foreign(d))
+		return -EACCES;
+	if (d->driven) {
+		err = driver_ok(d);
+		if (err)
+			return err;
+	}
+	if (!args)
+		args = zero;
+	if (tier0(nr, args, result)) {
+		if (cflags)
+			*cflags = 0;
+		return 0;
+	}
+	err = waiter_get(d, &w, &corr);
+	if (err)
+		return err;
+	memset(&e, 0, sizeof(e));
+	e.corr_id = corr;
+	e.syscall_nr = (__u32)nr;
+	memcpy(e.args, args, sizeof(e.args));
+	err = submit_raw(d, &e, 1, 0);
+	if (err < 0) {
+		waiter_put(d, w);
+		return err;
+	}
+	if (d->driven)
+		wait_sync_driven(d, w);
+	else
+		wait_sync_thread(d, w);
+	*result = w->res;
+	if (cflags)
+		*cflags = w->cflags;
+	waiter_put(d, w);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Counters and names                                                */
+/* ---------------------------------------------------------------- */
+
+static void tier_stats(struct ksvc_tier_stats *o, const struct ktier_ctr *c)
+{
+	o->submitted = __atomic_load_n(&c->submitted, __ATOMIC_RELAXED);
+	o->completed = __atomic_load_n(&c->completed, __ATOMIC_RELAXED);
+	o->batches = __atomic_load_n(&c->batches, __ATOMIC_RELAXED);
+	o->cancelled = __atomic_load_n(&c->cancelled, __ATOMIC_RELAXED);
+	o->in_flight = o->submitted > o->completed ?
+		       o->submitted - o->completed : 0;
+}
+
+int ksvc_dispatch_stats(const struct ksvc_dispatcher *d,
+			struct ksvc_dispatch_stats *o)
+{
+	if (!d || !o)
+		return -EINVAL;
+	if (foreign(d))
+		return -EACCES;
+	memset(o, 0, sizeof(*o));
+	tier_stats(&o->tier1, &d->c1);
+	tier_stats(&o->tier2, &d->c2);
+	o->tier2.completed += __atomic_load_n(&d->c2_completed_w,
+					      __ATOMIC_RELAXED);
+	o->tier2.in_flight = o->tier2.submitted > o->tier2.completed ?
+			     o->tier2.submitted - o->tier2.completed : 0;
+#define RD(x) __atomic_load_n(&d->x, __ATOMIC_RELAXED)
+	o->tier2_inline = RD(c_inline);
+	o->refused = RD(c_refused);
+	o->invalid = RD(c_invalid);
+	o->chain_cancelled = RD(c_chain_cancelled);
+	o->taken = RD(c_taken);
+	o->posted = RD(c_posted);
+	o->direct = RD(c_direct);
+	o->sleeps = RD(c_sleeps);
+	o->wakeups_sent = RD(c_wakeups);
+	o->notifies = RD(c_notifies);
+	o->cq_full_stalls = RD(c_stalls);
+#undef RD
+	o->workers = d->nworkers;
+	o->tier1_available = (__u32)d->t1;
+	o->uring_setup_flags = d->uring_flags;
+	o->wake_method = d->t1 && d->have_futex_op ? 1 : 2;
+	return 0;
+}
+
+enum ksvc_mode ksvc_dispatch_mode(const struct ksvc_dispatcher *d)
+{
+	return d ? d->k->mode : 0;
+}
+
+const char *ksvc_mode_name(enum ksvc_mode mode)
+{
+	switch (mode) {
+	case KSVC_MODE_KERNEL:
+		return "kernel";
+	case KSVC_MODE_ANON:
+		return "anonymous";
+	}
+	return "unknown";
+}

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dispatch_int.h - internals of the libksvc dispatcher (lib/dispatch.c,
+ * lib/tier1.c, lib/tier2.c, lib/sysclass.c).  Not installed.
+ */
+#ifndef KSVC_DISPATCH_INT_H
+#define KSVC_DISPATCH_INT_H
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <liburing.h>
+
+#include "ksvc.h"
+#include "ksvc_dispatch.h"
+
+/* io_uring opcodes newer than liburing 2.3's header (kernel ABI values). */
+#define KSVC_IORING_OP_FUTEX_WAIT	51
+#define KSVC_IORING_OP_FTRUNCATE	55
+#define KSVC_IORING_OP_BIND		56
+#define KSVC_IORING_OP_LISTEN		57
+#define KSVC_IORING_OP_MAX		256
+
+/* futex2 flags (linux/futex.h of 6.7+). */
+#define KSVC_FUTEX2_SIZE_U32		0x02
+#define KSVC_FUTEX2_PRIVATE		128
+
+/* Classes (lib/sysclass.c). */
+#define C_REFUSED	1
+#define C_POOL		2
+#define C_INLINE	3
+#define C_SELF		0x10
+
+int ksvc__classify(const struct ksvc_entry *e);
+int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos);
+int ksvc__tier0_call(long nr);
+int ksvc__nonblock_fds(const struct ksvc_entry *e, int fds[2]);
+
+/* ------------------------------------------------------------------ */
+
+/*
+ * struct mprod - the producer side of a ring made safe for many threads.
+ *
+ * resv counts reserved slots (low 32 bits; bit 32 is "closed": no more
+ * reservations).  A producer reserves n slots with one CAS on resv, fills
+ * them, marks each ready (ready[slot] = index + 1), then advances the
+ * ring's tail over every ready slot it finds, with a CAS on tail itself.
+ * A producer that stops at a slot that is not ready yet leaves the rest
+ * to that slot's owner, who will see the later marks (sequentially
+ * consistent stores and loads on both sides).  So tail only moves over
+ * completely written slots, in order, and nobody waits for anybody.
+ */
+struct mprod {
+	struct ksvc_ring *r;
+	__u64 resv;		/* atomic */
+	__u32 *ready;		/* r->entries tags */
+};
+
+#define MPROD_CLOSED	(1ull << 32)
+
+int mprod_init(struct mprod *m, struct ksvc_ring *r);
+void mprod_free(struct mprod *m);
+/* 0 and the first index, -EAGAIN if full, -ESHUTDOWN if closed. */
+int mprod_reserve(struct mprod *m, __u32 n, __u32 *start);
+void mprod_commit(struct mprod *m, __u32 start, __u32 n);
+
+/* ------------------------------------------------------------------ */
+
+enum { R_INVALID = 0, R_T1 = 1, R_T2 = 2, R_T2I = 3, R_REFUSED = 4 };
+
+/* A waiter of ksvc_dispatch_call(). */
+struct kwaiter {
+	__u32 state;		/* atomic: W_FREE, W_WAIT, W_DONE */
+	__u32 sleeping;		/* atomic */
+	__u32 gen;
+	__u32 cflags;
+	__s64 res;
+};
+enum { W_FREE = 0, W_WAIT = 1, W_DONE = 2 };
+
+/* One entry taken from the submit ring, until its completion is out. */
+struct kop {
+	struct ksvc_entry e;		/* private copy */
+	struct kop *next;		/* chain successor (LINKED) */
+	struct kop *link;		/* free list / done stack */
+	__s64 res;
+	__u32 cflags;
+	__u8 route;			/* R_* */
+	__u8 linked;			/* has a successor in ring order */
+	__u8 done_post;			/* on the done stack: already posted */
+	__u8 live;			/* launched into a tier, not finished */
+	__u8 opcode;			/* Tier 1 */
+	struct kwaiter *w;		/* ksvc_dispatch_call() target */
+	struct msghdr msg;		/* Tier 1 sendto with an address */
+	struct iovec iov;
+} __attribute__((aligned(64)));
+
+struct kworker {
+	pthread_t th;
+	struct ksvc_dispatcher *d;
+	__u32 in_call;			/* atomic */
+	int started;
+};
+
+struct ktier_ctr {
+	__u64 submitted, completed, batches, cancelled;	/* atomics */
+};
+
+struct ksvc_dispatcher {
+	struct ksvc *k;
+	struct ksvc_ring *sq, *cq;
+	__u32 flags;
+	int driven;			/* CALLER_DRIVES */
+	pthread_t creator;
+	__u64 spin_ns;
+	__u32 stop_timeout_ms;
+	int cancel_signal;
+
+	/* Submit side. */
+	struct mprod sqp;
+	__u32 space_waiters;		/* atomic: submitters waiting for room */
+	__u32 dsleep_seq, dwoken_seq;	/* atomics: driver sleeps / woken */
+
+	/* Completion side. */
+	struct mprod cqp;
+	__s32 owed;			/* atomic: taken, not yet posted */
+	__u32 cq_stalled;		/* atomic: 1 waiting for the app to reap,
+					 * 2 waiting for an op to come back */
+	unsigned int stall_backoff;
+	__u32 sleep_seq, notified_seq;	/* atomics: app sleeps / notified */
+	pthread_mutex_t reap_lock;
+
+	/* Driving. */
+	pthread_mutex_t drive_lock;
+	pthread_t thread;
+	int has_thread;
+	__u32 db;			/* atomic: doorbell futex word */
+	__u32 drv_gen;			/* atomic: driven-mode progress */
+	__u32 drv_gen_waiters;		/* atomic */
+
+	/* State. */
+	__u32 stop_req;			/* atomic */
+	__u32 stopped;			/* atomic: futex word */
+	int stop_left;
+	int init_err;
+	__u32 init_done;		/* atomic: futex word */
+
+	/* Tier 1. */
+	struct io_uring ring;
+	int t1;
+	int cur_pos;
+	int have_futex_op;
+	__u32 uring_flags;
+	__u32 uring_entries;
+	__u64 ops[KSVC_IORING_OP_MAX / 64];
+	__u64 mask_ops[4];
+	unsigned int t1_inflight;	/* our requests in io_uring */
+	unsigned int sqe_pending;	/* prepared, not submitted */
+	int armed_tail, armed_db;
+	unsigned int cancel_inflight;
+
+	/* Ops. */
+	struct kop *opmem;
+	unsigned int nops;
+	struct kop *free_ops;
+	struct kop *done_stack;		/* atomic: Treiber push, xchg pop-all */
+
+	/* Chain state (dispatcher only). */
+	int chain_state;
+	struct kop *chain_tail;
+
+	/* Completions waiting to be posted by the dispatcher. */
+	struct ksvc_completion *pend;
+	unsigned int npend, pend_cap;
+
+	/* Tier 2 pool. */
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cv;
+	struct kop **pq;
+	struct kop **pq_batch;		/* one pass's pool calls */
+	unsigned int pq_head, pq_tail, pq_cap;
+	unsigned int pool_stop;		/* atomic */
+	unsigned int pool_cancel;	/* atomic */
+	unsigned int pool_running;	/* atomic */
+	unsigned int pool_spinning;	/* atomic: a worker spins for work */
+	struct kworker *workers;
+	unsigned int nworkers;
+
+	/* ksvc_dispatch_call() waiters. */
+	pthread_mutex_t sync_lock;
+	struct kwaiter *waiters;
+	__u32 *sync_free;
+	unsigned int nsync, nsync_free;
+
+	/* Counters. */
+	struct ktier_ctr c1, c2;
+	__u64 c2_completed_w;		/* Tier 2 completions posted by workers */
+	__u64 c_inline, c_refused, c_invalid, c_chain_cancelled, c_taken,
+	      c_posted, c_direct, c_sleeps, c_wakeups, c_notifies, c_stalls;
+};
+
+/* tier1.c */
+int ksvc__t1_init(struct ksvc_dispatcher *d);
+void ksvc__t1_exit(struct ksvc_dispatcher *d);
+int ksvc__t1_has(const struct ksvc_dispatcher *d, int op);
+int ksvc__t1_queue(struct ksvc_dispatcher *d, struct kop *op, int opcode);
+int ksvc__t1_submit(struct ksvc_dispatcher *d, int wait_nr,
+		    const struct __kernel_timespec *ts);
+int ksvc__t1_reap(struct ksvc_dispatcher *d);
+int ksvc__t1_arm(struct ksvc_dispatcher *d, __u32 *addr, __u32 val, __u64 ud);
+int ksvc__t1_need_enter(struct ksvc_dispatcher *d);
+int ksvc__t1_cancel_all(struct ksvc_dispatcher *d);
+
+#define UD_TAIL		1ull
+#define UD_DB		2ull
+#define UD_CANCEL	3ull
+#define UD_INTERNAL_MAX	64ull
+
+/* tier2.c */
+int ksvc__pool_start(struct ksvc_dispatcher *d);
+void ksvc__pool_push(struct ksvc_dispatcher *d, struct kop **ops,
+		     unsigned int n);
+void ksvc__pool_cancel(struct ksvc_dispatcher *d);
+void ksvc__pool_join(struct ksvc_dispatcher *d);
+int ksvc__signal_get(int sig);
+void ksvc__signal_put(int sig);
+void ksvc__signal_atfork_child(void);
+__s64 ksvc__run_syscall(const struct ksvc_entry *e);
+
+/* dispatch.c, for the tiers */
+void ksvc__finish(struct ksvc_dispatcher *d, struct kop *op, __s64 res,
+		  __u32 cflags);
+void ksvc__worker_done(struct ksvc_dispatcher *d, struct kop *op);
+void ksvc__doorbell(struct ksvc_dispatcher *d, int force);
+long ksvc__futex(__u32 *uaddr, int op, __u32 val, const struct timespec *ts);
+__u64 ksvc__now_ns(void);
+
+static inline void ksvc__relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/*
+ * One step of a bounded spin that has lasted @spun_ns: a pause at first,
+ * then sched_yield(), so that two spinning threads that the scheduler put
+ * on the same CPU (wake-affine placement does that to threads that wake
+ * each other) let each other run instead of burning the time slice.
+ */
+static inline void ksvc__spin(__u64 spun_ns)
+{
+	if (spun_ns < 2000)
+		ksvc__relax();
+	else
+		sched_yield();
+}
+
+#define A_LOAD(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define A_LOADR(p)	__atomic_load_n((p), __ATOMIC_RELAXED)
+#define A_STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define A_ADD(p, v)	__atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
+#define A_INC(p)	__atomic_fetch_add((p), 1, __ATOMIC_RELAXED)
+#define A_ADDR(p, v)	__atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+
+#endif /* KSVC_DISPATCH_INT_H */

@@ -1,0 +1,511 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sysclass.c - which tier runs which system call.
+ *
+ * Three questions, asked about each entry the dispatcher takes:
+ *
+ *   1. Can io_uring run it, with exactly the system call's meaning?
+ *      ksvc__t1_op() answers with an io_uring opcode, or -1 when there is
+ *      none or when these arguments have no exact io_uring equivalent
+ *      (the dispatcher then also checks that the running kernel has the
+ *      opcode, from the probe).
+ *   2. Otherwise, may it run on another thread of the process?
+ *      ksvc__classify() answers C_POOL or C_INLINE (Tier 2), or C_REFUSED.
+ *   3. Can it sleep?  C_INLINE calls never wait for anything outside the
+ *      kernel's own bounded work (no I/O, no other task, no timer), so the
+ *      dispatcher may run them on its own thread without delaying anything
+ *      else; C_POOL calls go to the worker pool.
+ *
+ * The table is x86-64's.  Every system call number of the 6.1 UAPI
+ * headers is listed with a class; a number not in the table (a system
+ * call newer than this table, or no system call at all) is refused: a
+ * newer call might be thread-dependent (lsm_set_self_attr is), and the
+ * caller can always make it itself.
+ *
+ * Why each refused call is refused ("self" means: the calling thread):
+ *
+ *   clone, clone3, fork, vfork     create a task from the current one: on a
+ *                                  worker they would copy the worker (its
+ *                                  stack, its signal mask), not the caller.
+ *   execve, execveat               replace the process image: the shape of
+ *                                  the process; also kills every other
+ *                                  thread, the dispatcher's included.
+ *   exit                           ends the calling thread: it would end a
+ *                                  worker.
+ *   exit_group                     ends the process from inside the
+ *                                  dispatcher, with its locks held.
+ *   rt_sigprocmask, sigaltstack    per-thread signal state.
+ *   rt_sigreturn, restart_syscall  only meaningful on the thread's own
+ *                                  signal frame / restart block.
+ *   rt_sigsuspend, pause,          wait for signals delivered to the
+ *   rt_sigtimedwait, rt_sigpending calling thread / read its pending set.
+ *   gettid, set_tid_address,       thread identity and per-thread state
+ *   set_robust_list,               (robust futex list, clear_child_tid).
+ *   get_robust_list(pid 0)
+ *   arch_prctl, set_thread_area,   per-thread FS/GS base and TLS
+ *   get_thread_area                (modify_ldt acts on the mm: allowed).
+ *   rseq                           per-thread registration.
+ *   prctl                          most options act on the calling thread
+ *                                  (name, seccomp, no_new_privs, pdeathsig,
+ *                                  timer slack, speculation control, ...).
+ *   seccomp, landlock_restrict_self  install a per-thread filter/domain.
+ *   iopl, ioperm                   per-thread I/O privilege.
+ *   personality                    per-task.
+ *   setuid, setgid, setreuid,      raw credential changes: the kernel
+ *   setregid, setresuid, setresgid,changes only the calling thread's
+ *   setfsuid, setfsgid, setgroups, credentials (glibc's wrappers signal
+ *   capset                         every thread; a worker would change
+ *                                  only itself).
+ *   unshare, setns                 detach or move the calling thread's
+ *                                  fs/files/namespaces.
+ *   set_mempolicy, get_mempolicy   per-thread NUMA policy.
+ *   getcpu                         where the calling thread runs.
+ *   sched_yield                    yields the calling thread: meaningless
+ *                                  on a worker.
+ *   ptrace                         the tracer is a thread; PTRACE_TRACEME
+ *                                  marks the calling thread.
+ *   io_uring_setup, io_uring_enter, io_uring ties rings to tasks
+ *   io_uring_register              (SINGLE_ISSUER, DEFER_TASKRUN, task
+ *                                  work, enabling a disabled ring).
+ *
+ * Refused only for some arguments (C_SELF: the argument names the caller):
+ *
+ *   sched_{set,get}affinity, sched_{set,get}param, sched_{set,get}scheduler,
+ *   sched_{set,get}attr, sched_rr_get_interval   pid 0
+ *   getpriority, setpriority       PRIO_PROCESS with who 0 (a thread)
+ *   ioprio_{set,get}               IOPRIO_WHO_PROCESS with who 0
+ *   getrusage                      RUSAGE_THREAD
+ *   clock_gettime, clock_getres,   CLOCK_THREAD_CPUTIME_ID and the
+ *   clock_nanosleep, timer_create  calling thread's dynamic CPU clocks
+ *   wait4, waitid                  __WNOTHREAD (children of this thread)
+ *   futex                          priority-inheritance operations (the
+ *                                  owner is a thread id)
+ *   perf_event_open                pid 0 (counts the calling thread)
+ *   get_robust_list                pid 0
+ *
+ * Everything else runs in Tier 2 with the worker's view of the process,
+ * which is the caller's unless the caller detached itself (see
+ * ksvc_dispatch.h).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/futex.h>
+#include <linux/ioprio.h>
+#include <time.h>
+
+#include "dispatch_int.h"
+
+#ifndef __x86_64__
+#error "lib/sysclass.c: the classification table is written for x86-64; write one for this architecture"
+#endif
+
+#define P(n)		[SYS_##n] = C_POOL
+#define I(n)		[SYS_##n] = C_INLINE
+#define R(n)		[SYS_##n] = C_REFUSED
+#define PS(n)		[SYS_##n] = C_POOL | C_SELF
+#define IS(n)		[SYS_##n] = C_INLINE | C_SELF
+
+#define NR_TABLE	451
+
+static const unsigned char sys_class[NR_TABLE] = {
+	/* Files, I/O (Tier 1 when io_uring can; the pool otherwise). */
+	P(read), P(write), P(open), P(close), P(stat), P(fstat), P(lstat),
+	P(poll), P(lseek), P(pread64), P(pwrite64), P(readv), P(writev),
+	P(access), P(pipe), P(select), P(ioctl), P(dup2), P(dup3),
+	P(sendfile), P(fcntl), P(flock), P(fsync), P(fdatasync),
+	P(truncate), P(ftruncate), P(getdents), P(getdents64), P(chdir),
+	P(fchdir), P(rename), P(mkdir), P(rmdir), P(creat), P(link),
+	P(unlink), P(symlink), P(readlink), P(chmod), P(fchmod), P(chown),
+	P(fchown), P(lchown), P(utime), P(mknod), P(ustat), P(statfs),
+	P(fstatfs), P(sysfs), P(readahead), P(setxattr), P(lsetxattr),
+	P(fsetxattr), P(getxattr), P(lgetxattr), P(fgetxattr),
+	P(listxattr), P(llistxattr), P(flistxattr), P(removexattr),
+	P(lremovexattr), P(fremovexattr), P(epoll_create), P(epoll_wait),
+	P(epoll_ctl), P(epoll_pwait), P(epoll_pwait2), P(epoll_create1),
+	P(utimes), P(inotify_init), P(inotify_init1),
+	P(inotify_add_watch), P(inotify_rm_watch), P(openat), P(mkdirat),
+	P(mknodat), P(fchownat), P(futimesat), P(newfstatat), P(unlinkat),
+	P(renameat), P(renameat2), P(linkat), P(symlinkat), P(readlinkat),
+	P(fchmodat), P(faccessat), P(faccessat2), P(pselect6), P(ppoll),
+	P(splice), P(tee), P(sync_file_range), P(vmsplice), P(utimensat),
+	P(signalfd), P(signalfd4), P(timerfd_create), P(timerfd_settime),
+	P(timerfd_gettime), P(eventfd), P(eventfd2), P(fallocate),
+	P(pipe2), P(preadv), P(pwritev), P(preadv2), P(pwritev2),
+	P(fanotify_init), P(fanotify_mark), P(name_to_handle_at),
+	P(open_by_handle_at), P(syncfs), P(sync), P(copy_file_range),
+	P(statx), P(openat2), P(close_range), P(memfd_create),
+	P(memfd_secret), P(userfaultfd), P(fadvise64), P(chroot),
+	P(quotactl), P(quotactl_fd), P(io_setup), P(io_destroy),
+	P(io_getevents), P(io_submit), P(io_cancel), P(io_pgetevents),
+	P(mount), P(umount2), P(pivot_root), P(open_tree), P(move_mount),
+	P(fsopen), P(fsconfig), P(fsmount), P(fspick), P(mount_setattr),
+	P(swapon), P(swapoff), P(acct), P(lookup_dcookie),
+	P(landlock_create_ruleset), P(landlock_add_rule),
+	/* Sockets. */
+	P(socket), P(connect), P(accept), P(accept4), P(sendto),
+	P(recvfrom), P(sendmsg), P(recvmsg), P(sendmmsg), P(recvmmsg),
+	P(shutdown), P(bind), P(listen), P(getsockname), P(getpeername),
+	P(socketpair), P(setsockopt), P(getsockopt),
+	/* Memory: the mm is the process's. */
+	P(mmap), P(mprotect), P(munmap), P(brk), P(mremap), P(msync),
+	P(mincore), P(madvise), P(mlock), P(munlock), P(mlockall),
+	P(munlockall), P(mlock2), P(remap_file_pages), P(mbind),
+	P(migrate_pages), P(move_pages), P(set_mempolicy_home_node),
+	P(pkey_mprotect), P(pkey_alloc), P(pkey_free), P(modify_ldt),
+	P(process_madvise), P(process_mrelease), P(membarrier),
+	P(shmget), P(shmat), P(shmctl), P(shmdt),
+	/* IPC, keys, time, misc. */
+	P(semget), P(semop), P(semctl), P(semtimedop), P(msgget),
+	P(msgsnd), P(msgrcv), P(msgctl), P(mq_open), P(mq_unlink),
+	P(mq_timedsend), P(mq_timedreceive), P(mq_notify),
+	P(mq_getsetattr), P(add_key), P(request_key), P(keyctl),
+	P(nanosleep), P(timer_settime), P(timer_gettime),
+	P(timer_getoverrun), P(timer_delete), P(clock_settime),
+	P(clock_adjtime), P(adjtimex), P(settimeofday), P(getrandom),
+	P(sethostname), P(setdomainname), P(syslog), P(reboot),
+	P(init_module), P(finit_module), P(delete_module), P(kexec_load),
+	P(kexec_file_load), P(bpf), P(perf_event_open), P(vhangup),
+	P(futex_waitv), P(kcmp), P(process_vm_readv), P(process_vm_writev),
+	P(pidfd_open), P(pidfd_getfd), P(pidfd_send_signal),
+	P(rt_sigaction), P(rt_sigqueueinfo), P(rt_tgsigqueueinfo),
+	P(setpgid), P(setsid), P(capget),
+	/* Argument-dependent (C_SELF): refused when they name the caller. */
+	PS(sched_setaffinity), PS(sched_getaffinity), PS(sched_setparam),
+	PS(sched_getparam), PS(sched_setscheduler), PS(sched_getscheduler),
+	PS(sched_setattr), PS(sched_getattr), PS(sched_rr_get_interval),
+	PS(setpriority), PS(ioprio_set), PS(ioprio_get), PS(wait4),
+	PS(waitid), PS(futex), PS(clock_nanosleep), PS(timer_create),
+	PS(get_robust_list),
+	IS(getpriority), IS(getrusage), IS(clock_gettime), IS(clock_getres),
+	/*
+	 * Inline: process-wide answers computed without sleeping (they may
+	 * only fault on the caller's buffer, like any memory access).
+	 */
+	I(getpid), I(getppid), I(getuid), I(getgid), I(geteuid),
+	I(getegid), I(getresuid), I(getresgid), I(getgroups), I(getpgrp),
+	I(getpgid), I(getsid), I(uname), I(getrlimit), I(setrlimit),
+	I(prlimit64), I(umask), I(gettimeofday), I(time), I(times),
+	I(sysinfo), I(getcwd), I(sched_get_priority_max),
+	I(sched_get_priority_min), I(alarm), I(getitimer), I(setitimer),
+	I(kill), I(tkill), I(tgkill), I(dup),
+	/* Refused: see the list at the top of this file. */
+	R(clone), R(clone3), R(fork), R(vfork), R(execve), R(execveat),
+	R(exit), R(exit_group), R(rt_sigprocmask), R(sigaltstack),
+	R(rt_sigreturn), R(restart_syscall), R(rt_sigsuspend), R(pause),
+	R(rt_sigtimedwait), R(rt_sigpending), R(gettid),
+	R(set_tid_address), R(set_robust_list), R(arch_prctl),
+	R(set_thread_area), R(get_thread_area), R(rseq), R(prctl),
+	R(seccomp), R(landlock_restrict_self), R(iopl), R(ioperm),
+	R(personality), R(setuid), R(setgid), R(setreuid), R(setregid),
+	R(setresuid), R(setresgid), R(setfsuid), R(setfsgid),
+	R(setgroups), R(capset), R(unshare), R(setns), R(set_mempolicy),
+	R(get_mempolicy), R(getcpu), R(sched_yield), R(ptrace),
+	R(io_uring_setup), R(io_uring_enter), R(io_uring_register),
+	/*
+	 * Not listed, hence refused as unknown: the numbers x86-64 never
+	 * implemented or removed (uselib, _sysctl, create_module,
+	 * get_kernel_syms, query_module, nfsservctl, getpmsg, putpmsg,
+	 * afs_syscall, tuxcall, security, epoll_ctl_old, epoll_wait_old,
+	 * vserver), and everything after set_mempolicy_home_node.
+	 */
+};
+
+/* clockid names the calling thread's CPU clock? */
+static int clock_is_self(__s64 id)
+{
+	if (id == CLOCK_THREAD_CPUTIME_ID)
+		return 1;
+	/*
+	 * Dynamic CPU clocks: ~pid << 3 | thread-bit (4) | type.  pid 0 is
+	 * "the caller"; with the thread bit, the calling thread: -4..-1.
+	 */
+	return (__s32)id >= -4 && (__s32)id <= -1;
+}
+
+static int futex_is_pi(__u64 op)
+{
+	switch (op & FUTEX_CMD_MASK) {
+	case FUTEX_LOCK_PI:
+	case FUTEX_UNLOCK_PI:
+	case FUTEX_TRYLOCK_PI:
+	case FUTEX_WAIT_REQUEUE_PI:
+	case FUTEX_CMP_REQUEUE_PI:
+#ifdef FUTEX_LOCK_PI2
+	case FUTEX_LOCK_PI2:
+#endif
+		return 1;
+	}
+	return 0;
+}
+
+#ifndef __WNOTHREAD
+#define __WNOTHREAD	0x20000000
+#endif
+
+/* For C_SELF calls: do these arguments name the calling thread? */
+static int names_self(const struct ksvc_entry *e)
+{
+	const __u64 *a = e->args;
+
+	switch (e->syscall_nr) {
+	case SYS_sched_setaffinity:
+	case SYS_sched_getaffinity:
+	case SYS_sched_setparam:
+	case SYS_sched_getparam:
+	case SYS_sched_setscheduler:
+	case SYS_sched_getscheduler:
+	case SYS_sched_setattr:
+	case SYS_sched_getattr:
+	case SYS_sched_rr_get_interval:
+	case SYS_get_robust_list:
+		return (__s32)a[0] == 0;
+	case SYS_getpriority:
+	case SYS_setpriority:
+		return (__s32)a[0] == PRIO_PROCESS && (__s32)a[1] == 0;
+	case SYS_ioprio_set:
+	case SYS_ioprio_get:
+		return (__s32)a[0] == IOPRIO_WHO_PROCESS && (__s32)a[1] == 0;
+	case SYS_getrusage:
+		return (__s32)a[0] == RUSAGE_THREAD;
+	case SYS_clock_gettime:
+	case SYS_clock_getres:
+	case SYS_clock_nanosleep:
+	case SYS_timer_create:
+		return clock_is_self((__s64)(__s32)a[0]);
+	case SYS_wait4:
+		return (a[2] & __WNOTHREAD) != 0;
+	case SYS_waitid:
+		return (a[3] & __WNOTHREAD) != 0;
+	case SYS_futex:
+		return futex_is_pi(a[1]);
+	case SYS_perf_event_open:
+		return (__s32)a[1] == 0;
+	}
+	return 0;
+}
+
+int ksvc__classify(const struct ksvc_entry *e)
+{
+	unsigned int c;
+
+	if (e->syscall_nr >= NR_TABLE)
+		return C_REFUSED;
+	c = sys_class[e->syscall_nr];
+	if (c == 0)
+		return C_REFUSED;		/* unknown number */
+	if (c & C_SELF) {
+		if (names_self(e))
+			return C_REFUSED;
+		c &= ~C_SELF;
+	}
+	return (int)c;
+}
+
+int ksvc__tier0_call(long nr)
+{
+	switch (nr) {
+	case SYS_getpid:
+	case SYS_getppid:
+	case SYS_getuid:
+	case SYS_getgid:
+	case SYS_geteuid:
+	case SYS_getegid:
+	case SYS_uname:
+	case SYS_getrlimit:
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Calls whose meaning depends on O_NONBLOCK of their descriptor(s),
+ * which io_uring does not honour for pollable files: it waits where the
+ * system call returns EAGAIN (EINPROGRESS for connect).  Returns how
+ * many descriptors to check and puts them in @fds.
+ */
+int ksvc__nonblock_fds(const struct ksvc_entry *e, int fds[2])
+{
+	switch (e->syscall_nr) {
+	case SYS_read:
+	case SYS_write:
+	case SYS_readv:
+	case SYS_writev:
+	case SYS_recvfrom:
+	case SYS_sendto:
+	case SYS_recvmsg:
+	case SYS_sendmsg:
+	case SYS_accept:
+	case SYS_accept4:
+	case SYS_connect:
+		fds[0] = (int)e->args[0];
+		return 1;
+	case SYS_splice:	/* in, off_in, out, ... */
+		fds[0] = (int)e->args[0];
+		fds[1] = (int)e->args[2];
+		return 2;
+	case SYS_tee:		/* in, out, ... */
+		fds[0] = (int)e->args[0];
+		fds[1] = (int)e->args[1];
+		return 2;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Tier 1: system call -> io_uring opcode                            */
+/* ---------------------------------------------------------------- */
+
+int ksvc_dispatch_tier1_opcode(long nr)
+{
+	switch (nr) {
+	case SYS_read:		return IORING_OP_READ;
+	case SYS_write:		return IORING_OP_WRITE;
+	case SYS_pread64:	return IORING_OP_READ;
+	case SYS_pwrite64:	return IORING_OP_WRITE;
+	case SYS_readv:
+	case SYS_preadv:
+	case SYS_preadv2:	return IORING_OP_READV;
+	case SYS_writev:
+	case SYS_pwritev:
+	case SYS_pwritev2:	return IORING_OP_WRITEV;
+	case SYS_fsync:
+	case SYS_fdatasync:	return IORING_OP_FSYNC;
+	case SYS_sync_file_range: return IORING_OP_SYNC_FILE_RANGE;
+	case SYS_open:
+	case SYS_openat:
+	case SYS_creat:		return IORING_OP_OPENAT;
+	case SYS_openat2:	return IORING_OP_OPENAT2;
+	case SYS_close:		return IORING_OP_CLOSE;
+	case SYS_statx:		return IORING_OP_STATX;
+	case SYS_accept:
+	case SYS_accept4:	return IORING_OP_ACCEPT;
+	case SYS_connect:	return IORING_OP_CONNECT;
+	case SYS_socket:	return IORING_OP_SOCKET;
+	case SYS_sendto:	return IORING_OP_SEND;	/* SENDMSG with an address */
+	case SYS_recvfrom:	return IORING_OP_RECV;
+	case SYS_sendmsg:	return IORING_OP_SENDMSG;
+	case SYS_recvmsg:	return IORING_OP_RECVMSG;
+	case SYS_shutdown:	return IORING_OP_SHUTDOWN;
+	case SYS_fallocate:	return IORING_OP_FALLOCATE;
+	case SYS_splice:	return IORING_OP_SPLICE;
+	case SYS_tee:		return IORING_OP_TEE;
+	case SYS_rename:
+	case SYS_renameat:
+	case SYS_renameat2:	return IORING_OP_RENAMEAT;
+	case SYS_unlink:
+	case SYS_unlinkat:
+	case SYS_rmdir:		return IORING_OP_UNLINKAT;
+	case SYS_mkdir:
+	case SYS_mkdirat:	return IORING_OP_MKDIRAT;
+	case SYS_symlink:
+	case SYS_symlinkat:	return IORING_OP_SYMLINKAT;
+	case SYS_link:
+	case SYS_linkat:	return IORING_OP_LINKAT;
+	case SYS_epoll_ctl:	return IORING_OP_EPOLL_CTL;
+	case SYS_madvise:	return IORING_OP_MADVISE;
+	case SYS_fadvise64:	return IORING_OP_FADVISE;
+	case SYS_setxattr:	return IORING_OP_SETXATTR;
+	case SYS_fsetxattr:	return IORING_OP_FSETXATTR;
+	case SYS_getxattr:	return IORING_OP_GETXATTR;
+	case SYS_fgetxattr:	return IORING_OP_FGETXATTR;
+	case SYS_ftruncate:	return KSVC_IORING_OP_FTRUNCATE;
+	case SYS_bind:		return KSVC_IORING_OP_BIND;
+	case SYS_listen:	return KSVC_IORING_OP_LISTEN;
+	}
+	return -1;
+}
+
+/*
+ * The opcode for this entry, or -1 when these arguments have no exact
+ * io_uring equivalent.  @cur_pos: the kernel has IORING_FEAT_RW_CUR_POS
+ * (offset -1 means "the file position", as for read(2)).
+ *
+ * The differences handled here:
+ *   - io_uring lengths are 32 bits: longer ones go to Tier 2 (read and
+ *     write lengths above INT_MAX too, so that clamping is the syscall's);
+ *   - pread64/preadv/pwritev with a negative offset fail with EINVAL as
+ *     system calls, but -1 means "current position" to io_uring;
+ *   - recvfrom with an address writes *addrlen back: the dispatcher
+ *     would have to read the caller's addrlen itself, which it never
+ *     does (a bad pointer must give EFAULT, not crash the dispatcher);
+ *   - splice with offset pointers updates them, io_uring takes values.
+ */
+int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
+{
+	const __u64 *a = e->args;
+	int op = ksvc_dispatch_tier1_opcode(e->syscall_nr);
+
+	switch (e->syscall_nr) {
+	case SYS_read:
+	case SYS_write:
+		if (!cur_pos || a[2] > INT_MAX)
+			return -1;
+		break;
+	case SYS_readv:
+	case SYS_writev:
+		if (!cur_pos)
+			return -1;
+		break;
+	case SYS_pread64:
+	case SYS_pwrite64:
+		if ((__s64)a[3] < 0 || a[2] > INT_MAX)
+			return -1;
+		break;
+	case SYS_preadv:
+	case SYS_pwritev:
+		if ((__s64)a[3] < 0)
+			return -1;
+		break;
+	case SYS_preadv2:
+	case SYS_pwritev2:
+		if ((__s64)a[3] < -1 || ((__s64)a[3] == -1 && !cur_pos))
+			return -1;
+		break;
+	case SYS_sync_file_range:
+		if (a[2] > UINT32_MAX)
+			return -1;
+		break;
+	case SYS_sendto:
+		if (a[2] > INT_MAX)
+			return -1;
+		if (a[4])
+			op = IORING_OP_SENDMSG;
+		break;
+	case SYS_recvfrom:
+		if (a[4] || a[2] > INT_MAX)
+			return -1;
+		break;
+	case SYS_splice:
+		if (a[1] || a[3] || a[4] > UINT32_MAX)
+			return -1;
+		break;
+	case SYS_tee:
+		if (a[2] > UINT32_MAX)
+			return -1;
+		break;
+	case SYS_madvise:		/* (addr, len, advice) */
+		if (a[1] > UINT32_MAX)
+			return -1;
+		break;
+	case SYS_fadvise64:		/* (fd, offset, len, advice) */
+		if (a[2] > UINT32_MAX)
+			return -1;
+		break;
+	case SYS_setxattr:
+	case SYS_fsetxattr:
+		if (a[3] > UINT32_MAX)
+			return -1;
+		break;
+	case SYS_getxattr:
+	case SYS_fgetxattr:
+		if (a[3] > UINT32_MAX)
+			return -1;
+		break;
+	}
+	return op;
+}

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tier1.c - Tier 1: system calls as io_uring requests, through liburing.
+ *
+ * The ring is created by the thread that will drive it (the dispatcher
+ * thread, or the creator with KSVC_DISPATCH_ONE_DRIVER), so that
+ * IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN can be used
+ * where the kernel has them; setup flags are tried from the best to none,
+ * and whatever the kernel refuses is dropped.  The opcodes come from
+ * IORING_REGISTER_PROBE, once.
+ *
+ * user_data is the struct kop pointer, or a small constant for the
+ * dispatcher's own requests (futex waits on the submit ring's tail and on
+ * the doorbell, cancellations).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
+
+#include "dispatch_int.h"
+
+int ksvc__t1_has(const struct ksvc_dispatcher *d, int op)
+{
+	if (!d->t1 || op < 0 || op >= KSVC_IORING_OP_MAX)
+		return 0;
+	return (d->ops[op / 64] >> (op % 64)) & 1;
+}
+
+static int try_setup(struct ksvc_dispatcher *d, __u32 flags)
+{
+	struct io_uring_params p;
+	unsigned int cq = 1;
+
+	/* Room for every op in flight plus our own requests; io_uring
+	 * also wants the completion queue at least as big as the
+	 * submission queue. */
+	while (cq < d->nops + 64 || cq < 2 * d->uring_entries)
+		cq <<= 1;
+	memset(&p, 0, sizeof(p));
+	p.flags = flags | IORING_SETUP_CQSIZE;
+	p.cq_entries = cq;
+	if (io_uring_queue_init_params(d->uring_entries, &d->ring, &p) < 0)
+		return -1;
+	d->uring_flags = flags;
+	d->cur_pos = (p.features & IORING_FEAT_RW_CUR_POS) != 0;
+	return 0;
+}
+
+int ksvc__t1_init(struct ksvc_dispatcher *d)
+{
+	static const __u32 one_thread[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			IORING_SETUP_TASKRUN_FLAG,
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
+			IORING_SETUP_TASKRUN_FLAG,
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+		0,
+	};
+	/*
+	 * Several drivers: task work must be able to interrupt whichever
+	 * thread submitted (TWA_SIGNAL), so no COOP_TASKRUN.
+	 */
+	static const __u32 many_threads[] = { 0 };
+	const __u32 *try = one_thread;
+	size_t ntry = sizeof(one_thread) / sizeof(one_thread[0]);
+	struct io_uring_probe *probe;
+	size_t i;
+	int op;
+
+	d->t1 = 0;
+	if (d->flags & KSVC_DISPATCH_NO_TIER1)
+		return 0;
+	if (d->driven && !(d->flags & KSVC_DISPATCH_ONE_DRIVER)) {
+		try = many_threads;
+		ntry = 1;
+	}
+	for (i = 0; i < ntry; i++)
+		if (try_setup(d, try[i]) == 0)
+			break;
+	if (i == ntry)
+		return 0;		/* no io_uring here: all in Tier 2 */
+
+	probe = io_uring_get_probe_ring(&d->ring);
+	if (!probe) {
+		io_uring_queue_exit(&d->ring);
+		return 0;
+	}
+	memset(d->ops, 0, sizeof(d->ops));
+	for (op = 0; op <= probe->last_op && op < KSVC_IORING_OP_MAX; op++)
+		if (io_uring_opcode_supported(probe, op))
+			d->ops[op / 64] |= 1ull << (op % 64);
+	io_uring_free_probe(probe);
+	for (i = 0; i < 4; i++)
+		d->ops[i] &= ~d->mask_ops[i];
+	d->have_futex_op = (d->ops[KSVC_IORING_OP_FUTEX_WAIT / 64] >>
+			    (KSVC_IORING_OP_FUTEX_WAIT % 64)) & 1;
+	d->t1 = 1;
+	return 0;
+}
+
+void ksvc__t1_exit(struct ksvc_dispatcher *d)
+{
+	if (d->t1)
+		io_uring_queue_exit(&d->ring);
+	d->t1 = 0;
+}
+
+static struct io_uring_sqe *get_sqe(struct ksvc_dispatcher *d)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
+
+	while (!sqe) {
+		/* Full: hand what we have to the kernel and try again. */
+		ksvc__t1_submit(d, 0, NULL);
+		sqe = io_uring_get_sqe(&d->ring);
+	}
+	d->sqe_pending++;
+	return sqe;
+}
+
+/* Turn one entry into one SQE (the opcode decided by ksvc__t1_op()). */
+int ksvc__t1_queue(struct ksvc_dispatcher *d, struct kop *op, int opcode)
+{
+	const __u64 *a = op->e.args;
+	struct io_uring_sqe *sqe = get_sqe(d);
+	void *p0 = (void *)(uintptr_t)a[0];
+	void *p1 = (void *)(uintptr_t)a[1];
+	void *p2 = (void *)(uintptr_t)a[2];
+	void *p3 = (void *)(uintptr_t)a[3];
+
+	switch (op->e.syscall_nr) {
+	case SYS_read:
+		io_uring_prep_read(sqe, (int)a[0], p1, (unsigned)a[2], -1ull);
+		break;
+	case SYS_write:
+		io_uring_prep_write(sqe, (int)a[0], p1, (unsigned)a[2], -1ull);
+		break;
+	case SYS_pread64:
+		io_uring_prep_read(sqe, (int)a[0], p1, (unsigned)a[2], a[3]);
+		break;
+	case SYS_pwrite64:
+		io_uring_prep_write(sqe, (int)a[0], p1, (unsigned)a[2], a[3]);
+		break;
+	case SYS_readv:
+		io_uring_prep_readv(sqe, (int)a[0], p1, (unsigned)a[2], -1ull);
+		break;
+	case SYS_writev:
+		io_uring_prep_writev(sqe, (int)a[0], p1, (unsigned)a[2], -1ull);
+		break;
+	case SYS_preadv:
+		io_uring_prep_readv(sqe, (int)a[0], p1, (unsigned)a[2], a[3]);
+		break;
+	case SYS_pwritev:
+		io_uring_prep_writev(sqe, (int)a[0], p1, (unsigned)a[2], a[3]);
+		break;
+	case SYS_preadv2:	/* fd, iov, cnt, pos_l, pos_h, flags */
+		io_uring_prep_readv2(sqe, (int)a[0], p1, (unsigned)a[2], a[3],
+				     (int)a[5]);
+		break;
+	case SYS_pwritev2:
+		io_uring_prep_writev2(sqe, (int)a[0], p1, (unsigned)a[2], a[3],
+				      (int)a[5]);
+		break;
+	case SYS_fsync:
+		io_uring_prep_fsync(sqe, (int)a[0], 0);
+		break;
+	case SYS_fdatasync:
+		io_uring_prep_fsync(sqe, (int)a[0], IORING_FSYNC_DATASYNC);
+		break;
+	case SYS_sync_file_range:	/* fd, off, nbytes, flags */
+		io_uring_prep_sync_file_range(sqe, (int)a[0], (unsigned)a[2],
+					      a[1], (int)a[3]);
+		break;
+	case SYS_open:
+		io_uring_prep_openat(sqe, AT_FDCWD, p0, (int)a[1], (mode_t)a[2]);
+		break;
+	case SYS_creat:
+		io_uring_prep_openat(sqe, AT_FDCWD, p0,
+				     O_CREAT | O_WRONLY | O_TRUNC, (mode_t)a[1]);
+		break;
+	case SYS_openat:
+		io_uring_prep_openat(sqe, (int)a[0], p1, (int)a[2],
+				     (mode_t)a[3]);
+		break;
+	case SYS_openat2:	/* dfd, path, how, size */
+		io_uring_prep_rw(IORING_OP_OPENAT2, sqe, (int)a[0], p1,
+				 (unsigned)a[3], a[2]);
+		break;
+	case SYS_close:
+		io_uring_prep_close(sqe, (int)a[0]);
+		break;
+	case SYS_statx:		/* dfd, path, flags, mask, buf */
+		io_uring_prep_statx(sqe, (int)a[0], p1, (int)a[2],
+				    (unsigned)a[3], (void *)(uintptr_t)a[4]);
+		break;
+	case SYS_accept:
+		io_uring_prep_accept(sqe, (int)a[0], p1, p2, 0);
+		break;
+	case SYS_accept4:
+		io_uring_prep_accept(sqe, (int)a[0], p1, p2, (int)a[3]);
+		break;
+	case SYS_connect:
+		io_uring_prep_connect(sqe, (int)a[0], p1, (socklen_t)a[2]);
+		break;
+	case SYS_socket:
+		io_uring_prep_socket(sqe, (int)a[0], (int)a[1], (int)a[2], 0);
+		break;
+	case SYS_sendto:	/* fd, buf, len, flags, addr, addrlen */
+		if (opcode == IORING_OP_SENDMSG) {
+			memset(&op->msg, 0, sizeof(op->msg));
+			op->iov.iov_base = p1;
+			op->iov.iov_len = a[2];
+			op->msg.msg_name = (void *)(uintptr_t)a[4];
+			op->msg.msg_namelen = (socklen_t)a[5];
+			op->msg.msg_iov = &op->iov;
+			op->msg.msg_iovlen = 1;
+			io_uring_prep_sendmsg(sqe, (int)a[0], &op->msg,
+					      (unsigned)a[3]);
+		} else {
+			io_uring_prep_send(sqe, (int)a[0], p1, a[2], (int)a[3]);
+		}
+		break;
+	case SYS_recvfrom:
+		io_uring_prep_recv(sqe, (int)a[0], p1, a[2], (int)a[3]);
+		if (d->flags & KSVC_DISPATCH_RECV_POLL_FIRST)
+			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+		break;
+	case SYS_sendmsg:
+		io_uring_prep_sendmsg(sqe, (int)a[0], p1, (unsigned)a[2]);
+		break;
+	case SYS_recvmsg:
+		io_uring_prep_recvmsg(sqe, (int)a[0], p1, (unsigned)a[2]);
+		if (d->flags & KSVC_DISPATCH_RECV_POLL_FIRST)
+			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+		break;
+	case SYS_shutdown:
+		io_uring_prep_shutdown(sqe, (int)a[0], (int)a[1]);
+		break;
+	case SYS_fallocate:	/* fd, mode, off, len */
+		io_uring_prep_fallocate(sqe, (int)a[0], (int)a[1],
+					(off_t)a[2], (off_t)a[3]);
+		break;
+	case SYS_splice:	/* in, NULL, out, NULL, len, flags */
+		io_uring_prep_splice(sqe, (int)a[0], -1, (int)a[2], -1,
+				     (unsigned)a[4], (unsigned)a[5]);
+		break;
+	case SYS_tee:
+		io_uring_prep_tee(sqe, (int)a[0], (int)a[1], (unsigned)a[2],
+				  (unsigned)a[3]);
+		break;
+	case SYS_rename:
+		io_uring_prep_renameat(sqe, AT_FDCWD, p0, AT_FDCWD, p1, 0);
+		break;
+	case SYS_renameat:
+		io_uring_prep_renameat(sqe, (int)a[0], p1, (int)a[2], p3, 0);
+		break;
+	case SYS_renameat2:
+		io_uring_prep_renameat(sqe, (int)a[0], p1, (int)a[2], p3,
+				       (unsigned)a[4]);
+		break;
+	case SYS_unlink:
+		io_uring_prep_unlinkat(sqe, AT_FDCWD, p0, 0);
+		break;
+	case SYS_rmdir:
+		io_uring_prep_unlinkat(sqe, AT_FDCWD, p0, AT_REMOVEDIR);
+		break;
+	case SYS_unlinkat:
+		io_uring_prep_unlinkat(sqe, (int)a[0], p1, (int)a[2]);
+		break;
+	case SYS_mkdir:
+		io_uring_prep_mkdirat(sqe, AT_FDCWD, p0, (mode_t)a[1]);
+		break;
+	case SYS_mkdirat:
+		io_uring_prep_mkdirat(sqe, (int)a[0], p1, (mode_t)a[2]);
+		break;
+	case SYS_symlink:
+		io_uring_prep_symlinkat(sqe, p0, AT_FDCWD, p1);
+		break;
+	case SYS_symlinkat:	/* target, newdfd, linkpath */
+		io_uring_prep_symlinkat(sqe, p0, (int)a[1], p2);
+		break;
+	case SYS_link:
+		io_uring_prep_linkat(sqe, AT_FDCWD, p0, AT_FDCWD, p1, 0);
+		break;
+	case SYS_linkat:
+		io_uring_prep_linkat(sqe, (int)a[0], p1, (int)a[2], p3,
+				     (int)a[4]);
+		break;
+	case SYS_epoll_ctl:	/* epfd, op, fd, event */
+		io_uring_prep_epoll_ctl(sqe, (int)a[0], (int)a[2], (int)a[1],
+					p3);
+		break;
+	case SYS_madvise:
+		io_uring_prep_madvise(sqe, p0, (off_t)a[1], (int)a[2]);
+		break;
+	case SYS_fadvise64:	/* fd, off, len, advice */
+		io_uring_prep_fadvise(sqe, (int)a[0], a[1], (off_t)a[2],
+				      (int)a[3]);
+		break;
+	case SYS_setxattr:	/* path, name, value, size, flags */
+		io_uring_prep_setxattr(sqe, p1, p2, p0, (int)a[4],
+				       (unsigned)a[3]);
+		break;
+	case SYS_fsetxattr:	/* fd, name, value, size, flags */
+		io_uring_prep_fsetxattr(sqe, (int)a[0], p1, p2, (int)a[4],
+					(unsigned)a[3]);
+		break;
+	case SYS_getxattr:	/* path, name, value, size */
+		io_uring_prep_getxattr(sqe, p1, p2, p0, (unsigned)a[3]);
+		break;
+	case SYS_fgetxattr:	/* fd, name, value, size */
+		io_uring_prep_fgetxattr(sqe, (int)a[0], p1, p2,
+					(unsigned)a[3]);
+		break;
+	case SYS_ftruncate:	/* fd, length */
+		io_uring_prep_rw(KSVC_IORING_OP_FTRUNCATE, sqe, (int)a[0],
+				 NULL, 0, a[1]);
+		break;
+	case SYS_bind:		/* fd, addr, addrlen (in addr2 == off) */
+		io_uring_prep_rw(KSVC_IORING_OP_BIND, sqe, (int)a[0], p1, 0,
+				 a[2]);
+		break;
+	case SYS_listen:	/* fd, backlog (in len) */
+		io_uring_prep_rw(KSVC_IORING_OP_LISTEN, sqe, (int)a[0], NULL,
+				 (unsigned)a[1], 0);
+		break;
+	default:
+		/* ksvc__t1_op() and this switch disagree: a bug. */
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data64(sqe, UD_INTERNAL_MAX);
+		d->t1_inflight++;
+		return -ENOSYS;
+	}
+	(void)p3;
+	io_uring_sqe_set_data(sqe, op);
+	d->t1_inflight++;
+	return 0;
+}
+
+/*
+ * Arm a futex wait (IORING_OP_FUTEX_WAIT, 32-bit, private) on @addr while
+ * it holds @val.  Completes when woken, or at once with -EAGAIN if the
+ * word already differs.
+ */
+int ksvc__t1_arm(struct ksvc_dispatcher *d, __u32 *addr, __u32 val, __u64 ud)
+{
+	struct io_uring_sqe *sqe = get_sqe(d);
+
+	io_uring_prep_rw(KSVC_IORING_OP_FUTEX_WAIT, sqe,
+			 KSVC_FUTEX2_SIZE_U32 | KSVC_FUTEX2_PRIVATE, addr, 0,
+			 val);
+	sqe->addr3 = FUTEX_BITSET_MATCH_ANY;
+	io_uring_sqe_set_data64(sqe, ud);
+	d->t1_inflight++;
+	return 0;
+}
+
+/* Does the kernel hold completions that need io_uring_enter() to show? */
+int ksvc__t1_need_enter(struct ksvc_dispatcher *d)
+{
+	unsigned int f = IO_URING_READ_ONCE(*d->ring.sq.kflags);
+
+	return (f & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
+}
+
+/*
+ * Submit what is prepared; with @wait_nr, wait for that many completions
+ * (at most until @ts).  Returns the io_uring result (>= 0, -ETIME, -EINTR,
+ * ...).
+ */
+int ksvc__t1_submit(struct ksvc_dispatcher *d, int wait_nr,
+		    const struct __kernel_timespec *ts)
+{
+	unsigned int pending = d->sqe_pending;
+	struct io_uring_cqe *cqe;
+	int ret;
+
+
+	if (wait_nr && ts)
+		ret = io_uring_submit_and_wait_timeout(&d->ring, &cqe,
+					(unsigned)wait_nr,
+					(struct __kernel_timespec *)ts, NULL);
+	else if (wait_nr)
+		ret = io_uring_submit_and_wait(&d->ring, (unsigned)wait_nr);
+	else if (d->uring_flags & IORING_SETUP_DEFER_TASKRUN)
+		ret = io_uring_submit_and_get_events(&d->ring);
+	else
+		ret = io_uring_submit(&d->ring);
+	/* Everything prepared is now with the kernel (liburing retries). */
+	if (io_uring_sq_ready(&d->ring) == 0) {
+		d->sqe_pending = 0;
+		if (pending)
+			A_INC(&d->c1.batches);
+	}
+	return ret;
+}
+
+/* Collect every completion the ring holds.  Returns how many. */
+int ksvc__t1_reap(struct ksvc_dispatcher *d)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int head, n = 0;
+
+	for (;;) {
+		unsigned int got = 0;
+
+		io_uring_for_each_cqe(&d->ring, head, cqe) {
+			__u64 ud = cqe->user_data;
+			int res = cqe->res;
+
+			got++;
+			d->t1_inflight--;
+			if (ud < UD_INTERNAL_MAX) {
+				if (ud == UD_TAIL)
+					d->armed_tail = 0;
+				else if (ud == UD_DB)
+					d->armed_db = 0;
+				else if (ud == UD_CANCEL)
+					d->cancel_inflight--;
+				continue;
+			}
+			ksvc__finish(d, (struct kop *)(uintptr_t)ud, res,
+				     KSVC_COMP_TIER1);
+		}
+		if (!got)
+			break;
+		io_uring_cq_advance(&d->ring, got);
+		n += got;
+	}
+	return (int)n;
+}
+
+/*
+ * Ask io_uring to cancel every request of ours still in flight: the
+ * dispatcher's futex waits and each Tier 1 operation, by user_data
+ * (which works on every kernel, unlike IORING_ASYNC_CANCEL_ANY).
+ * Returns the number of cancellations queued.
+ */
+int ksvc__t1_cancel_all(struct ksvc_dispatcher *d)
+{
+	struct io_uring_sqe *sqe;
+	unsigned int i, n = 0;
+
+	if (d->armed_tail) {
+		sqe = get_sqe(d);
+		io_uring_prep_cancel64(sqe, UD_TAIL, 0);
+		io_uring_sqe_set_data64(sqe, UD_CANCEL);
+		d->t1_inflight++;
+		d->cancel_inflight++;
+		n++;
+	}
+	if (d->armed_db) {
+		sqe = get_sqe(d);
+		io_uring_prep_cancel64(sqe, UD_DB, 0);
+		io_uring_sqe_set_data64(sqe, UD_CANCEL);
+		d->t1_inflight++;
+		d->cancel_inflight++;
+		n++;
+	}
+	for (i = 0; i < d->nops; i++) {
+		struct kop *op = &d->opmem[i];
+
+		if (op->route != R_T1 || !op->live)
+			continue;
+		sqe = get_sqe(d);
+		io_uring_prep_cancel64(sqe, (__u64)(uintptr_t)op, 0);
+		io_uring_sqe_set_data64(sqe, UD_CANCEL);
+		d->t1_inflight++;
+		d->cancel_inflight++;
+		n++;
+	}
+	return (int)n;
+}

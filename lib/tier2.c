@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tier2.c - Tier 2: system calls on a bounded pool of worker threads.
+ *
+ * The dispatcher queues calls under pool_lock; idle workers sleep on
+ * pool_cv.  A worker runs syscall(2) with the entry's six arguments and
+ * hands the op back through ksvc__worker_done().
+ *
+ * Interrupting a worker blocked in the kernel (ksvc_dispatch_stop()):
+ * workers block every signal except the dispatcher's cancel signal, whose
+ * handler is empty and installed without SA_RESTART, so a blocking call
+ * that receives it returns EINTR (which the worker reports as -ECANCELED
+ * while the pool is cancelling).  The signal can arrive just before the
+ * worker enters the call (after it checked pool_cancel): then the handler
+ * runs, the call starts and blocks.  The stopper therefore sends the
+ * signal again every millisecond for as long as the worker's in_call flag
+ * says it is inside a call; one of them lands inside.  A call that never
+ * returns to EINTR (an uninterruptible wait: disk I/O in progress) is
+ * waited for.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#include "dispatch_int.h"
+
+/* ---------------------------------------------------------------- */
+/* The cancel signal                                                 */
+/* ---------------------------------------------------------------- */
+
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned int sig_users[_NSIG];
+static struct sigaction sig_saved[_NSIG];
+
+static void cancel_handler(int sig)
+{
+	(void)sig;	/* its only job is to make the blocked call return */
+}
+
+/* Install the empty handler for @sig (reference counted). */
+int ksvc__signal_get(int sig)
+{
+	struct sigaction sa, old;
+	int err = 0;
+
+	if (sig <= 0 || sig >= _NSIG)
+		return -EINVAL;
+	pthread_mutex_lock(&sig_lock);
+	if (sig_users[sig] == 0) {
+		if (sigaction(sig, NULL, &old) < 0) {
+			err = -errno;
+			goto out;
+		}
+		if ((old.sa_flags & SA_SIGINFO) ||
+		    (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)) {
+			err = -EBUSY;	/* the application uses it */
+			goto out;
+		}
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = cancel_handler;
+		sigfillset(&sa.sa_mask);
+		sa.sa_flags = 0;	/* no SA_RESTART: calls return EINTR */
+		if (sigaction(sig, &sa, NULL) < 0) {
+			err = -errno;
+			goto out;
+		}
+		sig_saved[sig] = old;
+	}
+	sig_users[sig]++;
+out:
+	pthread_mutex_unlock(&sig_lock);
+	return err;
+}
+
+void ksvc__signal_atfork_child(void)
+{
+	pthread_mutex_init(&sig_lock, NULL);
+}
+
+void ksvc__signal_put(int sig)
+{
+	pthread_mutex_lock(&sig_lock);
+	if (sig_users[sig] && --sig_users[sig] == 0)
+		sigaction(sig, &sig_saved[sig], NULL);
+	pthread_mutex_unlock(&sig_lock);
+}
+
+/* ---------------------------------------------------------------- */
+/* Workers                                                           */
+/* ---------------------------------------------------------------- */
+
+__s64 ksvc__run_syscall(const struct ksvc_entry *e)
+{
+	const __u64 *a = e->args;
+	long r;
+
+	r = syscall((long)e->syscall_nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	return r == -1 ? -(__s64)errno : (__s64)r;
+}
+
+static void *worker_main(void *arg)
+{
+	struct kworker *w = arg;
+	struct ksvc_dispatcher *d = w->d;
+	sigset_t set;
+
+	/* Only the cancel signal reaches a worker. */
+	sigfillset(&set);
+	sigdelset(&set, d->cancel_signal);
+	pthread_sigmask(SIG_SETMASK, &set, NULL);
+
+	for (;;) {
+		struct kop *op;
+		__s64 res;
+
+		/*
+		 * A bounded spin first, by one idle worker at a time: the
+		 * next call often follows, and the pusher does not need to
+		 * wake anybody for it (see ksvc__pool_push()).
+		 */
+		if (d->spin_ns &&
+		    __atomic_exchange_n(&d->pool_spinning, 1,
+					__ATOMIC_SEQ_CST) == 0) {
+			__u64 t0 = ksvc__now_ns(), now = t0;
+
+			while (A_LOADR(&d->pq_tail) == A_LOADR(&d->pq_head) &&
+			       !A_LOADR(&d->pool_stop) &&
+			       (now = ksvc__now_ns()) - t0 < d->spin_ns)
+				ksvc__spin(now - t0);
+			__atomic_store_n(&d->pool_spinning, 0, __ATOMIC_SEQ_CST);
+		}
+		pthread_mutex_lock(&d->pool_lock);
+		while (d->pq_head == d->pq_tail && !A_LOAD(&d->pool_stop))
+			pthread_cond_wait(&d->pool_cv, &d->pool_lock);
+		if (d->pq_head == d->pq_tail) {
+			pthread_mutex_unlock(&d->pool_lock);
+			break;
+		}
+		op = d->pq[d->pq_head++ % d->pq_cap];
+		A_ADD(&d->pool_running, 1);
+		/* More queued: make sure somebody else takes them. */
+		if (d->pq_head != d->pq_tail)
+			pthread_cond_signal(&d->pool_cv);
+		pthread_mutex_unlock(&d->pool_lock);
+
+		__atomic_store_n(&w->in_call, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&d->pool_cancel, __ATOMIC_SEQ_CST))
+			res = -ECANCELED;	/* never started */
+		else
+			res = ksvc__run_syscall(&op->e);
+		__atomic_store_n(&w->in_call, 0, __ATOMIC_SEQ_CST);
+		if (res == -EINTR && A_LOAD(&d->pool_cancel))
+			res = -ECANCELED;
+
+		op->res = res;
+		op->cflags = KSVC_COMP_TIER2;
+		ksvc__worker_done(d, op);
+		A_ADD(&d->pool_running, -1);
+	}
+	return NULL;
+}
+
+int ksvc__pool_start(struct ksvc_dispatcher *d)
+{
+	sigset_t all, old;
+	unsigned int i;
+	int err = 0;
+
+	d->pq_cap = d->nops;
+	d->pq = calloc(d->pq_cap, sizeof(*d->pq));
+	d->workers = calloc(d->nworkers, sizeof(*d->workers));
+	if (!d->pq || !d->workers)
+		return -ENOMEM;
+	/* Threads start with every signal blocked; workers open theirs. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < d->nworkers; i++) {
+		struct kworker *w = &d->workers[i];
+
+		w->d = d;
+		err = -pthread_create(&w->th, NULL, worker_main, w);
+		if (err)
+			break;
+		w->started = 1;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
+
+/* Queue @n calls (the dispatcher's in-flight bound keeps room). */
+void ksvc__pool_push(struct ksvc_dispatcher *d, struct kop **ops,
+		     unsigned int n)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&d->pool_lock);
+	for (i = 0; i < n; i++)
+		d->pq[d->pq_tail++ % d->pq_cap] = ops[i];
+	pthread_mutex_unlock(&d->pool_lock);
+	/*
+	 * A spinning worker will take the first call without a wake-up
+	 * (it clears pool_spinning, then looks at the queue under the
+	 * lock: both sides use sequentially consistent accesses, so either
+	 * we see it spinning and it sees the call, or we wake somebody);
+	 * whoever takes a call wakes another worker if more are queued.
+	 * A batch wakes every idle worker at once.
+	 */
+	if (n > 1)
+		pthread_cond_broadcast(&d->pool_cv);	/* work for all */
+	else if (!__atomic_load_n(&d->pool_spinning, __ATOMIC_SEQ_CST))
+		pthread_cond_signal(&d->pool_cv);
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Cancel the pool: queued calls complete with -ECANCELED without
+ * running; calls blocked in the kernel are interrupted (see the top of
+ * this file).  Returns when no worker is inside a call any more.
+ */
+void ksvc__pool_cancel(struct ksvc_dispatcher *d)
+{
+	__u64 start = ksvc__now_ns();
+	unsigned int i, round = 0;
+	int busy;
+
+	__atomic_store_n(&d->pool_cancel, 1, __ATOMIC_SEQ_CST);
+	/* Queued ones: the workers take them and see pool_cancel. */
+	pthread_mutex_lock(&d->pool_lock);
+	pthread_cond_broadcast(&d->pool_cv);
+	pthread_mutex_unlock(&d->pool_lock);
+
+	do {
+		busy = 0;
+		for (i = 0; i < d->nworkers; i++) {
+			struct kworker *w = &d->workers[i];
+
+			if (!w->started ||
+			    !__atomic_load_n(&w->in_call, __ATOMIC_SEQ_CST))
+				continue;
+			busy = 1;
+			/*
+			 * Past the time-out, the call is taken to be in an
+			 * uninterruptible wait: keep waiting, signal less
+			 * (every 100 ms), in case it becomes interruptible.
+			 */
+			if (ksvc__now_ns() - start <
+			    (__u64)d->stop_timeout_ms * 1000000ull ||
+			    round % 100 == 0)
+				pthread_kill(w->th, d->cancel_signal);
+		}
+		pthread_mutex_lock(&d->pool_lock);
+		if (d->pq_head != d->pq_tail)
+			busy = 1;
+		pthread_mutex_unlock(&d->pool_lock);
+		if (!busy && A_LOAD(&d->pool_running))
+			busy = 1;
+		if (busy)
+			sleep_ms(1);
+		round++;
+	} while (busy);
+}
+
+/* Let the workers leave and join them. */
+void ksvc__pool_join(struct ksvc_dispatcher *d)
+{
+	unsigned int i;
+
+	if (!d->workers)
+		return;
+	pthread_mutex_lock(&d->pool_lock);
+	__atomic_store_n(&d->pool_stop, 1, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&d->pool_cv);
+	pthread_mutex_unlock(&d->pool_lock);
+	for (i = 0; i < d->nworkers; i++)
+		if (d->workers[i].started)
+			pthread_join(d->workers[i].th, NULL);
+}

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_dispatch.h - helpers shared by the dispatcher tests
+ * (test/test_dispatch*.c).
+ *
+ * Where they run: on the host, /dev/ksvc does not exist and the instance
+ * is anonymous (KSVC_OPEN_ANON_FALLBACK); in the VM the module is loaded
+ * and the tests insist on the kernel's rings (no fallback: a failure to
+ * open /dev/ksvc is a failure).  Every program says which in its TAP
+ * output.
+ *
+ * Scale: KSVC_TEST_SCALE=N (or --scale N) divides the big operation
+ * counts by N, for the VM (QEMU TCG is slow); the programs print the
+ * counts they actually use.
+ */
+#ifndef KSVC_TEST_DISPATCH_H
+#define KSVC_TEST_DISPATCH_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#include "ksvc.h"
+#include "ksvc_dispatch.h"
+#include "tap.h"
+
+static unsigned int td_scale = 1;
+
+static inline void td_args(int argc, char **argv)
+{
+	const char *s = getenv("KSVC_TEST_SCALE");
+	int i;
+
+	if (s && atoi(s) > 0)
+		td_scale = (unsigned)atoi(s);
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc &&
+		    atoi(argv[i + 1]) > 0)
+			td_scale = (unsigned)atoi(argv[++i]);
+}
+
+/* @full divided by the scale, at least @min. */
+static inline uint64_t td_count(uint64_t full, uint64_t min)
+{
+	uint64_t n = full / td_scale;
+
+	return n < min ? min : n;
+}
+
+static inline int td_have_module(void)
+{
+	return access(KSVC_DEVICE_PATH, F_OK) == 0;
+}
+
+static inline uint64_t td_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static inline uint64_t td_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Open an instance the way this machine allows; bail out on failure. */
+static inline struct ksvc *td_open(__u32 sq, __u32 cq)
+{
+	struct ksvc_open_params p;
+	struct ksvc *k;
+	int err;
+
+	memset(&p, 0, sizeof(p));
+	p.submit_entries = sq;
+	p.complete_entries = cq;
+	p.flags = td_have_module() ? 0 : KSVC_OPEN_ANON_FALLBACK;
+	err = ksvc_open(&k, &p);
+	if (err)
+		tap_bail("ksvc_open: %s", ksvc_strerror(err));
+	if (td_have_module() && k->mode != KSVC_MODE_KERNEL)
+		tap_bail("/dev/ksvc exists but the instance is not the kernel's");
+	return k;
+}
+
+static inline void td_say_where(void)
+{
+	tap_diag("instance mode: %s (%s)",
+		 td_have_module() ? "kernel" : "anonymous",
+		 td_have_module() ? "/dev/ksvc, the module's rings"
+				  : "no /dev/ksvc: anonymous shared memory");
+	if (td_scale > 1)
+		tap_diag("KSVC_TEST_SCALE=%u: big counts divided by %u",
+			 td_scale, td_scale);
+}
+
+static inline struct ksvc_dispatcher *td_create(struct ksvc *k, __u32 flags,
+						__u32 workers)
+{
+	struct ksvc_dispatch_params p;
+	struct ksvc_dispatcher *d;
+	int err;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = flags;
+	p.workers = workers;
+	err = ksvc_dispatch_create(&d, k, &p);
+	if (err)
+		tap_bail("ksvc_dispatch_create(flags %#x): %s", flags,
+			 strerror(-err));
+	return d;
+}
+
+static inline struct ksvc_dispatcher *td_create_p(struct ksvc *k,
+					const struct ksvc_dispatch_params *p)
+{
+	struct ksvc_dispatcher *d;
+	int err = ksvc_dispatch_create(&d, k, p);
+
+	if (err)
+		tap_bail("ksvc_dispatch_create: %s", strerror(-err));
+	return d;
+}
+
+static inline void td_mask_op(struct ksvc_dispatch_params *p, int op)
+{
+	p->test_mask_ops[op / 64] |= 1ull << (op % 64);
+}
+
+static inline struct ksvc_entry td_entry(__u64 corr, long nr, __u64 a0,
+					 __u64 a1, __u64 a2, __u64 a3)
+{
+	struct ksvc_entry e;
+
+	memset(&e, 0, sizeof(e));
+	e.corr_id = corr;
+	e.syscall_nr = (__u32)nr;
+	e.args[0] = a0;
+	e.args[1] = a1;
+	e.args[2] = a2;
+	e.args[3] = a3;
+	return e;
+}
+
+/*
+ * Collect exactly @n completions (waiting at most @ms in total) into
+ * @out.  Returns how many arrived.
+ */
+static inline unsigned int td_collect(struct ksvc_dispatcher *d,
+				      struct ksvc_completion *out,
+				      unsigned int n, unsigned int ms)
+{
+	uint64_t end = td_now_ms() + ms;
+	unsigned int got = 0;
+
+	while (got < n) {
+		uint64_t now = td_now_ms();
+		int r;
+
+		if (now >= end)
+			break;
+		r = ksvc_dispatch_wait(d, out + got, n - got, 1,
+				       (int)(end - now));
+		if (r < 0) {
+			if (r == -ETIMEDOUT || r == -ESHUTDOWN)
+				break;
+			tap_diag("ksvc_dispatch_wait: %s", strerror(-r));
+			break;
+		}
+		got += (unsigned)r;
+	}
+	return got;
+}
+
+/* The completion with @corr among @n, or NULL. */
+static inline const struct ksvc_completion *
+td_find(const struct ksvc_completion *c, unsigned int n, __u64 corr)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (c[i].corr_id == corr)
+			return &c[i];
+	return NULL;
+}
+
+static const char *const td_mode_names[2] = { "thread", "driven" };
+static const __u32 td_mode_flags[2] = { 0, KSVC_DISPATCH_CALLER_DRIVES };
+
+#endif /* KSVC_TEST_DISPATCH_H */

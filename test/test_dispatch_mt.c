@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_dispatch_mt - many threads submit at once: 8 threads, a million
+ * operations each (KSVC_TEST_SCALE divides that), every result checked,
+ * with the dispatcher on its own thread and with the caller driving.
+ *
+ * Each submitter keeps up to 64 operations in flight in random batches
+ * of 1..16: pread64 of 8 bytes from a file whose every 8-byte word holds
+ * its own offset (Tier 1; the bytes read are checked), getppid (Tier 2
+ * inline) and lseek(SEEK_SET) (Tier 2 pool; returns the offset asked
+ * for).  One reaper thread takes every completion, decodes the
+ * submitter and sequence number from corr_id, checks the result and that
+ * it has not seen that operation before, and frees its slot.  At the
+ * end every operation must have been seen exactly once.
+ *
+ * Then the blocking call from 8 threads at once (100000 calls each,
+ * scaled), each result checked.
+ */
+#include <sys/mman.h>
+
+#include "test_dispatch.h"
+
+#define NTHREADS	8
+#define WINDOW		64
+#define FILE_WORDS	8192		/* 64 KiB */
+
+struct slot {
+	__u64 done;		/* atomic: sequence number + 1 of the last op
+				 * verified in this slot (0: none) */
+	__u64 word;		/* pread target */
+};
+
+struct sub {
+	pthread_t th;
+	int id;
+	uint64_t n;
+	struct ksvc_dispatcher *d;
+	struct slot slots[WINDOW];
+	unsigned char *seen;	/* one bit per sequence number */
+	uint64_t errors;
+	int fd;
+};
+
+static int data_fd;
+static pid_t ppid;
+static struct sub subs[NTHREADS];
+static uint64_t total_seen, bad;
+static char why[256];
+
+static __u64 word_at(__u64 off)
+{
+	return off * 0x9e3779b97f4a7c15ull;
+}
+
+static void make_file(void)
+{
+	__u64 w[FILE_WORDS];
+	unsigned int i;
+
+	data_fd = memfd_create("ksvc-mt", MFD_CLOEXEC);
+	if (data_fd < 0)
+		tap_bail("memfd_create: %s", strerror(errno));
+	for (i = 0; i < FILE_WORDS; i++)
+		w[i] = word_at((__u64)i * 8);
+	if (write(data_fd, w, sizeof(w)) != (ssize_t)sizeof(w))
+		tap_bail("write: %s", strerror(errno));
+}
+
+static int kind(uint64_t seq)
+{
+	return (int)((seq * 7 + (seq >> 3)) % 4);	/* 0,1 pread, 2 ppid, 3 lseek */
+}
+
+static __u64 off_of(int id, uint64_t seq)
+{
+	return ((seq * 131 + (uint64_t)id * 977) % FILE_WORDS) * 8;
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void *submitter(void *arg)
+{
+	struct sub *s = arg;
+	struct ksvc_entry e[16];
+	uint64_t seq = 0, r = 0x1234567ull + (uint64_t)s->id;
+
+	while (seq < s->n) {
+		unsigned int b = (unsigned)(rnd(&r) % 16) + 1, i;
+		int ret;
+
+		if (b > s->n - seq)
+			b = (unsigned)(s->n - seq);
+		for (i = 0; i < b; i++) {
+			uint64_t q = seq + i;
+			struct slot *sl = &s->slots[q % WINDOW];
+			__u64 corr = ((__u64)s->id << 40) | q;
+
+			/* The slot's previous operation must be verified. */
+			while (q >= WINDOW &&
+			       __atomic_load_n(&sl->done, __ATOMIC_ACQUIRE) !=
+			       q - WINDOW + 1)
+				sched_yield();
+			switch (kind(q)) {
+			case 0:
+			case 1:
+				sl->word = 0;
+				e[i] = td_entry(corr, SYS_pread64, (__u64)data_fd,
+						(uintptr_t)&sl->word, 8,
+						off_of(s->id, q));
+				break;
+			case 2:
+				e[i] = td_entry(corr, SYS_getppid, 0, 0, 0, 0);
+				break;
+			default:
+				e[i] = td_entry(corr, SYS_lseek, (__u64)s->fd,
+						off_of(s->id, q), SEEK_SET, 0);
+				break;
+			}
+		}
+		ret = ksvc_dispatch_submit(s->d, e, b, KSVC_SUBMIT_WAIT);
+		if (ret != (int)b) {
+			snprintf(why, sizeof(why), "submit: %d", ret);
+			__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+			return NULL;
+		}
+		seq += b;
+	}
+	return NULL;
+}
+
+static int check(const struct ksvc_completion *c)
+{
+	int id = (int)(c->corr_id >> 40);
+	uint64_t q = c->corr_id & ((1ull << 40) - 1);
+	struct sub *s;
+	struct slot *sl;
+	__s64 want;
+
+	if (id < 0 || id >= NTHREADS || q >= subs[id].n) {
+		snprintf(why, sizeof(why), "unknown corr_id %#llx",
+			 (unsigned long long)c->corr_id);
+		return 0;
+	}
+	s = &subs[id];
+	sl = &s->slots[q % WINDOW];
+	if (s->seen[q / 8] & (1u << (q % 8))) {
+		snprintf(why, sizeof(why), "thread %d op %llu seen twice", id,
+			 (unsigned long long)q);
+		return 0;
+	}
+	s->seen[q / 8] |= (unsigned char)(1u << (q % 8));
+	switch (kind(q)) {
+	case 0:
+	case 1:
+		if (c->result != 8 || c->flags != KSVC_COMP_TIER1 ||
+		    sl->word != word_at(off_of(id, q))) {
+			snprintf(why, sizeof(why), "pread %d/%llu: %lld flags %#x "
+				 "word %#llx", id, (unsigned long long)q,
+				 (long long)c->result, c->flags,
+				 (unsigned long long)sl->word);
+			return 0;
+		}
+		break;
+	case 2:
+		want = ppid;
+		if (c->result != want || c->flags != KSVC_COMP_TIER2) {
+			snprintf(why, sizeof(why), "getppid %d/%llu: %lld",
+				 id, (unsigned long long)q, (long long)c->result);
+			return 0;
+		}
+		break;
+	default:
+		want = (__s64)off_of(id, q);
+		if (c->result != want || c->flags != KSVC_COMP_TIER2) {
+			snprintf(why, sizeof(why), "lseek %d/%llu: %lld", id,
+				 (unsigned long long)q, (long long)c->result);
+			return 0;
+		}
+		break;
+	}
+	__atomic_store_n(&sl->done, q + 1, __ATOMIC_RELEASE);
+	return 1;
+}
+
+struct reaper_arg {
+	struct ksvc_dispatcher *d;
+	uint64_t want;
+};
+
+static void *reaper(void *arg)
+{
+	struct reaper_arg *a = arg;
+	struct ksvc_completion c[256];
+
+	while (total_seen < a->want) {
+		int n = ksvc_dispatch_wait(a->d, c, 256, 1, 20000), i;
+
+		if (n < 0) {
+			snprintf(why, sizeof(why), "wait: %s (%llu of %llu seen)",
+				 strerror(-n), (unsigned long long)total_seen,
+				 (unsigned long long)a->want);
+			__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+			return NULL;
+		}
+		for (i = 0; i < n; i++) {
+			if (!check(&c[i])) {
+				__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+				return NULL;
+			}
+			total_seen++;
+		}
+	}
+	return NULL;
+}
+
+static void run_async(int mode, uint64_t per_thread)
+{
+	struct ksvc *k = td_open(1024, 2048);
+	struct ksvc_dispatcher *d = td_create(k, td_mode_flags[mode], 4);
+	struct reaper_arg ra = { d, per_thread * NTHREADS };
+	struct ksvc_dispatch_stats st;
+	pthread_t rt;
+	uint64_t t0 = td_now_ms(), missing = 0, q;
+	int i;
+
+	total_seen = 0;
+	bad = 0;
+	why[0] = 0;
+	for (i = 0; i < NTHREADS; i++) {
+		memset(&subs[i], 0, sizeof(subs[i]));
+		subs[i].id = i;
+		subs[i].n = per_thread;
+		subs[i].d = d;
+		subs[i].fd = dup(data_fd);
+		subs[i].seen = calloc(per_thread / 8 + 1, 1);
+	}
+	pthread_create(&rt, NULL, reaper, &ra);
+	for (i = 0; i < NTHREADS; i++)
+		pthread_create(&subs[i].th, NULL, submitter, &subs[i]);
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(subs[i].th, NULL);
+	pthread_join(rt, NULL);
+	for (i = 0; i < NTHREADS; i++) {
+		for (q = 0; q < per_thread; q++)
+			if (!(subs[i].seen[q / 8] & (1u << (q % 8))))
+				missing++;
+		free(subs[i].seen);
+		close(subs[i].fd);
+	}
+	ksvc_dispatch_stats(d, &st);
+	tap_ok(!bad && missing == 0 && total_seen == ra.want,
+	       "%s: %d threads x %llu operations: %llu checked, %llu missing, "
+	       "%s in %llu ms", td_mode_names[mode], NTHREADS,
+	       (unsigned long long)per_thread, (unsigned long long)total_seen,
+	       (unsigned long long)missing, bad ? why : "no error",
+	       (unsigned long long)(td_now_ms() - t0));
+	tap_ok(st.taken == ra.want && st.posted == ra.want &&
+	       st.tier1.in_flight == 0 && st.tier2.in_flight == 0 &&
+	       st.tier1.completed + st.tier2.completed == ra.want,
+	       "%s: counters agree: taken %llu posted %llu tier1 %llu tier2 "
+	       "%llu (inline %llu), %llu sleeps, %llu wake-ups",
+	       td_mode_names[mode], (unsigned long long)st.taken,
+	       (unsigned long long)st.posted,
+	       (unsigned long long)st.tier1.completed,
+	       (unsigned long long)st.tier2.completed,
+	       (unsigned long long)st.tier2_inline,
+	       (unsigned long long)st.sleeps,
+	       (unsigned long long)st.wakeups_sent);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+struct caller {
+	pthread_t th;
+	int id;
+	uint64_t n, errors;
+	struct ksvc_dispatcher *d;
+	char why[160];
+};
+
+static void *call_thread(void *arg)
+{
+	struct caller *c = arg;
+	uint64_t q;
+	int fd = dup(data_fd);
+
+	for (q = 0; q < c->n; q++) {
+		__u64 word = 0, a[6] = { 0 };
+		__s64 res, want;
+		__u32 cf, wantf;
+		long nr;
+		int r;
+
+		switch (kind(q)) {
+		case 0:
+		case 1:
+			nr = SYS_pread64;
+			a[0] = (__u64)data_fd;
+			a[1] = (uintptr_t)&word;
+			a[2] = 8;
+			a[3] = off_of(c->id, q);
+			want = 8;
+			wantf = KSVC_COMP_TIER1;
+			break;
+		case 2:
+			nr = SYS_getppid;	/* Tier 0: no ring */
+			want = ppid;
+			wantf = 0;
+			break;
+		default:
+			nr = SYS_lseek;
+			a[0] = (__u64)fd;
+			a[1] = off_of(c->id, q);
+			a[2] = SEEK_SET;
+			want = (__s64)a[1];
+			wantf = KSVC_COMP_TIER2;
+			break;
+		}
+		r = ksvc_dispatch_call(c->d, nr, a, &res, &cf);
+		if (r || res != want || cf != wantf ||
+		    (nr == SYS_pread64 && word != word_at(a[3]))) {
+			snprintf(c->why, sizeof(c->why),
+				 "thread %d call %llu (nr %ld): %d %lld %#x",
+				 c->id, (unsigned long long)q, nr, r,
+				 (long long)res, cf);
+			c->errors++;
+			break;
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static void run_sync(int mode, uint64_t per_thread)
+{
+	struct ksvc *k = td_open(1024, 2048);
+	struct ksvc_dispatcher *d = td_create(k, td_mode_flags[mode], 4);
+	struct caller c[NTHREADS];
+	struct ksvc_completion x[4];
+	uint64_t t0 = td_now_ms(), errors = 0;
+	const char *w = "no error";
+	int i;
+
+	for (i = 0; i < NTHREADS; i++) {
+		memset(&c[i], 0, sizeof(c[i]));
+		c[i].id = i;
+		c[i].n = per_thread;
+		c[i].d = d;
+		pthread_create(&c[i].th, NULL, call_thread, &c[i]);
+	}
+	for (i = 0; i < NTHREADS; i++) {
+		pthread_join(c[i].th, NULL);
+		if (c[i].errors) {
+			errors += c[i].errors;
+			w = c[i].why;
+		}
+	}
+	tap_ok(errors == 0 && ksvc_dispatch_reap(d, x, 4) == 0,
+	       "%s: %d threads x %llu blocking calls, every result right, "
+	       "none in the completion ring: %s (%llu ms)",
+	       td_mode_names[mode], NTHREADS, (unsigned long long)per_thread,
+	       w, (unsigned long long)(td_now_ms() - t0));
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t n, m;
+	int mode;
+
+	td_args(argc, argv);
+	tap_plan(6);
+	td_say_where();
+	ppid = getppid();
+	make_file();
+	n = td_count(1000000, 1000);
+	m = td_count(100000, 1000);
+	tap_diag("%d threads x %llu operations each (full: 1000000); "
+		 "blocking calls %llu each", NTHREADS, (unsigned long long)n,
+		 (unsigned long long)m);
+	for (mode = 0; mode < 2; mode++) {
+		run_async(mode, n);
+		run_sync(mode, m);
+	}
+	tap_done();
+}

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_dispatch_wake - no lost wake-up: ten million operations
+ * (KSVC_TEST_SCALE divides that) with random pauses on both sides, with
+ * the dispatcher on its own thread and with the caller driving.
+ *
+ * A producer thread submits random batches (1..32) and now and then
+ * pauses for up to 300 us, long enough for the dispatcher's bounded spin
+ * (set to 20 us here) to end and the dispatcher to go to sleep, so that
+ * the next submission must wake it (KSVC_RING_NEED_WAKEUP, futex on the
+ * submit ring's tail).  The consumer waits for random minimum counts and
+ * pauses too, so that it sleeps on the eventfd and must be woken.  A lost
+ * wake-up shows up as a wait that times out (10 s) with operations still
+ * outstanding.  Every operation must come back exactly once with the
+ * right result; the counters must show that both sides really slept.
+ */
+#include <sys/mman.h>
+
+#include "test_dispatch.h"
+
+static int zero_fd, mem_fd;
+static pid_t ppid;
+static char scratch[64];
+
+struct prod {
+	struct ksvc_dispatcher *d;
+	uint64_t n, pauses;
+	int err;
+};
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void pause_us(unsigned int us)
+{
+	struct timespec ts = { 0, (long)us * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static int kind(uint64_t q)
+{
+	return (int)(q % 5);	/* 0,1,2: pread (T1), 3: getppid, 4: lseek */
+}
+
+static void *producer(void *arg)
+{
+	struct prod *p = arg;
+	struct ksvc_entry e[32];
+	uint64_t q = 0, r = 0xfeedbeefull;
+
+	while (q < p->n) {
+		unsigned int b = (unsigned)(rnd(&r) % 32) + 1, i;
+		int ret;
+
+		if (b > p->n - q)
+			b = (unsigned)(p->n - q);
+		for (i = 0; i < b; i++) {
+			uint64_t x = q + i;
+
+			switch (kind(x)) {
+			case 3:
+				e[i] = td_entry(x, SYS_getppid, 0, 0, 0, 0);
+				break;
+			case 4:
+				e[i] = td_entry(x, SYS_lseek, (__u64)mem_fd,
+						x & 0xffff, SEEK_SET, 0);
+				break;
+			default:
+				e[i] = td_entry(x, SYS_pread64, (__u64)zero_fd,
+						(uintptr_t)scratch, 1, 0);
+			}
+		}
+		ret = ksvc_dispatch_submit(p->d, e, b, KSVC_SUBMIT_WAIT);
+		if (ret != (int)b) {
+			p->err = ret;
+			return NULL;
+		}
+		q += b;
+		if (rnd(&r) % 64 == 0) {
+			pause_us((unsigned)(rnd(&r) % 300));
+			p->pauses++;
+		}
+	}
+	return NULL;
+}
+
+static void run(int mode, uint64_t n)
+{
+	struct ksvc_dispatch_params dp;
+	struct ksvc *k = td_open(256, 512);
+	struct ksvc_dispatcher *d;
+	struct ksvc_completion c[64];
+	struct ksvc_dispatch_stats st;
+	struct prod p;
+	pthread_t th;
+	unsigned char *seen = calloc(n / 8 + 1, 1);
+	uint64_t got = 0, r = 0xabcdefull, t0 = td_now_ms(), pauses = 0;
+	uint64_t dup = 0, wrong = 0, missing = 0, q;
+	const char *m = td_mode_names[mode];
+	int lost = 0;
+
+	memset(&dp, 0, sizeof(dp));
+	dp.flags = td_mode_flags[mode];
+	dp.spin_us = 20;
+	dp.workers = 2;
+	d = td_create_p(k, &dp);
+	memset(&p, 0, sizeof(p));
+	p.d = d;
+	p.n = n;
+	pthread_create(&th, NULL, producer, &p);
+	while (got < n) {
+		unsigned int min = (unsigned)(rnd(&r) % 8) + 1;
+		int ret, i;
+
+		if (min > n - got)
+			min = (unsigned)(n - got);
+		ret = ksvc_dispatch_wait(d, c, 64, min, 10000);
+		if (ret < 0) {
+			tap_diag("%s: wait(min %u): %s with %llu of %llu back",
+				 m, min, strerror(-ret), (unsigned long long)got,
+				 (unsigned long long)n);
+			lost = 1;
+			break;
+		}
+		for (i = 0; i < ret; i++) {
+			__s64 want;
+
+			q = c[i].corr_id;
+			if (q >= n || (seen[q / 8] & (1u << (q % 8)))) {
+				dup++;
+				continue;
+			}
+			seen[q / 8] |= (unsigned char)(1u << (q % 8));
+			switch (kind(q)) {
+			case 3:
+				want = ppid;
+				break;
+			case 4:
+				want = (__s64)(q & 0xffff);
+				break;
+			default:
+				want = 1;
+			}
+			if (c[i].result != want)
+				wrong++;
+		}
+		got += (unsigned)ret;
+		if (rnd(&r) % 64 == 0) {
+			pause_us((unsigned)(rnd(&r) % 300));
+			pauses++;
+		}
+	}
+	if (lost) {
+		/* Unblock the producer so that the test can end. */
+		ksvc_dispatch_stop(d);
+	}
+	pthread_join(th, NULL);
+	for (q = 0; q < n; q++)
+		if (!(seen[q / 8] & (1u << (q % 8))))
+			missing++;
+	ksvc_dispatch_stats(d, &st);
+	tap_ok(!lost && !p.err && dup == 0 && wrong == 0 && missing == 0,
+	       "%s: %llu operations, %llu + %llu random pauses: all back once "
+	       "and right (dup %llu wrong %llu missing %llu) in %llu ms", m,
+	       (unsigned long long)n, (unsigned long long)p.pauses,
+	       (unsigned long long)pauses, (unsigned long long)dup,
+	       (unsigned long long)wrong, (unsigned long long)missing,
+	       (unsigned long long)(td_now_ms() - t0));
+	tap_ok(st.sleeps > 0 && st.wakeups_sent > 0 &&
+	       (mode == 1 || st.notifies > 0),
+	       "%s: both sides slept and were woken: dispatcher slept %llu "
+	       "times, producer wake-ups %llu, application wake-ups %llu", m,
+	       (unsigned long long)st.sleeps,
+	       (unsigned long long)st.wakeups_sent,
+	       (unsigned long long)st.notifies);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+	free(seen);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t n;
+
+	td_args(argc, argv);
+	tap_plan(4);
+	td_say_where();
+	ppid = getppid();
+	zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	mem_fd = memfd_create("ksvc-wake", MFD_CLOEXEC);	/* lseek target */
+	n = td_count(10000000, 10000);
+	tap_diag("%llu operations per mode (full: 10000000)",
+		 (unsigned long long)n);
+	run(0, n);
+	run(1, n);
+	tap_done();
+}
