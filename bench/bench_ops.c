@@ -1,0 +1,634 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench_ops - benchmark 1: the cost of one system call, made directly,
+ * through KSVC Tier 2, through KSVC Tier 1, and through liburing used
+ * directly, at batch sizes 1, 8, 32 and 128.  Side by side in one run.
+ *
+ *   bench_ops [--csv FILE] [--time-ms N] [--batches LIST] [--where LABEL]
+ *             [--ops LIST] [--methods LIST]
+ *
+ * The CSV goes to FILE, else $BENCH_OUT/bench_ops.csv when BENCH_OUT is
+ * set (bench/run.sh sets it), else ./bench_ops.csv.
+ *
+ * Operations:
+ *   pread1   pread64(fd, buf, 1, 0) on /dev/zero: the cheapest call that
+ *            every column can make (getppid has no io_uring opcode, so it
+ *            could not be compared with Tier 1 or liburing), and whose
+ *            cost is almost only the system call itself.
+ *   pread4k  pread64(fd, buf, 4096, off) from a 4 MiB file that is in the
+ *            page cache (written, fsync'd and read once first).
+ *   getppid  an extra row for Tier 2: direct vs Tier 2 on the pool vs
+ *            Tier 2 inline (a call that cannot sleep runs on the
+ *            dispatcher thread itself).
+ *
+ * Columns (methods):
+ *   direct        syscall(2) in a loop
+ *   liburing      our own io_uring (plain setup, the same flags the
+ *                 dispatcher gets: SINGLE_ISSUER|DEFER_TASKRUN where the
+ *                 kernel has them): prep b SQEs, submit_and_wait(b), reap
+ *   t1-thread     KSVC Tier 1, dispatcher on its own thread
+ *   t1-driven     KSVC Tier 1, KSVC_DISPATCH_CALLER_DRIVES (the waiting
+ *                 thread runs the dispatcher, like io_uring without SQPOLL)
+ *   t2-thread     KSVC Tier 2 on the worker pool (pread's io_uring opcode
+ *                 masked out with the test knob), dispatcher thread
+ *   t2-driven     the same, caller drives
+ *   t2i-thread    getppid only: Tier 2 inline on the dispatcher thread
+ *   t2i-driven    getppid only: Tier 2 inline, caller drives (so the call
+ *                 runs on the calling thread, behind the rings)
+ *
+ * A "batch" of b: b operations submitted together, then all b results
+ * collected (for direct: b calls in a row).  latency = the time of one
+ * batch (submit to the last result), p50/p99 over all batches of the
+ * cell; throughput = operations per second over the cell.  Each cell runs
+ * for --time-ms (default 300) after a warm-up.
+ *
+ * Output: a table on stdout, and CSV (default bench_ops.csv) with the
+ * columns where,kernel,mode,op,method,batch,ops,seconds,ops_per_s,
+ * p50_ns,p99_ns.  Then the goals of the project, as ratios measured in
+ * this run: Tier 1 at batch 32 within 10% of liburing (throughput), and
+ * Tier 2 dispatch adding at most 2 us at p50 (batch 1, vs direct).
+ * Timings inside QEMU TCG are not hardware timings; the ratios are what
+ * to look at there.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <liburing.h>
+
+#include "ksvc.h"
+#include "ksvc_dispatch.h"
+
+#define MAX_BATCH	128
+#define FILE_SIZE	(4u << 20)
+
+enum op { OP_PREAD1, OP_PREAD4K, OP_GETPPID, OP_N };
+static const char *op_name[OP_N] = { "pread1", "pread4k", "getppid" };
+
+enum meth { M_DIRECT, M_URING, M_T1T, M_T1D, M_T2T, M_T2D, M_T2IT,
+	    M_T2ID, M_N };
+static const char *meth_name[M_N] = {
+	"direct", "liburing", "t1-thread", "t1-driven", "t2-thread",
+	"t2-driven", "t2i-thread", "t2i-driven",
+};
+
+struct result {
+	int valid;
+	double ops_per_s;
+	__u64 p50, p99;
+	__u64 ops;
+	double secs;
+};
+
+static int zero_fd, file_fd;
+static char *bufs;		/* MAX_BATCH x 4096 */
+static unsigned int time_ms = 300;
+static const char *where_label;
+static struct result res[OP_N][M_N][8];
+static unsigned int batches[8] = { 1, 8, 32, 128 };
+static unsigned int nbatches = 4;
+static enum ksvc_mode run_mode;
+static const char *only_ops, *only_methods;	/* comma lists, or NULL */
+
+static int listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list;
+
+	if (!list)
+		return 1;
+	while ((p = strstr(p, name))) {
+		if ((p == list || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+static __u32 uring_flags_seen;
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Samples of one cell. */
+static __u64 *samples;
+static size_t nsamples, cap_samples;
+
+static void sample(__u64 v)
+{
+	if (nsamples == cap_samples) {
+		cap_samples = cap_samples ? cap_samples * 2 : 1 << 16;
+		samples = realloc(samples, cap_samples * sizeof(*samples));
+		if (!samples) {
+			perror("realloc");
+			exit(1);
+		}
+	}
+	samples[nsamples++] = v;
+}
+
+static void finish_cell(struct result *r, __u64 ops, __u64 t0, __u64 t1)
+{
+	r->valid = 1;
+	r->ops = ops;
+	r->secs = (double)(t1 - t0) / 1e9;
+	r->ops_per_s = (double)ops / r->secs;
+	qsort(samples, nsamples, sizeof(*samples), cmp_u64);
+	r->p50 = samples[nsamples / 2];
+	r->p99 = samples[(nsamples * 99) / 100];
+	nsamples = 0;
+}
+
+static void fill_args(enum op op, unsigned int i, __u64 n, __u32 *nr,
+		      __u64 a[6])
+{
+	memset(a, 0, 6 * sizeof(*a));
+	switch (op) {
+	case OP_PREAD1:
+		*nr = SYS_pread64;
+		a[0] = (__u64)zero_fd;
+		a[1] = (uintptr_t)(bufs + (size_t)i * 4096);
+		a[2] = 1;
+		a[3] = 0;
+		break;
+	case OP_PREAD4K:
+		*nr = SYS_pread64;
+		a[0] = (__u64)file_fd;
+		a[1] = (uintptr_t)(bufs + (size_t)i * 4096);
+		a[2] = 4096;
+		a[3] = (n * 4096) % FILE_SIZE;
+		break;
+	default:
+		*nr = SYS_getppid;
+		break;
+	}
+}
+
+static __s64 expect(enum op op)
+{
+	switch (op) {
+	case OP_PREAD1:
+		return 1;
+	case OP_PREAD4K:
+		return 4096;
+	default:
+		return getppid();
+	}
+}
+
+static void die(const char *what, long err)
+{
+	fprintf(stderr, "bench_ops: %s: %s\n", what, strerror((int)-err));
+	exit(1);
+}
+
+/* ---------------------------------------------------------------- */
+
+static void run_direct(enum op op, unsigned int b, struct result *r)
+{
+	__u64 t0, t1, end, n = 0, warm = now_ns() + 50000000ull;
+	__s64 want = expect(op);
+	__u32 nr;
+	__u64 a[6];
+
+	for (;;) {		/* warm-up */
+		fill_args(op, 0, n++, &nr, a);
+		if (syscall(nr, a[0], a[1], a[2], a[3]) != want)
+			die("direct", -EIO);
+		if (now_ns() > warm)
+			break;
+	}
+	t0 = now_ns();
+	end = t0 + (__u64)time_ms * 1000000ull;
+	n = 0;
+	do {
+		__u64 s = now_ns();
+		unsigned int i;
+
+		for (i = 0; i < b; i++) {
+			fill_args(op, i, n + i, &nr, a);
+			if (syscall(nr, a[0], a[1], a[2], a[3]) != want)
+				die("direct", -EIO);
+		}
+		n += b;
+		t1 = now_ns();
+		sample(t1 - s);
+	} while (t1 < end);
+	finish_cell(r, n, t0, t1);
+}
+
+static void run_uring(enum op op, unsigned int b, struct result *r)
+{
+	struct io_uring ring;
+	struct io_uring_params p;
+	__u64 t0, t1 = 0, end, n = 0, warm;
+	__s64 want = expect(op);
+	int ret, phase;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+		  IORING_SETUP_TASKRUN_FLAG;
+	ret = io_uring_queue_init_params(256, &ring, &p);
+	if (ret < 0) {
+		memset(&p, 0, sizeof(p));
+		ret = io_uring_queue_init_params(256, &ring, &p);
+	}
+	if (ret < 0)
+		die("io_uring_queue_init", ret);
+	for (phase = 0; phase < 2; phase++) {
+		warm = now_ns() + 50000000ull;
+		t0 = now_ns();
+		end = phase ? t0 + (__u64)time_ms * 1000000ull : warm;
+		n = 0;
+		do {
+			__u64 s = now_ns();
+			unsigned int i, got = 0;
+
+			for (i = 0; i < b; i++) {
+				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+				__u32 nr;
+				__u64 a[6];
+
+				fill_args(op, i, n + i, &nr, a);
+				io_uring_prep_read(sqe, (int)a[0],
+						   (void *)(uintptr_t)a[1],
+						   (unsigned)a[2], a[3]);
+				sqe->user_data = i;
+			}
+			ret = io_uring_submit_and_wait(&ring, b);
+			if (ret < 0)
+				die("io_uring_submit_and_wait", ret);
+			while (got < b) {
+				struct io_uring_cqe *cqe;
+				unsigned int head, k = 0;
+
+				io_uring_for_each_cqe(&ring, head, cqe) {
+					if (cqe->res != want)
+						die("liburing result", -EIO);
+					k++;
+				}
+				io_uring_cq_advance(&ring, k);
+				got += k;
+				if (got < b) {
+					ret = io_uring_wait_cqe(&ring, &cqe);
+					if (ret < 0)
+						die("io_uring_wait_cqe", ret);
+				}
+			}
+			n += b;
+			t1 = now_ns();
+			if (phase)
+				sample(t1 - s);
+		} while (t1 < end);
+	}
+	io_uring_queue_exit(&ring);
+	finish_cell(r, n, t0, t1);
+}
+
+static void run_ksvc(enum op op, enum meth m, unsigned int b,
+		     struct result *r)
+{
+	struct ksvc_open_params kp;
+	struct ksvc_dispatch_params dp;
+	struct ksvc_dispatcher *d;
+	struct ksvc_completion c[MAX_BATCH];
+	struct ksvc_entry e[MAX_BATCH];
+	struct ksvc *k;
+	__u64 t0 = 0, t1 = 0, end, n = 0;
+	__s64 want = expect(op);
+	int ret, phase;
+
+	memset(&kp, 0, sizeof(kp));
+	kp.submit_entries = 256;
+	kp.complete_entries = 512;
+	kp.flags = access(KSVC_DEVICE_PATH, F_OK) == 0 ? 0
+						       : KSVC_OPEN_ANON_FALLBACK;
+	ret = ksvc_open(&k, &kp);
+	if (ret < 0)
+		die("ksvc_open", ret);
+	run_mode = k->mode;
+	memset(&dp, 0, sizeof(dp));
+	if (m == M_T1D || m == M_T2D || m == M_T2ID)
+		dp.flags = KSVC_DISPATCH_CALLER_DRIVES |
+			   KSVC_DISPATCH_ONE_DRIVER;
+	if (m == M_T2T || m == M_T2D) {
+		dp.test_mask_ops[IORING_OP_READ / 64] |=
+			1ull << (IORING_OP_READ % 64);
+		dp.flags |= KSVC_DISPATCH_NO_INLINE;
+	}
+	ret = ksvc_dispatch_create(&d, k, &dp);
+	if (ret < 0)
+		die("ksvc_dispatch_create", ret);
+	if (m == M_T1T || m == M_T1D) {
+		struct ksvc_dispatch_stats st;
+
+		ksvc_dispatch_stats(d, &st);
+		uring_flags_seen = st.uring_setup_flags;
+	}
+
+	for (phase = 0; phase < 2; phase++) {
+		t0 = now_ns();
+		end = t0 + (phase ? (__u64)time_ms : 50) * 1000000ull;
+		n = 0;
+		do {
+			__u64 s = now_ns();
+			unsigned int i, got = 0;
+
+			for (i = 0; i < b; i++) {
+				e[i].corr_id = i;
+				e[i].flags = 0;
+				fill_args(op, i, n + i, &e[i].syscall_nr,
+					  e[i].args);
+			}
+			ret = ksvc_dispatch_submit(d, e, b, KSVC_SUBMIT_WAIT);
+			if (ret < 0)
+				die("ksvc_dispatch_submit", ret);
+			while (got < b) {
+				ret = ksvc_dispatch_wait(d, c, MAX_BATCH,
+							 1, 10000);
+				if (ret < 0)
+					die("ksvc_dispatch_wait", ret);
+				for (i = 0; i < (unsigned)ret; i++)
+					if (c[i].result != want)
+						die("ksvc result",
+						    c[i].result < 0 ?
+						    c[i].result : -EIO);
+				got += (unsigned)ret;
+			}
+			n += b;
+			t1 = now_ns();
+			if (phase)
+				sample(t1 - s);
+		} while (t1 < end);
+	}
+	finish_cell(r, n, t0, t1);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+static int applies(enum op op, enum meth m)
+{
+	if (op == OP_GETPPID)
+		return m == M_DIRECT || m == M_T2T || m == M_T2D ||
+		       m == M_T2IT || m == M_T2ID;
+	return m != M_T2IT && m != M_T2ID;
+}
+
+static void run_cell(enum op op, enum meth m, unsigned int bi)
+{
+	struct result *r = &res[op][m][bi];
+	unsigned int b = batches[bi];
+
+	switch (m) {
+	case M_DIRECT:
+		run_direct(op, b, r);
+		break;
+	case M_URING:
+		run_uring(op, b, r);
+		break;
+	default:
+		run_ksvc(op, m, b, r);
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------- */
+
+static void setup_files(void)
+{
+	char path[] = "/tmp/ksvc-bench-XXXXXX";
+	char *chunk;
+	unsigned int i;
+
+	zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	if (zero_fd < 0)
+		die("/dev/zero", -errno);
+	file_fd = mkstemp(path);
+	if (file_fd < 0)
+		die("mkstemp", -errno);
+	unlink(path);
+	chunk = malloc(65536);
+	if (!chunk)
+		die("malloc", -ENOMEM);
+	for (i = 0; i < 65536; i++)
+		chunk[i] = (char)(i * 7);
+	for (i = 0; i < FILE_SIZE / 65536; i++)
+		if (write(file_fd, chunk, 65536) != 65536)
+			die("write", -errno);
+	fsync(file_fd);
+	for (i = 0; i < FILE_SIZE / 65536; i++)	/* into the page cache */
+		if (pread(file_fd, chunk, 65536, (off_t)i * 65536) != 65536)
+			die("pread", -errno);
+	free(chunk);
+	bufs = aligned_alloc(4096, MAX_BATCH * 4096);
+	if (!bufs)
+		die("malloc", -ENOMEM);
+	memset(bufs, 0, MAX_BATCH * 4096);
+}
+
+static const char *where(void)
+{
+	static char buf[64];
+	char host[64] = "";
+
+	if (where_label)
+		return where_label;
+	gethostname(host, sizeof(host) - 1);
+	if (strcmp(host, "ksvc-guest") == 0)
+		snprintf(buf, sizeof(buf), "vm(qemu-tcg)");
+	else
+		snprintf(buf, sizeof(buf), "host");
+	return buf;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: bench_ops [--csv FILE] [--time-ms N] "
+		"[--batches 1,8,32,128] [--where LABEL] [--ops pread1,...] "
+		"[--methods direct,liburing,...]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "csv", required_argument, NULL, 'c' },
+		{ "time-ms", required_argument, NULL, 't' },
+		{ "batches", required_argument, NULL, 'b' },
+		{ "where", required_argument, NULL, 'w' },
+		{ "ops", required_argument, NULL, 'o' },
+		{ "methods", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static char csvbuf[4096];
+	const char *csv = "bench_ops.csv";
+	int csv_given = 0;
+	struct utsname u;
+	FILE *f;
+	int o, op, m;
+	unsigned int bi;
+
+	while ((o = getopt_long(argc, argv, "c:t:b:w:o:m:h", lo, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			csv = optarg;
+			csv_given = 1;
+			break;
+		case 't':
+			time_ms = (unsigned)atoi(optarg);
+			if (!time_ms)
+				usage();
+			break;
+		case 'b': {
+			char *s = optarg, *end;
+
+			nbatches = 0;
+			while (*s && nbatches < 8) {
+				unsigned long v = strtoul(s, &end, 10);
+
+				if (end == s || !v || v > MAX_BATCH)
+					usage();
+				batches[nbatches++] = (unsigned)v;
+				s = *end == ',' ? end + 1 : end;
+			}
+			if (!nbatches)
+				usage();
+			break;
+		}
+		case 'w':
+			where_label = optarg;
+			break;
+		case 'o':
+			only_ops = optarg;
+			break;
+		case 'm':
+			only_methods = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (!csv_given && getenv("BENCH_OUT")) {
+		snprintf(csvbuf, sizeof(csvbuf), "%s/bench_ops.csv",
+			 getenv("BENCH_OUT"));
+		csv = csvbuf;
+	}
+	uname(&u);
+	setup_files();
+
+	for (op = 0; op < OP_N; op++)
+		for (m = 0; m < M_N; m++)
+			for (bi = 0; bi < nbatches; bi++)
+				if (applies(op, m) && listed(only_ops, op_name[op]) &&
+				    listed(only_methods, meth_name[m]))
+					run_cell(op, m, bi);
+
+	printf("bench_ops: %s, kernel %s, KSVC mode %s, io_uring setup flags "
+	       "0x%x, %u ms per cell\n", where(), u.release,
+	       ksvc_mode_name(run_mode), uring_flags_seen, time_ms);
+	printf("latency = time of one batch (submit .. last result)\n\n");
+	printf("%-8s %-11s %5s %12s %10s %10s\n", "op", "method", "batch",
+	       "ops/s", "p50_ns", "p99_ns");
+	f = fopen(csv, "w");
+	if (!f)
+		die(csv, -errno);
+	fprintf(f, "where,kernel,mode,op,method,batch,ops,seconds,ops_per_s,"
+		   "p50_ns,p99_ns\n");
+	for (op = 0; op < OP_N; op++) {
+		for (m = 0; m < M_N; m++) {
+			for (bi = 0; bi < nbatches; bi++) {
+				struct result *r = &res[op][m][bi];
+
+				if (!r->valid)
+					continue;
+				printf("%-8s %-11s %5u %12.0f %10llu %10llu\n",
+				       op_name[op], meth_name[m], batches[bi],
+				       r->ops_per_s,
+				       (unsigned long long)r->p50,
+				       (unsigned long long)r->p99);
+				fprintf(f, "%s,%s,%s,%s,%s,%u,%llu,%.6f,%.0f,"
+					   "%llu,%llu\n", where(), u.release,
+					ksvc_mode_name(run_mode), op_name[op],
+					meth_name[m], batches[bi],
+					(unsigned long long)r->ops, r->secs,
+					r->ops_per_s,
+					(unsigned long long)r->p50,
+					(unsigned long long)r->p99);
+			}
+		}
+		printf("\n");
+	}
+	fclose(f);
+
+	/* The goals, from this run. */
+	printf("Goals (measured side by side in this run):\n");
+	for (bi = 0; bi < nbatches; bi++) {
+		if (batches[bi] != 32)
+			continue;
+		for (op = OP_PREAD1; op <= OP_PREAD4K; op++) {
+			struct result *u = &res[op][M_URING][bi];
+
+			for (m = M_T1T; m <= M_T1D; m++) {
+				struct result *t = &res[op][m][bi];
+
+				if (!u->valid || !t->valid)
+					continue;
+				/*
+				 * Two views: mean throughput over the cell, and
+				 * the median batch time (robust against a
+				 * noisy machine).  Met only if both are.
+				 */
+				printf("  Tier 1 %-9s batch 32 %-7s: %.1f%% of "
+				       "liburing's throughput, %.1f%% by median "
+				       "batch time (goal >= 90%%): %s\n",
+				       meth_name[m] + 3, op_name[op],
+				       100.0 * t->ops_per_s / u->ops_per_s,
+				       100.0 * (double)u->p50 / (double)t->p50,
+				       t->ops_per_s >= 0.9 * u->ops_per_s &&
+				       (double)u->p50 >= 0.9 * (double)t->p50 ?
+				       "met" : "NOT met");
+			}
+		}
+	}
+	for (bi = 0; bi < nbatches; bi++) {
+		if (batches[bi] != 1)
+			continue;
+		for (op = 0; op < OP_N; op++) {
+			struct result *dr = &res[op][M_DIRECT][bi];
+
+			for (m = M_T2T; m <= M_T2ID; m++) {
+				struct result *t = &res[op][m][bi];
+				double add;
+
+				if (!dr->valid || !t->valid)
+					continue;
+				add = ((double)t->p50 - (double)dr->p50) / 1000.0;
+				printf("  Tier 2 %-10s batch 1 %-7s: adds %.2f us "
+				       "at p50 over direct (goal <= 2 us): %s\n",
+				       meth_name[m], op_name[op], add,
+				       add <= 2.0 ? "met" : "NOT met");
+			}
+		}
+	}
+	printf("CSV: %s\n", csv);
+	return 0;
+}
