@@ -582,8 +582,23 @@ static void t2_flush(struct ksvc_dispatcher *d, struct kop **batch,
 struct pass_ctx {
 	struct kop **t2;
 	unsigned int nt2;
-	int t2_used;
+	int t2_used;		/* this pass started Tier 2 work */
+	int t2_counted;		/* and counted it as a batch */
 };
+
+/*
+ * Count the pass as a Tier 2 batch before any of its Tier 2 work can be
+ * seen as done (a worker posts as soon as it has the op; flush_posts()
+ * publishes the inline calls), so that an application that has reaped
+ * every completion never reads a batch count that lags behind them.
+ */
+static void t2_count(struct ksvc_dispatcher *d, struct pass_ctx *pc)
+{
+	if (pc->t2_used && !pc->t2_counted) {
+		CTR_INC(&d->c2.batches);
+		pc->t2_counted = 1;
+	}
+}
 
 /*
  * Start one op.  Returns 1 if it completed at once (*res, *cflags set),
@@ -886,13 +901,14 @@ static struct pass_ctx *cur_pc(void)
 /* One pass: everything that can be done without waiting. */
 static int pass(struct ksvc_dispatcher *d)
 {
-	struct pass_ctx pc = { d->pq_batch, 0, 0 };
+	struct pass_ctx pc = { d->pq_batch, 0, 0, 0 };
 	int work;
 
 	tls_pc = &pc;
 	work = drain_done(d);
 	if (d->chain_state != CH_STOPPED && !A_LOADR(&d->stop_req))
 		work += take(d, &pc);
+	t2_count(d, &pc);
 	t2_flush(d, pc.t2, &pc.nt2);
 	if (d->t1) {
 		if (d->sqe_pending ||
@@ -900,13 +916,12 @@ static int pass(struct ksvc_dispatcher *d)
 			ksvc__t1_submit(d, 0, NULL);
 		if (d->t1_inflight && io_uring_cq_ready(&d->ring))
 			work += ksvc__t1_reap(d);
+		t2_count(d, &pc);	/* successors of Tier 1 ops */
 		t2_flush(d, pc.t2, &pc.nt2);
 		if (d->sqe_pending)
 			ksvc__t1_submit(d, 0, NULL);
 	}
 	flush_posts(d);
-	if (pc.t2_used)
-		CTR_INC(&d->c2.batches);
 	tls_pc = NULL;
 	return work;
 }
@@ -1046,7 +1061,7 @@ static void t1_abandon(struct ksvc_dispatcher *d)
 /* Everything in flight completes or is cancelled (see ksvc_dispatch.h). */
 static void do_stop(struct ksvc_dispatcher *d)
 {
-	struct pass_ctx pc = { d->pq_batch, 0, 0 };
+	struct pass_ctx pc = { d->pq_batch, 0, 0, 0 };
 	__u32 ready, i, answered = 0;
 	int left = 0;
 
