@@ -553,6 +553,157 @@ static int route_of(const struct ksvc_dispatcher *d,
 	return R_T2;
 }
 
+/*
+ * The route table: route_of()'s answer per system call number, computed
+ * once, so that the common entries are routed with one table load and
+ * at most two argument tests instead of several switches and calls.
+ *
+ * A kind says how much of route_of() the number needs:
+ *   RK_SLOW      route_of() itself (C_SELF classes, O_NONBLOCK checks,
+ *                Tier 1 calls not listed below);
+ *   RK_T2, RK_T2I, RK_REFUSED
+ *                the answer, for numbers that Tier 1 cannot take on this
+ *                dispatcher (no opcode, or not in the probe) and whose
+ *                class does not depend on the arguments;
+ *   RK_T1_PRW    pread64/pwrite64: Tier 1 if the offset is >= 0 and the
+ *                length <= INT_MAX (ksvc__t1_op()), else route_of();
+ *   RK_T1_RW     read/write, with IORING_FEAT_RW_CUR_POS and
+ *                KSVC_DISPATCH_BLOCKING_FDS: Tier 1 if the length is
+ *                <= INT_MAX, else route_of();
+ *   RK_T1_RECV, RK_T1_SEND
+ *                recvfrom/sendto with KSVC_DISPATCH_BLOCKING_FDS: Tier 1
+ *                (RECV, SEND) without an address and with a length
+ *                <= INT_MAX, else route_of() (sendto to an address is
+ *                SENDMSG there).
+ * Only the Tier 1 kinds depend on d->t1, which can only go from 1 to 0
+ * (ksvc__t1_exit()); route_fast() checks it for them.
+ */
+enum { RK_SLOW = 0, RK_T2, RK_T2I, RK_REFUSED, RK_T1_PRW, RK_T1_RW,
+       RK_T1_RECV, RK_T1_SEND };
+
+static int route_kind(const struct ksvc_dispatcher *d, __u32 nr, int *opcode)
+{
+	struct ksvc_entry e;
+	int op = ksvc_dispatch_tier1_opcode(nr), fds[2], c;
+	int nonblock;
+
+	memset(&e, 0, sizeof(e));
+	e.syscall_nr = nr;
+	*opcode = 0;
+	if (d->t1 && op >= 0 &&
+	    (ksvc__t1_has(d, op) ||
+	     (nr == SYS_sendto && ksvc__t1_has(d, IORING_OP_SENDMSG)))) {
+		/* Tier 1 possible: only the listed calls, and only as is. */
+		nonblock = !(d->flags & KSVC_DISPATCH_BLOCKING_FDS) &&
+			   ksvc__nonblock_fds(&e, fds) > 0;
+		if (nonblock || !ksvc__t1_has(d, op))
+			return RK_SLOW;
+		*opcode = op;
+		switch (nr) {
+		case SYS_pread64:
+		case SYS_pwrite64:
+			return RK_T1_PRW;
+		case SYS_read:
+		case SYS_write:
+			return d->cur_pos ? RK_T1_RW : RK_SLOW;
+		case SYS_recvfrom:
+			return RK_T1_RECV;
+		case SYS_sendto:
+			return RK_T1_SEND;
+		}
+		return RK_SLOW;
+	}
+	/* route_of() goes straight to ksvc__classify(). */
+	c = ksvc__class_of(nr);
+	if (c & C_SELF)
+		return RK_SLOW;
+	if (c == 0 || c == C_REFUSED)
+		return RK_REFUSED;
+	if (c == C_INLINE && !(d->flags & KSVC_DISPATCH_NO_INLINE))
+		return RK_T2I;
+	return RK_T2;
+}
+
+/* After ksvc__t1_init(): d->t1, d->ops and d->cur_pos are final. */
+static void route_table_build(struct ksvc_dispatcher *d)
+{
+	__u32 nr;
+	int kind, op;
+
+	for (nr = 0; nr < KSVC_NR_TABLE; nr++) {
+		kind = route_kind(d, nr, &op);
+		d->rtab[nr] = (__u16)(kind << 8 | op);
+	}
+}
+
+/*
+ * route_of() through the table.  @e must not change under us (a private
+ * copy, or the caller's own entry): each argument is tested once.
+ */
+static inline int route_fast(const struct ksvc_dispatcher *d,
+			     const struct ksvc_entry *e, int *opcode)
+{
+	__u32 nr = e->syscall_nr;
+	__u64 len, off, addr;
+	__u16 t;
+
+	if (e->flags & ~KSVC_ENTRY_FLAGS_ALL)
+		return R_INVALID;
+	if (nr >= KSVC_NR_TABLE)
+		return route_of(d, e, opcode);
+	t = d->rtab[nr];
+	switch (t >> 8) {
+	case RK_T2:
+		return R_T2;
+	case RK_T2I:
+		return R_T2I;
+	case RK_REFUSED:
+		return R_REFUSED;
+	case RK_T1_PRW:
+		len = e->args[2];
+		off = e->args[3];
+		if (d->t1 && (__s64)off >= 0 && len <= INT_MAX) {
+			*opcode = t & 0xff;
+			return R_T1;
+		}
+		break;
+	case RK_T1_RW:
+		len = e->args[2];
+		if (d->t1 && len <= INT_MAX) {
+			*opcode = t & 0xff;
+			return R_T1;
+		}
+		break;
+	case RK_T1_RECV:
+	case RK_T1_SEND:
+		len = e->args[2];
+		addr = e->args[4];
+		if (d->t1 && !addr && len <= INT_MAX) {
+			*opcode = t & 0xff;
+			return R_T1;
+		}
+		break;
+	}
+	return route_of(d, e, opcode);
+}
+
+/*
+ * FOR TESTS (test/test_dispatch.c declares it): route_fast() and
+ * route_of() on the same entry.  Returns 1 if they agree (the route, and
+ * the opcode for Tier 1), 0 if not; the two routes in *fast and *slow.
+ */
+int ksvc__route_check(const struct ksvc_dispatcher *d,
+		      const struct ksvc_entry *e, int *fast, int *slow);
+int ksvc__route_check(const struct ksvc_dispatcher *d,
+		      const struct ksvc_entry *e, int *fast, int *slow)
+{
+	int of = -1, os = -1;
+
+	*fast = route_fast(d, e, &of);
+	*slow = route_of(d, e, &os);
+	return *fast == *slow && (*fast != R_T1 || of == os);
+}
+
 enum ksvc_route ksvc_dispatch_route(const struct ksvc_dispatcher *d,
 				    const struct ksvc_entry *e)
 {
@@ -560,7 +711,7 @@ enum ksvc_route ksvc_dispatch_route(const struct ksvc_dispatcher *d,
 
 	if (!d || !e)
 		return KSVC_ROUTE_INVALID;
-	switch (route_of(d, e, &opcode)) {
+	switch (route_fast(d, e, &opcode)) {
 	case R_T1:	return KSVC_ROUTE_TIER1;
 	case R_T2:	return KSVC_ROUTE_TIER2;
 	case R_T2I:	return KSVC_ROUTE_TIER2_INLINE;
@@ -845,7 +996,7 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 		op->w = w;
 		op->next = NULL;
 		op->linked = (op->e.flags & KSVC_ENTRY_LINKED) != 0;
-		op->route = (__u8)route_of(d, &op->e, &opcode);
+		op->route = (__u8)route_fast(d, &op->e, &opcode);
 		op->opcode = (__u8)opcode;
 		if (!w) {
 			credits--;
@@ -1145,6 +1296,7 @@ static void *dispatcher_main(void *arg)
 	__u64 idle = 0;
 
 	d->init_err = ksvc__t1_init(d);
+	route_table_build(d);
 	__atomic_store_n(&d->init_done, 1, __ATOMIC_SEQ_CST);
 	futex_wake(&d->init_done, INT_MAX);
 	if (d->init_err)
@@ -1323,6 +1475,7 @@ int ksvc_dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
 		err = ksvc__t1_init(d);
 		if (err)
 			goto fail_pool;
+		route_table_build(d);
 	} else {
 		sigset_t all, old;
 

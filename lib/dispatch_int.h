@@ -33,7 +33,11 @@
 #define C_INLINE	3
 #define C_SELF		0x10
 
+/* System call numbers below this have a class in lib/sysclass.c. */
+#define KSVC_NR_TABLE	451
+
 int ksvc__classify(const struct ksvc_entry *e);
+int ksvc__class_of(__u32 nr);
 int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos);
 int ksvc__tier0_call(long nr);
 int ksvc__nonblock_fds(const struct ksvc_entry *e, int fds[2]);
@@ -199,6 +203,14 @@ struct ksvc_dispatcher {
 	__u64 c2_completed_w;		/* Tier 2 completions posted by workers */
 	__u64 c_inline, c_refused, c_invalid, c_chain_cancelled, c_taken,
 	      c_posted, c_direct, c_sleeps, c_wakeups, c_notifies, c_stalls;
+
+	/*
+	 * route_of() answered once per system call number (see
+	 * route_table_build()): kind << 8 | io_uring opcode.  Last, so
+	 * that the fields above keep their cache lines (the workers' and
+	 * the driver's atomics among them).
+	 */
+	__u16 rtab[KSVC_NR_TABLE];
 };
 
 /* tier1.c */

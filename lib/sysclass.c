@@ -110,7 +110,7 @@
 #define PS(n)		[SYS_##n] = C_POOL | C_SELF
 #define IS(n)		[SYS_##n] = C_INLINE | C_SELF
 
-#define NR_TABLE	451
+#define NR_TABLE	KSVC_NR_TABLE
 
 static const unsigned char sys_class[NR_TABLE] = {
 	/* Files, I/O (Tier 1 when io_uring can; the pool otherwise). */
@@ -304,6 +304,16 @@ int ksvc__classify(const struct ksvc_entry *e)
 		c &= ~C_SELF;
 	}
 	return (int)c;
+}
+
+/*
+ * The class of @nr alone, C_SELF included (0: unknown number), for the
+ * dispatcher's route table: with C_SELF clear, ksvc__classify() gives
+ * the same answer for every argument.
+ */
+int ksvc__class_of(__u32 nr)
+{
+	return nr < NR_TABLE ? sys_class[nr] : 0;
 }
 
 int ksvc__tier0_call(long nr)

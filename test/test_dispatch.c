@@ -19,6 +19,7 @@
  *   - ksvc_dispatch_call(): Tier 0 answered without the ring, results
  *     handed over directly (nothing in the completion ring).
  */
+#include <limits.h>
 #include <signal.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -984,15 +985,169 @@ static void test_counters(int mode)
 	ksvc_close(k);
 }
 
+/*
+ * The dispatcher's route table (lib/dispatch.c route_fast()) must give
+ * route_of()'s answer for every entry: every system call number up to
+ * past the table, with arguments around every limit route_of() tests
+ * (lengths around INT_MAX and UINT32_MAX, negative offsets, an address
+ * for sendto/recvfrom, a non-blocking descriptor, "self" arguments) and
+ * unknown entry flags, on dispatchers whose tables differ.
+ */
+int ksvc__route_check(const struct ksvc_dispatcher *d,
+		      const struct ksvc_entry *e, int *fast, int *slow);
+
+#define RT_NR_MAX	600	/* past the table (451) and every number */
+#define RT_CONFIGS	7
+#define RT_POOL		16
+
+struct rt_state {
+	__u64 pool[RT_POOL];
+	__u64 base[6];
+	__u64 rnd;
+	unsigned long checked, bad;
+	const char *name;
+};
+
+/* Variant @v of the arguments: base, base with one changed, or random. */
+static void rt_args(struct rt_state *st, unsigned int v, __u64 args[6])
+{
+	unsigned int j;
+
+	memcpy(args, st->base, sizeof(st->base));
+	if (v >= 1 && v < 1 + 6 * RT_POOL) {
+		args[(v - 1) / RT_POOL] = st->pool[(v - 1) % RT_POOL];
+	} else if (v) {
+		for (j = 0; j < 6; j++) {
+			st->rnd = st->rnd * 6364136223846793005ull +
+				  1442695040888963407ull;
+			args[j] = st->pool[(st->rnd >> 33) % RT_POOL];
+		}
+	}
+}
+
+static void rt_check(struct rt_state *st, struct ksvc_dispatcher *d,
+		     const struct ksvc_entry *e)
+{
+	const __u64 *a = e->args;
+	int fast, slow;
+
+	st->checked++;
+	if (ksvc__route_check(d, e, &fast, &slow))
+		return;
+	if (!st->bad++)
+		tap_diag("%s: nr %u flags %#x args %llx %llx %llx %llx %llx "
+			 "%llx: table %d, route_of %d", st->name,
+			 e->syscall_nr, e->flags, (unsigned long long)a[0],
+			 (unsigned long long)a[1], (unsigned long long)a[2],
+			 (unsigned long long)a[3], (unsigned long long)a[4],
+			 (unsigned long long)a[5], fast, slow);
+}
+
+static void test_route_table(void)
+{
+	static const struct { __u32 flags; int mask[3]; const char *name; }
+	cfg[RT_CONFIGS] = {
+		{ 0, { -1, -1, -1 }, "default" },
+		{ KSVC_DISPATCH_BLOCKING_FDS, { -1, -1, -1 }, "blocking fds" },
+		{ KSVC_DISPATCH_BLOCKING_FDS | KSVC_DISPATCH_NO_INLINE,
+		  { -1, -1, -1 }, "blocking fds, no inline" },
+		{ KSVC_DISPATCH_NO_TIER1, { -1, -1, -1 }, "no Tier 1" },
+		{ KSVC_DISPATCH_BLOCKING_FDS,
+		  { IORING_OP_READ, IORING_OP_SEND, -1 },
+		  "blocking fds, no READ, no SEND" },
+		{ KSVC_DISPATCH_BLOCKING_FDS,
+		  { IORING_OP_WRITE, IORING_OP_RECV, IORING_OP_SENDMSG },
+		  "blocking fds, no WRITE, RECV, SENDMSG" },
+		{ KSVC_DISPATCH_CALLER_DRIVES | KSVC_DISPATCH_BLOCKING_FDS,
+		  { -1, -1, -1 }, "caller drives, blocking fds" },
+	};
+	static const __u32 eflags[] = { 0, KSVC_ENTRY_LINKED, 1u << 1,
+					1u << 31, ~0u };
+	int file_fd = open(file_path, O_RDONLY), pfd[2];
+	unsigned int ci, nr, j, v, f, n = 0;
+	struct rt_state st;
+	char buf[64];
+
+	if (file_fd < 0 || pipe2(pfd, O_NONBLOCK) < 0)
+		tap_bail("route table: open/pipe2: %s", strerror(errno));
+	memset(&st, 0, sizeof(st));
+	st.pool[n++] = 0;
+	st.pool[n++] = 1;
+	st.pool[n++] = 4096;
+	st.pool[n++] = INT_MAX;
+	st.pool[n++] = (__u64)INT_MAX + 1;
+	st.pool[n++] = UINT32_MAX;
+	st.pool[n++] = (__u64)UINT32_MAX + 1;
+	st.pool[n++] = ~0ull;			/* -1 */
+	st.pool[n++] = ~0ull - 1;		/* -2 */
+	st.pool[n++] = 1ull << 63;		/* INT64_MIN */
+	st.pool[n++] = (__u64)file_fd;
+	st.pool[n++] = (__u64)pfd[0];		/* O_NONBLOCK */
+	st.pool[n++] = (__u64)pfd[1];		/* O_NONBLOCK */
+	st.pool[n++] = 0x20000000;		/* __WNOTHREAD */
+	st.pool[n++] = (uintptr_t)buf;		/* an address */
+	st.pool[n++] = (__u64)-4;		/* a "self" clock */
+	if (n != RT_POOL)
+		tap_bail("route table: pool of %u, not %u", n, RT_POOL);
+	/* A plain, Tier 1 shaped call: fd, buffer, 16 bytes, offset 0. */
+	st.base[0] = (__u64)file_fd;
+	st.base[1] = (uintptr_t)buf;
+	st.base[2] = 16;
+
+	for (ci = 0; ci < RT_CONFIGS; ci++) {
+		struct ksvc *k = td_open(256, 512);
+		struct ksvc_dispatch_params p;
+		struct ksvc_dispatcher *d;
+
+		memset(&p, 0, sizeof(p));
+		p.flags = cfg[ci].flags;
+		p.workers = 1;
+		for (j = 0; j < 3; j++)
+			if (cfg[ci].mask[j] >= 0)
+				td_mask_op(&p, cfg[ci].mask[j]);
+		d = td_create_p(k, &p);
+		st.name = cfg[ci].name;
+		st.checked = 0;
+		st.bad = 0;
+		st.rnd = 0x9e3779b97f4a7c15ull;
+		for (nr = 0; nr < RT_NR_MAX; nr++) {
+			for (f = 0; f < sizeof(eflags) / sizeof(eflags[0]);
+			     f++) {
+				/* 64 random mixes after the systematic ones */
+				for (v = 0; v < 1 + 6 * RT_POOL + 64; v++) {
+					struct ksvc_entry e;
+
+					memset(&e, 0, sizeof(e));
+					e.corr_id = v;
+					e.syscall_nr = nr;
+					e.flags = eflags[f];
+					rt_args(&st, v, e.args);
+					rt_check(&st, d, &e);
+				}
+			}
+		}
+		tap_ok(st.bad == 0 && st.checked > 0,
+		       "route table agrees with route_of() (%s): "
+		       "%lu of %lu entries differ",
+		       cfg[ci].name, st.bad, st.checked);
+		ksvc_dispatch_destroy(d);
+		ksvc_close(k);
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	close(file_fd);
+}
+
 int main(int argc, char **argv)
 {
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(26 + NMODES * 42);
+	tap_plan(26 + NMODES * 42 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
+	test_route_table();
 	for (mode = 0; mode < NMODES; mode++) {
 		test_routing(mode);
 		test_fallback(mode);
