@@ -1013,6 +1013,14 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 		} else if (prev == CH_FAIL) {
 			CTR_INC(&d->c_chain_cancelled);
 			ksvc__finish(d, op, -ECANCELED, 0);
+		} else if (op->route == R_T1 && !op->linked &&
+			   ksvc__t1_queue_fast(d, op) == 0) {
+			/*
+			 * launch()'s Tier 1 case for the common calls (its
+			 * CH_STOPPED test cannot hold: chain_state was just
+			 * set to CH_NONE).
+			 */
+			CTR_INC(&d->c1.submitted);
 		} else if (launch(d, pc, op, &res, &cf)) {
 			ksvc__finish(d, op, res, cf);
 		}
