@@ -1632,12 +1632,29 @@ static int submit_raw(struct ksvc_dispatcher *d, const struct ksvc_entry *e,
 		/*
 		 * One wake per sleep is enough: the driver takes everything
 		 * when it wakes.  A wake that comes before its futex wait is
-		 * queued is not needed either: the wait compares the tail
-		 * word with the value the driver saw, which moved.
+		 * queued is not needed either, if the tail moved past the
+		 * value the driver saw: the wait compares the word with it.
+		 *
+		 * But only a producer that sees entries still waiting may
+		 * claim the sleep's wake.  One whose entries the driver had
+		 * already taken (it was preempted after publishing them,
+		 * while the driver took them and went to sleep on that very
+		 * tail) would wake before the futex wait is queued, into the
+		 * void, and its claim would make every later producer of
+		 * this sleep stay quiet: the driver slept for good with
+		 * entries in the ring.  The driver does not consume during a
+		 * sleep, and s (acquire) orders the head read after the
+		 * driver's last consume before it: tail != head means the
+		 * tail moved past what this sleep saw, so this wake counts.
+		 * Head first: then head <= tail.
 		 */
 		__u32 s = __atomic_load_n(&d->dsleep_seq, __ATOMIC_SEQ_CST);
+		__u32 *hp = &d->sq->hdr->head, *tp = &d->sq->hdr->tail;
+		__u32 head = __atomic_load_n(hp, __ATOMIC_SEQ_CST);
+		__u32 tail = __atomic_load_n(tp, __ATOMIC_SEQ_CST);
 
-		if (__atomic_exchange_n(&d->dwoken_seq, s, __ATOMIC_SEQ_CST) !=
+		if (tail != head &&
+		    __atomic_exchange_n(&d->dwoken_seq, s, __ATOMIC_SEQ_CST) !=
 		    s) {
 			futex_wake(&d->sq->hdr->tail, 1);
 			A_ADDR(&d->c_wakeups, 1);
