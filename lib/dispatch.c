@@ -373,7 +373,18 @@ static void mprod_close(struct mprod *m)
 /* Completions                                                       */
 /* ---------------------------------------------------------------- */
 
-/* Wake an application thread sleeping for completions, once per sleep. */
+/*
+ * Wake an application thread sleeping for completions.  With an eventfd,
+ * once per sleep: the eventfd's count stays until the sleeper reads it,
+ * so even a signal sent before its ppoll() wakes it.  Without one the
+ * sleeper waits on a futex (the completion tail), where a wake sent
+ * before the wait is queued is lost: if this poster was preempted between
+ * publishing and testing the flag, the application may have seen its
+ * completions, gone back to sleep on that very tail, and then this wake
+ * would claim the new sleep and reach nobody, and every later poster
+ * would stay quiet.  So on the futex every poster that sees the flag
+ * wakes (the flag is cleared as soon as the sleeper runs).
+ */
 static void notify_app(struct ksvc_dispatcher *d, int force)
 {
 	__u32 s;
@@ -381,8 +392,8 @@ static void notify_app(struct ksvc_dispatcher *d, int force)
 	if (!force && !ksvc_ring_needs_wakeup(d->cq))
 		return;
 	s = __atomic_load_n(&d->sleep_seq, __ATOMIC_SEQ_CST);
-	if (!force && __atomic_exchange_n(&d->notified_seq, s,
-					  __ATOMIC_SEQ_CST) == s)
+	if (!force && d->k->eventfd >= 0 &&
+	    __atomic_exchange_n(&d->notified_seq, s, __ATOMIC_SEQ_CST) == s)
 		return;
 	if (d->k->eventfd >= 0)
 		ksvc_notify(d->k);

@@ -9,7 +9,10 @@
  * (set to 20 us here) to end and the dispatcher to go to sleep, so that
  * the next submission must wake it (KSVC_RING_NEED_WAKEUP, futex on the
  * submit ring's tail).  The consumer waits for random minimum counts and
- * pauses too, so that it sleeps on the eventfd and must be woken.  A lost
+ * pauses too, so that it sleeps and must be woken: on a futex (the
+ * completion ring's tail) when the instance has no eventfd, in the first
+ * two runs, and on the eventfd in the third (dispatcher thread, instance
+ * opened with KSVC_OPEN_EVENTFD_NEW, a quarter of the count).  A lost
  * wake-up shows up as a wait that times out (10 s) with operations still
  * outstanding.  Every operation must come back exactly once with the
  * right result; the counters must show that both sides really slept.
@@ -90,10 +93,29 @@ static void *producer(void *arg)
 	return NULL;
 }
 
-static void run(int mode, uint64_t n)
+static struct ksvc *open_with_eventfd(void)
+{
+	struct ksvc_open_params p;
+	struct ksvc *k;
+	int err;
+
+	memset(&p, 0, sizeof(p));
+	p.submit_entries = 256;
+	p.complete_entries = 512;
+	p.flags = KSVC_OPEN_EVENTFD_NEW |
+		  (td_have_module() ? 0 : KSVC_OPEN_ANON_FALLBACK);
+	err = ksvc_open(&k, &p);
+	if (err)
+		tap_bail("ksvc_open(EVENTFD_NEW): %s", ksvc_strerror(err));
+	if (k->eventfd < 0)
+		tap_bail("ksvc_open(EVENTFD_NEW) gave no eventfd");
+	return k;
+}
+
+static void run(int mode, uint64_t n, int evfd)
 {
 	struct ksvc_dispatch_params dp;
-	struct ksvc *k = td_open(256, 512);
+	struct ksvc *k = evfd ? open_with_eventfd() : td_open(256, 512);
 	struct ksvc_dispatcher *d;
 	struct ksvc_completion c[64];
 	struct ksvc_dispatch_stats st;
@@ -102,7 +124,7 @@ static void run(int mode, uint64_t n)
 	unsigned char *seen = calloc(n / 8 + 1, 1);
 	uint64_t got = 0, r = 0xabcdefull, t0 = td_now_ms(), pauses = 0;
 	uint64_t dup = 0, wrong = 0, missing = 0, q;
-	const char *m = td_mode_names[mode];
+	const char *m = evfd ? "thread, eventfd" : td_mode_names[mode];
 	int lost = 0;
 
 	memset(&dp, 0, sizeof(dp));
@@ -189,7 +211,7 @@ int main(int argc, char **argv)
 	uint64_t n;
 
 	td_args(argc, argv);
-	tap_plan(4);
+	tap_plan(6);
 	td_say_where();
 	ppid = getppid();
 	zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
@@ -197,7 +219,8 @@ int main(int argc, char **argv)
 	n = td_count(10000000, 10000);
 	tap_diag("%llu operations per mode (full: 10000000)",
 		 (unsigned long long)n);
-	run(0, n);
-	run(1, n);
+	run(0, n, 0);
+	run(1, n, 0);
+	run(0, n / 4, 1);
 	tap_done();
 }
