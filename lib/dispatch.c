@@ -1099,6 +1099,21 @@ static int pass(struct ksvc_dispatcher *d)
 static int no_waitv;	/* futex_waitv(2) is ENOSYS here */
 
 /*
+ * The driver's bounded spin before dsleep(): @idle is when it last found
+ * no work (0: it just did, at @now).  Spins one step and returns 1 while
+ * that is less than spin_ns ago; returns 0 when it is time to sleep.
+ */
+static int idle_spin(struct ksvc_dispatcher *d, __u64 *idle, __u64 now)
+{
+	if (!*idle)
+		*idle = now;
+	if (now - *idle >= d->spin_ns)
+		return 0;
+	ksvc__spin(now - *idle);
+	return 1;
+}
+
+/*
  * Sleep until something happens: an entry, a completion, the doorbell,
  * or @deadline (0: none).
  */
@@ -1332,16 +1347,9 @@ static void *dispatcher_main(void *arg)
 			idle = 0;
 			continue;
 		}
-		if (d->spin_ns && !A_LOADR(&d->cq_stalled)) {
-			__u64 now = ksvc__now_ns();
-
-			if (!idle)
-				idle = now;
-			if (now - idle < d->spin_ns) {
-				ksvc__spin(now - idle);
-				continue;
-			}
-		}
+		if (d->spin_ns && !A_LOADR(&d->cq_stalled) &&
+		    idle_spin(d, &idle, ksvc__now_ns()))
+			continue;
 		dsleep(d, 0);
 		idle = 0;
 	}
@@ -1885,12 +1893,8 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 			err = -ETIMEDOUT;
 			break;
 		}
-		if (!idle)
-			idle = now;
-		if (now - idle < d->spin_ns) {
-			ksvc__spin(now - idle);
+		if (idle_spin(d, &idle, now))
 			continue;
-		}
 		if (dsleep(d, deadline) == -EINTR) {
 			/* A signal: let the caller see it, unless its
 			 * completions are there. */
@@ -2047,7 +2051,6 @@ static void wait_sync_driven(struct ksvc_dispatcher *d, struct kwaiter *w)
 			while (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) !=
 			       W_DONE) {
 				int work = pass(d);
-				__u64 now;
 
 				if (__atomic_load_n(&d->stop_req,
 						    __ATOMIC_ACQUIRE))
@@ -2057,13 +2060,8 @@ static void wait_sync_driven(struct ksvc_dispatcher *d, struct kwaiter *w)
 					idle = 0;
 					continue;
 				}
-				now = ksvc__now_ns();
-				if (!idle)
-					idle = now;
-				if (now - idle < d->spin_ns) {
-					ksvc__spin(now - idle);
+				if (idle_spin(d, &idle, ksvc__now_ns()))
 					continue;
-				}
 				dsleep(d, 0);
 				idle = 0;
 			}
