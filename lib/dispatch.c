@@ -1103,13 +1103,14 @@ static int no_waitv;	/* futex_waitv(2) is ENOSYS here */
  * no work (0: it just did, at @now).  Spins one step and returns 1 while
  * that is less than spin_ns ago; returns 0 when it is time to sleep.
  */
-static int idle_spin(struct ksvc_dispatcher *d, __u64 *idle, __u64 now)
+static int idle_spin(struct ksvc_dispatcher *d, struct kspin *ks,
+		     __u64 *idle, __u64 now)
 {
 	if (!*idle)
 		*idle = now;
 	if (now - *idle >= d->spin_ns)
 		return 0;
-	ksvc__spin(now - *idle);
+	ksvc__spin(d->on_cpu, ks, now - *idle);
 	return 1;
 }
 
@@ -1327,6 +1328,7 @@ static void do_stop(struct ksvc_dispatcher *d)
 static void *dispatcher_main(void *arg)
 {
 	struct ksvc_dispatcher *d = arg;
+	struct kspin ks = KSPIN_INIT;
 	__u64 idle = 0;
 
 	d->init_err = ksvc__t1_init(d);
@@ -1348,11 +1350,14 @@ static void *dispatcher_main(void *arg)
 			continue;
 		}
 		if (d->spin_ns && !A_LOADR(&d->cq_stalled) &&
-		    idle_spin(d, &idle, ksvc__now_ns()))
+		    idle_spin(d, &ks, &idle, ksvc__now_ns()))
 			continue;
+		ksvc__idle(d->on_cpu, &ks);
 		dsleep(d, 0);
+		ksvc__busy(d->on_cpu, &ks);
 		idle = 0;
 	}
+	ksvc__idle(d->on_cpu, &ks);
 	return NULL;
 }
 
@@ -1812,6 +1817,7 @@ static int wait_thread_mode(struct ksvc_dispatcher *d,
 			    struct ksvc_completion *out, unsigned int max,
 			    unsigned int min, int timeout_ms, __u64 deadline)
 {
+	struct kspin ks = KSPIN_INIT;
 	__u64 spin_end = 0;
 	int err;
 
@@ -1826,6 +1832,7 @@ static int wait_thread_mode(struct ksvc_dispatcher *d,
 			unsigned int n = pop(d, out, max);
 
 			pthread_mutex_unlock(&d->reap_lock);
+			ksvc__idle(d->on_cpu, &ks);
 			after_pop(d, n);
 			return (int)n;
 		}
@@ -1845,14 +1852,16 @@ static int wait_thread_mode(struct ksvc_dispatcher *d,
 		if (!spin_end)
 			spin_end = now + d->spin_ns;
 		if (now < spin_end) {
-			ksvc__spin(now + d->spin_ns - spin_end);
+			ksvc__spin(d->on_cpu, &ks, now + d->spin_ns - spin_end);
 			continue;
 		}
+		ksvc__idle(d->on_cpu, &ks);
 		err = app_sleep(d, min, deadline);
 		if (err)
 			break;
 	}
 	pthread_mutex_unlock(&d->reap_lock);
+	ksvc__idle(d->on_cpu, &ks);
 	return err;
 }
 
@@ -1860,12 +1869,14 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 		       unsigned int max, unsigned int min, int timeout_ms,
 		       __u64 deadline)
 {
+	struct kspin ks = KSPIN_INIT;
 	__u64 idle = 0;
 	int err;
 
 	err = lock_until(&d->drive_lock, deadline, timeout_ms);
 	if (err)
 		return err;
+	ksvc__busy(d->on_cpu, &ks);
 	for (;;) {
 		int work = pass(d);
 		__u64 now;
@@ -1893,9 +1904,12 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 			err = -ETIMEDOUT;
 			break;
 		}
-		if (idle_spin(d, &idle, now))
+		if (idle_spin(d, &ks, &idle, now))
 			continue;
-		if (dsleep(d, deadline) == -EINTR) {
+		ksvc__idle(d->on_cpu, &ks);
+		err = dsleep(d, deadline);
+		ksvc__busy(d->on_cpu, &ks);
+		if (err == -EINTR) {
 			/* A signal: let the caller see it, unless its
 			 * completions are there. */
 			pass(d);
@@ -1908,6 +1922,7 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 		}
 		idle = 0;
 	}
+	ksvc__idle(d->on_cpu, &ks);
 	release_drive(d);
 	return err;
 }
@@ -2022,20 +2037,23 @@ static void waiter_put(struct ksvc_dispatcher *d, struct kwaiter *w)
 
 static void wait_sync_thread(struct ksvc_dispatcher *d, struct kwaiter *w)
 {
+	struct kspin ks = KSPIN_INIT;
 	__u64 start = ksvc__now_ns();
 
 	while (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != W_DONE) {
 		__u64 now = ksvc__now_ns();
 
 		if (now - start < d->spin_ns) {
-			ksvc__spin(now - start);
+			ksvc__spin(d->on_cpu, &ks, now - start);
 			continue;
 		}
+		ksvc__idle(d->on_cpu, &ks);
 		__atomic_store_n(&w->sleeping, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&w->state, __ATOMIC_SEQ_CST) != W_DONE)
 			futex_wait_until(&w->state, W_WAIT, 0);
 		__atomic_store_n(&w->sleeping, 0, __ATOMIC_RELAXED);
 	}
+	ksvc__idle(d->on_cpu, &ks);
 }
 
 static void wait_sync_driven(struct ksvc_dispatcher *d, struct kwaiter *w)
@@ -2046,8 +2064,10 @@ static void wait_sync_driven(struct ksvc_dispatcher *d, struct kwaiter *w)
 		if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == W_DONE)
 			return;
 		if (pthread_mutex_trylock(&d->drive_lock) == 0) {
+			struct kspin ks = KSPIN_INIT;
 			__u64 idle = 0;
 
+			ksvc__busy(d->on_cpu, &ks);
 			while (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) !=
 			       W_DONE) {
 				int work = pass(d);
@@ -2060,11 +2080,14 @@ static void wait_sync_driven(struct ksvc_dispatcher *d, struct kwaiter *w)
 					idle = 0;
 					continue;
 				}
-				if (idle_spin(d, &idle, ksvc__now_ns()))
+				if (idle_spin(d, &ks, &idle, ksvc__now_ns()))
 					continue;
+				ksvc__idle(d->on_cpu, &ks);
 				dsleep(d, 0);
+				ksvc__busy(d->on_cpu, &ks);
 				idle = 0;
 			}
+			ksvc__idle(d->on_cpu, &ks);
 			release_drive(d);
 			return;
 		}

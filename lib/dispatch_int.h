@@ -113,6 +113,8 @@ struct ktier_ctr {
 	__u64 submitted, completed, batches, cancelled;	/* atomics */
 };
 
+#define KSVC_CPU_SLOTS	64	/* on_cpu[] slots: CPU number modulo this */
+
 struct ksvc_dispatcher {
 	struct ksvc *k;
 	struct ksvc_ring *sq, *cq;
@@ -190,6 +192,7 @@ struct ksvc_dispatcher {
 	unsigned int pool_cancel;	/* atomic */
 	unsigned int pool_running;	/* atomic */
 	unsigned int pool_spinning;	/* atomic: a worker spins for work */
+	__u32 on_cpu[KSVC_CPU_SLOTS];	/* atomics: see ksvc__spin() */
 	struct kworker *workers;
 	unsigned int nworkers;
 
@@ -305,17 +308,64 @@ static inline void ksvc__relax(void)
 }
 
 /*
- * One step of a bounded spin that has lasted @spun_ns: a pause at first,
- * then sched_yield(), so that two spinning threads that the scheduler put
- * on the same CPU (wake-affine placement does that to threads that wake
- * each other) let each other run instead of burning the time slice.
+ * Bounded spinning on few CPUs.
+ *
+ * A spinning thread only helps when the thread it waits for runs on
+ * another CPU.  When the scheduler puts both on the same CPU (wake-affine
+ * placement does that to threads that wake each other), pausing burns
+ * the time slice the other one needs, so a spinner yields whenever
+ * another thread of the same dispatcher is busy on its CPU.  Those
+ * threads say where they are in on_cpu[]: the driver or dispatcher thread
+ * from waking until it sleeps, a pool worker from taking a call until it
+ * sleeps, an application thread while it spins for completions.  Threads
+ * the library cannot see (the application's own work) are why a spinner
+ * also yields once every KSVC_SPIN_YIELD_NS.  Yielding costs a system
+ * call, which is why it is not done on every step.
  */
-static inline void ksvc__spin(__u64 spun_ns)
+#define KSVC_SPIN_YIELD_NS	16000
+
+struct kspin {
+	int slot;		/* on_cpu[] slot counted, -1: none */
+	__u64 next_yield;	/* spin time of the next periodic yield */
+};
+
+#define KSPIN_INIT	{ -1, KSVC_SPIN_YIELD_NS }
+
+/* Count this thread busy on the CPU it runs on now. */
+static inline void ksvc__busy(__u32 *on_cpu, struct kspin *s)
 {
-	if (spun_ns < 2000)
-		ksvc__relax();
-	else
+	int cpu = sched_getcpu();
+	int slot = cpu < 0 ? 0 : cpu % KSVC_CPU_SLOTS;
+
+	if (slot == s->slot)
+		return;
+	if (s->slot >= 0)
+		__atomic_fetch_sub(&on_cpu[s->slot], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&on_cpu[slot], 1, __ATOMIC_RELAXED);
+	s->slot = slot;
+}
+
+/* No longer busy (about to sleep, or leaving the library). */
+static inline void ksvc__idle(__u32 *on_cpu, struct kspin *s)
+{
+	if (s->slot >= 0)
+		__atomic_fetch_sub(&on_cpu[s->slot], 1, __ATOMIC_RELAXED);
+	s->slot = -1;
+	s->next_yield = KSVC_SPIN_YIELD_NS;
+}
+
+/* One step of a spin that has lasted @spun_ns (see above). */
+static inline void ksvc__spin(__u32 *on_cpu, struct kspin *s, __u64 spun_ns)
+{
+	ksvc__busy(on_cpu, s);
+	if (__atomic_load_n(&on_cpu[s->slot], __ATOMIC_RELAXED) > 1) {
 		sched_yield();
+	} else if (spun_ns >= s->next_yield) {
+		s->next_yield = spun_ns + KSVC_SPIN_YIELD_NS;
+		sched_yield();
+	} else {
+		ksvc__relax();
+	}
 }
 
 #define A_LOAD(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)

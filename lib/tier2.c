@@ -106,6 +106,8 @@ static void *worker_main(void *arg)
 {
 	struct kworker *w = arg;
 	struct ksvc_dispatcher *d = w->d;
+	struct kspin ks = KSPIN_INIT;
+	int spin = 0;
 	sigset_t set;
 
 	/* Only the cancel signal reaches a worker. */
@@ -118,28 +120,41 @@ static void *worker_main(void *arg)
 		__s64 res;
 
 		/*
-		 * A bounded spin first, by one idle worker at a time: the
-		 * next call often follows, and the pusher does not need to
-		 * wake anybody for it (see ksvc__pool_push()).
+		 * A bounded spin first, by one idle worker at a time and
+		 * only while no other worker runs a call: the next call
+		 * often follows, and the pusher does not need to wake
+		 * anybody for it (see ksvc__pool_push()).  A worker that
+		 * spins while another runs a call would keep three threads
+		 * busy (with the driver), more than a small machine has.
+		 * A worker claims the spin before it posts its result (see
+		 * below), else the next call, pushed as soon as the result
+		 * is seen, would wake a sleeping worker instead.
 		 */
-		if (d->spin_ns &&
-		    __atomic_exchange_n(&d->pool_spinning, 1,
-					__ATOMIC_SEQ_CST) == 0) {
+		if (!spin && d->spin_ns && !A_LOADR(&d->pool_running))
+			spin = __atomic_exchange_n(&d->pool_spinning, 1,
+						   __ATOMIC_SEQ_CST) == 0;
+		if (spin) {
 			__u64 t0 = ksvc__now_ns(), now = t0;
 
 			while (A_LOADR(&d->pq_tail) == A_LOADR(&d->pq_head) &&
 			       !A_LOADR(&d->pool_stop) &&
+			       !A_LOADR(&d->pool_running) &&
 			       (now = ksvc__now_ns()) - t0 < d->spin_ns)
-				ksvc__spin(now - t0);
+				ksvc__spin(d->on_cpu, &ks, now - t0);
 			__atomic_store_n(&d->pool_spinning, 0, __ATOMIC_SEQ_CST);
+			spin = 0;
 		}
 		pthread_mutex_lock(&d->pool_lock);
+		if (d->pq_head == d->pq_tail)
+			ksvc__idle(d->on_cpu, &ks);
 		while (d->pq_head == d->pq_tail && !A_LOAD(&d->pool_stop))
 			pthread_cond_wait(&d->pool_cv, &d->pool_lock);
 		if (d->pq_head == d->pq_tail) {
 			pthread_mutex_unlock(&d->pool_lock);
+			ksvc__idle(d->on_cpu, &ks);
 			break;
 		}
+		ksvc__busy(d->on_cpu, &ks);
 		op = d->pq[d->pq_head++ % d->pq_cap];
 		A_ADD(&d->pool_running, 1);
 		/* More queued: make sure somebody else takes them. */
@@ -158,6 +173,10 @@ static void *worker_main(void *arg)
 
 		op->res = res;
 		op->cflags = KSVC_COMP_TIER2;
+		/* The spin to come, if no other worker is in a call. */
+		if (d->spin_ns && A_LOADR(&d->pool_running) == 1)
+			spin = __atomic_exchange_n(&d->pool_spinning, 1,
+						   __ATOMIC_SEQ_CST) == 0;
 		ksvc__worker_done(d, op);
 		A_ADD(&d->pool_running, -1);
 	}
