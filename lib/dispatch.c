@@ -986,7 +986,7 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 	for (i = 0; i < ready; i++) {
 		struct kwaiter *w;
 		struct kop *op;
-		int prev, opcode = 0;
+		int prev, opcode = 0, route, linked;
 		struct kop *prev_tail;
 		__s64 res;
 		__u32 cf;
@@ -1004,10 +1004,16 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 			stall = 1;
 			break;
 		}
+		/*
+		 * route and linked stay in registers for the tests below
+		 * (reading the bytes back just stored stalls the load).
+		 */
+		linked = (op->e.flags & KSVC_ENTRY_LINKED) != 0;
+		route = route_fast(d, &op->e, &opcode);
 		op->w = w;
 		op->next = NULL;
-		op->linked = (op->e.flags & KSVC_ENTRY_LINKED) != 0;
-		op->route = (__u8)route_fast(d, &op->e, &opcode);
+		op->linked = (__u8)linked;
+		op->route = (__u8)route;
 		op->opcode = (__u8)opcode;
 		if (!w) {
 			credits--;
@@ -1017,14 +1023,14 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 
 		prev = d->chain_state;
 		prev_tail = d->chain_tail;
-		d->chain_state = op->linked ? CH_PENDING : CH_NONE;
-		d->chain_tail = op->linked ? op : NULL;
+		d->chain_state = linked ? CH_PENDING : CH_NONE;
+		d->chain_tail = linked ? op : NULL;
 		if (prev == CH_PENDING) {
 			prev_tail->next = op;	/* runs when prev_tail is done */
 		} else if (prev == CH_FAIL) {
 			CTR_INC(&d->c_chain_cancelled);
 			ksvc__finish(d, op, -ECANCELED, 0);
-		} else if (op->route == R_T1 && !op->linked &&
+		} else if (route == R_T1 && !linked &&
 			   ksvc__t1_queue_fast(d, op) == 0) {
 			/*
 			 * launch()'s Tier 1 case for the common calls (its
