@@ -4,8 +4,8 @@
  * through KSVC Tier 2, through KSVC Tier 1, and through liburing used
  * directly, at batch sizes 1, 8, 32 and 128.  Side by side in one run.
  *
- *   bench_ops [--csv FILE] [--time-ms N] [--batches LIST] [--where LABEL]
- *             [--ops LIST] [--methods LIST]
+ *   bench_ops [--csv FILE] [--time-ms N] [--rounds N] [--batches LIST]
+ *             [--where LABEL] [--ops LIST] [--methods LIST]
  *
  * The CSV goes to FILE, else $BENCH_OUT/bench_ops.csv when BENCH_OUT is
  * set (bench/run.sh sets it), else ./bench_ops.csv.
@@ -38,9 +38,17 @@
  *
  * A "batch" of b: b operations submitted together, then all b results
  * collected (for direct: b calls in a row).  latency = the time of one
- * batch (submit to the last result), p50/p99 over all batches of the
- * cell; throughput = operations per second over the cell.  Each cell runs
- * for --time-ms (default 300) after a warm-up.
+ * batch (submit to the last result), p50/p99 over all batches of a run;
+ * throughput = operations per second over the run.
+ *
+ * Rounds: this machine's speed drifts by tens of percent within minutes,
+ * more than the differences measured.  So every cell is measured in
+ * --rounds runs (default 5) of --time-ms / rounds each (default 300 ms in
+ * all, after a warm-up per run), and the rounds are interleaved: round r
+ * runs every method of one (op, batch) before round r + 1 starts.  Each
+ * figure printed is the median over the rounds; each goal ratio is
+ * computed within each round (columns measured seconds apart) and the
+ * median of those ratios is printed.
  *
  * Output: a table on stdout, and CSV (default bench_ops.csv) with the
  * columns where,kernel,mode,op,method,batch,ops,seconds,ops_per_s,
@@ -67,6 +75,7 @@
 #include "ksvc_dispatch.h"
 
 #define MAX_BATCH	128
+#define MAX_ROUNDS	15
 #define FILE_SIZE	(4u << 20)
 
 enum op { OP_PREAD1, OP_PREAD4K, OP_GETPPID, OP_N };
@@ -91,7 +100,9 @@ static int zero_fd, file_fd;
 static char *bufs;		/* MAX_BATCH x 4096 */
 static unsigned int time_ms = 300;
 static const char *where_label;
-static struct result res[OP_N][M_N][8];
+/* res[op][method][batch][round] */
+static struct result res[OP_N][M_N][8][MAX_ROUNDS];
+static unsigned int rounds = 5;
 static unsigned int batches[8] = { 1, 8, 32, 128 };
 static unsigned int nbatches = 4;
 static enum ksvc_mode run_mode;
@@ -112,6 +123,16 @@ static int listed(const char *list, const char *name)
 	return 0;
 }
 static __u32 uring_flags_seen;
+
+/* Run time and warm-up of one round of one cell, in ms. */
+static unsigned int round_ms(void)
+{
+	unsigned int t = time_ms / rounds;
+
+	return t < 20 ? 20 : t;
+}
+
+#define WARM_MS	20
 
 static __u64 now_ns(void)
 {
@@ -204,7 +225,7 @@ static void die(const char *what, long err)
 
 static void run_direct(enum op op, unsigned int b, struct result *r)
 {
-	__u64 t0, t1, end, n = 0, warm = now_ns() + 50000000ull;
+	__u64 t0, t1, end, n = 0, warm = now_ns() + WARM_MS * 1000000ull;
 	__s64 want = expect(op);
 	__u32 nr;
 	__u64 a[6];
@@ -217,7 +238,7 @@ static void run_direct(enum op op, unsigned int b, struct result *r)
 			break;
 	}
 	t0 = now_ns();
-	end = t0 + (__u64)time_ms * 1000000ull;
+	end = t0 + (__u64)round_ms() * 1000000ull;
 	n = 0;
 	do {
 		__u64 s = now_ns();
@@ -254,9 +275,9 @@ static void run_uring(enum op op, unsigned int b, struct result *r)
 	if (ret < 0)
 		die("io_uring_queue_init", ret);
 	for (phase = 0; phase < 2; phase++) {
-		warm = now_ns() + 50000000ull;
+		warm = now_ns() + WARM_MS * 1000000ull;
 		t0 = now_ns();
-		end = phase ? t0 + (__u64)time_ms * 1000000ull : warm;
+		end = phase ? t0 + (__u64)round_ms() * 1000000ull : warm;
 		n = 0;
 		do {
 			__u64 s = now_ns();
@@ -346,7 +367,7 @@ static void run_ksvc(enum op op, enum meth m, unsigned int b,
 
 	for (phase = 0; phase < 2; phase++) {
 		t0 = now_ns();
-		end = t0 + (phase ? (__u64)time_ms : 50) * 1000000ull;
+		end = t0 + (__u64)(phase ? round_ms() : WARM_MS) * 1000000ull;
 		n = 0;
 		do {
 			__u64 s = now_ns();
@@ -392,9 +413,10 @@ static int applies(enum op op, enum meth m)
 	return m != M_T2IT && m != M_T2ID;
 }
 
-static void run_cell(enum op op, enum meth m, unsigned int bi)
+static void run_cell(enum op op, enum meth m, unsigned int bi,
+		     unsigned int round)
 {
-	struct result *r = &res[op][m][bi];
+	struct result *r = &res[op][m][bi][round];
 	unsigned int b = batches[bi];
 
 	switch (m) {
@@ -462,9 +484,84 @@ static const char *where(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench_ops [--csv FILE] [--time-ms N] "
-		"[--batches 1,8,32,128] [--where LABEL] [--ops pread1,...] "
-		"[--methods direct,liburing,...]\n");
+		"[--rounds N] [--batches 1,8,32,128] [--where LABEL] "
+		"[--ops pread1,...] [--methods direct,liburing,...]\n");
 	exit(2);
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median of @n values (reorders them); n > 0. */
+static double median(double *v, unsigned int n)
+{
+	qsort(v, n, sizeof(*v), cmp_dbl);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* One cell over its rounds: each figure's median; ops and time summed. */
+struct summary {
+	int valid;
+	double ops_per_s, p50, p99, secs;
+	__u64 ops;
+};
+
+static struct summary summarize(enum op op, enum meth m, unsigned int bi)
+{
+	double v[3][MAX_ROUNDS];
+	struct summary sm = { 0 };
+	unsigned int r, n = 0;
+
+	for (r = 0; r < rounds; r++) {
+		const struct result *x = &res[op][m][bi][r];
+
+		if (!x->valid)
+			continue;
+		v[0][n] = x->ops_per_s;
+		v[1][n] = (double)x->p50;
+		v[2][n] = (double)x->p99;
+		sm.ops += x->ops;
+		sm.secs += x->secs;
+		n++;
+	}
+	if (!n)
+		return sm;
+	sm.valid = 1;
+	sm.ops_per_s = median(v[0], n);
+	sm.p50 = median(v[1], n);
+	sm.p99 = median(v[2], n);
+	return sm;
+}
+
+/*
+ * The median over the rounds of a ratio between two cells measured in
+ * the same round: throughput of a over b (what = 0), median batch time of
+ * b over a (what = 1), or the p50 of a minus that of b in us (what = 2).
+ */
+static double round_ratio(enum op op, enum meth a, enum meth b,
+			  unsigned int bi, int what)
+{
+	double v[MAX_ROUNDS];
+	unsigned int r, n = 0;
+
+	for (r = 0; r < rounds; r++) {
+		const struct result *x = &res[op][a][bi][r];
+		const struct result *y = &res[op][b][bi][r];
+
+		if (!x->valid || !y->valid)
+			continue;
+		if (what == 0)
+			v[n++] = x->ops_per_s / y->ops_per_s;
+		else if (what == 1)
+			v[n++] = (double)y->p50 / (double)x->p50;
+		else
+			v[n++] = ((double)x->p50 - (double)y->p50) / 1000.0;
+	}
+	return n ? median(v, n) : -1e9;
 }
 
 int main(int argc, char **argv)
@@ -472,6 +569,7 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "csv", required_argument, NULL, 'c' },
 		{ "time-ms", required_argument, NULL, 't' },
+		{ "rounds", required_argument, NULL, 'r' },
 		{ "batches", required_argument, NULL, 'b' },
 		{ "where", required_argument, NULL, 'w' },
 		{ "ops", required_argument, NULL, 'o' },
@@ -485,9 +583,10 @@ int main(int argc, char **argv)
 	struct utsname u;
 	FILE *f;
 	int o, op, m;
-	unsigned int bi;
+	unsigned int bi, r;
 
-	while ((o = getopt_long(argc, argv, "c:t:b:w:o:m:h", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:t:r:b:w:o:m:h", lo, NULL)) !=
+	       -1) {
 		switch (o) {
 		case 'c':
 			csv = optarg;
@@ -496,6 +595,11 @@ int main(int argc, char **argv)
 		case 't':
 			time_ms = (unsigned)atoi(optarg);
 			if (!time_ms)
+				usage();
+			break;
+		case 'r':
+			rounds = (unsigned)atoi(optarg);
+			if (!rounds || rounds > MAX_ROUNDS)
 				usage();
 			break;
 		case 'b': {
@@ -535,76 +639,75 @@ int main(int argc, char **argv)
 	uname(&u);
 	setup_files();
 
+	/* Rounds innermost but one: a cell's rounds spread over the run. */
 	for (op = 0; op < OP_N; op++)
-		for (m = 0; m < M_N; m++)
-			for (bi = 0; bi < nbatches; bi++)
-				if (applies(op, m) && listed(only_ops, op_name[op]) &&
-				    listed(only_methods, meth_name[m]))
-					run_cell(op, m, bi);
+		for (bi = 0; bi < nbatches; bi++)
+			for (r = 0; r < rounds; r++)
+				for (m = 0; m < M_N; m++)
+					if (applies(op, m) &&
+					    listed(only_ops, op_name[op]) &&
+					    listed(only_methods, meth_name[m]))
+						run_cell(op, m, bi, r);
 
 	printf("bench_ops: %s, kernel %s, KSVC mode %s, io_uring setup flags "
-	       "0x%x, %u ms per cell\n", where(), u.release,
-	       ksvc_mode_name(run_mode), uring_flags_seen, time_ms);
-	printf("latency = time of one batch (submit .. last result)\n\n");
+	       "0x%x, %u rounds of %u ms per cell, interleaved\n", where(),
+	       u.release, ksvc_mode_name(run_mode), uring_flags_seen, rounds,
+	       round_ms());
+	printf("latency = time of one batch (submit .. last result); every "
+	       "figure is the median over the rounds\n\n");
 	printf("%-8s %-11s %5s %12s %10s %10s\n", "op", "method", "batch",
 	       "ops/s", "p50_ns", "p99_ns");
 	f = fopen(csv, "w");
 	if (!f)
 		die(csv, -errno);
-	fprintf(f, "where,kernel,mode,op,method,batch,ops,seconds,ops_per_s,"
-		   "p50_ns,p99_ns\n");
+	fprintf(f, "where,kernel,mode,op,method,batch,rounds,ops,seconds,"
+		   "ops_per_s,p50_ns,p99_ns\n");
 	for (op = 0; op < OP_N; op++) {
 		for (m = 0; m < M_N; m++) {
 			for (bi = 0; bi < nbatches; bi++) {
-				struct result *r = &res[op][m][bi];
+				struct summary sm = summarize(op, m, bi);
 
-				if (!r->valid)
+				if (!sm.valid)
 					continue;
-				printf("%-8s %-11s %5u %12.0f %10llu %10llu\n",
+				printf("%-8s %-11s %5u %12.0f %10.0f %10.0f\n",
 				       op_name[op], meth_name[m], batches[bi],
-				       r->ops_per_s,
-				       (unsigned long long)r->p50,
-				       (unsigned long long)r->p99);
-				fprintf(f, "%s,%s,%s,%s,%s,%u,%llu,%.6f,%.0f,"
-					   "%llu,%llu\n", where(), u.release,
-					ksvc_mode_name(run_mode), op_name[op],
-					meth_name[m], batches[bi],
-					(unsigned long long)r->ops, r->secs,
-					r->ops_per_s,
-					(unsigned long long)r->p50,
-					(unsigned long long)r->p99);
+				       sm.ops_per_s, sm.p50, sm.p99);
+				fprintf(f, "%s,%s,%s,%s,%s,%u,%u,%llu,%.6f,"
+					   "%.0f,%.0f,%.0f\n", where(),
+					u.release, ksvc_mode_name(run_mode),
+					op_name[op], meth_name[m], batches[bi],
+					rounds, (unsigned long long)sm.ops,
+					sm.secs, sm.ops_per_s, sm.p50, sm.p99);
 			}
 		}
 		printf("\n");
 	}
 	fclose(f);
 
-	/* The goals, from this run. */
-	printf("Goals (measured side by side in this run):\n");
+	/* The goals, from this run: ratios within a round, median. */
+	printf("Goals (measured side by side, median over %u rounds):\n",
+	       rounds);
 	for (bi = 0; bi < nbatches; bi++) {
 		if (batches[bi] != 32)
 			continue;
 		for (op = OP_PREAD1; op <= OP_PREAD4K; op++) {
-			struct result *u = &res[op][M_URING][bi];
-
 			for (m = M_T1T; m <= M_T1D; m++) {
-				struct result *t = &res[op][m][bi];
+				double tp, lat;
 
-				if (!u->valid || !t->valid)
+				tp = round_ratio(op, m, M_URING, bi, 0);
+				lat = round_ratio(op, m, M_URING, bi, 1);
+				if (tp < 0)
 					continue;
 				/*
-				 * Two views: mean throughput over the cell, and
-				 * the median batch time (robust against a
-				 * noisy machine).  Met only if both are.
+				 * Two views: throughput over the run, and the
+				 * median batch time.  Met only if both are.
 				 */
 				printf("  Tier 1 %-9s batch 32 %-7s: %.1f%% of "
 				       "liburing's throughput, %.1f%% by median "
 				       "batch time (goal >= 90%%): %s\n",
 				       meth_name[m] + 3, op_name[op],
-				       100.0 * t->ops_per_s / u->ops_per_s,
-				       100.0 * (double)u->p50 / (double)t->p50,
-				       t->ops_per_s >= 0.9 * u->ops_per_s &&
-				       (double)u->p50 >= 0.9 * (double)t->p50 ?
+				       100.0 * tp, 100.0 * lat,
+				       tp >= 0.9 && lat >= 0.9 ?
 				       "met" : "NOT met");
 			}
 		}
@@ -613,15 +716,12 @@ int main(int argc, char **argv)
 		if (batches[bi] != 1)
 			continue;
 		for (op = 0; op < OP_N; op++) {
-			struct result *dr = &res[op][M_DIRECT][bi];
-
 			for (m = M_T2T; m <= M_T2ID; m++) {
-				struct result *t = &res[op][m][bi];
-				double add;
+				double add = round_ratio(op, m, M_DIRECT, bi,
+							 2);
 
-				if (!dr->valid || !t->valid)
+				if (add < -1e8)
 					continue;
-				add = ((double)t->p50 - (double)dr->p50) / 1000.0;
 				printf("  Tier 2 %-10s batch 1 %-7s: adds %.2f us "
 				       "at p50 over direct (goal <= 2 us): %s\n",
 				       meth_name[m], op_name[op], add,
