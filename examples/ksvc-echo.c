@@ -111,7 +111,8 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
-static void push(struct loop *l, struct ksvc_entry e)
+/* The next entry to fill; submits the batch so far when it is full. */
+static struct ksvc_entry *next_entry(struct loop *l)
 {
 	if (l->npend == sizeof(l->pend) / sizeof(l->pend[0])) {
 		int r = ksvc_dispatch_submit(l->d, l->pend, l->npend,
@@ -121,28 +122,13 @@ static void push(struct loop *l, struct ksvc_entry e)
 			die("submit", r);
 		l->npend = 0;
 	}
-	l->pend[l->npend++] = e;
-}
-
-static struct ksvc_entry entry(__u64 corr, long nr, __u64 a0, __u64 a1,
-			       __u64 a2, __u64 a3)
-{
-	struct ksvc_entry e;
-
-	memset(&e, 0, sizeof(e));
-	e.corr_id = corr;
-	e.syscall_nr = (__u32)nr;
-	e.args[0] = a0;
-	e.args[1] = a1;
-	e.args[2] = a2;
-	e.args[3] = a3;
-	return e;
+	return &l->pend[l->npend++];
 }
 
 static void post_accept(struct loop *l)
 {
-	push(l, entry(CORR(K_ACCEPT, 0), SYS_accept4, (__u64)l->lfd, 0, 0,
-		      SOCK_CLOEXEC));
+	ksvc_prep_call(next_entry(l), CORR(K_ACCEPT, 0), SYS_accept4,
+		       (__u64)l->lfd, 0, 0, SOCK_CLOEXEC, 0, 0);
 }
 
 static void post_recv(struct loop *l, unsigned int i)
@@ -150,8 +136,8 @@ static void post_recv(struct loop *l, unsigned int i)
 	struct conn *c = &l->conns[i];
 
 	c->receiving = 1;
-	push(l, entry(CORR(K_RECV, i), SYS_recvfrom, (__u64)c->fd,
-		      (uintptr_t)c->rbuf, BUF_SIZE, 0));
+	ksvc_prep_call(next_entry(l), CORR(K_RECV, i), SYS_recvfrom,
+		       (__u64)c->fd, (uintptr_t)c->rbuf, BUF_SIZE, 0, 0, 0);
 }
 
 static void post_send(struct loop *l, unsigned int i)
@@ -159,9 +145,9 @@ static void post_send(struct loop *l, unsigned int i)
 	struct conn *c = &l->conns[i];
 
 	c->sending = 1;
-	push(l, entry(CORR(K_SEND, i), SYS_sendto, (__u64)c->fd,
-		      (uintptr_t)(c->sbuf + c->sent), c->len - c->sent,
-		      MSG_NOSIGNAL));
+	ksvc_prep_call(next_entry(l), CORR(K_SEND, i), SYS_sendto,
+		       (__u64)c->fd, (uintptr_t)(c->sbuf + c->sent),
+		       c->len - c->sent, MSG_NOSIGNAL, 0, 0);
 }
 
 /* Close once nothing is in flight on the connection any more. */
@@ -172,7 +158,8 @@ static void maybe_close(struct loop *l, unsigned int i)
 	if (c->closing != 1 || c->sending || c->receiving)
 		return;
 	c->closing = 2;
-	push(l, entry(CORR(K_CLOSE, i), SYS_close, (__u64)c->fd, 0, 0, 0));
+	ksvc_prep_call(next_entry(l), CORR(K_CLOSE, i), SYS_close,
+		       (__u64)c->fd, 0, 0, 0, 0, 0);
 }
 
 /* rbuf holds @n new bytes and no send is in flight: send them, and
@@ -480,9 +467,10 @@ int main(int argc, char **argv)
 	quit = 1;
 	/* Wake each loop with an entry any thread may submit. */
 	for (i = 0; i < nthreads; i++) {
-		struct ksvc_entry e = entry(CORR(K_WAKE, 0), SYS_getppid,
-					    0, 0, 0, 0);
+		struct ksvc_entry e;
 
+		ksvc_prep_call(&e, CORR(K_WAKE, 0), SYS_getppid, 0, 0, 0, 0, 0,
+			       0);
 		ksvc_dispatch_submit(loops[i].d, &e, 1, KSVC_SUBMIT_WAIT);
 		__atomic_store_n(&loops[i].wake_sent, 1, __ATOMIC_RELEASE);
 	}

@@ -102,18 +102,16 @@
  *	struct ksvc_open_params op = { .flags = KSVC_OPEN_ANON_FALLBACK };
  *	struct ksvc *k;
  *	struct ksvc_dispatcher *d;
- *	struct ksvc_entry e[2] = {
- *		{ .corr_id = 1, .syscall_nr = SYS_pread64,
- *		  .args = { fd, (uintptr_t)buf, 4096, 0 } },
- *		{ .corr_id = 2, .syscall_nr = SYS_fstat,
- *		  .args = { fd, (uintptr_t)&st } },
- *	};
+ *	struct ksvc_entry e[2];
  *	struct ksvc_completion c[2];
  *	__s64 ppid;
  *
  *	ksvc_open(&k, &op);
  *	printf("KSVC runs in %s mode\n", ksvc_mode_name(k->mode));
  *	ksvc_dispatch_create(&d, k, NULL);
+ *	ksvc_prep_call(&e[0], 1, SYS_pread64, fd, (uintptr_t)buf, 4096, 0,
+ *		       0, 0);
+ *	ksvc_prep_call(&e[1], 2, SYS_fstat, fd, (uintptr_t)&st, 0, 0, 0, 0);
  *	ksvc_dispatch_submit(d, e, 2, KSVC_SUBMIT_WAIT);
  *	n = ksvc_dispatch_wait(d, c, 2, 2, -1);	// pread (Tier 1), fstat (2)
  *	ksvc_dispatch_call(d, SYS_getppid, NULL, &ppid, NULL);
@@ -283,6 +281,41 @@ void ksvc_dispatch_destroy(struct ksvc_dispatcher *d);
 int ksvc_dispatch_submit(struct ksvc_dispatcher *d,
 			 const struct ksvc_entry *e, unsigned int n,
 			 unsigned int flags);
+
+/*
+ * ksvc_prep_call - fill the entry @e for system call @nr.
+ * @corr_id: comes back untouched in the completion (not in the reserved
+ *	range: see ksvc_dispatch_submit())
+ * @a0..@a5: the call's arguments in register order; pointers as
+ *	(__u64)(uintptr_t)p, negative ints as (__u64)(__s64)v, unused ones 0
+ *
+ * Every field of @e is written: flags are cleared, so the entry is not
+ * linked.  Nothing is checked here; a bad entry completes with an error.
+ */
+static inline void ksvc_prep_call(struct ksvc_entry *e, __u64 corr_id,
+				  long nr, __u64 a0, __u64 a1, __u64 a2,
+				  __u64 a3, __u64 a4, __u64 a5)
+{
+	e->corr_id = corr_id;
+	e->syscall_nr = (__u32)nr;
+	e->flags = 0;
+	e->args[0] = a0;
+	e->args[1] = a1;
+	e->args[2] = a2;
+	e->args[3] = a3;
+	e->args[4] = a4;
+	e->args[5] = a5;
+}
+
+/*
+ * ksvc_prep_link - link @e to the entry after it (KSVC_ENTRY_LINKED): that
+ * one runs only if @e's result is >= 0, and completes -ECANCELED
+ * otherwise.  Call it after ksvc_prep_call(), which clears the flags.
+ */
+static inline void ksvc_prep_link(struct ksvc_entry *e)
+{
+	e->flags |= KSVC_ENTRY_LINKED;
+}
 
 /*
  * ksvc_dispatch_reap - take up to @max completions, without waiting.

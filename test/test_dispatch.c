@@ -116,6 +116,50 @@ struct targ {
 
 static void *one_driver_thread(void *arg);
 
+/*
+ * ksvc_prep_call() writes every field (garbage before it must not show
+ * through), ksvc_prep_link() sets only the link bit, and entries made
+ * with them run, linked, through a real dispatcher.
+ */
+static void test_prep(void)
+{
+	struct ksvc *k = td_open(64, 64);
+	struct ksvc_dispatcher *d = td_create(k, 0, 1);
+	struct ksvc_completion c[2];
+	struct ksvc_entry e[2];
+	int ok, i;
+
+	memset(e, 0xa5, sizeof(e));
+	ksvc_prep_call(&e[0], 0x1122334455667788ull, SYS_pread64, 1, 2, 3, 4,
+		       5, 6);
+	ok = e[0].corr_id == 0x1122334455667788ull &&
+	     e[0].syscall_nr == SYS_pread64 && e[0].flags == 0;
+	for (i = 0; i < 6; i++)
+		ok = ok && e[0].args[i] == (__u64)i + 1;
+	tap_ok(ok, "ksvc_prep_call: every field written, flags cleared");
+	ksvc_prep_link(&e[0]);
+	ok = e[0].flags == KSVC_ENTRY_LINKED &&
+	     e[0].corr_id == 0x1122334455667788ull &&
+	     e[0].syscall_nr == SYS_pread64 && e[0].args[5] == 6;
+	tap_ok(ok, "ksvc_prep_link: sets KSVC_ENTRY_LINKED, nothing else");
+
+	ksvc_prep_call(&e[0], 1, SYS_openat, (__u64)(__s64)AT_FDCWD,
+		       (uintptr_t)"/nonexistent/ksvc", O_RDONLY, 0, 0, 0);
+	ksvc_prep_link(&e[0]);
+	ksvc_prep_call(&e[1], 2, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	ok = run_batch(d, e, 2, c) == 0 && c[0].result == -ENOENT &&
+	     c[1].result == -ECANCELED;
+	ksvc_prep_call(&e[0], 3, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	ksvc_prep_link(&e[0]);
+	ksvc_prep_call(&e[1], 4, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	ok = ok && run_batch(d, e, 2, c) == 0 && c[0].result == getppid() &&
+	     c[1].result == getppid();
+	tap_ok(ok, "prepared entries run: a failed link cancels the next, a "
+	       "successful one lets it run");
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
 static void test_api(void)
 {
 	struct ksvc *k = td_open(64, 64), *k2;
@@ -1143,10 +1187,11 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(26 + NMODES * 42 + RT_CONFIGS);
+	tap_plan(29 + NMODES * 42 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
+	test_prep();
 	test_route_table();
 	for (mode = 0; mode < NMODES; mode++) {
 		test_routing(mode);

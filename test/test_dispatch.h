@@ -143,13 +143,7 @@ static inline struct ksvc_entry td_entry(__u64 corr, long nr, __u64 a0,
 {
 	struct ksvc_entry e;
 
-	memset(&e, 0, sizeof(e));
-	e.corr_id = corr;
-	e.syscall_nr = (__u32)nr;
-	e.args[0] = a0;
-	e.args[1] = a1;
-	e.args[2] = a2;
-	e.args[3] = a3;
+	ksvc_prep_call(&e, corr, nr, a0, a1, a2, a3, 0, 0);
 	return e;
 }
 
