@@ -223,23 +223,41 @@ static bool ksvc_any_instance(void)
 	return atomic_read(&ksvc_nr_registered) != 0;
 }
 
-bool ksvc_t0_current_has_instance(void)
+/*
+ * For every instance owned by thread group @tg: clear the fresh bits
+ * @clear, then refresh the groups @refresh, and those of @stale whose
+ * fresh bit is clear.  Returns how many instances @tg owns.  @tg is only a
+ * key here, never dereferenced.
+ */
+static unsigned int t0_for_tg(struct pid *tg, u32 clear, u32 refresh,
+			      u32 stale)
 {
 	struct ksvc_instance *inst;
-	bool found = false;
+	unsigned int n = 0;
 
 	if (!ksvc_any_instance())
-		return false;
+		return 0;
 	rcu_read_lock();
 	hash_for_each_possible_rcu(ksvc_by_tgid, inst, by_tgid,
-				   (unsigned long)task_tgid(current)) {
-		if (inst->tgid == task_tgid(current)) {
-			found = true;
-			break;
-		}
+				   (unsigned long)tg) {
+		u32 now;
+
+		if (inst->tgid != tg)
+			continue;
+		n++;
+		if (clear)
+			ksvc_t0_invalidate(inst, clear);
+		now = refresh | (stale & ~READ_ONCE(inst->t0_fresh));
+		if (now)
+			ksvc_t0_refresh(inst, now);
 	}
 	rcu_read_unlock();
-	return found;
+	return n;
+}
+
+bool ksvc_t0_current_has_instance(void)
+{
+	return t0_for_tg(task_tgid(current), 0, 0, 0) != 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -555,22 +573,7 @@ void ksvc_t0_refresh(struct ksvc_instance *inst, u32 groups)
 /* For every instance of the current thread group. */
 static void t0_for_current(u32 invalidate, u32 refresh)
 {
-	struct pid *tgid = task_tgid(current);
-	struct ksvc_instance *inst;
-
-	if (!ksvc_any_instance())
-		return;
-	rcu_read_lock();
-	hash_for_each_possible_rcu(ksvc_by_tgid, inst, by_tgid,
-				   (unsigned long)tgid) {
-		if (inst->tgid != tgid)
-			continue;
-		if (invalidate)
-			ksvc_t0_invalidate(inst, invalidate);
-		if (refresh)
-			ksvc_t0_refresh(inst, refresh);
-	}
-	rcu_read_unlock();
+	t0_for_tg(task_tgid(current), invalidate, refresh, 0);
 }
 
 /*
@@ -687,18 +690,7 @@ void ksvc_t0_idmap_write_end(struct user_namespace *ns)
  */
 void ksvc_t0_rlimit_change(struct task_struct *target)
 {
-	struct ksvc_instance *inst;
-	struct pid *tgid;
-
-	if (!ksvc_any_instance())
-		return;
-	rcu_read_lock();
-	tgid = task_tgid(target);
-	hash_for_each_possible_rcu(ksvc_by_tgid, inst, by_tgid,
-				   (unsigned long)tgid)
-		if (inst->tgid == tgid)
-			ksvc_t0_invalidate(inst, KSVC_FRESH_NOFILE);
-	rcu_read_unlock();
+	t0_for_tg(task_tgid(target), KSVC_FRESH_NOFILE, 0, 0);
 }
 
 /*
@@ -707,18 +699,7 @@ void ksvc_t0_rlimit_change(struct task_struct *target)
  */
 void ksvc_t0_rlimit_changed_self(void)
 {
-	struct pid *tgid = task_tgid(current);
-	struct ksvc_instance *inst;
-
-	if (!ksvc_any_instance())
-		return;
-	rcu_read_lock();
-	hash_for_each_possible_rcu(ksvc_by_tgid, inst, by_tgid,
-				   (unsigned long)tgid)
-		if (inst->tgid == tgid &&
-		    !(READ_ONCE(inst->t0_fresh) & KSVC_FRESH_NOFILE))
-			ksvc_t0_refresh(inst, KSVC_FRESH_NOFILE);
-	rcu_read_unlock();
+	t0_for_tg(task_tgid(current), 0, 0, KSVC_FRESH_NOFILE);
 }
 
 /*
