@@ -191,8 +191,15 @@ struct ksvc_dispatcher {
 	unsigned int pool_stop;		/* atomic */
 	unsigned int pool_cancel;	/* atomic */
 	unsigned int pool_running;	/* atomic */
+	/*
+	 * The hand-off to the spinning worker (see ksvc__pool_push()), on
+	 * a cache line of its own: the driver reads pool_spinning and
+	 * writes mbox, the worker polls mbox, and nothing else is there.
+	 */
+	struct kop *mbox __attribute__((aligned(64)));	/* atomic */
 	unsigned int pool_spinning;	/* atomic: a worker spins for work */
-	__u32 on_cpu[KSVC_CPU_SLOTS];	/* atomics: see ksvc__spin() */
+	__u32 on_cpu[KSVC_CPU_SLOTS]	/* atomics: see ksvc__spin() */
+		__attribute__((aligned(64)));
 	struct kworker *workers;
 	unsigned int nworkers;
 

@@ -116,7 +116,7 @@ static void *worker_main(void *arg)
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 
 	for (;;) {
-		struct kop *op;
+		struct kop *op = NULL;
 		__s64 res;
 
 		/*
@@ -136,14 +136,29 @@ static void *worker_main(void *arg)
 		if (spin) {
 			__u64 t0 = ksvc__now_ns(), now = t0;
 
-			while (A_LOADR(&d->pq_tail) == A_LOADR(&d->pq_head) &&
+			while (!A_LOADR(&d->mbox) &&
+			       A_LOADR(&d->pq_tail) == A_LOADR(&d->pq_head) &&
 			       !A_LOADR(&d->pool_stop) &&
 			       !A_LOADR(&d->pool_running) &&
 			       (now = ksvc__now_ns()) - t0 < d->spin_ns)
 				ksvc__spin(d->on_cpu, &ks, now - t0);
+			/*
+			 * Counted running first, so that a call taken from
+			 * the mailbox is never invisible to
+			 * ksvc__pool_cancel(); then the mailbox is looked
+			 * at after the claim is given up (the order
+			 * ksvc__pool_push() relies on).
+			 */
+			A_ADD(&d->pool_running, 1);
 			__atomic_store_n(&d->pool_spinning, 0, __ATOMIC_SEQ_CST);
+			op = __atomic_exchange_n(&d->mbox, NULL,
+						 __ATOMIC_SEQ_CST);
+			if (!op)
+				A_ADD(&d->pool_running, -1);
 			spin = 0;
 		}
+		if (op)
+			goto run;
 		pthread_mutex_lock(&d->pool_lock);
 		if (d->pq_head == d->pq_tail)
 			ksvc__idle(d->on_cpu, &ks);
@@ -154,14 +169,14 @@ static void *worker_main(void *arg)
 			ksvc__idle(d->on_cpu, &ks);
 			break;
 		}
-		ksvc__busy(d->on_cpu, &ks);
 		op = d->pq[d->pq_head++ % d->pq_cap];
 		A_ADD(&d->pool_running, 1);
 		/* More queued: make sure somebody else takes them. */
 		if (d->pq_head != d->pq_tail)
 			pthread_cond_signal(&d->pool_cv);
 		pthread_mutex_unlock(&d->pool_lock);
-
+run:
+		ksvc__busy(d->on_cpu, &ks);
 		__atomic_store_n(&w->in_call, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&d->pool_cancel, __ATOMIC_SEQ_CST))
 			res = -ECANCELED;	/* never started */
@@ -210,12 +225,39 @@ int ksvc__pool_start(struct ksvc_dispatcher *d)
 	return err;
 }
 
+/*
+ * Hand @op to the spinning worker through the mailbox, without the lock
+ * and the queue.  The worker gives up its claim (pool_spinning) before it
+ * empties the mailbox, both sequentially consistent; so after putting the
+ * call in, a claim still seen means a spinner that will empty the mailbox
+ * later, and none seen means the call may be stranded: take it back,
+ * unless a worker already took it.  Returns 1 if the call was handed
+ * over.
+ */
+static int pool_handoff(struct ksvc_dispatcher *d, struct kop *op)
+{
+	struct kop *none = NULL;
+
+	if (!__atomic_load_n(&d->pool_spinning, __ATOMIC_SEQ_CST) ||
+	    !__atomic_compare_exchange_n(&d->mbox, &none, op, 0,
+					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return 0;
+	if (__atomic_load_n(&d->pool_spinning, __ATOMIC_SEQ_CST))
+		return 1;
+	none = op;
+	return !__atomic_compare_exchange_n(&d->mbox, &none, NULL, 0,
+					    __ATOMIC_SEQ_CST,
+					    __ATOMIC_RELAXED);
+}
+
 /* Queue @n calls (the dispatcher's in-flight bound keeps room). */
 void ksvc__pool_push(struct ksvc_dispatcher *d, struct kop **ops,
 		     unsigned int n)
 {
 	unsigned int i;
 
+	if (n == 1 && pool_handoff(d, ops[0]))
+		return;
 	pthread_mutex_lock(&d->pool_lock);
 	for (i = 0; i < n; i++)
 		d->pq[d->pq_tail++ % d->pq_cap] = ops[i];
@@ -230,8 +272,9 @@ void ksvc__pool_push(struct ksvc_dispatcher *d, struct kop **ops,
 	 */
 	if (n > 1)
 		pthread_cond_broadcast(&d->pool_cv);	/* work for all */
-	else if (!__atomic_load_n(&d->pool_spinning, __ATOMIC_SEQ_CST))
-		pthread_cond_signal(&d->pool_cv);
+	else if (!__atomic_load_n(&d->pool_spinning, __ATOMIC_SEQ_CST) ||
+		 __atomic_load_n(&d->mbox, __ATOMIC_SEQ_CST))
+		pthread_cond_signal(&d->pool_cv);	/* the spinner is busy */
 }
 
 static void sleep_ms(unsigned int ms)
@@ -282,6 +325,8 @@ void ksvc__pool_cancel(struct ksvc_dispatcher *d)
 		if (d->pq_head != d->pq_tail)
 			busy = 1;
 		pthread_mutex_unlock(&d->pool_lock);
+		if (__atomic_load_n(&d->mbox, __ATOMIC_SEQ_CST))
+			busy = 1;	/* the spinner takes it, sees pool_cancel */
 		if (!busy && A_LOAD(&d->pool_running))
 			busy = 1;
 		if (busy)
