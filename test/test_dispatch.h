@@ -46,6 +46,15 @@ static inline void td_args(int argc, char **argv)
 			td_scale = (unsigned)atoi(argv[++i]);
 }
 
+/* xorshift64: a cheap pseudo-random sequence from the seed in *@s. */
+static inline uint64_t td_rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
 /* @full divided by the scale, at least @min. */
 static inline uint64_t td_count(uint64_t full, uint64_t min)
 {

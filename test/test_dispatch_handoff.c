@@ -20,14 +20,6 @@
 
 #include "test_dispatch.h"
 
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static void busy_ns(uint64_t ns)
 {
 	uint64_t end = td_now_ns() + ns;
@@ -76,7 +68,7 @@ static void test_race(int mode, int fd, uint64_t n)
 		if (!err && (c.result != (__s64)off ||
 			     !(c.flags & KSVC_COMP_TIER2)))
 			wrong++;
-		busy_ns(rnd(&s) % 3001);
+		busy_ns(td_rnd(&s) % 3001);
 	}
 	ksvc_dispatch_stats(d, &st);
 	tap_ok(!err && !wrong && i == n && st.tier2.completed == n &&

@@ -76,14 +76,6 @@ static __u64 off_of(int id, uint64_t seq)
 	return ((seq * 131 + (uint64_t)id * 977) % FILE_WORDS) * 8;
 }
 
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static void *submitter(void *arg)
 {
 	struct sub *s = arg;
@@ -91,7 +83,7 @@ static void *submitter(void *arg)
 	uint64_t seq = 0, r = 0x1234567ull + (uint64_t)s->id;
 
 	while (seq < s->n) {
-		unsigned int b = (unsigned)(rnd(&r) % 16) + 1, i;
+		unsigned int b = (unsigned)(td_rnd(&r) % 16) + 1, i;
 		int ret;
 
 		if (b > s->n - seq)

@@ -31,14 +31,6 @@ struct prod {
 	int err;
 };
 
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static void pause_us(unsigned int us)
 {
 	struct timespec ts = { 0, (long)us * 1000 };
@@ -58,7 +50,7 @@ static void *producer(void *arg)
 	uint64_t q = 0, r = 0xfeedbeefull;
 
 	while (q < p->n) {
-		unsigned int b = (unsigned)(rnd(&r) % 32) + 1, i;
+		unsigned int b = (unsigned)(td_rnd(&r) % 32) + 1, i;
 		int ret;
 
 		if (b > p->n - q)
@@ -85,8 +77,8 @@ static void *producer(void *arg)
 			return NULL;
 		}
 		q += b;
-		if (rnd(&r) % 64 == 0) {
-			pause_us((unsigned)(rnd(&r) % 300));
+		if (td_rnd(&r) % 64 == 0) {
+			pause_us((unsigned)(td_rnd(&r) % 300));
 			p->pauses++;
 		}
 	}
@@ -137,7 +129,7 @@ static void run(int mode, uint64_t n, int evfd)
 	p.n = n;
 	pthread_create(&th, NULL, producer, &p);
 	while (got < n) {
-		unsigned int min = (unsigned)(rnd(&r) % 8) + 1;
+		unsigned int min = (unsigned)(td_rnd(&r) % 8) + 1;
 		int ret, i;
 
 		if (min > n - got)
@@ -173,8 +165,8 @@ static void run(int mode, uint64_t n, int evfd)
 				wrong++;
 		}
 		got += (unsigned)ret;
-		if (rnd(&r) % 64 == 0) {
-			pause_us((unsigned)(rnd(&r) % 300));
+		if (td_rnd(&r) % 64 == 0) {
+			pause_us((unsigned)(td_rnd(&r) % 300));
 			pauses++;
 		}
 	}
