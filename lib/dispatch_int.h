@@ -358,12 +358,14 @@ static inline void ksvc__idle(__u32 *on_cpu, struct kspin *s)
 	if (s->slot >= 0)
 		__atomic_fetch_sub(&on_cpu[s->slot], 1, __ATOMIC_RELAXED);
 	s->slot = -1;
-	s->next_yield = KSVC_SPIN_YIELD_NS;
 }
 
 /* One step of a spin that has lasted @spun_ns (see above). */
 static inline void ksvc__spin(__u32 *on_cpu, struct kspin *s, __u64 spun_ns)
 {
+	/* A new spin (its time started over): so do the periodic yields. */
+	if (spun_ns + KSVC_SPIN_YIELD_NS < s->next_yield)
+		s->next_yield = KSVC_SPIN_YIELD_NS;
 	ksvc__busy(on_cpu, s);
 	if (__atomic_load_n(&on_cpu[s->slot], __ATOMIC_RELAXED) > 1) {
 		sched_yield();
