@@ -102,6 +102,17 @@ __s64 ksvc__run_syscall(const struct ksvc_entry *e)
 	return r == -1 ? -(__s64)errno : (__s64)r;
 }
 
+/*
+ * Claim the pool's one spin, if spinning is on and @running workers
+ * (this one included) are in a call.  Returns 1 if this worker got it.
+ */
+static int spin_claim(struct ksvc_dispatcher *d, unsigned int running)
+{
+	return d->spin_ns && A_LOADR(&d->pool_running) == running &&
+	       __atomic_exchange_n(&d->pool_spinning, 1,
+				   __ATOMIC_SEQ_CST) == 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct kworker *w = arg;
@@ -130,9 +141,8 @@ static void *worker_main(void *arg)
 		 * below), else the next call, pushed as soon as the result
 		 * is seen, would wake a sleeping worker instead.
 		 */
-		if (!spin && d->spin_ns && !A_LOADR(&d->pool_running))
-			spin = __atomic_exchange_n(&d->pool_spinning, 1,
-						   __ATOMIC_SEQ_CST) == 0;
+		if (!spin)
+			spin = spin_claim(d, 0);
 		if (spin) {
 			__u64 t0 = ksvc__now_ns(), now = t0;
 
@@ -189,9 +199,7 @@ run:
 		op->res = res;
 		op->cflags = KSVC_COMP_TIER2;
 		/* The spin to come, if no other worker is in a call. */
-		if (d->spin_ns && A_LOADR(&d->pool_running) == 1)
-			spin = __atomic_exchange_n(&d->pool_spinning, 1,
-						   __ATOMIC_SEQ_CST) == 0;
+		spin = spin_claim(d, 1);
 		ksvc__worker_done(d, op);
 		A_ADD(&d->pool_running, -1);
 	}
