@@ -47,8 +47,8 @@
  * all, after a warm-up per run), and the rounds are interleaved: round r
  * runs every method of one (op, batch) before round r + 1 starts.  Each
  * figure printed is the median over the rounds; each goal ratio is
- * computed within each round (columns measured seconds apart) and the
- * median of those ratios is printed.
+ * computed within each round (columns measured well under a second
+ * apart) and the median of those ratios is printed.
  *
  * Output: a table on stdout, and CSV (default bench_ops.csv) with the
  * columns where,kernel,mode,op,method,batch,ops,seconds,ops_per_s,
@@ -124,7 +124,7 @@ static int listed(const char *list, const char *name)
 }
 static __u32 uring_flags_seen;
 
-/* Run time and warm-up of one round of one cell, in ms. */
+/* Run time of one round of one cell, in ms (after WARM_MS of warm-up). */
 static unsigned int round_ms(void)
 {
 	unsigned int t = time_ms / rounds;
