@@ -273,6 +273,7 @@ int mprod_init(struct mprod *m, struct ksvc_ring *r)
 
 	m->r = r;
 	m->resv = tail;
+	m->head_seen = __atomic_load_n(&r->hdr->head, __ATOMIC_ACQUIRE);
 	m->ready = malloc((size_t)r->entries * sizeof(*m->ready));
 	if (!m->ready)
 		return -ENOMEM;
@@ -295,19 +296,35 @@ void mprod_free(struct mprod *m)
  * between).  A head read long before can make the ring look fuller than
  * it is; "more than full" is then re-read, and only a ring whose head is
  * really ahead of every reservation (corrupted) gives up.
+ *
+ * The ring's head is the consumer's line, written at every batch it
+ * takes: reading it costs a cache miss each time when the consumer runs
+ * on another CPU.  So the room is first counted from head_seen, a head
+ * some producer read before (never ahead of the real one, which only
+ * grows: the count can only come out short), and the real head is read
+ * only when that count says there is not enough room.
  */
 int mprod_reserve(struct mprod *m, __u32 n, __u32 *start)
 {
 	__u32 entries = m->r->entries;
+	int fresh = 0;
 
 	for (;;) {
-		__u32 head = __atomic_load_n(&m->r->hdr->head, __ATOMIC_SEQ_CST);
+		__u32 head = fresh ?
+			__atomic_load_n(&m->r->hdr->head, __ATOMIC_SEQ_CST) :
+			__atomic_load_n(&m->head_seen, __ATOMIC_SEQ_CST);
 		__u64 cur = __atomic_load_n(&m->resv, __ATOMIC_SEQ_CST);
 		__u32 r = (__u32)cur, used = r - head;
 		__u64 next;
 
 		if (cur & MPROD_CLOSED)
 			return -ESHUTDOWN;
+		if (!fresh && (used > entries || entries - used < n)) {
+			fresh = 1;
+			continue;
+		}
+		if (fresh)
+			__atomic_store_n(&m->head_seen, head, __ATOMIC_RELAXED);
 		if (used > entries) {
 			if (head == __atomic_load_n(&m->r->hdr->head,
 						    __ATOMIC_SEQ_CST) &&
@@ -955,20 +972,36 @@ static struct kwaiter *sync_target(struct ksvc_dispatcher *d,
 }
 
 /*
- * Completion slots free for new entries.  Order of the reads: owed
- * before resv (a poster reserves, then decrements owed: never counted
- * twice as free), head before resv (used cannot go negative).
+ * Completion slots free for new entries, at least @need of them if that
+ * many are free.  Order of the reads: owed before resv (a poster
+ * reserves, then decrements owed: never counted twice as free), head
+ * before resv (used cannot go negative).  The count is made from the
+ * head the posters saw last (cqp.head_seen, see mprod_reserve()), which
+ * can only make it short, and again from the ring's head when it comes
+ * out below @need.
  */
-static __s32 cq_credits(struct ksvc_dispatcher *d)
+static __s32 cq_credits(struct ksvc_dispatcher *d, __s32 need)
 {
-	__s32 owed = __atomic_load_n(&d->owed, __ATOMIC_SEQ_CST);
-	__u32 head = __atomic_load_n(&d->cq->hdr->head, __ATOMIC_SEQ_CST);
-	__u32 resv = (__u32)__atomic_load_n(&d->cqp.resv, __ATOMIC_SEQ_CST);
-	__u32 used = resv - head;
+	int fresh;
 
-	if (used > d->cq->entries)
-		return 0;
-	return (__s32)(d->cq->entries - used) - owed;
+	for (fresh = 0; fresh < 2; fresh++) {
+		__s32 owed = __atomic_load_n(&d->owed, __ATOMIC_SEQ_CST);
+		__u32 head = fresh ?
+			__atomic_load_n(&d->cq->hdr->head, __ATOMIC_SEQ_CST) :
+			__atomic_load_n(&d->cqp.head_seen, __ATOMIC_SEQ_CST);
+		__u32 resv = (__u32)__atomic_load_n(&d->cqp.resv,
+						    __ATOMIC_SEQ_CST);
+		__u32 used = resv - head;
+		__s32 credits = used > d->cq->entries ? 0 :
+				(__s32)(d->cq->entries - used) - owed;
+
+		if (fresh)
+			__atomic_store_n(&d->cqp.head_seen, head,
+					 __ATOMIC_RELAXED);
+		if (credits >= need || fresh)
+			return credits;
+	}
+	return 0;
 }
 
 /* Take entries from the submit ring and start them. */
@@ -979,10 +1012,11 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 	int stall = 0;
 
 	if (!ready) {
-		__atomic_store_n(&d->cq_stalled, 0, __ATOMIC_RELAXED);
+		if (A_LOADR(&d->cq_stalled))
+			__atomic_store_n(&d->cq_stalled, 0, __ATOMIC_RELAXED);
 		return 0;
 	}
-	credits = cq_credits(d);
+	credits = cq_credits(d, (__s32)ready);
 	for (i = 0; i < ready; i++) {
 		struct kwaiter *w;
 		struct kop *op;
@@ -1058,7 +1092,10 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 	}
 	if (stall == 1 && A_LOADR(&d->cq_stalled) != 1)
 		CTR_INC(&d->c_stalls);
-	__atomic_store_n(&d->cq_stalled, (__u32)stall, __ATOMIC_SEQ_CST);
+	/* Only a change: reapers read this line after every batch. */
+	if (A_LOADR(&d->cq_stalled) != (__u32)stall)
+		__atomic_store_n(&d->cq_stalled, (__u32)stall,
+				 __ATOMIC_SEQ_CST);
 	return (int)taken;
 }
 
@@ -1139,7 +1176,7 @@ static int dsleep(struct ksvc_dispatcher *d, __u64 deadline)
 			  __ATOMIC_SEQ_CST);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	stalled = A_LOADR(&d->cq_stalled) != 0;
-	if (stalled && A_LOADR(&d->cq_stalled) == 1 && cq_credits(d) > 0)
+	if (stalled && A_LOADR(&d->cq_stalled) == 1 && cq_credits(d, 1) > 0)
 		stalled = 0;		/* the application made room */
 	take_ok = !stalled;
 	tail = __atomic_load_n(&d->sq->hdr->tail, __ATOMIC_SEQ_CST);
@@ -1306,7 +1343,7 @@ static void do_stop(struct ksvc_dispatcher *d)
 		if (w) {
 			deliver_sync(d, w, -ECANCELED, 0);
 		} else {
-			if (cq_credits(d) <= 0) {
+			if (cq_credits(d, 1) <= 0) {
 				left = (int)(ready - i);
 				break;
 			}

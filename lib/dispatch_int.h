@@ -61,6 +61,8 @@ struct mprod {
 	struct ksvc_ring *r;
 	__u64 resv;		/* atomic */
 	__u32 *ready;		/* r->entries tags */
+	__u32 head_seen;	/* atomic: a head value read before (see
+				 * mprod_reserve()) */
 };
 
 #define MPROD_CLOSED	(1ull << 32)
@@ -115,6 +117,15 @@ struct ktier_ctr {
 
 #define KSVC_CPU_SLOTS	64	/* on_cpu[] slots: CPU number modulo this */
 
+/*
+ * Threads of the dispatcher busy on one CPU (atomic), a line per CPU: a
+ * spinner reads its own CPU's count on every step, and must not lose the
+ * line whenever a thread on another CPU starts or stops spinning.
+ */
+struct kcpu {
+	__u32 busy;
+} __attribute__((aligned(64)));
+
 struct ksvc_dispatcher {
 	struct ksvc *k;
 	struct ksvc_ring *sq, *cq;
@@ -125,22 +136,35 @@ struct ksvc_dispatcher {
 	__u32 stop_timeout_ms;
 	int cancel_signal;
 
-	/* Submit side. */
-	struct mprod sqp;
-	__u32 space_waiters;		/* atomic: submitters waiting for room */
-	__u32 dsleep_seq, dwoken_seq;	/* atomics: driver sleeps / woken */
+	/*
+	 * Cache lines, for the hand-off between an application thread and
+	 * a dispatcher thread on another CPU: a line that one side writes
+	 * for every batch holds nothing the other side reads for every
+	 * batch, or each batch pays for the line going back and forth.
+	 */
+	/* Submit side: written by the submitters. */
+	struct mprod sqp __attribute__((aligned(64)));
 
-	/* Completion side. */
-	struct mprod cqp;
+	/* Completion side: written by the driver (and, in thread mode, the
+	 * workers) for every batch. */
+	struct mprod cqp __attribute__((aligned(64)));
 	__s32 owed;			/* atomic: taken, not yet posted */
-	__u32 cq_stalled;		/* atomic: 1 waiting for the app to reap,
-					 * 2 waiting for an op to come back */
 	unsigned int stall_backoff;
+
+	/* Written only when someone sleeps, waits or stalls. */
+	__u32 space_waiters		/* atomic: submitters waiting for room */
+		__attribute__((aligned(64)));
+	__u32 dsleep_seq, dwoken_seq;	/* atomics: driver sleeps / woken */
+	__u32 cq_stalled;		/* atomic: 1 waiting for the app to reap,
+					 * 2 waiting for an op to come back;
+					 * stored only when it changes */
 	__u32 sleep_seq, notified_seq;	/* atomics: app sleeps / notified */
-	pthread_mutex_t reap_lock;
+
+	/* Taken by application threads. */
+	pthread_mutex_t reap_lock __attribute__((aligned(64)));
+	pthread_mutex_t drive_lock;
 
 	/* Driving. */
-	pthread_mutex_t drive_lock;
 	pthread_t thread;
 	int has_thread;
 	__u32 db;			/* atomic: doorbell futex word */
@@ -172,7 +196,6 @@ struct ksvc_dispatcher {
 	struct kop *opmem;
 	unsigned int nops;
 	struct kop *free_ops;
-	struct kop *done_stack;		/* atomic: Treiber push, xchg pop-all */
 
 	/* Chain state (dispatcher only). */
 	int chain_state;
@@ -198,8 +221,7 @@ struct ksvc_dispatcher {
 	 */
 	struct kop *mbox __attribute__((aligned(64)));	/* atomic */
 	unsigned int pool_spinning;	/* atomic: a worker spins for work */
-	__u32 on_cpu[KSVC_CPU_SLOTS]	/* atomics: see ksvc__spin() */
-		__attribute__((aligned(64)));
+	struct kcpu on_cpu[KSVC_CPU_SLOTS];	/* see ksvc__spin() */
 	struct kworker *workers;
 	unsigned int nworkers;
 
@@ -209,11 +231,17 @@ struct ksvc_dispatcher {
 	__u32 *sync_free;
 	unsigned int nsync, nsync_free;
 
-	/* Counters. */
-	struct ktier_ctr c1, c2;
+	/* Written by the pool workers for every call they finish. */
+	struct kop *done_stack		/* atomic: Treiber push, xchg pop-all */
+		__attribute__((aligned(64)));
 	__u64 c2_completed_w;		/* Tier 2 completions posted by workers */
+	__u64 c_posted;			/* by workers and the driver */
+
+	/* Counters (the driver's, single-writer). */
+	struct ktier_ctr c1 __attribute__((aligned(64)));
+	struct ktier_ctr c2;
 	__u64 c_inline, c_refused, c_invalid, c_chain_cancelled, c_taken,
-	      c_posted, c_direct, c_sleeps, c_wakeups, c_notifies, c_stalls;
+	      c_direct, c_sleeps, c_wakeups, c_notifies, c_stalls;
 
 	/*
 	 * route_of() answered once per system call number (see
@@ -339,7 +367,7 @@ struct kspin {
 #define KSPIN_INIT	{ -1, KSVC_SPIN_YIELD_NS }
 
 /* Count this thread busy on the CPU it runs on now. */
-static inline void ksvc__busy(__u32 *on_cpu, struct kspin *s)
+static inline void ksvc__busy(struct kcpu *on_cpu, struct kspin *s)
 {
 	int cpu = sched_getcpu();
 	int slot = cpu < 0 ? 0 : cpu % KSVC_CPU_SLOTS;
@@ -347,27 +375,28 @@ static inline void ksvc__busy(__u32 *on_cpu, struct kspin *s)
 	if (slot == s->slot)
 		return;
 	if (s->slot >= 0)
-		__atomic_fetch_sub(&on_cpu[s->slot], 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&on_cpu[slot], 1, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&on_cpu[s->slot].busy, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&on_cpu[slot].busy, 1, __ATOMIC_RELAXED);
 	s->slot = slot;
 }
 
 /* No longer busy (about to sleep, or leaving the library). */
-static inline void ksvc__idle(__u32 *on_cpu, struct kspin *s)
+static inline void ksvc__idle(struct kcpu *on_cpu, struct kspin *s)
 {
 	if (s->slot >= 0)
-		__atomic_fetch_sub(&on_cpu[s->slot], 1, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&on_cpu[s->slot].busy, 1, __ATOMIC_RELAXED);
 	s->slot = -1;
 }
 
 /* One step of a spin that has lasted @spun_ns (see above). */
-static inline void ksvc__spin(__u32 *on_cpu, struct kspin *s, __u64 spun_ns)
+static inline void ksvc__spin(struct kcpu *on_cpu, struct kspin *s,
+			      __u64 spun_ns)
 {
 	/* A new spin (its time started over): so do the periodic yields. */
 	if (spun_ns + KSVC_SPIN_YIELD_NS < s->next_yield)
 		s->next_yield = KSVC_SPIN_YIELD_NS;
 	ksvc__busy(on_cpu, s);
-	if (__atomic_load_n(&on_cpu[s->slot], __ATOMIC_RELAXED) > 1) {
+	if (__atomic_load_n(&on_cpu[s->slot].busy, __ATOMIC_RELAXED) > 1) {
 		sched_yield();
 	} else if (spun_ns >= s->next_yield) {
 		s->next_yield = spun_ns + KSVC_SPIN_YIELD_NS;
