@@ -14,7 +14,8 @@
 # echo benchmark. Outputs (text, CSV) go to $(O)/build/bench/.
 #
 # The echo benchmark's programs: examples/echo-client (the load client,
-# built here), bench/echo_epoll.c, bench/tokio-echo (Rust, built offline
+# built here), bench/echo_epoll.c, bench/echo_uring.c (ksvc-echo's design
+# on liburing directly: the reference for KSVC's own cost), bench/tokio-echo (Rust, built offline
 # from Debian's crate registry), bench/go-echo (Go standard library only)
 # and examples/ksvc-echo (built by examples/examples.mk) when its source
 # exists. A server that fails to build is reported missing by the
@@ -27,6 +28,7 @@ BENCH_HDRS	:= $(wildcard bench/*.h)
 
 ECHO_CLIENT	:= $(O)/examples/echo-client
 ECHO_EPOLL	:= $(BENCH_DIR)/echo_epoll
+ECHO_URING	:= $(BENCH_DIR)/echo_uring
 TOKIO_ECHO	:= $(BENCH_DIR)/tokio-echo
 GO_ECHO		:= $(BENCH_DIR)/go-echo
 KSVC_ECHO	:= $(if $(wildcard examples/ksvc-echo.c),$(O)/examples/ksvc-echo)
@@ -38,7 +40,7 @@ BENCH_GO	?= /usr/bin/go
 
 ECHO_ENV	= ECHO_CLIENT=$(ECHO_CLIENT) ECHO_EPOLL=$(ECHO_EPOLL) \
 		  TOKIO_ECHO=$(TOKIO_ECHO) GO_ECHO=$(GO_ECHO) \
-		  KSVC_ECHO=$(KSVC_ECHO)
+		  KSVC_ECHO=$(KSVC_ECHO) ECHO_URING=$(ECHO_URING)
 
 .PHONY: bench bench-build bench-echo bench-echo-build bench-deps bench-progs \
 	bench-vm
@@ -71,7 +73,8 @@ bench-progs: $(BENCH_PROGS)
 bench-vm:
 	bench/run-vm.sh $(BENCH_DIR)
 
-bench-echo-build: $(ECHO_CLIENT) $(ECHO_EPOLL) $(KSVC_ECHO) $(TOKIO_ECHO) $(GO_ECHO)
+bench-echo-build: $(ECHO_CLIENT) $(ECHO_EPOLL) $(ECHO_URING) $(KSVC_ECHO) \
+		  $(TOKIO_ECHO) $(GO_ECHO)
 	@:
 
 $(BENCH_DIR)/bench_%: bench/bench_%.c $(BENCH_HDRS) $(LIB_HDRS) $(LIBKSVC)
@@ -85,6 +88,10 @@ $(ECHO_CLIENT): examples/echo-client.c
 $(ECHO_EPOLL): bench/echo_epoll.c
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $< -o $@ $(USER_LDFLAGS)
+
+$(ECHO_URING): bench/echo_uring.c
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) $< -o $@ $(USER_LDFLAGS) $(LIB_LIBS)
 
 # Rust and Go: a failed build leaves no program, which the echo benchmark
 # reports as missing; make goes on.
