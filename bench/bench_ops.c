@@ -26,6 +26,11 @@
  *   liburing      our own io_uring (plain setup, the same flags the
  *                 dispatcher gets: SINGLE_ISSUER|DEFER_TASKRUN where the
  *                 kernel has them): prep b SQEs, submit_and_wait(b), reap
+ *   liburing-sqp  the same with IORING_SETUP_SQPOLL: a kernel thread on
+ *                 another CPU takes the SQEs, and the caller spins for the
+ *                 completions (up to 50 us, as KSVC's default spin, then
+ *                 waits).  Not a goal: the reference for t1-thread, which
+ *                 hands each batch to another thread the same way
  *   t1-thread     KSVC Tier 1, dispatcher on its own thread
  *   t1-driven     KSVC Tier 1, KSVC_DISPATCH_CALLER_DRIVES (the waiting
  *                 thread runs the dispatcher, like io_uring without SQPOLL)
@@ -81,11 +86,11 @@
 enum op { OP_PREAD1, OP_PREAD4K, OP_GETPPID, OP_N };
 static const char *op_name[OP_N] = { "pread1", "pread4k", "getppid" };
 
-enum meth { M_DIRECT, M_URING, M_T1T, M_T1D, M_T2T, M_T2D, M_T2IT,
-	    M_T2ID, M_N };
+enum meth { M_DIRECT, M_URING, M_URINGSQ, M_T1T, M_T1D, M_T2T, M_T2D,
+	    M_T2IT, M_T2ID, M_N };
 static const char *meth_name[M_N] = {
-	"direct", "liburing", "t1-thread", "t1-driven", "t2-thread",
-	"t2-driven", "t2i-thread", "t2i-driven",
+	"direct", "liburing", "liburing-sqp", "t1-thread", "t1-driven",
+	"t2-thread", "t2-driven", "t2i-thread", "t2i-driven",
 };
 
 struct result {
@@ -256,7 +261,20 @@ static void run_direct(enum op op, unsigned int b, struct result *r)
 	finish_cell(r, n, t0, t1);
 }
 
-static void run_uring(enum op op, unsigned int b, struct result *r)
+/* With SQPOLL: spin for a completion up to 50 us, then wait for one. */
+static int sqpoll_wait(struct io_uring *ring)
+{
+	struct io_uring_cqe *cqe;
+	__u64 end = now_ns() + 50000;
+
+	while (!io_uring_cq_ready(ring))
+		if (now_ns() >= end)
+			return io_uring_wait_cqe(ring, &cqe);
+	return 0;
+}
+
+static void run_uring(enum op op, unsigned int b, int sqpoll,
+		      struct result *r)
 {
 	struct io_uring ring;
 	struct io_uring_params p;
@@ -265,10 +283,16 @@ static void run_uring(enum op op, unsigned int b, struct result *r)
 	int ret, phase;
 
 	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-		  IORING_SETUP_TASKRUN_FLAG;
+	if (sqpoll) {
+		p.flags = IORING_SETUP_SQPOLL;
+		p.sq_thread_idle = 10;		/* ms */
+	} else {
+		p.flags = IORING_SETUP_SINGLE_ISSUER |
+			  IORING_SETUP_DEFER_TASKRUN |
+			  IORING_SETUP_TASKRUN_FLAG;
+	}
 	ret = io_uring_queue_init_params(256, &ring, &p);
-	if (ret < 0) {
+	if (ret < 0 && !sqpoll) {
 		memset(&p, 0, sizeof(p));
 		ret = io_uring_queue_init_params(256, &ring, &p);
 	}
@@ -294,9 +318,10 @@ static void run_uring(enum op op, unsigned int b, struct result *r)
 						   (unsigned)a[2], a[3]);
 				sqe->user_data = i;
 			}
-			ret = io_uring_submit_and_wait(&ring, b);
+			ret = sqpoll ? io_uring_submit(&ring) :
+				       io_uring_submit_and_wait(&ring, b);
 			if (ret < 0)
-				die("io_uring_submit_and_wait", ret);
+				die("io_uring_submit", ret);
 			while (got < b) {
 				struct io_uring_cqe *cqe;
 				unsigned int head, k = 0;
@@ -309,7 +334,8 @@ static void run_uring(enum op op, unsigned int b, struct result *r)
 				io_uring_cq_advance(&ring, k);
 				got += k;
 				if (got < b) {
-					ret = io_uring_wait_cqe(&ring, &cqe);
+					ret = sqpoll ? sqpoll_wait(&ring) :
+					      io_uring_wait_cqe(&ring, &cqe);
 					if (ret < 0)
 						die("io_uring_wait_cqe", ret);
 				}
@@ -424,7 +450,8 @@ static void run_cell(enum op op, enum meth m, unsigned int bi,
 		run_direct(op, b, r);
 		break;
 	case M_URING:
-		run_uring(op, b, r);
+	case M_URINGSQ:
+		run_uring(op, b, m == M_URINGSQ, r);
 		break;
 	default:
 		run_ksvc(op, m, b, r);
@@ -655,7 +682,7 @@ int main(int argc, char **argv)
 	       round_ms());
 	printf("latency = time of one batch (submit .. last result); every "
 	       "figure is the median over the rounds\n\n");
-	printf("%-8s %-11s %5s %12s %10s %10s\n", "op", "method", "batch",
+	printf("%-8s %-12s %5s %12s %10s %10s\n", "op", "method", "batch",
 	       "ops/s", "p50_ns", "p99_ns");
 	f = fopen(csv, "w");
 	if (!f)
@@ -669,7 +696,7 @@ int main(int argc, char **argv)
 
 				if (!sm.valid)
 					continue;
-				printf("%-8s %-11s %5u %12.0f %10.0f %10.0f\n",
+				printf("%-8s %-12s %5u %12.0f %10.0f %10.0f\n",
 				       op_name[op], meth_name[m], batches[bi],
 				       sm.ops_per_s, sm.p50, sm.p99);
 				fprintf(f, "%s,%s,%s,%s,%s,%u,%u,%llu,%.6f,"
@@ -709,6 +736,15 @@ int main(int argc, char **argv)
 				       100.0 * tp, 100.0 * lat,
 				       tp >= 0.9 && lat >= 0.9 ?
 				       "met" : "NOT met");
+				if (m != M_T1T)
+					continue;
+				tp = round_ratio(op, m, M_URINGSQ, bi, 0);
+				if (tp >= 0)
+					printf("    (reference, no goal: %.1f%% of "
+					       "liburing with SQPOLL, whose "
+					       "kernel thread takes each batch "
+					       "on another CPU too)\n",
+					       100.0 * tp);
 			}
 		}
 	}
