@@ -85,11 +85,11 @@ $(ECHO_CLIENT): examples/echo-client.c
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $< -o $@ $(USER_LDFLAGS)
 
-$(ECHO_EPOLL): bench/echo_epoll.c
+$(ECHO_EPOLL): bench/echo_epoll.c bench/echo_args.h
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $< -o $@ $(USER_LDFLAGS)
 
-$(ECHO_URING): bench/echo_uring.c
+$(ECHO_URING): bench/echo_uring.c bench/echo_args.h
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) $< -o $@ $(USER_LDFLAGS) $(LIB_LIBS)
 

@@ -30,7 +30,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +38,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "echo_args.h"
 
 #define BUF_SIZE	(64 * 1024)
 #define MAX_EVENTS	256
@@ -242,41 +243,12 @@ static int listen_on(unsigned port)
 	return fd;
 }
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: echo_epoll PORT [THREADS]\n");
-	exit(2);
-}
-
-static unsigned parse_uint(const char *s, unsigned min, unsigned max)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max)
-		usage();
-	return (unsigned)v;
-}
-
 int main(int argc, char **argv)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &listen_tag };
 	unsigned port, i;
-	cpu_set_t cpus;
 
-	if (argc < 2 || argc > 3)
-		usage();
-	port = parse_uint(argv[1], 1, 65535);
-	if (argc == 3) {
-		nthreads = parse_uint(argv[2], 1, 1024);
-	} else {
-		nthreads = 1;
-		if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0 &&
-		    CPU_COUNT(&cpus) > 0)
-			nthreads = (unsigned)CPU_COUNT(&cpus);
-	}
+	echo_args(argc, argv, "echo_epoll", 1024, &port, &nthreads);
 	signal(SIGPIPE, SIG_IGN);
 
 	listen_fd = listen_on(port);

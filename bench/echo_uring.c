@@ -30,7 +30,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +37,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "echo_args.h"
 
 #define BUF_SIZE	16384
 #define RING		1024
@@ -297,39 +298,12 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: echo_uring PORT [THREADS]\n");
-	exit(2);
-}
-
-static unsigned int parse_uint(const char *s, unsigned int min,
-			       unsigned int max)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max)
-		usage();
-	return (unsigned int)v;
-}
-
 int main(int argc, char **argv)
 {
-	unsigned int nthreads = 1, i;
+	unsigned int nthreads, i;
 	struct loop *loops;
-	cpu_set_t cpus;
 
-	if (argc < 2 || argc > 3)
-		usage();
-	port = parse_uint(argv[1], 1, 65535);
-	if (argc == 3)
-		nthreads = parse_uint(argv[2], 1, 256);
-	else if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0 &&
-		 CPU_COUNT(&cpus) > 0)
-		nthreads = (unsigned int)CPU_COUNT(&cpus);
+	echo_args(argc, argv, "echo_uring", 256, &port, &nthreads);
 	signal(SIGPIPE, SIG_IGN);
 
 	loops = calloc(nthreads, sizeof(*loops));
