@@ -6,7 +6,8 @@
  *     many entries as the completion ring can answer (16), then stops
  *     taking; the submit ring fills (16 more) and the next submission
  *     gets -EAGAIN.  After reaping, every one of the 32 comes back exactly
- *     once, and more can be submitted.
+ *     once, and more can be submitted.  Meanwhile a dispatcher thread
+ *     sleeps: it does not spin on the full completion ring.
  *   - KSVC_SUBMIT_WAIT: 5000 entries through 16-entry rings with a slow
  *     reaper: no -EAGAIN, every entry back exactly once.
  *   - ksvc_dispatch_stop() with the completion ring full and entries left
@@ -24,6 +25,38 @@ static void settle(struct ksvc_dispatcher *d, int mode)
 		ksvc_dispatch_run(d);
 	else
 		usleep(50000);
+}
+
+/* Process CPU time, in ms. */
+static double cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * A dispatcher thread that stopped taking for want of completion slots
+ * sleeps until a reaper makes room (and rings the doorbell), rather than
+ * trying again and again: over 300 ms of nobody reaping, the process
+ * (whose only other threads sleep too) uses far less than 300 ms of CPU.
+ */
+static void check_stalled_sleep(struct ksvc_dispatcher *d)
+{
+	struct ksvc_dispatch_stats a, b;
+	double t0, used;
+
+	ksvc_dispatch_stats(d, &a);
+	t0 = cpu_ms();
+	usleep(300000);
+	used = cpu_ms() - t0;
+	ksvc_dispatch_stats(d, &b);
+	tap_ok(used < 90.0 && b.taken == a.taken,
+	       "thread: with the completion ring full and nobody reaping, the "
+	       "dispatcher sleeps: %.1f ms of CPU in 300 ms, %llu sleeps, "
+	       "nothing more taken", used,
+	       (unsigned long long)(b.sleeps - a.sleeps));
 }
 
 static void test_full(int mode)
@@ -57,6 +90,8 @@ static void test_full(int mode)
 	       "answer: taken %llu, posted %llu, stalls %llu", m,
 	       (unsigned long long)st.taken, (unsigned long long)st.posted,
 	       (unsigned long long)st.cq_full_stalls);
+	if (mode == 0)
+		check_stalled_sleep(d);
 
 	memset(seen, 0, sizeof(seen));
 	got = (int)td_collect(d, c, 32, 5000);
@@ -228,7 +263,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(2 * 10);
+	tap_plan(2 * 10 + 1);
 	td_say_where();
 	for (mode = 0; mode < 2; mode++) {
 		test_full(mode);
