@@ -304,15 +304,25 @@ void mprod_free(struct mprod *m)
  * grows: the count can only come out short), and the real head is read
  * only when that count says there is not enough room.
  */
+/* The ring's head as last seen, or (@fresh) read now and remembered. */
+static __u32 mprod_head(struct mprod *m, int fresh)
+{
+	__u32 head;
+
+	if (!fresh)
+		return __atomic_load_n(&m->head_seen, __ATOMIC_SEQ_CST);
+	head = __atomic_load_n(&m->r->hdr->head, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&m->head_seen, head, __ATOMIC_RELAXED);
+	return head;
+}
+
 int mprod_reserve(struct mprod *m, __u32 n, __u32 *start)
 {
 	__u32 entries = m->r->entries;
 	int fresh = 0;
 
 	for (;;) {
-		__u32 head = fresh ?
-			__atomic_load_n(&m->r->hdr->head, __ATOMIC_SEQ_CST) :
-			__atomic_load_n(&m->head_seen, __ATOMIC_SEQ_CST);
+		__u32 head = mprod_head(m, fresh);
 		__u64 cur = __atomic_load_n(&m->resv, __ATOMIC_SEQ_CST);
 		__u32 r = (__u32)cur, used = r - head;
 		__u64 next;
@@ -323,8 +333,6 @@ int mprod_reserve(struct mprod *m, __u32 n, __u32 *start)
 			fresh = 1;
 			continue;
 		}
-		if (fresh)
-			__atomic_store_n(&m->head_seen, head, __ATOMIC_RELAXED);
 		if (used > entries) {
 			if (head == __atomic_load_n(&m->r->hdr->head,
 						    __ATOMIC_SEQ_CST) &&
@@ -984,24 +992,18 @@ static __s32 cq_credits(struct ksvc_dispatcher *d, __s32 need)
 {
 	int fresh;
 
-	for (fresh = 0; fresh < 2; fresh++) {
+	for (fresh = 0;; fresh = 1) {
 		__s32 owed = __atomic_load_n(&d->owed, __ATOMIC_SEQ_CST);
-		__u32 head = fresh ?
-			__atomic_load_n(&d->cq->hdr->head, __ATOMIC_SEQ_CST) :
-			__atomic_load_n(&d->cqp.head_seen, __ATOMIC_SEQ_CST);
+		__u32 head = mprod_head(&d->cqp, fresh);
 		__u32 resv = (__u32)__atomic_load_n(&d->cqp.resv,
 						    __ATOMIC_SEQ_CST);
 		__u32 used = resv - head;
 		__s32 credits = used > d->cq->entries ? 0 :
 				(__s32)(d->cq->entries - used) - owed;
 
-		if (fresh)
-			__atomic_store_n(&d->cqp.head_seen, head,
-					 __ATOMIC_RELAXED);
 		if (credits >= need || fresh)
 			return credits;
 	}
-	return 0;
 }
 
 /* Take entries from the submit ring and start them. */
