@@ -1163,7 +1163,7 @@ static int idle_spin(struct ksvc_dispatcher *d, struct kspin *ks,
  * Sleep until something happens: an entry, a completion, the doorbell,
  * or @deadline (0: none).
  */
-static int dsleep(struct ksvc_dispatcher *d, __u64 deadline)
+static int dsleep_wait(struct ksvc_dispatcher *d, __u64 deadline)
 {
 	int ret = 0;
 
@@ -1272,6 +1272,17 @@ out:
 	__atomic_fetch_and(&d->sq->hdr->flags, ~KSVC_RING_NEED_WAKEUP,
 			   __ATOMIC_SEQ_CST);
 	return ret == -EINTR ? -EINTR : 0;
+}
+
+/* The driver's sleep; it does not count as busy on its CPU meanwhile. */
+static int dsleep(struct ksvc_dispatcher *d, struct kspin *ks, __u64 deadline)
+{
+	int ret;
+
+	ksvc__idle(d->on_cpu, ks);
+	ret = dsleep_wait(d, deadline);
+	ksvc__busy(d->on_cpu, ks);
+	return ret;
 }
 
 static void t1_abandon(struct ksvc_dispatcher *d)
@@ -1397,9 +1408,7 @@ static void *dispatcher_main(void *arg)
 		if (d->spin_ns && !A_LOADR(&d->cq_stalled) &&
 		    idle_spin(d, &ks, &idle, ksvc__now_ns()))
 			continue;
-		ksvc__idle(d->on_cpu, &ks);
-		dsleep(d, 0);
-		ksvc__busy(d->on_cpu, &ks);
+		dsleep(d, &ks, 0);
 		idle = 0;
 	}
 	ksvc__idle(d->on_cpu, &ks);
@@ -1953,9 +1962,7 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 		}
 		if (idle_spin(d, &ks, &idle, now))
 			continue;
-		ksvc__idle(d->on_cpu, &ks);
-		err = dsleep(d, deadline);
-		ksvc__busy(d->on_cpu, &ks);
+		err = dsleep(d, &ks, deadline);
 		if (err == -EINTR) {
 			/* A signal: let the caller see it, unless its
 			 * completions are there. */
@@ -2129,9 +2136,7 @@ static void wait_sync_driven(struct ksvc_dispatcher *d, struct kwaiter *w)
 				}
 				if (idle_spin(d, &ks, &idle, ksvc__now_ns()))
 					continue;
-				ksvc__idle(d->on_cpu, &ks);
-				dsleep(d, 0);
-				ksvc__busy(d->on_cpu, &ks);
+				dsleep(d, &ks, 0);
 				idle = 0;
 			}
 			ksvc__idle(d->on_cpu, &ks);
