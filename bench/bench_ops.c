@@ -495,19 +495,20 @@ static void setup_files(void)
 	memset(bufs, 0, MAX_BATCH * 4096);
 }
 
-static const char *where(void)
+/* Running in the QEMU TCG guest (vm/init names it ksvc-guest)? */
+static int in_guest(void)
 {
-	static char buf[64];
 	char host[64] = "";
 
+	gethostname(host, sizeof(host) - 1);
+	return strcmp(host, "ksvc-guest") == 0;
+}
+
+static const char *where(void)
+{
 	if (where_label)
 		return where_label;
-	gethostname(host, sizeof(host) - 1);
-	if (strcmp(host, "ksvc-guest") == 0)
-		snprintf(buf, sizeof(buf), "vm(qemu-tcg)");
-	else
-		snprintf(buf, sizeof(buf), "host");
-	return buf;
+	return in_guest() ? "vm(qemu-tcg)" : "host";
 }
 
 static void usage(void)
@@ -673,7 +674,7 @@ int main(int argc, char **argv)
 	 * measured the tick (about 4 ms a batch), not io_uring.  Left out
 	 * unless asked for by name.
 	 */
-	if (!only_methods && strcmp(where(), "vm(qemu-tcg)") == 0) {
+	if (!only_methods && in_guest()) {
 		skip_sqp = 1;
 		printf("bench_ops: liburing-sqp left out in the TCG guest (its "
 		       "kernel thread needs a CPU of its own)\n");
