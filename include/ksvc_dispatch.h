@@ -239,7 +239,8 @@ int ksvc_dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
  *
  * Every operation in flight completes (with its result, if it finished)
  * or is cancelled (-ECANCELED); entries still in the submit ring are
- * answered with -ECANCELED as far as the completion ring has room.
+ * answered with -ECANCELED as far as the completion ring has room, and
+ * every ksvc_dispatch_call() still waiting is answered -ECANCELED.
  * Submitters then get -ESHUTDOWN, waiters are woken.  Completions stay in
  * the completion ring for ksvc_dispatch_reap().  Safe to call from any
  * thread, more than once, concurrently with every call but destroy.
@@ -371,10 +372,17 @@ int ksvc_dispatch_run(struct ksvc_dispatcher *d);
  * made: *result is KSVC_REFUSED_RESULT and *cflags has KSVC_COMP_REFUSED.
  *
  * Returns 0 when *result is valid, or: -EINVAL (NULL @result), -EAGAIN
- * (submit ring full), -ESHUTDOWN (stopped before the call was taken),
- * -EACCES (forked child), -EPERM (ONE_DRIVER and another thread).  A call
- * that was taken and then cancelled by ksvc_dispatch_stop() returns 0
- * with *result -ECANCELED.
+ * (submit ring full), -ESHUTDOWN (stopped before the call reached the
+ * submit ring), -EACCES (forked child), -EPERM (ONE_DRIVER and another
+ * thread).  A call still in the submit ring or in flight when
+ * ksvc_dispatch_stop() runs returns 0 with *result -ECANCELED (or its
+ * result, if it finished), even when ordinary entries ahead of it stay
+ * unanswered for want of completion slots.
+ *
+ * The dispatcher takes entries in ring order, and stops taking while the
+ * completion ring is full: a call behind ordinary entries waits until
+ * some thread reaps.  A thread that is the only reaper must not make this
+ * call with the completion ring full.
  */
 int ksvc_dispatch_call(struct ksvc_dispatcher *d, long nr,
 		       const __u64 args[6], __s64 *result, __u32 *cflags);

@@ -1356,10 +1356,8 @@ static void do_stop(struct ksvc_dispatcher *d)
 		if (w) {
 			deliver_sync(d, w, -ECANCELED, 0);
 		} else {
-			if (cq_credits(d, 1) <= 0) {
-				left = (int)(ready - i);
+			if (cq_credits(d, 1) <= 0)
 				break;
-			}
 			post(d, e.corr_id, -ECANCELED, 0);
 			A_ADD(&d->owed, 1);	/* flush_posts takes it back */
 		}
@@ -1368,6 +1366,23 @@ static void do_stop(struct ksvc_dispatcher *d)
 	if (answered) {
 		ksvc_ring_consume(d->sq, answered);
 		CTR_ADD(&d->c_taken, answered);
+	}
+	/*
+	 * The rest stays in the ring, never to be taken.  The blocking
+	 * calls among them need no completion slot, and their threads wait
+	 * for an answer: give it to them now.
+	 */
+	for (i = answered; i < ready; i++) {
+		struct ksvc_entry e;
+		struct kwaiter *w;
+
+		memcpy(&e, ksvc_ring_cons_slot(d->sq, i - answered),
+		       sizeof(e));
+		w = sync_target(d, &e);
+		if (w)
+			deliver_sync(d, w, -ECANCELED, 0);
+		else
+			left++;
 	}
 	flush_posts(d);
 	d->stop_left = left;

@@ -12,7 +12,10 @@
  *   - a Tier 2 fstat queued behind them (no free worker);
  *   - a blocking ksvc_dispatch_call() of nanosleep(60 s) on another
  *     thread;
- *   - with the caller driving: entries never taken from the submit ring.
+ *   - with the caller driving: entries never taken from the submit ring;
+ *   - a blocking ksvc_dispatch_call() behind entries that the full
+ *     completion ring cannot answer (nobody reaps): stop leaves those
+ *     entries, but the call must still return -ECANCELED.
  * stop must return within 3 s (the blocking calls would take 60 s), each
  * of them must complete -ECANCELED, the pipe must still be empty (the
  * read was interrupted, not satisfied), and after destroy no thread and
@@ -261,6 +264,100 @@ static void test_untaken(void)
 	ksvc_close(k);
 }
 
+/*
+ * A blocking call behind entries that cannot be answered: the completion
+ * ring is full and nobody reaps, so the dispatcher takes nothing more.
+ * stop leaves the ordinary entries in the ring (no room for their
+ * answers), but the call needs no room: it must return -ECANCELED, and
+ * stop must return (with the caller driving, the waiting call's thread
+ * is the driver and holds the drive lock that stop takes).
+ */
+struct stoparg {
+	struct ksvc_dispatcher *d;
+	int left;
+};
+
+static void *stopper(void *arg)
+{
+	struct stoparg *a = arg;
+
+	a->left = ksvc_dispatch_stop(a->d);
+	return NULL;
+}
+
+static int join_within(pthread_t th, unsigned int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_timedjoin_np(th, NULL, &ts) == 0;
+}
+
+static void test_call_behind_full(int mode)
+{
+	struct ksvc *k = td_open(16, 16);
+	struct ksvc_dispatcher *d = td_create(k, td_mode_flags[mode], 2);
+	const char *m = td_mode_names[mode];
+	struct ksvc_completion c[16];
+	struct stoparg sa = { d, -1 };
+	struct callarg ca;
+	pthread_t cth, sth;
+	struct stat sb;
+	int i, t, called, stopped, got;
+	__u32 queued;
+
+	/* 16 answered (the completion ring is full), then 4 that stay. */
+	for (i = 0; i < 20; i++) {
+		struct ksvc_entry e = td_entry((__u64)i, SYS_fstat, 0,
+					       (uintptr_t)&sb, 0, 0);
+
+		if (ksvc_dispatch_submit(d, &e, 1, 0) != 1)
+			tap_bail("submit %d", i);
+		if (mode == 1)
+			ksvc_dispatch_run(d);
+		for (t = 0; i == 15 && ksvc_ring_ready(&k->cq) < 16; t++) {
+			if (t == 5000)
+				tap_bail("%s: 16 fstat calls not answered", m);
+			if (mode == 1)
+				ksvc_dispatch_run(d);	/* post the pool's */
+			usleep(1000);
+		}
+	}
+	memset(&ca, 0, sizeof(ca));
+	ca.d = d;
+	ca.r = 1;
+	pthread_create(&cth, NULL, blocking_call, &ca);
+	usleep(100000);
+	queued = ksvc_ring_ready(&k->sq);
+	pthread_create(&sth, NULL, stopper, &sa);
+	stopped = join_within(sth, BOUND_MS);
+	called = join_within(cth, BOUND_MS);
+	if (!stopped || !called) {
+		tap_ok(0, "%s: a blocking call behind entries the full "
+		       "completion ring cannot answer: stop %s, the call %s",
+		       m, stopped ? "returned" : "HANGS",
+		       called ? "returned" : "HANGS");
+		tap_bail("threads left hanging: cannot go on");
+	}
+	tap_ok(queued == 5 && ca.r == 0 && ca.res == -ECANCELED &&
+	       sa.left == 4,
+	       "%s: a blocking call behind entries the full completion ring "
+	       "cannot answer (%u in the submit ring): -ECANCELED at stop "
+	       "(%d, %lld); stop reports the 4 ordinary entries left (%d)", m,
+	       queued, ca.r, (long long)ca.res, sa.left);
+	got = (int)td_collect(d, c, 16, 1000);
+	tap_ok(got == 16, "%s: ... and the 16 completions in the ring stay "
+	       "reapable (%d)", m, got);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
 static void test_race(int mode)
 {
 	struct ksvc_dispatch_params p;
@@ -314,11 +411,12 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(2 * 12 + 1);
+	tap_plan(2 * 14 + 1);
 	td_say_where();
 	for (mode = 0; mode < 2; mode++) {
 		test_stop(mode);
 		test_race(mode);
+		test_call_behind_full(mode);
 	}
 	test_untaken();
 	tap_done();
