@@ -277,7 +277,9 @@ void ksvc_dispatch_destroy(struct ksvc_dispatcher *d);
  *
  * KSVC_SUBMIT_WAIT waits until the dispatcher takes entries, which it
  * does only while the completion ring has room: a thread that alone
- * reaps must not wait here for more than the ring can hold.
+ * reaps must not wait here for more than the ring can hold.  With
+ * KSVC_DISPATCH_CALLER_DRIVES the waiting submitter drives while no other
+ * thread does, so a program with one thread can use it too.
  */
 int ksvc_dispatch_submit(struct ksvc_dispatcher *d,
 			 const struct ksvc_entry *e, unsigned int n,

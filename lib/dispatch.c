@@ -1688,6 +1688,27 @@ void ksvc_dispatch_destroy(struct ksvc_dispatcher *d)
 /* ---------------------------------------------------------------- */
 
 /*
+ * With the caller driving, entries are taken only while some thread
+ * drives: a submitter waiting for room drives one pass itself if nobody
+ * else is (else a program whose one thread submits and waits would wait
+ * for ever).  It does not sleep holding the drive lock: a thread that
+ * reaps may need it.  Returns whether the pass did anything.
+ */
+static int drive_for_space(struct ksvc_dispatcher *d)
+{
+	int work;
+
+	if (!d->driven || driver_ok(d) ||
+	    pthread_mutex_trylock(&d->drive_lock))
+		return 0;
+	work = pass(d);
+	if (__atomic_load_n(&d->stop_req, __ATOMIC_ACQUIRE))
+		do_stop(d);
+	release_drive(d);
+	return work;
+}
+
+/*
  * Wait until the driver consumes entries (it wakes space_waiters through
  * a futex on the ring's head word), or 100 ms as a safety net.
  */
@@ -1696,6 +1717,8 @@ static void wait_space(struct ksvc_dispatcher *d, __u32 n)
 	__u32 head;
 	__u64 resv;
 
+	if (drive_for_space(d))
+		return;
 	__atomic_add_fetch(&d->space_waiters, 1, __ATOMIC_SEQ_CST);
 	head = __atomic_load_n(&d->sq->hdr->head, __ATOMIC_SEQ_CST);
 	resv = __atomic_load_n(&d->sqp.resv, __ATOMIC_SEQ_CST);

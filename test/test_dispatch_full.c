@@ -9,7 +9,9 @@
  *     once, and more can be submitted.  Meanwhile a dispatcher thread
  *     sleeps: it does not spin on the full completion ring.
  *   - KSVC_SUBMIT_WAIT: 5000 entries through 16-entry rings with a slow
- *     reaper: no -EAGAIN, every entry back exactly once.
+ *     reaper: no -EAGAIN, every entry back exactly once; and one thread
+ *     alone waiting for room in a full submit ring (with the caller
+ *     driving, it must drive while it waits).
  *   - ksvc_dispatch_stop() with the completion ring full and entries left
  *     in the submit ring: it reports them (they cannot be answered), the
  *     completions already in the ring stay reapable, and from then on
@@ -258,18 +260,72 @@ static void test_stop_waiting_submitter(int mode)
 	ksvc_close(k);
 }
 
+/*
+ * One thread alone submits with KSVC_SUBMIT_WAIT into a full submit ring,
+ * with room in the completion ring.  With the caller driving, nobody else
+ * would ever take entries: the submitter must drive while it waits.
+ */
+static void *submit_17th(void *arg)
+{
+	struct waiter_arg *a = arg;
+	struct ksvc_entry e = td_entry(16, SYS_getppid, 0, 0, 0, 0);
+
+	a->r = ksvc_dispatch_submit(a->d, &e, 1, KSVC_SUBMIT_WAIT);
+	return NULL;
+}
+
+static void test_wait_alone(int mode)
+{
+	struct ksvc *k = td_open(16, 64);
+	struct ksvc_dispatcher *d = td_create(k, td_mode_flags[mode], 2);
+	const char *m = td_mode_names[mode];
+	struct waiter_arg a = { d, 1 };
+	struct ksvc_completion c[17];
+	struct timespec ts;
+	pthread_t th;
+	int i, got, ok, done;
+
+	for (i = 0; i < 16; i++) {
+		struct ksvc_entry e = td_entry((__u64)i, SYS_getppid, 0, 0, 0,
+					       0);
+
+		while (ksvc_dispatch_submit(d, &e, 1, 0) == -EAGAIN)
+			usleep(1000);	/* the dispatcher thread is late */
+	}
+	/* The submitting thread is the only one that touches d meanwhile. */
+	pthread_create(&th, NULL, submit_17th, &a);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 3;
+	done = pthread_timedjoin_np(th, NULL, &ts) == 0;
+	if (!done) {
+		tap_ok(0, "%s: KSVC_SUBMIT_WAIT into a full submit ring, no other "
+		       "thread driving: HANGS", m);
+		tap_bail("a submitter is left hanging: cannot go on");
+	}
+	got = (int)td_collect(d, c, 17, 1000);
+	ok = a.r == 1 && got == 17;
+	for (i = 0; ok && i < got; i++)
+		ok = c[i].result == getppid();
+	tap_ok(ok, "%s: KSVC_SUBMIT_WAIT into a full submit ring, no other "
+	       "thread driving: accepted (%d), all 17 answered (%d)", m, a.r,
+	       got);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
 int main(int argc, char **argv)
 {
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(2 * 10 + 1);
+	tap_plan(2 * 11 + 1);
 	td_say_where();
 	for (mode = 0; mode < 2; mode++) {
 		test_full(mode);
 		test_wait(mode);
 		test_stop_full(mode);
 		test_stop_waiting_submitter(mode);
+		test_wait_alone(mode);
 	}
 	tap_done();
 }
