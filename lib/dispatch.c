@@ -1822,8 +1822,17 @@ static unsigned int pop(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 
 static void after_pop(struct ksvc_dispatcher *d, unsigned int n)
 {
-	/* Room appeared: a driver that stopped taking for want of it may go on. */
-	if (n && __atomic_load_n(&d->cq_stalled, __ATOMIC_SEQ_CST) == 1)
+	if (!n)
+		return;
+	/*
+	 * Room appeared: a driver that stopped taking for want of it may go
+	 * on.  The head was stored with release only; the driver stores
+	 * cq_stalled, fences, then reads the head (dsleep_wait()), so this
+	 * side needs the full fence too, or each could miss the other's
+	 * store.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&d->cq_stalled, __ATOMIC_SEQ_CST) == 1)
 		ksvc__doorbell(d, 1);
 }
 
