@@ -98,6 +98,14 @@ struct ksvc {
  * returned.  On failure nothing is left behind and *out is untouched.
  * ksvc_strerror() turns each into a sentence that says what to do.
  * The device is opened O_CLOEXEC.
+ *
+ * A given eventfd (KSVC_OPEN_EVENTFD_GIVEN) may be blocking, and the
+ * program may read it too, for instance from its own epoll loop.  A
+ * dispatcher thread waiting in ksvc_dispatch_wait() also reads it, never
+ * blocking.  The dispatcher signals it once per such sleep, so a count
+ * the program takes may be the one that waiter needed: it then sleeps
+ * until the next completion or its timeout.  A program that reads the
+ * eventfd itself should reap with ksvc_dispatch_reap() when it fires.
  */
 int ksvc_open(struct ksvc **out, const struct ksvc_open_params *params);
 

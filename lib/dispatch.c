@@ -46,6 +46,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <linux/futex.h>
 
 #include "dispatch_int.h"
@@ -1899,8 +1900,18 @@ static int app_sleep(struct ksvc_dispatcher *d, unsigned int min,
 			ret = -EINTR;
 		} else if (r > 0 && (pfd.revents & POLLIN)) {
 			__u64 v;
+			struct iovec iov = { &v, sizeof(v) };
 
-			if (read(d->k->eventfd, &v, sizeof(v)) < 0) {
+			/*
+			 * The program may read a given eventfd too, and it
+			 * may be blocking: if someone took the count since
+			 * ppoll(), a plain read() would block here, with
+			 * reap_lock held.  RWF_NOWAIT never blocks; a kernel
+			 * whose eventfds refuse it gets the plain read().
+			 */
+			if (preadv2(d->k->eventfd, &iov, 1, -1, RWF_NOWAIT) < 0 &&
+			    errno == EOPNOTSUPP &&
+			    read(d->k->eventfd, &v, sizeof(v)) < 0) {
 				/* someone else took it: fine */
 			}
 		}
