@@ -816,14 +816,18 @@ void ksvc_t0_task_new(struct task_struct *p, unsigned long clone_flags)
 		t0_for_current(KSVC_FRESH_UTS, 0);
 		return;
 	}
-	if (!(clone_flags & CLONE_VM) || (clone_flags & CLONE_THREAD))
+	if (!(clone_flags & CLONE_VM))
 		return;
 
-	/* vfork() or posix_spawn(): another process in this address space. */
+	/*
+	 * Another process in this address space: vfork(), posix_spawn(),
+	 * clone(CLONE_VM), or a thread of such a process (it stays in the
+	 * address space after the process that made it exits).
+	 */
 	rcu_read_lock();
 	hash_for_each_possible_rcu(ksvc_by_mm, inst, by_mm,
 				   (unsigned long)current->mm)
-		if (inst->mm == current->mm)
+		if (inst->mm == current->mm && task_tgid(p) != inst->tgid)
 			t0_add_sharer(inst, p);
 	rcu_read_unlock();
 }

@@ -2,7 +2,8 @@
 /*
  * test_tier0_basic - the shared page in steady state, and the process
  * shapes around it: threads, CREATE on a non-main thread, fork, _Fork,
- * raw clone, vfork, a CLONE_VM child, execve, a new pid namespace, a
+ * raw clone, vfork, a CLONE_VM child (and a thread of one that outlives
+ * it), execve, a new pid namespace, a
  * user namespace with a uid map, a new UTS namespace.
  *
  * Each check compares the page (read directly, under its sequence count)
@@ -305,6 +306,107 @@ static void test_clone_vm(void)
 	t0_wait(pid);
 	munmap(stack, sz);
 	tap_ok(refresh_and_check("after the CLONE_VM child"),
+	       "after it exited, REFRESH sets every bit again");
+}
+
+/*
+ * A thread of a CLONE_VM child outlives the child's first thread: the
+ * process that shares the owner's memory is still there, as that
+ * thread, after its leader's exit dropped the address space.  The page
+ * must stay clear for it (it would read the owner's pid as its own).
+ */
+static volatile int cvt_state, cvt_thread_ok;
+static char *cvt_stack2;
+
+static char cvt_proc_state(long tgid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/stat", tgid, tgid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 'X';
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 'X';
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+static int cvt_thread(void *arg)
+{
+	long tgid = syscall(SYS_getpid);
+	char st = '?';
+	int i;
+
+	(void)arg;
+	__atomic_store_n(&cvt_state, 1, __ATOMIC_RELEASE);
+	/* The leader leaves: exit_mm() comes before it turns zombie. */
+	for (i = 0; i < 5000; i++) {
+		st = cvt_proc_state(tgid);
+		if (st == 'Z' || st == 'X')
+			break;
+		usleep(1000);
+	}
+	cvt_thread_ok = (st == 'Z' || st == 'X') &&
+		t0_page_ok(main_inst.p, 0, "thread of a CLONE_VM child, its "
+			   "leader gone") &&
+		t0_acc_ok("thread of a CLONE_VM child, its leader gone");
+	__atomic_store_n(&cvt_state, 2, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&cvt_state, __ATOMIC_ACQUIRE) != 3)
+		usleep(1000);
+	syscall(SYS_exit, 0);
+	return 0;
+}
+
+static int cvt_child(void *arg)
+{
+	(void)arg;
+	if (clone(cvt_thread, cvt_stack2 + 256 * 1024,
+		  CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+		  CLONE_THREAD | CLONE_SYSVSEM, NULL) < 0)
+		syscall(SYS_exit, 1);
+	while (__atomic_load_n(&cvt_state, __ATOMIC_ACQUIRE) != 1)
+		usleep(1000);
+	syscall(SYS_exit, 0);	/* this thread only */
+	return 0;
+}
+
+static void test_clone_vm_thread(void)
+{
+	size_t sz = 256 * 1024;
+	char *stack = mmap(NULL, 2 * sz, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	struct t0_page_snap s;
+	pid_t pid;
+	int i;
+
+	if (stack == MAP_FAILED)
+		tap_bail("mmap");
+	cvt_stack2 = stack + sz;
+	pid = clone(cvt_child, stack + sz, CLONE_VM | SIGCHLD, NULL);
+	if (pid < 0)
+		tap_bail("clone: %s", strerror(errno));
+	for (i = 0; i < 10000 &&
+	     __atomic_load_n(&cvt_state, __ATOMIC_ACQUIRE) != 2; i++)
+		usleep(1000);
+	if (__atomic_load_n(&cvt_state, __ATOMIC_ACQUIRE) != 2)
+		tap_bail("the CLONE_VM child's thread did not report");
+	tap_ok(cvt_thread_ok, "a thread of a CLONE_VM child, after that "
+	       "child's first thread exited: never wrong on the owner's page "
+	       "(which it still maps), accessors right");
+	t0_inst_refresh(&main_inst);
+	t0_read_page(main_inst.p, &s);
+	tap_ok(s.fresh == 0, "... and while it lives every bit stays clear, "
+	       "even after REFRESH (fresh %#x)", s.fresh);
+	__atomic_store_n(&cvt_state, 3, __ATOMIC_RELEASE);
+	t0_wait(pid);
+	munmap(stack, 2 * sz);
+	tap_ok(refresh_and_check("after the CLONE_VM child's thread"),
 	       "after it exited, REFRESH sets every bit again");
 }
 
@@ -684,7 +786,7 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--exec-child") == 0)
 		return exec_child(atoi(argv[2]));
 	t0_need_module();
-	tap_plan(6 + 4 + 16 + 7 + 5 + 2 + 4 + 4 + 7 + 4);
+	tap_plan(6 + 4 + 16 + 7 + 5 + 3 + 2 + 4 + 4 + 7 + 4);
 	t0_inst_must(&main_inst, 1);
 
 	test_steady();		/* 6 */
@@ -692,6 +794,7 @@ int main(int argc, char **argv)
 	test_fork();		/* 16 */
 	test_vfork();		/* 7 */
 	test_clone_vm();	/* 5 */
+	test_clone_vm_thread();	/* 3 */
 	test_clone_vm_creates();	/* 2 */
 	test_exec();		/* 4 */
 	test_pidns();		/* 4 */
