@@ -81,6 +81,7 @@ struct ksvc_instance {
 	spinlock_t sharer_lock;
 	struct list_head sharers;
 	bool sharer_overflow;
+	bool sharer_scan_pending;	/* CREATE has not looked for them yet */
 
 	/* Registry linkage, under ksvc_reg_lock; read under RCU. */
 	struct hlist_node by_tgid;

@@ -146,6 +146,8 @@ void ksvc_t0_init_page(struct ksvc_instance *inst)
 	page->seq = 0;
 	page->fresh = 0;
 	page->pid = task_tgid_vnr(current);
+	/* Nothing is published before CREATE has looked for sharers. */
+	inst->sharer_scan_pending = true;
 }
 
 static void t0_invalidate_locked(struct ksvc_instance *inst, u32 groups)
@@ -416,7 +418,8 @@ static bool t0_sharers_present(struct ksvc_instance *inst)
 			kfree(s);
 		}
 	}
-	present = inst->sharer_overflow || !list_empty(&inst->sharers);
+	present = inst->sharer_overflow || inst->sharer_scan_pending ||
+		  !list_empty(&inst->sharers);
 	spin_unlock(&inst->sharer_lock);
 	return present;
 }
@@ -751,21 +754,25 @@ void ksvc_t0_scan_sharers(struct ksvc_instance *inst)
 {
 	struct task_struct *p, *t;
 
-	if (atomic_read(&inst->mm->mm_users) <= 1)
-		return;
-	rcu_read_lock();
-	for_each_process_thread(p, t) {
-		bool shares;
+	if (atomic_read(&inst->mm->mm_users) > 1) {
+		rcu_read_lock();
+		for_each_process_thread(p, t) {
+			bool shares;
 
-		if (task_tgid(t) == inst->tgid)
-			continue;
-		task_lock(t);
-		shares = t->mm == inst->mm;
-		task_unlock(t);
-		if (shares)
-			t0_add_sharer(inst, t);
+			if (task_tgid(t) == inst->tgid)
+				continue;
+			task_lock(t);
+			shares = t->mm == inst->mm;
+			task_unlock(t);
+			if (shares)
+				t0_add_sharer(inst, t);
+		}
+		rcu_read_unlock();
 	}
-	rcu_read_unlock();
+	/* Until now a refresh (from a hook, another thread) published nothing. */
+	spin_lock(&inst->sharer_lock);
+	inst->sharer_scan_pending = false;
+	spin_unlock(&inst->sharer_lock);
 }
 
 /*
