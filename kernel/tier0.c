@@ -465,7 +465,7 @@ static bool t0_global_quiet(const struct ksvc_global_change *then,
  * top of this file.
  */
 static u32 t0_publishable(struct ksvc_instance *inst, u32 groups,
-			  const struct t0_snap *s)
+			  const struct t0_snap *s, const struct t0_facts *f)
 {
 	struct ksvc_tg_busy *tg = ksvc_tg_of(inst->tgid);
 	unsigned int g;
@@ -483,14 +483,24 @@ static u32 t0_publishable(struct ksvc_instance *inst, u32 groups,
 			groups &= ~KSVC_THREAD_GROUPS;
 	}
 
+	groups &= ~READ_ONCE(ksvc_disabled);
 	spin_lock(&ksvc_global_lock);
 	if (!t0_global_quiet(&s->uts, &ksvc_uts_writes))
 		groups &= ~KSVC_FRESH_UTS;
 	if (!t0_global_quiet(&s->ids, &ksvc_idmap_writes))
 		groups &= ~KSVC_FRESH_IDS;
+	/*
+	 * Name the namespaces inside this section: a change that starts
+	 * after the check above finds this instance by them (t0_for_ns())
+	 * and clears the bit, waiting for t0_lock if need be.
+	 */
+	if (groups & KSVC_FRESH_UTS)
+		WRITE_ONCE(inst->t0_uts_ns, f->uts_ns);
+	if (groups & KSVC_FRESH_IDS)
+		WRITE_ONCE(inst->t0_user_ns, f->user_ns);
 	spin_unlock(&ksvc_global_lock);
 
-	return groups & ~READ_ONCE(ksvc_disabled);
+	return groups;
 }
 
 static void t0_write_facts(struct ksvc_instance *inst, u32 groups,
@@ -507,7 +517,6 @@ static void t0_write_facts(struct ksvc_instance *inst, u32 groups,
 		WRITE_ONCE(page->gid, f->gid);
 		WRITE_ONCE(page->euid, f->euid);
 		WRITE_ONCE(page->egid, f->egid);
-		inst->t0_user_ns = f->user_ns;
 	}
 	if (groups & KSVC_FRESH_UTS) {
 		memcpy(page->utsname_sysname, f->uts.sysname, KSVC_UTS_LEN);
@@ -555,12 +564,10 @@ void ksvc_t0_refresh(struct ksvc_instance *inst, u32 groups)
 	smp_mb();	/* facts read before the checks below */
 
 	spin_lock(&inst->t0_lock);
-	set = t0_publishable(inst, set, &s);
+	set = t0_publishable(inst, set, &s, f);
 	if (set || (inst->t0_fresh & groups)) {
 		t0_write_begin(inst);
 		t0_write_facts(inst, set, f);
-		if (set & KSVC_FRESH_UTS)
-			inst->t0_uts_ns = f->uts_ns;
 		inst->t0_fresh = (inst->t0_fresh & ~groups) | set;
 		WRITE_ONCE(inst->page->fresh, inst->t0_fresh);
 		t0_write_end(inst);
