@@ -292,9 +292,21 @@ static int ksvc_hook_register(struct ksvc_hook *h)
 	int ret;
 
 	/*
-	 * Both probes sit on the same address; their relative order does not
-	 * matter (tier0.c counts brackets per thread group, not per call).
+	 * "before" first.  A thread already inside the function when the
+	 * probes go in may see only one of its two handlers.  A "before"
+	 * without its "after" leaves its group counted busy: its facts are
+	 * never marked fresh again, which is safe.  An "after" without its
+	 * "before" would take the count below the changes in progress, and
+	 * a later change could then be published as fresh half-way.
 	 */
+	if (h->before) {
+		h->kp.symbol_name = h->symbol;
+		h->kp.pre_handler = h->before;
+		ret = register_kprobe(&h->kp);
+		if (ret)
+			return ret;
+		h->kp_on = true;
+	}
 	if (h->after) {
 		h->krp.kp.symbol_name = h->symbol;
 		h->krp.entry_handler = h->filter;
@@ -302,21 +314,13 @@ static int ksvc_hook_register(struct ksvc_hook *h)
 		h->krp.data_size = h->data_size;
 		h->krp.maxactive = KSVC_KRP_MAXACTIVE;
 		ret = register_kretprobe(&h->krp);
-		if (ret)
-			return ret;
-		h->krp_on = true;
-	}
-	if (h->before) {
-		h->kp.symbol_name = h->symbol;
-		h->kp.pre_handler = h->before;
-		ret = register_kprobe(&h->kp);
 		if (ret) {
-			if (h->krp_on)
-				unregister_kretprobe(&h->krp);
-			h->krp_on = false;
+			if (h->kp_on)
+				unregister_kprobe(&h->kp);
+			h->kp_on = false;
 			return ret;
 		}
-		h->kp_on = true;
+		h->krp_on = true;
 	}
 	return 0;
 }
