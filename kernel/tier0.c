@@ -317,6 +317,8 @@ static void t0_collect(struct ksvc_instance *inst, u32 want,
 	unsigned int pers = 0;
 
 	f->ok = 0;
+	f->uts_ns = NULL;
+	f->user_ns = NULL;
 	rcu_read_lock();
 	leader = pid_task(inst->tgid, PIDTYPE_TGID);
 	if (!leader)
@@ -351,10 +353,18 @@ static void t0_collect(struct ksvc_instance *inst, u32 want,
 
 		cred = __task_cred(t);
 		user_ns = cred->user_ns;
-		uid = from_kuid_munged(user_ns, cred->uid);
-		gid = from_kgid_munged(user_ns, cred->gid);
-		euid = from_kuid_munged(user_ns, cred->euid);
-		egid = from_kgid_munged(user_ns, cred->egid);
+		uid = from_kuid(user_ns, cred->uid);
+		gid = from_kgid(user_ns, cred->gid);
+		euid = from_kuid(user_ns, cred->euid);
+		egid = from_kgid(user_ns, cred->egid);
+		/*
+		 * An id with no mapping in the namespace reads as the
+		 * overflow id, which a sysctl can change under us: never
+		 * publish it.
+		 */
+		if (uid == (uid_t)-1 || gid == (gid_t)-1 ||
+		    euid == (uid_t)-1 || egid == (gid_t)-1)
+			ids_same = false;
 		if (!first) {
 			f->uid = uid;
 			f->gid = gid;
@@ -496,7 +506,12 @@ static u32 t0_publishable(struct ksvc_instance *inst, u32 groups,
 	 */
 	if (groups & KSVC_FRESH_UTS)
 		WRITE_ONCE(inst->t0_uts_ns, f->uts_ns);
-	if (groups & KSVC_FRESH_IDS)
+	/*
+	 * The user namespace is named even when IDS is not published (an
+	 * id with no mapping yet): the map write that makes it publishable
+	 * finds the instance by it and refreshes it.
+	 */
+	if (f->user_ns)
 		WRITE_ONCE(inst->t0_user_ns, f->user_ns);
 	spin_unlock(&ksvc_global_lock);
 

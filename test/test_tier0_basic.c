@@ -4,13 +4,15 @@
  * shapes around it: threads, CREATE on a non-main thread, fork, _Fork,
  * raw clone, vfork, a CLONE_VM child (and a thread of one that outlives
  * it), execve, a new pid namespace, a
- * user namespace with a uid map, a new UTS namespace.
+ * user namespace with a uid map (and, before the map, the overflow ids
+ * changed by sysctl), a new UTS namespace.
  *
  * Each check compares the page (read directly, under its sequence count)
  * and the libksvc accessors with the real system calls of the calling
  * thread, and checks the fresh bits the issue demands: on Debian's 6.12
  * every bit is set in steady state and after each change the process
- * makes itself.  Runs as root in the VM with the module.
+ * makes itself (but IDS while its ids have no mapping in its user
+ * namespace).  Runs as root in the VM with the module.
  */
 #include <sched.h>
 #include <sys/stat.h>
@@ -647,12 +649,18 @@ static int userns_self(void)
 	t0_lib_page();
 	if (unshare(CLONE_NEWUSER) != 0)
 		return 127;
-	/* No map yet: the overflow ids. */
-	if (!t0_page_ok(before.p, ALL, "userns, no map") ||
-	    before.p->uid != 65534 || !t0_acc_ok("userns, no map"))
+	/*
+	 * No map yet: the ids read as the overflow ids, which a sysctl can
+	 * change (test_overflowuid()): IDS is not published, the rest is.
+	 */
+	if (!t0_page_ok(before.p, ALL & ~KSVC_FRESH_IDS, "userns, no map") ||
+	    (before.p->fresh & KSVC_FRESH_IDS) || ksvc_getuid() != 65534 ||
+	    !t0_acc_ok("userns, no map"))
 		bad |= 1;
 	t0_inst_must(&after, 1);
-	if (!t0_page_ok(after.p, ALL, "userns, created inside"))
+	if (!t0_page_ok(after.p, ALL & ~KSVC_FRESH_IDS,
+			"userns, created inside") ||
+	    (after.p->fresh & KSVC_FRESH_IDS))
 		bad |= 2;
 	if (write_file("/proc/self/setgroups", "deny") != 0 ||
 	    write_file("/proc/self/uid_map", "5 0 1") != 0 ||
@@ -675,8 +683,9 @@ static int userns_self(void)
 static void test_userns(void)
 {
 	static const char *const names[] = {
-		"user namespace, no map yet: overflow ids, exact, all bits",
-		"user namespace: instance created inside: exact, all bits",
+		"user namespace, no map yet: IDS not fresh (overflow ids), the "
+		"rest exact; accessors give the overflow ids",
+		"user namespace, no map yet: instance created inside: the same",
 		"uid_map/gid_map written by the process: mapped ids, all bits",
 		"uid_map/gid_map written by the process: accessors give them",
 	};
@@ -735,6 +744,76 @@ static void test_userns(void)
 	close(to_parent[1]);
 }
 
+/*
+ * An id with no mapping reads as kernel.overflowuid / overflowgid, which
+ * root can change at any time, with no hook on the way: the page must
+ * never have published it.
+ */
+static void test_overflowuid(void)
+{
+	static const char *const names[] = {
+		"no map, then kernel.overflowuid/overflowgid changed: never wrong",
+		"... nor after REFRESH; the accessors give the new overflow ids",
+	};
+	int to_child[2], to_parent[2];
+	char olduid[32] = "", oldgid[32] = "";
+	pid_t pid;
+	int fd;
+
+	fd = open("/proc/sys/kernel/overflowuid", O_RDONLY);
+	if (fd >= 0) {
+		if (read(fd, olduid, sizeof(olduid) - 1) < 0)
+			olduid[0] = 0;
+		close(fd);
+	}
+	fd = open("/proc/sys/kernel/overflowgid", O_RDONLY);
+	if (fd >= 0) {
+		if (read(fd, oldgid, sizeof(oldgid) - 1) < 0)
+			oldgid[0] = 0;
+		close(fd);
+	}
+	if (!olduid[0] || !oldgid[0])
+		tap_bail("cannot read kernel.overflowuid/overflowgid");
+	if (pipe(to_child) || pipe(to_parent))
+		tap_bail("pipe");
+	pid = fork();
+	if (pid == 0) {
+		struct t0_inst in;
+		int bad = 0;
+
+		t0_inst_must(&in, 1);
+		t0_lib_page();
+		if (unshare(CLONE_NEWUSER) != 0)
+			_exit(127);
+		t0_inst_refresh(&in);
+		t0_post(to_parent[1]);
+		t0_waitfor(to_child[0]);
+		if (syscall(SYS_getuid) != 65533 || syscall(SYS_getgid) != 65532)
+			_exit(126);
+		if (!t0_page_ok(in.p, 0, "overflow ids changed"))
+			bad |= 1;
+		if (t0_inst_refresh(&in) != 0 ||
+		    !t0_page_ok(in.p, 0, "overflow ids changed, REFRESH") ||
+		    ksvc_getuid() != 65533 || ksvc_getgid() != 65532 ||
+		    !t0_acc_ok("overflow ids changed"))
+			bad |= 2;
+		_exit(bad);
+	}
+	t0_waitfor(to_parent[0]);
+	if (write_file("/proc/sys/kernel/overflowuid", "65533") != 0 ||
+	    write_file("/proc/sys/kernel/overflowgid", "65532") != 0)
+		tap_diag("writing kernel.overflowuid/gid: %s", strerror(errno));
+	t0_post(to_child[1]);
+	child_results(pid, 2, names);
+	if (write_file("/proc/sys/kernel/overflowuid", olduid) != 0 ||
+	    write_file("/proc/sys/kernel/overflowgid", oldgid) != 0)
+		tap_bail("cannot restore kernel.overflowuid/overflowgid");
+	close(to_child[0]);
+	close(to_child[1]);
+	close(to_parent[0]);
+	close(to_parent[1]);
+}
+
 static void test_utsns(void)
 {
 	static const char *const names[] = {
@@ -786,7 +865,7 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--exec-child") == 0)
 		return exec_child(atoi(argv[2]));
 	t0_need_module();
-	tap_plan(6 + 4 + 16 + 7 + 5 + 3 + 2 + 4 + 4 + 7 + 4);
+	tap_plan(6 + 4 + 16 + 7 + 5 + 3 + 2 + 4 + 4 + 7 + 2 + 4);
 	t0_inst_must(&main_inst, 1);
 
 	test_steady();		/* 6 */
@@ -799,6 +878,7 @@ int main(int argc, char **argv)
 	test_exec();		/* 4 */
 	test_pidns();		/* 4 */
 	test_userns();		/* 7 */
+	test_overflowuid();	/* 2 */
 	test_utsns();		/* 4 */
 	t0_inst_close(&main_inst);
 	tap_done();
