@@ -837,14 +837,19 @@ void ksvc_t0_task_new(struct task_struct *p, unsigned long clone_flags)
 {
 	struct ksvc_instance *inst;
 
+	/*
+	 * @p is on the task list: that store comes before this load of the
+	 * registration count, as the registration comes before the list
+	 * walk of ksvc_t0_scan_sharers() (smp_mb() in ksvc_t0_register()).
+	 * Otherwise each side could miss the other.
+	 */
+	smp_mb();
 	if (!ksvc_any_instance())
 		return;
 
-	if ((clone_flags & CLONE_THREAD) && (clone_flags & CLONE_NEWUTS)) {
-		/* A thread in a UTS namespace of its own. */
+	/* A thread in a UTS namespace of its own. */
+	if ((clone_flags & CLONE_THREAD) && (clone_flags & CLONE_NEWUTS))
 		t0_for_current(KSVC_FRESH_UTS, 0);
-		return;
-	}
 	if (!(clone_flags & CLONE_VM))
 		return;
 
