@@ -11,6 +11,15 @@
 #include <linux/mm.h>
 #include <linux/sched.h>
 
+/*
+ * The Tier 0 hooks run in kprobe and tracepoint handlers, with
+ * preemption off, and take spinlock_t locks and allocate there.  On
+ * PREEMPT_RT those may sleep: refuse to build rather than splat.
+ */
+#ifdef CONFIG_PREEMPT_RT
+#error "ksvc does not support PREEMPT_RT kernels"
+#endif
+
 /* eventfd_signal() lost its count argument in 6.8. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
 #define ksvc_eventfd_signal(ctx) eventfd_signal(ctx)
