@@ -225,12 +225,14 @@ static void test_stop_full(int mode)
 struct waiter_arg {
 	struct ksvc_dispatcher *d;
 	int r;
+	__u64 corr;
 };
 
-static void *blocked_submitter(void *arg)
+/* One getppid entry submitted with KSVC_SUBMIT_WAIT, on its own thread. */
+static void *wait_submitter(void *arg)
 {
 	struct waiter_arg *a = arg;
-	struct ksvc_entry e = td_entry(1000, SYS_getppid, 0, 0, 0, 0);
+	struct ksvc_entry e = td_entry(a->corr, SYS_getppid, 0, 0, 0, 0);
 
 	a->r = ksvc_dispatch_submit(a->d, &e, 1, KSVC_SUBMIT_WAIT);
 	return NULL;
@@ -240,7 +242,7 @@ static void test_stop_waiting_submitter(int mode)
 {
 	struct ksvc *k = td_open(16, 16);
 	struct ksvc_dispatcher *d = td_create(k, td_mode_flags[mode], 2);
-	struct waiter_arg a = { d, 0 };
+	struct waiter_arg a = { d, 0, 1000 };
 	pthread_t th;
 	int i;
 
@@ -250,7 +252,7 @@ static void test_stop_waiting_submitter(int mode)
 		ksvc_dispatch_submit(d, &e, 1, 0);
 		settle(d, mode);
 	}
-	pthread_create(&th, NULL, blocked_submitter, &a);
+	pthread_create(&th, NULL, wait_submitter, &a);
 	usleep(100000);
 	ksvc_dispatch_stop(d);
 	pthread_join(th, NULL);
@@ -265,21 +267,13 @@ static void test_stop_waiting_submitter(int mode)
  * with room in the completion ring.  With the caller driving, nobody else
  * would ever take entries: the submitter must drive while it waits.
  */
-static void *submit_17th(void *arg)
-{
-	struct waiter_arg *a = arg;
-	struct ksvc_entry e = td_entry(16, SYS_getppid, 0, 0, 0, 0);
-
-	a->r = ksvc_dispatch_submit(a->d, &e, 1, KSVC_SUBMIT_WAIT);
-	return NULL;
-}
 
 static void test_wait_alone(int mode)
 {
 	struct ksvc *k = td_open(16, 64);
 	struct ksvc_dispatcher *d = td_create(k, td_mode_flags[mode], 2);
 	const char *m = td_mode_names[mode];
-	struct waiter_arg a = { d, 1 };
+	struct waiter_arg a = { d, 1, 16 };
 	struct ksvc_completion c[17];
 	struct timespec ts;
 	pthread_t th;
@@ -293,7 +287,7 @@ static void test_wait_alone(int mode)
 			usleep(1000);	/* the dispatcher thread is late */
 	}
 	/* The submitting thread is the only one that touches d meanwhile. */
-	pthread_create(&th, NULL, submit_17th, &a);
+	pthread_create(&th, NULL, wait_submitter, &a);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 3;
 	done = pthread_timedjoin_np(th, NULL, &ts) == 0;
