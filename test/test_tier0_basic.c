@@ -679,6 +679,49 @@ static int userns_self(void)
 	return bad;
 }
 
+/*
+ * Fork a child with an instance of its own that enters a new user
+ * namespace (no map yet) and refreshes it.  The parent gets the pid once
+ * the child is there; the child gets 0 once the parent, having changed
+ * something from outside, calls userns_child_go().
+ */
+struct userns_child {
+	int to_child[2], to_parent[2];
+	struct t0_inst in;
+};
+
+static pid_t userns_child_start(struct userns_child *u)
+{
+	pid_t pid;
+
+	if (pipe(u->to_child) || pipe(u->to_parent))
+		tap_bail("pipe");
+	pid = fork();
+	if (pid < 0)
+		tap_bail("fork");
+	if (pid == 0) {
+		t0_inst_must(&u->in, 1);
+		t0_lib_page();
+		if (unshare(CLONE_NEWUSER) != 0)
+			_exit(127);
+		t0_inst_refresh(&u->in);
+		t0_post(u->to_parent[1]);
+		t0_waitfor(u->to_child[0]);
+		return 0;
+	}
+	t0_waitfor(u->to_parent[0]);
+	return pid;
+}
+
+static void userns_child_go(struct userns_child *u)
+{
+	t0_post(u->to_child[1]);
+	close(u->to_child[0]);
+	close(u->to_child[1]);
+	close(u->to_parent[0]);
+	close(u->to_parent[1]);
+}
+
 /* User namespace, maps written by the parent (a change from outside). */
 static void test_userns(void)
 {
@@ -694,7 +737,7 @@ static void test_userns(void)
 		"... and REFRESH brings IDS back with the mapped ids",
 		"... accessors give the mapped ids",
 	};
-	int to_child[2], to_parent[2];
+	struct userns_child u;
 	char path[64];
 	pid_t pid;
 
@@ -703,45 +746,31 @@ static void test_userns(void)
 		_exit(userns_self());
 	child_results(pid, 4, names);
 
-	if (pipe(to_child) || pipe(to_parent))
-		tap_bail("pipe");
-	pid = fork();
+	pid = userns_child_start(&u);
 	if (pid == 0) {
-		struct t0_inst in;
 		int bad = 0;
 
-		t0_inst_must(&in, 1);
-		t0_lib_page();
-		if (unshare(CLONE_NEWUSER) != 0)
-			_exit(127);
-		t0_post(to_parent[1]);
-		t0_waitfor(to_child[0]);
 		if (syscall(SYS_getuid) != 3 || syscall(SYS_getgid) != 4)
 			_exit(126);
-		if (!t0_page_ok(in.p, 0, "maps from outside"))
+		if (!t0_page_ok(u.in.p, 0, "maps from outside"))
 			bad |= 1;
-		if (t0_inst_refresh(&in) != 0 ||
-		    !t0_page_ok(in.p, ALL, "maps from outside, REFRESH") ||
-		    in.p->uid != 3 || in.p->gid != 4)
+		if (t0_inst_refresh(&u.in) != 0 ||
+		    !t0_page_ok(u.in.p, ALL, "maps from outside, REFRESH") ||
+		    u.in.p->uid != 3 || u.in.p->gid != 4)
 			bad |= 2;
 		if (ksvc_getuid() != 3 || ksvc_getegid() != 4 ||
 		    !t0_acc_ok("maps from outside"))
 			bad |= 4;
 		_exit(bad);
 	}
-	t0_waitfor(to_parent[0]);
 	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
 	if (write_file(path, "3 0 1") != 0)
 		tap_diag("writing %s: %s", path, strerror(errno));
 	snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
 	if (write_file(path, "4 0 1") != 0)
 		tap_diag("writing %s: %s", path, strerror(errno));
-	t0_post(to_child[1]);
+	userns_child_go(&u);
 	child_results(pid, 3, onames);
-	close(to_child[0]);
-	close(to_child[1]);
-	close(to_parent[0]);
-	close(to_parent[1]);
 }
 
 /*
@@ -755,8 +784,8 @@ static void test_overflowuid(void)
 		"no map, then kernel.overflowuid/overflowgid changed: never wrong",
 		"... nor after REFRESH; the accessors give the new overflow ids",
 	};
-	int to_child[2], to_parent[2];
 	char olduid[32] = "", oldgid[32] = "";
+	struct userns_child u;
 	pid_t pid;
 	int fd;
 
@@ -774,44 +803,29 @@ static void test_overflowuid(void)
 	}
 	if (!olduid[0] || !oldgid[0])
 		tap_bail("cannot read kernel.overflowuid/overflowgid");
-	if (pipe(to_child) || pipe(to_parent))
-		tap_bail("pipe");
-	pid = fork();
+	pid = userns_child_start(&u);
 	if (pid == 0) {
-		struct t0_inst in;
 		int bad = 0;
 
-		t0_inst_must(&in, 1);
-		t0_lib_page();
-		if (unshare(CLONE_NEWUSER) != 0)
-			_exit(127);
-		t0_inst_refresh(&in);
-		t0_post(to_parent[1]);
-		t0_waitfor(to_child[0]);
 		if (syscall(SYS_getuid) != 65533 || syscall(SYS_getgid) != 65532)
 			_exit(126);
-		if (!t0_page_ok(in.p, 0, "overflow ids changed"))
+		if (!t0_page_ok(u.in.p, 0, "overflow ids changed"))
 			bad |= 1;
-		if (t0_inst_refresh(&in) != 0 ||
-		    !t0_page_ok(in.p, 0, "overflow ids changed, REFRESH") ||
+		if (t0_inst_refresh(&u.in) != 0 ||
+		    !t0_page_ok(u.in.p, 0, "overflow ids changed, REFRESH") ||
 		    ksvc_getuid() != 65533 || ksvc_getgid() != 65532 ||
 		    !t0_acc_ok("overflow ids changed"))
 			bad |= 2;
 		_exit(bad);
 	}
-	t0_waitfor(to_parent[0]);
 	if (write_file("/proc/sys/kernel/overflowuid", "65533") != 0 ||
 	    write_file("/proc/sys/kernel/overflowgid", "65532") != 0)
 		tap_diag("writing kernel.overflowuid/gid: %s", strerror(errno));
-	t0_post(to_child[1]);
+	userns_child_go(&u);
 	child_results(pid, 2, names);
 	if (write_file("/proc/sys/kernel/overflowuid", olduid) != 0 ||
 	    write_file("/proc/sys/kernel/overflowgid", oldgid) != 0)
 		tap_bail("cannot restore kernel.overflowuid/overflowgid");
-	close(to_child[0]);
-	close(to_child[1]);
-	close(to_parent[0]);
-	close(to_parent[1]);
 }
 
 static void test_utsns(void)
