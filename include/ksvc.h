@@ -83,6 +83,8 @@ struct ksvc {
 	int owns_eventfd;
 	__u32 features;			/* KSVC_FEAT_* from the kernel */
 	pid_t owner;			/* process that opened it */
+	__u64 epoch;			/* ... told apart from a child that
+					 * has the same pid number */
 };
 
 /*

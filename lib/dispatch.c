@@ -50,6 +50,7 @@
 #include <linux/futex.h>
 
 #include "dispatch_int.h"
+#include "epoch.h"
 
 #define DEF_WORKERS	4u
 #define MAX_WORKERS	256u
@@ -149,55 +150,24 @@ static int lock_until(pthread_mutex_t *m, __u64 deadline, int timeout_ms)
 /* Fork detection                                                    */
 /* ---------------------------------------------------------------- */
 /*
- * epoch lives in a MADV_WIPEONFORK page: a child (of fork() or of a raw
- * clone()) sees 0 there, which matches no dispatcher.  A dispatcher
- * created in the child gets a fresh epoch.  pthread_atfork covers kernels
- * without MADV_WIPEONFORK.
+ * A dispatcher records the process epoch (lib/epoch.h) it was created
+ * in: in a child (of fork() or of a raw clone()) the epoch differs, and
+ * every call but destroy refuses.  The child handler resets the locks a
+ * parent's thread may have held.
  */
-static pthread_once_t epoch_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t epoch_lock = PTHREAD_MUTEX_INITIALIZER;
-static __u64 epoch_fallback;
-static __u64 *epoch_word = &epoch_fallback;
-static __u64 epoch_counter;
-
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void epoch_child(void)
+static void dispatch_atfork_child(void)
 {
-	__atomic_store_n(epoch_word, 0, __ATOMIC_RELAXED);
-	/* A parent's thread may have held them: the child is single. */
-	pthread_mutex_init(&epoch_lock, NULL);
+	/* A parent's thread may have held it: the child is single. */
 	pthread_mutex_init(&reg_lock, NULL);
 	ksvc__signal_atfork_child();
 }
 
-static void epoch_init(void)
+static void dispatch_atfork_init(void)
 {
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p != MAP_FAILED) {
-		if (madvise(p, 4096, MADV_WIPEONFORK) == 0)
-			epoch_word = p;
-		else
-			munmap(p, 4096);
-	}
-	pthread_atfork(NULL, NULL, epoch_child);
-}
-
-static __u64 epoch_get(void)
-{
-	__u64 e;
-
-	pthread_once(&epoch_once, epoch_init);
-	pthread_mutex_lock(&epoch_lock);
-	e = __atomic_load_n(epoch_word, __ATOMIC_RELAXED);
-	if (!e) {
-		e = ++epoch_counter;
-		__atomic_store_n(epoch_word, e, __ATOMIC_RELAXED);
-	}
-	pthread_mutex_unlock(&epoch_lock);
-	return e;
+	pthread_atfork(NULL, NULL, dispatch_atfork_child);
 }
 
 /*
@@ -260,7 +230,7 @@ static int foreign(const struct ksvc_dispatcher *d)
 {
 	const struct dwrap *w = (const struct dwrap *)d;
 
-	return __atomic_load_n(epoch_word, __ATOMIC_RELAXED) != w->epoch;
+	return __atomic_load_n(ksvc__epoch_word, __ATOMIC_RELAXED) != w->epoch;
 }
 
 /* ---------------------------------------------------------------- */
@@ -1500,10 +1470,11 @@ int ksvc_dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
 
 	if (!out || !k)
 		return -EINVAL;
+	pthread_once(&atfork_once, dispatch_atfork_init);
 	err = check_params(params);
 	if (err)
 		return err;
-	if (k->owner != getpid())
+	if (k->owner != getpid() || k->epoch != ksvc__epoch())
 		return -EACCES;
 	memset(&def, 0, sizeof(def));
 	if (params)
@@ -1522,7 +1493,7 @@ int ksvc_dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
 	}
 	memset(wrap, 0, sizeof(*wrap));
 	d = &wrap->d;
-	wrap->epoch = epoch_get();
+	wrap->epoch = ksvc__epoch();
 	d->k = k;
 	d->sq = &k->sq;
 	d->cq = &k->cq;

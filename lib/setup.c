@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include <sys/stat.h>
 
 #include "ksvc.h"
+#include "epoch.h"
 
 #define KSVC_DEFAULT_SUBMIT	256u
 
@@ -163,6 +165,50 @@ static void unmap_all(struct ksvc *k)
 	k->shared = NULL;
 }
 
+/* ---- the process epoch (epoch.h) ---------------------------------- */
+
+static pthread_once_t epoch_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t epoch_lock = PTHREAD_MUTEX_INITIALIZER;
+static __u64 epoch_fallback;
+static __u64 epoch_counter;
+__u64 *ksvc__epoch_word = &epoch_fallback;
+
+static void epoch_child(void)
+{
+	__atomic_store_n(ksvc__epoch_word, 0, __ATOMIC_RELAXED);
+	/* A parent's thread may have held it: the child is single. */
+	pthread_mutex_init(&epoch_lock, NULL);
+}
+
+static void epoch_init(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED) {
+		if (madvise(p, 4096, MADV_WIPEONFORK) == 0)
+			ksvc__epoch_word = p;
+		else
+			munmap(p, 4096);
+	}
+	pthread_atfork(NULL, NULL, epoch_child);
+}
+
+__u64 ksvc__epoch(void)
+{
+	__u64 e;
+
+	pthread_once(&epoch_once, epoch_init);
+	pthread_mutex_lock(&epoch_lock);
+	e = __atomic_load_n(ksvc__epoch_word, __ATOMIC_RELAXED);
+	if (!e) {
+		e = ++epoch_counter;
+		__atomic_store_n(ksvc__epoch_word, e, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&epoch_lock);
+	return e;
+}
+
 /* Release everything a (possibly half-built) handle holds. */
 static void teardown(struct ksvc *k)
 {
@@ -171,9 +217,12 @@ static void teardown(struct ksvc *k)
 	/*
 	 * Kernel mappings are not inherited over fork(), and anonymous ones
 	 * are made not to be either (MADV_DONTFORK): in any process but the
-	 * owner those addresses may belong to something else by now.
+	 * owner those addresses may belong to something else by now.  The
+	 * pid alone does not tell (a child in a new pid namespace can have
+	 * its parent's number): the epoch does, once the pid rules out a
+	 * vfork child (which shares the epoch's page).
 	 */
-	if (getpid() == k->owner)
+	if (getpid() == k->owner && k->epoch == ksvc__epoch())
 		unmap_all(k);
 	if (k->fd >= 0)
 		close(k->fd);
@@ -334,6 +383,7 @@ int ksvc_open(struct ksvc **out, const struct ksvc_open_params *params)
 	k->fd = -1;
 	k->eventfd = -1;
 	k->owner = getpid();
+	k->epoch = ksvc__epoch();
 
 	if (req.flags & KSVC_OPEN_EVENTFD_GIVEN) {
 		k->eventfd = req.eventfd;

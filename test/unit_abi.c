@@ -12,6 +12,7 @@
  */
 #include <dirent.h>
 #include <limits.h>
+#include <sched.h>
 #include <stddef.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -459,6 +460,73 @@ static void test_anon_fork(void)
 	ksvc_close(k);
 }
 
+/*
+ * The same when the child has its parent's pid number: the parent is
+ * pid 1 of a new pid namespace and forks the child into another one, as
+ * a container's init may.  The pid cannot tell them apart; ksvc_close()
+ * in the child must still leave the child's own mapping alone.
+ */
+static int same_pid_opener(void)
+{
+	struct ksvc *k;
+	int err, status = -1;
+	pid_t pid;
+
+	k = anon(16, 16, 0, -1, &err);
+	if (!k)
+		return 10;
+	if (unshare(CLONE_NEWPID) != 0)
+		return 11;
+	pid = fork();
+	if (pid == 0) {
+		volatile int *p;
+
+		if (getpid() != k->owner)
+			_exit(20);	/* the test would prove nothing */
+		p = mmap(k->sq.hdr, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if ((void *)p != k->sq.hdr)
+			_exit(21);
+		*p = 5;
+		ksvc_close(k);
+		_exit(ku_is_mapped((void *)p, PAGE_SIZE) == 1 && *p == 5 ? 0 : 22);
+	}
+	waitpid(pid, &status, 0);
+	ksvc_close(k);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 30;
+}
+
+static void test_anon_fork_same_pid(void)
+{
+	int status = -1;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		pid_t init;
+
+		if (unshare(CLONE_NEWPID) != 0 &&
+		    unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0)
+			_exit(77);
+		init = fork();
+		if (init == 0)
+			_exit(same_pid_opener());
+		waitpid(init, &status, 0);
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 31);
+	}
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+		tap_skip("no new pid namespace allowed here", "ksvc_close in a "
+			 "child with its parent's pid number");
+		return;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		tap_diag("status 0x%x", status);
+	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	       "ksvc_close in a child that has its parent's pid number (pid 1 "
+	       "of nested pid namespaces) leaves the child's own mappings "
+	       "alone");
+}
+
 /* ------------------------------------------------------------------ */
 /* Argument validation and error paths                                 */
 /* ------------------------------------------------------------------ */
@@ -685,7 +753,7 @@ static void test_strerror(void)
 
 int main(void)
 {
-	tap_plan(41);
+	tap_plan(42);
 
 	test_layout();
 	test_constants();
@@ -694,6 +762,7 @@ int main(void)
 	test_anon_sizes();
 	test_eventfd_modes();
 	test_anon_fork();
+	test_anon_fork_same_pid();
 	test_validation();
 	test_no_device();
 	test_unwind();
