@@ -7,12 +7,14 @@
  * prints what they return.  Run it with and without libksvc-preload.so
  * (or through ksvc-run) and the output must be the same.
  *
- *   tier0-facts [--check] [--thread] [--fork] [--exec]
+ *   tier0-facts [--check] [--thread] [--fork] [--vfork] [--exec]
  *
  *   --check   also compare every answer with the raw system call and
  *             exit 1 (with a line on stderr) on any difference
  *   --thread  ask again from a second thread ("thread: " lines)
  *   --fork    ask again in a forked child ("child: " lines)
+ *   --vfork   vfork a child that only calls _exit(), then ask again
+ *             ("after-vfork: " lines)
  *   --exec    after asking, execute itself again without --exec
  *             ("exec: " lines come from the new image)
  */
@@ -92,9 +94,30 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+/* A vfork child that only calls _exit() (a function of its own: vfork). */
+static int vfork_exit(void)
+{
+	int status;
+	pid_t child = vfork();
+
+	if (child < 0) {
+		perror("tier0-facts: vfork");
+		return -1;
+	}
+	if (child == 0)
+		_exit(0);	/* all a vfork child may do here */
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "tier0-facts: vfork child failed (%#x)\n",
+			status);
+		failed = 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	int do_thread = 0, do_fork = 0, do_exec = 0, i;
+	int do_thread = 0, do_fork = 0, do_vfork = 0, do_exec = 0, i;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--check") == 0) {
@@ -103,6 +126,8 @@ int main(int argc, char **argv)
 			do_thread = 1;
 		} else if (strcmp(argv[i], "--fork") == 0) {
 			do_fork = 1;
+		} else if (strcmp(argv[i], "--vfork") == 0) {
+			do_vfork = 1;
 		} else if (strcmp(argv[i], "--exec") == 0) {
 			do_exec = 1;
 		} else if (strcmp(argv[i], "--exec-child") == 0) {
@@ -112,7 +137,7 @@ int main(int argc, char **argv)
 			return failed;
 		} else {
 			fprintf(stderr, "usage: tier0-facts [--check] "
-				"[--thread] [--fork] [--exec]\n");
+				"[--thread] [--fork] [--vfork] [--exec]\n");
 			return 2;
 		}
 	}
@@ -149,6 +174,12 @@ int main(int argc, char **argv)
 		}
 		/* And the parent still gets its own answers. */
 		facts("after-fork: ");
+	}
+
+	if (do_vfork) {
+		if (vfork_exit() != 0)
+			return 1;
+		facts("after-vfork: ");
 	}
 
 	if (do_exec) {

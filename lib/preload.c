@@ -46,6 +46,7 @@ static const char *const stat_name[S_NR] = {
 static int stats_on;
 static int stats_done;
 static int stats_fd = 2;	/* a copy of stderr: programs close theirs */
+static long stats_pid;		/* the process they count for */
 static unsigned long stats[S_NR][2];	/* [fn][0: page, 1: syscall] */
 
 static inline void count(int fn, unsigned from_page)
@@ -157,7 +158,14 @@ static void stats_print(void)
 	int saved = errno;
 	int i;
 
+	/*
+	 * Only the process the counters belong to: a vfork child (no
+	 * atfork handlers run for it) shares this memory, and must neither
+	 * print its parent's counters nor mark them printed.
+	 */
 	if (!__atomic_load_n(&stats_on, __ATOMIC_RELAXED) ||
+	    syscall(SYS_getpid) != __atomic_load_n(&stats_pid,
+						   __ATOMIC_RELAXED) ||
 	    __atomic_exchange_n(&stats_done, 1, __ATOMIC_ACQ_REL))
 		return;
 	for (i = 0; i < S_NR; i++) {
@@ -191,6 +199,8 @@ static void stats_atfork_child(void)
 {
 	memset(stats, 0, sizeof(stats));
 	__atomic_store_n(&stats_done, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&stats_pid, (long)syscall(SYS_getpid),
+			 __ATOMIC_RELAXED);
 }
 
 __attribute__((constructor)) static void preload_init(void)
@@ -203,6 +213,8 @@ __attribute__((constructor)) static void preload_init(void)
 		if (fd >= 0)
 			stats_fd = fd;
 		pthread_atfork(NULL, NULL, stats_atfork_child);
+		__atomic_store_n(&stats_pid, (long)syscall(SYS_getpid),
+				 __ATOMIC_RELAXED);
 		__atomic_store_n(&stats_on, 1, __ATOMIC_RELAXED);
 	}
 }

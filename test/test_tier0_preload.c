@@ -11,7 +11,8 @@
  * where /dev/ksvc exists the page must have answered (that proves the
  * shim is in the way and Tier 0 works); where it does not, every call
  * must have been a syscall and nothing else may change.  Also: the shim
- * in a forked child and across exec, and ksvc-run from an installed
+ * in a forked child, beside a vfork child (whose _exit() must not touch
+ * the parent's counters), across exec, and ksvc-run from an installed
  * layout.
  *
  * Finds the shim at <root>/lib/libksvc-preload.so, tier0-facts at
@@ -445,9 +446,11 @@ static void test_fork_exec(void)
 {
 	char *fargv[] = { facts, (char *)"--check", (char *)"--fork",
 			  (char *)"--thread", NULL };
+	char *vargv[] = { facts, (char *)"--check", (char *)"--vfork", NULL };
 	char *eargv[] = { facts, (char *)"--check", (char *)"--exec", NULL };
 	struct out o;
 	struct stats st[4];
+	const char *ppid;
 	int n;
 
 	run(fargv, PRELOAD | STATS, &o);
@@ -459,6 +462,16 @@ static void test_fork_exec(void)
 		    "right, each process answered by its own %s",
 		    have_dev ? "page" : "syscalls"))
 		show("fork", &o);
+
+	run(vargv, PRELOAD | STATS, &o);
+	n = parse_stats(o.e, st, 4);
+	ppid = strstr(o.o, "after-vfork: getpid ");
+	if (!tap_ok(o.status == 0 && n == 1 && ppid &&
+		    st[0].pid == strtol(ppid + 20, NULL, 10) &&
+		    stats_ok(&st[0], 0xff, "vfork"),
+		    "tier0-facts --vfork: the vfork child's _exit() leaves the "
+		    "counters alone; the parent reports its own, once"))
+		show("vfork", &o);
 
 	run(eargv, PRELOAD | STATS, &o);
 	n = parse_stats(o.e, st, 4);
@@ -544,7 +557,7 @@ int main(void)
 	prepare_runner();
 	dl_iterate_phdr(find_asan, NULL);
 	shim_asan = shim_needs_asan();
-	tap_plan(4 * 4 + 2 + 2);
+	tap_plan(4 * 4 + 3 + 2);
 	tap_diag("shim %s; ksvc-run %s; %s", shim, runner[0] ? runner : "-",
 		 have_dev ? "/dev/ksvc present" : "no /dev/ksvc: fallback");
 	if (shim_asan)
