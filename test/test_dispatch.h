@@ -84,6 +84,24 @@ static inline uint64_t td_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Join @th if it ends within @ms; returns 1 if it did.  A test whose
+ * thread hangs (the bug it looks for) reports it instead of hanging too.
+ */
+static inline int td_join_within(pthread_t th, unsigned int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_timedjoin_np(th, NULL, &ts) == 0;
+}
+
 /* Open an instance the way this machine allows; bail out on failure. */
 static inline struct ksvc *td_open(__u32 sq, __u32 cq)
 {

@@ -92,7 +92,6 @@ static void test_steal(void)
 	struct ksvc_dispatch_params p;
 	struct ksvc_dispatcher *d;
 	struct run r = { NULL, 0, 0 };
-	struct timespec dl;
 	struct ksvc *k;
 	pthread_t th;
 	int efd, err, done;
@@ -118,9 +117,7 @@ static void test_steal(void)
 	stolen = 0;
 	steal_fd = efd;
 	pthread_create(&th, NULL, waits, &r);
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += 20;
-	done = pthread_timedjoin_np(th, NULL, &dl) == 0;
+	done = td_join_within(th, 20000);
 	steal_fd = -1;
 	if (!done) {
 		tap_ok(0, "%s: the program reads the given blocking eventfd "

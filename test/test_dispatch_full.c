@@ -275,7 +275,6 @@ static void test_wait_alone(int mode)
 	const char *m = td_mode_names[mode];
 	struct waiter_arg a = { d, 1, 16 };
 	struct ksvc_completion c[17];
-	struct timespec ts;
 	pthread_t th;
 	int i, got, ok, done;
 
@@ -288,9 +287,7 @@ static void test_wait_alone(int mode)
 	}
 	/* The submitting thread is the only one that touches d meanwhile. */
 	pthread_create(&th, NULL, wait_submitter, &a);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 3;
-	done = pthread_timedjoin_np(th, NULL, &ts) == 0;
+	done = td_join_within(th, 3000);
 	if (!done) {
 		tap_ok(0, "%s: KSVC_SUBMIT_WAIT into a full submit ring, no other "
 		       "thread driving: HANGS", m);

@@ -285,20 +285,6 @@ static void *stopper(void *arg)
 	return NULL;
 }
 
-static int join_within(pthread_t th, unsigned int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return pthread_timedjoin_np(th, NULL, &ts) == 0;
-}
-
 static void test_call_behind_full(int mode)
 {
 	struct ksvc *k = td_open(16, 16);
@@ -336,8 +322,8 @@ static void test_call_behind_full(int mode)
 	usleep(100000);
 	queued = ksvc_ring_ready(&k->sq);
 	pthread_create(&sth, NULL, stopper, &sa);
-	stopped = join_within(sth, BOUND_MS);
-	called = join_within(cth, BOUND_MS);
+	stopped = td_join_within(sth, BOUND_MS);
+	called = td_join_within(cth, BOUND_MS);
 	if (!stopped || !called) {
 		tap_ok(0, "%s: a blocking call behind entries the full "
 		       "completion ring cannot answer: stop %s, the call %s",
