@@ -1474,7 +1474,7 @@ int ksvc_dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
 	err = check_params(params);
 	if (err)
 		return err;
-	if (k->owner != getpid() || k->epoch != ksvc__epoch())
+	if (!ksvc__owned_here(k))
 		return -EACCES;
 	memset(&def, 0, sizeof(def));
 	if (params)

@@ -20,4 +20,9 @@ __u64 ksvc__epoch(void);
 /* The word that holds it: 0 in a child that has not asked yet. */
 extern __u64 *ksvc__epoch_word;
 
+struct ksvc;
+
+/* Is @k this process's handle (not one inherited over fork())? */
+int ksvc__owned_here(const struct ksvc *k);
+
 #endif /* KSVC_LIB_EPOCH_H */

@@ -209,6 +209,12 @@ __u64 ksvc__epoch(void)
 	return e;
 }
 
+int ksvc__owned_here(const struct ksvc *k)
+{
+	/* The pid first: a vfork child shares the epoch's page. */
+	return getpid() == k->owner && k->epoch == ksvc__epoch();
+}
+
 /* Release everything a (possibly half-built) handle holds. */
 static void teardown(struct ksvc *k)
 {
@@ -217,12 +223,9 @@ static void teardown(struct ksvc *k)
 	/*
 	 * Kernel mappings are not inherited over fork(), and anonymous ones
 	 * are made not to be either (MADV_DONTFORK): in any process but the
-	 * owner those addresses may belong to something else by now.  The
-	 * pid alone does not tell (a child in a new pid namespace can have
-	 * its parent's number): the epoch does, once the pid rules out a
-	 * vfork child (which shares the epoch's page).
+	 * owner those addresses may belong to something else by now.
 	 */
-	if (getpid() == k->owner && k->epoch == ksvc__epoch())
+	if (ksvc__owned_here(k))
 		unmap_all(k);
 	if (k->fd >= 0)
 		close(k->fd);
