@@ -1316,7 +1316,13 @@ static void do_stop(struct ksvc_dispatcher *d)
 	drain_done(d);
 	flush_posts(d);
 
-	/* Entries nobody took: -ECANCELED, as far as there is room. */
+	/*
+	 * Entries nobody took: -ECANCELED, in ring order as far as there is
+	 * room.  From the first one that finds none, the rest stays in the
+	 * ring, never to be taken; but the blocking calls among them need no
+	 * completion slot, and their threads wait for an answer: every one
+	 * gets it.
+	 */
 	ready = ksvc_ring_ready(d->sq);
 	for (i = 0; i < ready; i++) {
 		struct ksvc_entry e;
@@ -1326,34 +1332,19 @@ static void do_stop(struct ksvc_dispatcher *d)
 		w = sync_target(d, &e);
 		if (w) {
 			deliver_sync(d, w, -ECANCELED, 0);
+		} else if (left || cq_credits(d, 1) <= 0) {
+			left++;
+			continue;
 		} else {
-			if (cq_credits(d, 1) <= 0)
-				break;
 			post(d, e.corr_id, -ECANCELED, 0);
 			A_ADD(&d->owed, 1);	/* flush_posts takes it back */
 		}
-		answered++;
+		if (!left)
+			answered++;
 	}
 	if (answered) {
 		ksvc_ring_consume(d->sq, answered);
 		CTR_ADD(&d->c_taken, answered);
-	}
-	/*
-	 * The rest stays in the ring, never to be taken.  The blocking
-	 * calls among them need no completion slot, and their threads wait
-	 * for an answer: give it to them now.
-	 */
-	for (i = answered; i < ready; i++) {
-		struct ksvc_entry e;
-		struct kwaiter *w;
-
-		memcpy(&e, ksvc_ring_cons_slot(d->sq, i - answered),
-		       sizeof(e));
-		w = sync_target(d, &e);
-		if (w)
-			deliver_sync(d, w, -ECANCELED, 0);
-		else
-			left++;
 	}
 	flush_posts(d);
 	d->stop_left = left;
