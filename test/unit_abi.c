@@ -422,6 +422,24 @@ static void test_eventfd_modes(void)
 	       "-ENOENT");
 }
 
+/*
+ * In a child: put memory of the child's own where the submit ring was,
+ * then close the handle.  Returns 0 if that memory survived, 1 if it
+ * could not be mapped there, 2 if ksvc_close() took it.
+ */
+static int close_keeps_own_mapping(struct ksvc *k)
+{
+	volatile int *p = mmap(k->sq.hdr, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS |
+			       MAP_FIXED_NOREPLACE, -1, 0);
+
+	if ((void *)p != k->sq.hdr)
+		return 1;
+	*p = 5;
+	ksvc_close(k);
+	return ku_is_mapped((void *)p, PAGE_SIZE) == 1 && *p == 5 ? 0 : 2;
+}
+
 /* Anonymous rings behave like the kernel's: not inherited over fork(),
  * and ksvc_close in the child leaves whatever the child has there. */
 static void test_anon_fork(void)
@@ -437,17 +455,11 @@ static void test_anon_fork(void)
 	pid = fork();
 	if (pid == 0) {
 		int bad = 0;
-		void *p;
 
 		bad |= ku_is_mapped(k->sq.hdr, k->sq.map_size) != 0;
 		bad |= ku_is_mapped(k->cq.hdr, k->cq.map_size) != 0;
 		bad |= ku_is_mapped(k->shared, PAGE_SIZE) != 0;
-		/* Put something of the child's own where the ring was. */
-		p = mmap(k->sq.hdr, PAGE_SIZE, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		bad |= (p != k->sq.hdr) << 1;
-		ksvc_close(k);
-		bad |= (ku_is_mapped(p, PAGE_SIZE) != 1) << 2;
+		bad |= close_keeps_own_mapping(k) << 1;
 		_exit(bad);
 	}
 	waitpid(pid, &status, 0);
@@ -479,17 +491,12 @@ static int same_pid_opener(void)
 		return 11;
 	pid = fork();
 	if (pid == 0) {
-		volatile int *p;
+		int r;
 
 		if (getpid() != k->owner)
 			_exit(20);	/* the test would prove nothing */
-		p = mmap(k->sq.hdr, PAGE_SIZE, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		if ((void *)p != k->sq.hdr)
-			_exit(21);
-		*p = 5;
-		ksvc_close(k);
-		_exit(ku_is_mapped((void *)p, PAGE_SIZE) == 1 && *p == 5 ? 0 : 22);
+		r = close_keeps_own_mapping(k);
+		_exit(r ? 20 + r : 0);
 	}
 	waitpid(pid, &status, 0);
 	ksvc_close(k);
