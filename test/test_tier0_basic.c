@@ -639,6 +639,22 @@ static int write_file(const char *path, const char *s)
 	return ok ? 0 : -1;
 }
 
+/* Read @path into @buf (a string); -1 if it cannot be read or is empty. */
+static int read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return 0;
+}
+
 /* User namespace, maps written by the process itself. */
 static int userns_self(void)
 {
@@ -784,24 +800,12 @@ static void test_overflowuid(void)
 		"no map, then kernel.overflowuid/overflowgid changed: never wrong",
 		"... nor after REFRESH; the accessors give the new overflow ids",
 	};
-	char olduid[32] = "", oldgid[32] = "";
+	char olduid[32], oldgid[32];
 	struct userns_child u;
 	pid_t pid;
-	int fd;
 
-	fd = open("/proc/sys/kernel/overflowuid", O_RDONLY);
-	if (fd >= 0) {
-		if (read(fd, olduid, sizeof(olduid) - 1) < 0)
-			olduid[0] = 0;
-		close(fd);
-	}
-	fd = open("/proc/sys/kernel/overflowgid", O_RDONLY);
-	if (fd >= 0) {
-		if (read(fd, oldgid, sizeof(oldgid) - 1) < 0)
-			oldgid[0] = 0;
-		close(fd);
-	}
-	if (!olduid[0] || !oldgid[0])
+	if (read_file("/proc/sys/kernel/overflowuid", olduid, sizeof(olduid)) ||
+	    read_file("/proc/sys/kernel/overflowgid", oldgid, sizeof(oldgid)))
 		tap_bail("cannot read kernel.overflowuid/overflowgid");
 	pid = userns_child_start(&u);
 	if (pid == 0) {
