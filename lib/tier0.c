@@ -19,8 +19,10 @@
  *    on first use.  Where MADV_WIPEONFORK is unavailable a pthread_atfork
  *    handler clears the state instead (raw clones are then not covered).
  *    The descriptor inherited from the parent is closed in the child
- *    (by the atfork handler, or on first use after a raw clone) once it
- *    is known to be a KSVC instance this process does not own.
+ *    (by the atfork handler, or on first use after a raw clone) once the
+ *    kernel says it is a KSVC instance this process does not own (a pid
+ *    cannot say: a child in a new pid namespace may have its parent's
+ *    number).
  *
  *  - A clear fresh bit: issue KSVC_IOC_REFRESH at most once per value
  *    of the page's sequence count (the value after the refresh is
@@ -93,9 +95,8 @@ static int t0_atfork_ok;		/* the atfork handler is registered */
  */
 static struct {
 	int fd;
-	pid_t owner;
 	__u64 rdev;
-} t0_rec = { -1, 0, 0 };
+} t0_rec = { -1, 0 };
 
 /* Refresh at least this often (in 2^22 ns ticks) while a bit is clear. */
 #define T0_RETRY_TICKS	3u
@@ -181,21 +182,26 @@ static int t0_is_ksvc_fd(int fd, __u64 rdev, __u64 *out)
 /*
  * A child of fork() inherited its parent's descriptor: close it if it is
  * still that one (a KSVC file this process does not own: EACCES, or one
- * the parent had not created an instance on yet: EINVAL).
+ * the parent had not created an instance on yet: EINVAL).  The kernel
+ * decides, not the pid: a child forked into a new pid namespace can have
+ * its parent's pid number.  Our own descriptor answers 0 and is kept.
  */
-static void t0_close_inherited(long me)
+static void t0_close_inherited(void)
 {
 	int fd = __atomic_load_n(&t0_rec.fd, __ATOMIC_RELAXED);
 	long r;
 
-	if (fd < 0 || __atomic_load_n(&t0_rec.owner, __ATOMIC_RELAXED) == me)
+	if (fd < 0)
 		return;
-	__atomic_store_n(&t0_rec.fd, -1, __ATOMIC_RELAXED);
-	if (!t0_is_ksvc_fd(fd, t0_rec.rdev, NULL))
+	if (!t0_is_ksvc_fd(fd, t0_rec.rdev, NULL)) {
+		__atomic_store_n(&t0_rec.fd, -1, __ATOMIC_RELAXED);
 		return;
+	}
 	r = SYS3(SYS_ioctl, fd, KSVC_IOC_REFRESH, 0);
-	if (r == -EACCES || r == -EINVAL)
+	if (r == -EACCES || r == -EINVAL) {
+		__atomic_store_n(&t0_rec.fd, -1, __ATOMIC_RELAXED);
 		SYS1(SYS_close, fd);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -244,7 +250,7 @@ static void t0_open(struct t0_state *st)
 	__u64 rdev = 0;
 	long fd;
 
-	t0_close_inherited(me);
+	t0_close_inherited();
 
 	fd = SYS3(SYS_openat, AT_FDCWD, KSVC_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -254,7 +260,6 @@ static void t0_open(struct t0_state *st)
 	/* Record it at once: a fork from now on must close it. */
 	__atomic_store_n(&t0_rec.fd, -1, __ATOMIC_RELAXED);
 	t0_rec.rdev = rdev;
-	__atomic_store_n(&t0_rec.owner, (pid_t)me, __ATOMIC_RELAXED);
 	__atomic_store_n(&t0_rec.fd, (int)fd, __ATOMIC_RELAXED);
 
 	memset(&cp, 0, sizeof(cp));
@@ -481,7 +486,7 @@ static void t0_atfork_child(void)
 
 	if (st && !__atomic_load_n(&t0_wipes, __ATOMIC_RELAXED))
 		memset(st, 0, sizeof(*st));
-	t0_close_inherited(SYS0(SYS_getpid));
+	t0_close_inherited();
 }
 
 __attribute__((constructor)) static void t0_init(void)
