@@ -22,7 +22,8 @@
  *    (by the atfork handler, or on first use after a raw clone) once the
  *    kernel says it is a KSVC instance this process does not own (a pid
  *    cannot say: a child in a new pid namespace may have its parent's
- *    number).
+ *    number).  A fork() while another thread opens the instance waits
+ *    until the descriptor is recorded (see t0_opener).
  *
  *  - A clear fresh bit: issue KSVC_IOC_REFRESH at most once per value
  *    of the page's sequence count (the value after the refresh is
@@ -41,7 +42,8 @@
  * Everything here is async-signal-safe: raw syscalls through syscall(3)
  * with errno saved and restored, atomics, no locks, no malloc.  A thread
  * that finds the instance being opened by another thread (or by itself,
- * from a signal handler) makes the syscall meanwhile.
+ * from a signal handler) makes the syscall meanwhile.  The one wait is
+ * fork()'s, for another thread's open, bounded (t0_atfork_prepare()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +99,22 @@ static struct {
 	int fd;
 	__u64 rdev;
 } t0_rec = { -1, 0 };
+
+/*
+ * fork() during the first open.  Between openat() and recording the
+ * descriptor in t0_rec, a fork by another thread would give the child a
+ * descriptor it cannot know to close.  So the opener publishes its tid
+ * in t0_opener for that window, and the atfork prepare handler announces
+ * the fork in t0_forking and waits (boundedly) for the window to close;
+ * an opener that finds a fork announced backs out, and the accessor
+ * makes its system call this time.  _Fork(), vfork and raw clones run
+ * no atfork handlers: not covered (the descriptor is O_CLOEXEC).
+ */
+static int t0_forking;			/* forks past prepare */
+static long t0_opener;			/* tid in the window, or 0 */
+
+/* How long a fork waits for an opener (in 2^22 ns ticks, ~1 s). */
+#define T0_FORK_WAIT_TICKS	240u
 
 /* Refresh at least this often (in 2^22 ns ticks) while a bit is clear. */
 #define T0_RETRY_TICKS	3u
@@ -248,19 +266,31 @@ static void t0_open(struct t0_state *st)
 	const struct ksvc_shared_page *page;
 	long me = SYS0(SYS_getpid);
 	__u64 rdev = 0;
+	int is_ksvc;
 	long fd;
 
 	t0_close_inherited();
 
+	/* Pairs with t0_atfork_prepare(): one of the two sees the other. */
+	__atomic_store_n(&t0_opener, SYS0(SYS_gettid), __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&t0_forking, __ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&t0_opener, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&st->state, KSVC__T0_UNINIT, __ATOMIC_RELEASE);
+		return;
+	}
 	fd = SYS3(SYS_openat, AT_FDCWD, KSVC_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	is_ksvc = fd >= 0 && t0_is_ksvc_fd((int)fd, 0, &rdev);
+	if (is_ksvc) {
+		/* Record it at once: a fork from now on must close it. */
+		__atomic_store_n(&t0_rec.fd, -1, __ATOMIC_RELAXED);
+		t0_rec.rdev = rdev;
+		__atomic_store_n(&t0_rec.fd, (int)fd, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&t0_opener, 0, __ATOMIC_RELEASE);
 	if (fd < 0)
 		goto none;
-	if (!t0_is_ksvc_fd(fd, 0, &rdev))
+	if (!is_ksvc)
 		goto close;
-	/* Record it at once: a fork from now on must close it. */
-	__atomic_store_n(&t0_rec.fd, -1, __ATOMIC_RELAXED);
-	t0_rec.rdev = rdev;
-	__atomic_store_n(&t0_rec.fd, (int)fd, __ATOMIC_RELAXED);
 
 	memset(&cp, 0, sizeof(cp));
 	cp.submit_ring_entries = KSVC_MIN_ENTRIES;
@@ -480,10 +510,34 @@ int ksvc__getrlimit_slow(int resource, struct rlimit *rlim, unsigned *hit)
 /* fork                                                                */
 /* ------------------------------------------------------------------ */
 
+/* Hold the fork until no thread is between openat() and the record. */
+static void t0_atfork_prepare(void)
+{
+	long opener;
+	__u32 start;
+
+	__atomic_add_fetch(&t0_forking, 1, __ATOMIC_SEQ_CST);
+	opener = __atomic_load_n(&t0_opener, __ATOMIC_SEQ_CST);
+	/* Not for ever, and never for ourselves (a signal handler's fork). */
+	if (!opener || opener == SYS0(SYS_gettid))
+		return;
+	start = t0_ticks();
+	while (__atomic_load_n(&t0_opener, __ATOMIC_ACQUIRE) == opener &&
+	       t0_ticks() - start < T0_FORK_WAIT_TICKS)
+		SYS0(SYS_sched_yield);
+}
+
+static void t0_atfork_parent(void)
+{
+	__atomic_sub_fetch(&t0_forking, 1, __ATOMIC_RELEASE);
+}
+
 static void t0_atfork_child(void)
 {
 	struct t0_state *st = __atomic_load_n(&t0_st, __ATOMIC_RELAXED);
 
+	__atomic_store_n(&t0_forking, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&t0_opener, 0, __ATOMIC_RELAXED);
 	if (st && !__atomic_load_n(&t0_wipes, __ATOMIC_RELAXED))
 		memset(st, 0, sizeof(*st));
 	t0_close_inherited();
@@ -491,7 +545,8 @@ static void t0_atfork_child(void)
 
 __attribute__((constructor)) static void t0_init(void)
 {
-	if (pthread_atfork(NULL, NULL, t0_atfork_child) == 0)
+	if (pthread_atfork(t0_atfork_prepare, t0_atfork_parent,
+			   t0_atfork_child) == 0)
 		__atomic_store_n(&t0_atfork_ok, 1, __ATOMIC_RELEASE);
 }
 

@@ -4,19 +4,67 @@
  *
  * The library opens /dev/ksvc once per process for the Tier 0 accessors.
  * A child made by fork() inherits that descriptor, and the library closes
- * it there: a child must not keep its parent's instance alive.  The
- * case the simple ones (test_tier0_basic) do not reach: the child has
- * its parent's pid number.  The parent is pid 1 of a new pid namespace
- * and forks the child into another one, as a container's init may.  A
- * check by pid would keep the descriptor.
+ * it there: a child must not keep its parent's instance alive.  Two
+ * cases the simple ones (test_tier0_basic) do not reach:
+ *
+ *  - the child has its parent's pid number: the parent is pid 1 of a new
+ *    pid namespace and forks the child into another one, as a
+ *    container's init may.  A check by pid would keep the descriptor;
+ *  - the fork comes from another thread while the first accessor call
+ *    is between openat() and recording the descriptor.  This program
+ *    defines syscall() itself (the library's raw calls resolve to it) and
+ *    holds the opener in that window while another thread forks.
  *
  * Each child checks, before its own first accessor call (which could
  * reuse the number), that the parent's descriptor is closed.  Runs as
  * root in the VM with the module.
  */
+#include <dlfcn.h>
 #include <sched.h>
+#include <semaphore.h>
+#include <stdarg.h>
 
 #include "test_tier0.h"
+
+/* ------------------------------------------------------------------ */
+/* syscall(), with a pause after the library opens /dev/ksvc          */
+/* ------------------------------------------------------------------ */
+
+typedef long (*syscall_fn)(long, ...);
+
+static syscall_fn real_syscall;
+static int hold_open;		/* pause after the next /dev/ksvc open */
+static int held_fd = -1;	/* what that open returned */
+static sem_t opened;		/* posted when it returned */
+
+long syscall(long nr, ...)
+{
+	long a[6];
+	va_list ap;
+	long r;
+	int i;
+
+	va_start(ap, nr);
+	for (i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (!real_syscall)
+		real_syscall = (syscall_fn)dlsym(RTLD_NEXT, "syscall");
+	r = real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (nr == SYS_openat && r >= 0 && a[1] &&
+	    !strcmp((const char *)a[1], KSVC_DEVICE_PATH) &&
+	    __atomic_exchange_n(&hold_open, 0, __ATOMIC_ACQ_REL)) {
+		struct timespec pause = { 0, 200 * 1000 * 1000 };
+		int e = errno;
+
+		__atomic_store_n(&held_fd, (int)r, __ATOMIC_RELEASE);
+		sem_post(&opened);
+		/* Long enough for the other thread's fork to land here. */
+		nanosleep(&pause, NULL);
+		errno = e;
+	}
+	return r;
+}
 
 /* Is @fd closed? */
 static int fd_closed(int fd)
@@ -108,10 +156,72 @@ static void test_same_pid(void)
 	       "bits");
 }
 
+/* ------------------------------------------------------------------ */
+/* fork() from another thread during the first open                    */
+/* ------------------------------------------------------------------ */
+
+struct forker {
+	pthread_t t;
+	int status;		/* the child's exit status */
+	int held;		/* the fork started while the opener was held */
+};
+
+static void *forker_main(void *arg)
+{
+	struct forker *f = arg;
+	pid_t pid;
+	int fd;
+
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	while (sem_timedwait(&opened, &until) != 0)
+		if (errno != EINTR)
+			return NULL;	/* the open was never held */
+	fd = __atomic_load_n(&held_fd, __ATOMIC_ACQUIRE);
+	f->held = 1;
+	pid = fork();
+	if (pid == 0)
+		_exit(fd_closed(fd) ? 0 : 1);
+	f->status = t0_wait(pid);
+	return NULL;
+}
+
+static void test_fork_during_open(void)
+{
+	struct ksvc__t0_info info;
+	struct forker f = { .status = -1 };
+
+	ksvc__t0_test_reset();	/* the next accessor call opens again */
+	if (sem_init(&opened, 0, 0) != 0)
+		tap_bail("sem_init: %s", strerror(errno));
+	__atomic_store_n(&hold_open, 1, __ATOMIC_RELEASE);
+	if (pthread_create(&f.t, NULL, forker_main, &f) != 0)
+		tap_bail("pthread_create failed");
+	(void)ksvc_getpid();
+	pthread_join(f.t, NULL);
+	__atomic_store_n(&hold_open, 0, __ATOMIC_RELEASE);
+	ksvc__t0_info(&info);
+
+	if (!f.held || held_fd < 0)
+		tap_diag("the open was not held (held %d, fd %d)", f.held,
+			 held_fd);
+	tap_ok(f.held && f.status == 0,
+	       "fork() by another thread while the first accessor call opens "
+	       "/dev/ksvc: the child does not keep the descriptor (status %d)",
+	       f.status);
+	tap_ok(info.state == KSVC__T0_READY && info.fd == held_fd &&
+	       t0_page_ok(info.page, KSVC_FRESH_ALL, "opener after the fork"),
+	       "the opener's instance is set up, exact, all bits");
+	sem_destroy(&opened);
+}
+
 int main(void)
 {
 	t0_need_module();
-	tap_plan(2);
+	tap_plan(4);
 	test_same_pid();
+	test_fork_during_open();
 	tap_done();
 }
