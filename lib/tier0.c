@@ -23,7 +23,7 @@
  *    kernel says it is a KSVC instance this process does not own (a pid
  *    cannot say: a child in a new pid namespace may have its parent's
  *    number).  A fork() while another thread opens the instance waits
- *    until the descriptor is recorded (see t0_opener).
+ *    until the open is over (see t0_opener).
  *
  *  - A clear fresh bit: issue KSVC_IOC_REFRESH at most once per value
  *    of the page's sequence count (the value after the refresh is
@@ -101,20 +101,32 @@ static struct {
 } t0_rec = { -1, 0 };
 
 /*
- * fork() during the first open.  Between openat() and recording the
- * descriptor in t0_rec, a fork by another thread would give the child a
- * descriptor it cannot know to close.  So the opener publishes its tid
- * in t0_opener for that window, and the atfork prepare handler announces
- * the fork in t0_forking and waits (boundedly) for the window to close;
- * an opener that finds a fork announced backs out, and the accessor
- * makes its system call this time.  _Fork(), vfork and raw clones run
- * no atfork handlers: not covered (the descriptor is O_CLOEXEC).
+ * fork() during the first open.  While t0_open() runs, a fork by another
+ * thread could give the child a descriptor it cannot know to close (not
+ * recorded yet, or no longer).  So the opener publishes itself in
+ * t0_opener for all of t0_open(), and the atfork prepare handler
+ * announces the fork in t0_forking and waits (boundedly) until t0_open()
+ * is over; an opener that finds a fork announced backs out, and the
+ * accessor makes its system call this time.
+ *
+ * Both words carry the pid of the process they describe in their high
+ * half: a child made by _Fork() or a raw clone runs no atfork handler
+ * and keeps copies that describe its parent, which it must ignore.
+ * _Fork(), vfork and raw clones are not covered (the descriptor is
+ * O_CLOEXEC).
  */
-static int t0_forking;			/* forks past prepare */
-static long t0_opener;			/* tid in the window, or 0 */
+static __u64 t0_forking;		/* pid << 32 | forks past prepare */
+static __u64 t0_opener;			/* pid << 32 | tid, or 0 */
 
-/* How long a fork waits for an opener (in 2^22 ns ticks, ~1 s). */
+#define T0_WORD(pid, low)	(((__u64)(__u32)(pid) << 32) | (__u32)(low))
+#define T0_WORD_PID(w)		((__u32)((w) >> 32))
+
+/*
+ * How long a fork waits for an opener: ~1 s (2^22 ns ticks), and a cap
+ * on the polls in case the clock does not move.
+ */
 #define T0_FORK_WAIT_TICKS	240u
+#define T0_FORK_WAIT_POLLS	(1u << 20)
 
 /* Refresh at least this often (in 2^22 ns ticks) while a bit is clear. */
 #define T0_RETRY_TICKS	3u
@@ -206,20 +218,23 @@ static int t0_is_ksvc_fd(int fd, __u64 rdev, __u64 *out)
  */
 static void t0_close_inherited(void)
 {
-	int fd = __atomic_load_n(&t0_rec.fd, __ATOMIC_RELAXED);
+	/* Claimed first: a signal handler's own open may come in between. */
+	int fd = __atomic_exchange_n(&t0_rec.fd, -1, __ATOMIC_ACQ_REL);
+	int expected = -1;
 	long r;
 
-	if (fd < 0)
+	if (fd < 0 || !t0_is_ksvc_fd(fd, t0_rec.rdev, NULL))
 		return;
-	if (!t0_is_ksvc_fd(fd, t0_rec.rdev, NULL)) {
-		__atomic_store_n(&t0_rec.fd, -1, __ATOMIC_RELAXED);
-		return;
-	}
 	r = SYS3(SYS_ioctl, fd, KSVC_IOC_REFRESH, 0);
-	if (r == -EACCES || r == -EINVAL) {
-		__atomic_store_n(&t0_rec.fd, -1, __ATOMIC_RELAXED);
-		SYS1(SYS_close, fd);
+	if (r == 0) {
+		/* Ours after all: keep the record. */
+		__atomic_compare_exchange_n(&t0_rec.fd, &expected, fd, 0,
+					    __ATOMIC_ACQ_REL,
+					    __ATOMIC_RELAXED);
+		return;
 	}
+	if (r == -EACCES || r == -EINVAL)
+		SYS1(SYS_close, fd);
 }
 
 /* ------------------------------------------------------------------ */
@@ -265,28 +280,28 @@ static void t0_open(struct t0_state *st)
 	struct ksvc_create_params cp;
 	const struct ksvc_shared_page *page;
 	long me = SYS0(SYS_getpid);
-	__u64 rdev = 0;
+	__u64 rdev = 0, forking;
 	int is_ksvc;
 	long fd;
 
-	t0_close_inherited();
-
 	/* Pairs with t0_atfork_prepare(): one of the two sees the other. */
-	__atomic_store_n(&t0_opener, SYS0(SYS_gettid), __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&t0_forking, __ATOMIC_SEQ_CST)) {
+	__atomic_store_n(&t0_opener, T0_WORD(me, SYS0(SYS_gettid)),
+			 __ATOMIC_SEQ_CST);
+	forking = __atomic_load_n(&t0_forking, __ATOMIC_SEQ_CST);
+	if ((__u32)forking && T0_WORD_PID(forking) == (__u32)me) {
 		__atomic_store_n(&t0_opener, 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&st->state, KSVC__T0_UNINIT, __ATOMIC_RELEASE);
 		return;
 	}
+	t0_close_inherited();
+
 	fd = SYS3(SYS_openat, AT_FDCWD, KSVC_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	is_ksvc = fd >= 0 && t0_is_ksvc_fd((int)fd, 0, &rdev);
 	if (is_ksvc) {
-		/* Record it at once: a fork from now on must close it. */
-		__atomic_store_n(&t0_rec.fd, -1, __ATOMIC_RELAXED);
+		/* Record it at once: a child made from now on must close it. */
 		t0_rec.rdev = rdev;
-		__atomic_store_n(&t0_rec.fd, (int)fd, __ATOMIC_RELAXED);
+		__atomic_store_n(&t0_rec.fd, (int)fd, __ATOMIC_RELEASE);
 	}
-	__atomic_store_n(&t0_opener, 0, __ATOMIC_RELEASE);
 	if (fd < 0)
 		goto none;
 	if (!is_ksvc)
@@ -320,6 +335,7 @@ static void t0_open(struct t0_state *st)
 			 t0_ticks(), __ATOMIC_RELAXED);
 	__atomic_store_n(&st->page, page, __ATOMIC_RELEASE);
 	__atomic_store_n(&st->state, KSVC__T0_READY, __ATOMIC_RELEASE);
+	__atomic_store_n(&t0_opener, 0, __ATOMIC_RELEASE);
 	return;
 
 unrecord:
@@ -328,6 +344,7 @@ close:
 	SYS1(SYS_close, fd);
 none:
 	__atomic_store_n(&st->state, KSVC__T0_NONE, __ATOMIC_RELEASE);
+	__atomic_store_n(&t0_opener, 0, __ATOMIC_RELEASE);
 }
 
 /* The page if the instance is (or can now be made) ready, else NULL. */
@@ -510,26 +527,60 @@ int ksvc__getrlimit_slow(int resource, struct rlimit *rlim, unsigned *hit)
 /* fork                                                                */
 /* ------------------------------------------------------------------ */
 
-/* Hold the fork until no thread is between openat() and the record. */
+/* A fork starts in process @me (also the test hook's way in). */
+static void t0_fork_announce(__u32 me)
+{
+	__u64 w = __atomic_load_n(&t0_forking, __ATOMIC_RELAXED), nw;
+
+	do	/* a word that names another process is a stale copy */
+		nw = T0_WORD_PID(w) == me ? w + 1 : T0_WORD(me, 1);
+	while (!__atomic_compare_exchange_n(&t0_forking, &w, nw, 0,
+					    __ATOMIC_SEQ_CST,
+					    __ATOMIC_RELAXED));
+}
+
+static void t0_fork_over(void)
+{
+	/* Our announce made the word ours, its count at least 1. */
+	__atomic_sub_fetch(&t0_forking, 1, __ATOMIC_RELEASE);
+}
+
+/* Hold the fork until no other thread of ours is in t0_open(). */
 static void t0_atfork_prepare(void)
 {
-	long opener;
-	__u32 start;
+	__u32 me = (__u32)SYS0(SYS_getpid), tid, start, polls = 0;
+	__u64 op;
 
-	__atomic_add_fetch(&t0_forking, 1, __ATOMIC_SEQ_CST);
-	opener = __atomic_load_n(&t0_opener, __ATOMIC_SEQ_CST);
-	/* Not for ever, and never for ourselves (a signal handler's fork). */
-	if (!opener || opener == SYS0(SYS_gettid))
+	t0_fork_announce(me);
+	op = __atomic_load_n(&t0_opener, __ATOMIC_SEQ_CST);
+	if (!op || T0_WORD_PID(op) != me)
+		return;
+	tid = (__u32)op;
+	/* Never wait for ourselves (a signal handler's fork). */
+	if (tid == (__u32)SYS0(SYS_gettid))
 		return;
 	start = t0_ticks();
-	while (__atomic_load_n(&t0_opener, __ATOMIC_ACQUIRE) == opener &&
-	       t0_ticks() - start < T0_FORK_WAIT_TICKS)
+	while (__atomic_load_n(&t0_opener, __ATOMIC_ACQUIRE) == op) {
+		/*
+		 * Opening takes microseconds.  An opener that is gone (a
+		 * cancelled thread) or stuck (a handler that longjmp'd out)
+		 * is given up on, and later forks do not wait for it.
+		 */
+		if (t0_ticks() - start >= T0_FORK_WAIT_TICKS ||
+		    ++polls >= T0_FORK_WAIT_POLLS ||
+		    SYS3(SYS_tgkill, me, tid, 0) == -ESRCH) {
+			__atomic_compare_exchange_n(&t0_opener, &op, 0, 0,
+						    __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED);
+			return;
+		}
 		SYS0(SYS_sched_yield);
+	}
 }
 
 static void t0_atfork_parent(void)
 {
-	__atomic_sub_fetch(&t0_forking, 1, __ATOMIC_RELEASE);
+	t0_fork_over();
 }
 
 static void t0_atfork_child(void)
@@ -637,4 +688,12 @@ int ksvc__t0_test_install(const struct ksvc_shared_page *page)
 	__atomic_store_n(&st->page, page, __ATOMIC_RELEASE);
 	__atomic_store_n(&st->state, KSVC__T0_READY, __ATOMIC_RELEASE);
 	return 0;
+}
+
+void ksvc__t0_test_fork_hold(int on)
+{
+	if (on)
+		t0_fork_announce((__u32)SYS0(SYS_getpid));
+	else
+		t0_fork_over();
 }

@@ -54,4 +54,11 @@ size_t ksvc__t0_state_copy(void *buf, size_t len) KSVC__HIDDEN;
 int ksvc__t0_test_install(const struct ksvc_shared_page *page) KSVC__HIDDEN;
 void ksvc__t0_test_reset(void) KSVC__HIDDEN;
 
+/*
+ * ksvc__t0_test_fork_hold: do what the atfork handlers do when a fork()
+ * of this process starts (@on) and when it is over (!@on), so that a
+ * test can make the first open meet a fork under way.
+ */
+void ksvc__t0_test_fork_hold(int on) KSVC__HIDDEN;
+
 #endif /* KSVC_LIB_TIER0_H */

@@ -16,9 +16,14 @@
  *    holds the opener in that window while another thread forks.
  *
  * Each child checks, before its own first accessor call (which could
- * reuse the number), that the parent's descriptor is closed.  Runs as
- * root in the VM with the module.
+ * reuse the number), that the parent's descriptor is closed.
+ *
+ * Around them: the first open backs out while a fork() is under way; a
+ * child made by _Fork() or a raw clone (no atfork handler) ignores the
+ * copy of its parent's fork-in-progress word.  Runs as root in the VM
+ * with the module.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <sched.h>
 #include <semaphore.h>
@@ -37,15 +42,21 @@ static int hold_open;		/* pause after the next /dev/ksvc open */
 static int held_fd = -1;	/* what that open returned */
 static sem_t opened;		/* posted when it returned */
 
+/*
+ * Callers pass as many arguments as their call takes.  The first five
+ * travel in registers, which va_arg reads from where the prologue saved
+ * them; the sixth would be read from the caller's stack, so only mmap
+ * (the one six-argument call made here, by the library) gets it.
+ */
 long syscall(long nr, ...)
 {
-	long a[6];
+	long a[6] = { 0 };
 	va_list ap;
 	long r;
 	int i;
 
 	va_start(ap, nr);
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < (nr == SYS_mmap ? 6 : 5); i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
 	if (!real_syscall)
@@ -70,6 +81,31 @@ long syscall(long nr, ...)
 static int fd_closed(int fd)
 {
 	return fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+}
+
+/* How many of this process's descriptors are /dev/ksvc files. */
+static int ksvc_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir))) {
+		char link[64];
+		ssize_t len;
+
+		len = readlinkat(dirfd(dir), de->d_name, link,
+				 sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (!strcmp(link, KSVC_DEVICE_PATH))
+			n++;
+	}
+	closedir(dir);
+	return n;
 }
 
 /* A child's own accessors work: exact and from its own instance. */
@@ -217,11 +253,83 @@ static void test_fork_during_open(void)
 	sem_destroy(&opened);
 }
 
+/* ------------------------------------------------------------------ */
+/* The first open while a fork() is under way                          */
+/* ------------------------------------------------------------------ */
+
+static void test_open_meets_fork(void)
+{
+	struct ksvc__t0_info held, after;
+	int before, during, pid_ok;
+
+	ksvc__t0_test_reset();
+	before = ksvc_fds();
+	ksvc__t0_test_fork_hold(1);
+	pid_ok = ksvc_getpid() == (pid_t)syscall(SYS_getpid);
+	ksvc__t0_info(&held);
+	during = ksvc_fds();
+	ksvc__t0_test_fork_hold(0);
+	(void)ksvc_getpid();
+	ksvc__t0_info(&after);
+
+	tap_ok(pid_ok && held.state == KSVC__T0_UNINIT && during == before,
+	       "first accessor call while a fork() is under way: the right "
+	       "pid, nothing opened (state %d, %d -> %d descriptors)",
+	       held.state, before, during);
+	tap_ok(after.state == KSVC__T0_READY && ksvc_fds() == before + 1 &&
+	       t0_page_ok(after.page, KSVC_FRESH_ALL, "after the fork"),
+	       "the next call, after the fork, opens the instance: exact, all "
+	       "bits");
+}
+
+/*
+ * _Fork() and raw clones run no atfork handler: a child made while a
+ * fork() of its parent is under way copies a word that describes the
+ * parent, and must not take it for its own.
+ */
+static int stale_child(void)
+{
+	struct ksvc__t0_info i;
+
+	if (ksvc_getpid() != (pid_t)syscall(SYS_getpid))
+		return 1;
+	ksvc__t0_info(&i);
+	return i.state == KSVC__T0_READY ? 0 : 2;
+}
+
+static void test_stale_fork_word(void)
+{
+	pid_t pid;
+	int st;
+
+	if (!t0_lib_page())
+		tap_bail("no library page");
+	ksvc__t0_test_fork_hold(1);
+	pid = _Fork();
+	if (pid == 0)
+		_exit(stale_child());
+	ksvc__t0_test_fork_hold(0);
+	st = t0_wait(pid);
+	tap_ok(st == 0, "_Fork() child made while a fork() of its parent is "
+	       "under way: opens its own instance (status %d)", st);
+
+	ksvc__t0_test_fork_hold(1);
+	pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	if (pid == 0)
+		syscall(SYS_exit_group, stale_child());
+	ksvc__t0_test_fork_hold(0);
+	st = t0_wait(pid);
+	tap_ok(st == 0, "raw clone child made while a fork() of its parent is "
+	       "under way: opens its own instance (status %d)", st);
+}
+
 int main(void)
 {
 	t0_need_module();
-	tap_plan(4);
+	tap_plan(8);
 	test_same_pid();
 	test_fork_during_open();
+	test_open_meets_fork();
+	test_stale_fork_word();
 	tap_done();
 }
