@@ -23,7 +23,9 @@
  *    kernel says it is a KSVC instance this process does not own (a pid
  *    cannot say: a child in a new pid namespace may have its parent's
  *    number).  A fork() while another thread opens the instance waits
- *    until the open is over (see t0_opener).
+ *    until the open is over (see t0_opener).  A raw clone(CLONE_FILES)
+ *    child, which shares its parent's descriptor table, neither closes
+ *    that descriptor nor opens one: it makes system calls.
  *
  *  - A clear fresh bit: issue KSVC_IOC_REFRESH at most once per value
  *    of the page's sequence count (the value after the refresh is
@@ -293,6 +295,13 @@ static void t0_open(struct t0_state *st)
 		__atomic_store_n(&st->state, KSVC__T0_UNINIT, __ATOMIC_RELEASE);
 		return;
 	}
+	/*
+	 * A raw clone(CLONE_FILES) child shares its parent's descriptor
+	 * table: the inherited descriptor is the parent's, in use, and one
+	 * opened here would stay in the parent.  No instance for it.
+	 */
+	if (SYS5(SYS_kcmp, me, SYS0(SYS_getppid), KCMP_FILES, 0, 0) == 0)
+		goto none;
 	t0_close_inherited();
 
 	fd = SYS3(SYS_openat, AT_FDCWD, KSVC_DEVICE_PATH, O_RDWR | O_CLOEXEC);

@@ -20,8 +20,10 @@
  *
  * Around them: the first open backs out while a fork() is under way; a
  * child made by _Fork() or a raw clone (no atfork handler) ignores the
- * copy of its parent's fork-in-progress word.  Runs as root in the VM
- * with the module.
+ * copy of its parent's fork-in-progress word; a raw clone(CLONE_FILES)
+ * child shares the parent's descriptor table, so it neither closes the
+ * parent's descriptor nor opens one of its own there.  Runs as root in
+ * the VM with the module.
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -323,13 +325,51 @@ static void test_stale_fork_word(void)
 	       "under way: opens its own instance (status %d)", st);
 }
 
+/* ------------------------------------------------------------------ */
+/* A raw clone(CLONE_FILES) child shares the descriptor table          */
+/* ------------------------------------------------------------------ */
+
+static void test_clone_files(void)
+{
+	struct ksvc__t0_info info;
+	int before, st;
+	pid_t pid;
+
+	if (!t0_lib_page())
+		tap_bail("no library page");
+	ksvc__t0_info(&info);
+	before = ksvc_fds();
+	pid = (pid_t)syscall(SYS_clone, CLONE_FILES | SIGCHLD, 0, 0, 0, 0);
+	if (pid == 0) {
+		struct ksvc__t0_info i;
+		int bad = 0;
+
+		if (ksvc_getpid() != (pid_t)syscall(SYS_getpid))
+			bad |= 1;
+		ksvc__t0_info(&i);
+		if (i.state != KSVC__T0_NONE)
+			bad |= 2;
+		syscall(SYS_exit_group, bad);
+	}
+	st = t0_wait(pid);
+	tap_ok(st == 0, "raw clone(CLONE_FILES) child: the right pid, and no "
+	       "instance of its own (status %d)", st);
+	tap_ok(!fd_closed(info.fd) && ksvc_fds() == before &&
+	       ksvc__t0_refresh() == 0 &&
+	       t0_page_ok(t0_lib_page(), KSVC_FRESH_ALL, "parent"),
+	       "the parent's descriptor stays open and works, and the shared "
+	       "table holds nothing of the child's (%d -> %d descriptors)",
+	       before, ksvc_fds());
+}
+
 int main(void)
 {
 	t0_need_module();
-	tap_plan(8);
+	tap_plan(10);
 	test_same_pid();
 	test_fork_during_open();
 	test_open_meets_fork();
 	test_stale_fork_word();
+	test_clone_files();
 	tap_done();
 }
