@@ -300,7 +300,8 @@ static void t0_open(struct t0_state *st)
 	 * table: the inherited descriptor is the parent's, in use, and one
 	 * opened here would stay in the parent.  No instance for it.
 	 */
-	if (SYS5(SYS_kcmp, me, SYS0(SYS_getppid), KCMP_FILES, 0, 0) == 0)
+	if (SYS5(SYS_kcmp, SYS0(SYS_gettid), SYS0(SYS_getppid), KCMP_FILES,
+		 0, 0) == 0)
 		goto none;
 	t0_close_inherited();
 
@@ -541,17 +542,37 @@ static void t0_fork_announce(__u32 me)
 {
 	__u64 w = __atomic_load_n(&t0_forking, __ATOMIC_RELAXED), nw;
 
-	do	/* a word that names another process is a stale copy */
-		nw = T0_WORD_PID(w) == me ? w + 1 : T0_WORD(me, 1);
-	while (!__atomic_compare_exchange_n(&t0_forking, &w, nw, 0,
-					    __ATOMIC_SEQ_CST,
-					    __ATOMIC_RELAXED));
+	do {
+		if (T0_WORD_PID(w) == me)
+			nw = w + 1;
+		else if (!(__u32)w)
+			nw = T0_WORD(me, 1);
+		else
+			/*
+			 * Another process's fork under way: a stale copy
+			 * (we were made by _Fork() or a raw clone) or, in a
+			 * CLONE_VM child, our parent's, live.  Leave it:
+			 * such a child writes nothing of its parent's.  Our
+			 * openers do not back out then; the wait below
+			 * still holds for those already in t0_open().
+			 */
+			return;
+	} while (!__atomic_compare_exchange_n(&t0_forking, &w, nw, 0,
+					      __ATOMIC_SEQ_CST,
+					      __ATOMIC_RELAXED));
 }
 
-static void t0_fork_over(void)
+/* ... and is over: only a count of ours goes down. */
+static void t0_fork_over(__u32 me)
 {
-	/* Our announce made the word ours, its count at least 1. */
-	__atomic_sub_fetch(&t0_forking, 1, __ATOMIC_RELEASE);
+	__u64 w = __atomic_load_n(&t0_forking, __ATOMIC_RELAXED);
+
+	do {
+		if (T0_WORD_PID(w) != me || !(__u32)w)
+			return;
+	} while (!__atomic_compare_exchange_n(&t0_forking, &w, w - 1, 0,
+					      __ATOMIC_RELEASE,
+					      __ATOMIC_RELAXED));
 }
 
 /* Hold the fork until no other thread of ours is in t0_open(). */
@@ -589,7 +610,7 @@ static void t0_atfork_prepare(void)
 
 static void t0_atfork_parent(void)
 {
-	t0_fork_over();
+	t0_fork_over((__u32)SYS0(SYS_getpid));
 }
 
 static void t0_atfork_child(void)
@@ -661,6 +682,15 @@ size_t ksvc__t0_state_copy(void *buf, size_t len)
 		memcpy(b + n, &t0_st, sizeof(t0_st));
 		n += sizeof(t0_st);
 	}
+	if (len - n >= 2 * sizeof(__u64)) {
+		__u64 w[2] = {
+			__atomic_load_n(&t0_forking, __ATOMIC_RELAXED),
+			__atomic_load_n(&t0_opener, __ATOMIC_RELAXED),
+		};
+
+		memcpy(b + n, w, sizeof(w));
+		n += sizeof(w);
+	}
 	return n;
 }
 
@@ -701,8 +731,10 @@ int ksvc__t0_test_install(const struct ksvc_shared_page *page)
 
 void ksvc__t0_test_fork_hold(int on)
 {
+	__u32 me = (__u32)SYS0(SYS_getpid);
+
 	if (on)
-		t0_fork_announce((__u32)SYS0(SYS_getpid));
+		t0_fork_announce(me);
 	else
-		t0_fork_over();
+		t0_fork_over(me);
 }

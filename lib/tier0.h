@@ -34,10 +34,10 @@ void ksvc__t0_info(struct ksvc__t0_info *out) KSVC__HIDDEN;
 int ksvc__t0_refresh(void) KSVC__HIDDEN;
 
 /*
- * Copy the library's Tier 0 state (its private state page and the
- * record of the descriptor a forked child must close) into @buf; returns
- * the number of bytes.  Lets a test prove that a vfork child wrote
- * nothing.
+ * Copy the library's Tier 0 state (its private state page, the record
+ * of the descriptor a forked child must close, and the words of the
+ * fork handshake) into @buf; returns the number of bytes.  Lets a test
+ * prove that a vfork or CLONE_VM child wrote nothing.
  */
 size_t ksvc__t0_state_copy(void *buf, size_t len) KSVC__HIDDEN;
 

@@ -20,10 +20,11 @@
  *
  * Around them: the first open backs out while a fork() is under way; a
  * child made by _Fork() or a raw clone (no atfork handler) ignores the
- * copy of its parent's fork-in-progress word; a raw clone(CLONE_FILES)
- * child shares the parent's descriptor table, so it neither closes the
- * parent's descriptor nor opens one of its own there.  Runs as root in
- * the VM with the module.
+ * copy of its parent's fork-in-progress word; a CLONE_VM child that
+ * forks writes none of it; a raw clone(CLONE_FILES) child shares the
+ * parent's descriptor table, so it neither closes the parent's
+ * descriptor nor opens one of its own there.  Runs as root in the VM
+ * with the module.
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -325,6 +326,53 @@ static void test_stale_fork_word(void)
 	       "under way: opens its own instance (status %d)", st);
 }
 
+/*
+ * A CLONE_VM child that is not a thread shares its parent's memory and
+ * must write nothing of the library's state there, also when it calls
+ * fork() (whose handlers the library has) while a fork of its parent is
+ * under way.
+ */
+static int cvm_forker(void *arg)
+{
+	pid_t pid = fork();
+
+	(void)arg;
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0)
+		return 2;
+	return t0_wait(pid) == 0 ? 0 : 3;
+}
+
+static void test_clone_vm_fork(void)
+{
+	unsigned char before[256], after[256];
+	size_t nb, na, sz = 256 * 1024;
+	char *stack;
+	pid_t pid;
+	int st;
+
+	if (!t0_lib_page())
+		tap_bail("no library page");
+	stack = mmap(NULL, sz, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		tap_bail("mmap: %s", strerror(errno));
+	ksvc__t0_test_fork_hold(1);
+	nb = ksvc__t0_state_copy(before, sizeof(before));
+	pid = clone(cvm_forker, stack + sz, CLONE_VM | SIGCHLD, NULL);
+	if (pid < 0)
+		tap_bail("clone: %s", strerror(errno));
+	st = t0_wait(pid);
+	na = ksvc__t0_state_copy(after, sizeof(after));
+	ksvc__t0_test_fork_hold(0);
+	munmap(stack, sz);
+	tap_ok(st == 0, "a CLONE_VM child calls fork() (status %d)", st);
+	tap_ok(nb == na && !memcmp(before, after, nb),
+	       "... and writes none of its parent's library state, while a "
+	       "fork of the parent is under way");
+}
+
 /* ------------------------------------------------------------------ */
 /* A raw clone(CLONE_FILES) child shares the descriptor table          */
 /* ------------------------------------------------------------------ */
@@ -365,11 +413,12 @@ static void test_clone_files(void)
 int main(void)
 {
 	t0_need_module();
-	tap_plan(10);
+	tap_plan(12);
 	test_same_pid();
 	test_fork_during_open();
 	test_open_meets_fork();
 	test_stale_fork_word();
+	test_clone_vm_fork();
 	test_clone_files();
 	tap_done();
 }
