@@ -282,10 +282,13 @@ static inline int ksvc_cq_pop(struct ksvc_ring *cq, struct ksvc_completion *c)
  * return, from the calling thread, right now: from the shared page when
  * the kernel marks the group fresh, through the real system call
  * otherwise.  They need no handle: the library keeps one process-wide
- * Tier 0 instance, opened on first use (and again in a forked child;
- * never touched from a vfork child), and makes plain system calls where
- * /dev/ksvc does not exist.  Async-signal-safe and thread-safe; errno is
- * changed only when the call fails, as by the call it replaces.
+ * Tier 0 instance, opened on first use (and again in a forked child,
+ * which closes the descriptor it inherited; never touched from a vfork
+ * child), and makes plain system calls where /dev/ksvc does not exist.
+ * A fork() while another thread makes the first call waits (at most
+ * about a second) until that open is over.  Async-signal-safe and
+ * thread-safe; errno is changed only when the call fails, as by the
+ * call it replaces.
  *
  *   ksvc_uname(NULL)              -1, errno EFAULT
  *   ksvc_getrlimit(bad, ...)      -1, errno EINVAL
