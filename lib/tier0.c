@@ -112,10 +112,11 @@ static struct {
  * accessor makes its system call this time.
  *
  * Both words carry the pid of the process they describe in their high
- * half: a child made by _Fork() or a raw clone runs no atfork handler
- * and keeps copies that describe its parent, which it must ignore.
- * _Fork(), vfork and raw clones are not covered (the descriptor is
- * O_CLOEXEC).
+ * half.  A child made by _Fork() or a raw clone runs no atfork handler
+ * and keeps copies that describe its parent: it ignores them.  A
+ * CLONE_VM child shares its parent's, live: its own fork must not change
+ * them (t0_fork_announce()).  The descriptor of a child made by _Fork(),
+ * vfork or a raw clone is not covered (it is O_CLOEXEC).
  */
 static __u64 t0_forking;		/* pid << 32 | forks past prepare */
 static __u64 t0_opener;			/* pid << 32 | tid, or 0 */
