@@ -18,7 +18,9 @@
  * Each child checks, before its own first accessor call (which could
  * reuse the number), that the parent's descriptor is closed.
  *
- * Around them: the first open backs out while a fork() is under way; a
+ * Around them: a signal handler's first accessor call inside the
+ * child's closing of the inherited descriptor keeps the child's own new
+ * one; the first open backs out while a fork() is under way; a
  * child made by _Fork() or a raw clone (no atfork handler) ignores the
  * copy of its parent's fork-in-progress word; a CLONE_VM child that
  * forks writes none of it; a raw clone(CLONE_FILES) child shares the
@@ -44,6 +46,8 @@ static syscall_fn real_syscall;
 static int hold_open;		/* pause after the next /dev/ksvc open */
 static int held_fd = -1;	/* what that open returned */
 static sem_t opened;		/* posted when it returned */
+static int signal_armed;	/* SIGUSR1 after a child's next REFRESH */
+static pid_t signal_parent;	/* ... in a child of this process */
 
 /*
  * Callers pass as many arguments as their call takes.  The first five
@@ -75,6 +79,15 @@ long syscall(long nr, ...)
 		sem_post(&opened);
 		/* Long enough for the other thread's fork to land here. */
 		nanosleep(&pause, NULL);
+		errno = e;
+	}
+	if (nr == SYS_ioctl && (unsigned long)a[1] == KSVC_IOC_REFRESH &&
+	    __atomic_load_n(&signal_armed, __ATOMIC_ACQUIRE) &&
+	    real_syscall(SYS_getpid) != signal_parent) {
+		int e = errno;
+
+		__atomic_store_n(&signal_armed, 0, __ATOMIC_RELEASE);
+		raise(SIGUSR1);		/* its handler runs before this returns */
 		errno = e;
 	}
 	return r;
@@ -256,6 +269,55 @@ static void test_fork_during_open(void)
 	sem_destroy(&opened);
 }
 
+/*
+ * A signal handler's accessor call lands inside the forked child's
+ * closing of the inherited descriptor: between its ioctl and its close.
+ * The handler opens the child's own instance, which may take the lowest
+ * free number; the close must still hit the inherited descriptor only.
+ */
+static void first_call_handler(int sig)
+{
+	(void)sig;
+	(void)ksvc_getpid();
+}
+
+static void test_signal_during_close(void)
+{
+	struct sigaction sa, old;
+	pid_t pid;
+	int st;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = first_call_handler;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, &old) != 0)
+		tap_bail("sigaction: %s", strerror(errno));
+	if (!t0_lib_page())
+		tap_bail("no library page");
+	signal_parent = getpid();
+	__atomic_store_n(&signal_armed, 1, __ATOMIC_RELEASE);
+	pid = fork();
+	if (pid == 0) {
+		struct ksvc__t0_info i;
+		int bad = 0;
+
+		if (__atomic_load_n(&signal_armed, __ATOMIC_ACQUIRE))
+			bad |= 1;	/* no signal: the test proves nothing */
+		ksvc__t0_info(&i);
+		if (i.state != KSVC__T0_READY || fd_closed(i.fd))
+			bad |= 2;
+		if (ksvc__t0_refresh() != 0 || ksvc_getpid() != getpid())
+			bad |= 4;
+		_exit(bad);
+	}
+	__atomic_store_n(&signal_armed, 0, __ATOMIC_RELEASE);
+	st = t0_wait(pid);
+	sigaction(SIGUSR1, &old, NULL);
+	tap_ok(st == 0, "a signal handler's first accessor call inside the "
+	       "forked child's closing of the inherited descriptor: the "
+	       "child keeps its own new descriptor (status %d)", st);
+}
+
 /* ------------------------------------------------------------------ */
 /* The first open while a fork() is under way                          */
 /* ------------------------------------------------------------------ */
@@ -413,9 +475,10 @@ static void test_clone_files(void)
 int main(void)
 {
 	t0_need_module();
-	tap_plan(12);
+	tap_plan(13);
 	test_same_pid();
 	test_fork_during_open();
+	test_signal_during_close();
 	test_open_meets_fork();
 	test_stale_fork_word();
 	test_clone_vm_fork();
