@@ -18,7 +18,9 @@
  * Each child checks, before its own first accessor call (which could
  * reuse the number), that the parent's descriptor is closed.
  *
- * Around them: a signal handler's first accessor call inside the
+ * Around them: the same fork on the failure path of the first open
+ * (CREATE refused, the descriptor being closed); a signal handler's
+ * first accessor call inside the
  * child's closing of the inherited descriptor keeps the child's own new
  * one; the first open backs out while a fork() is under way; a
  * child made by _Fork() or a raw clone (no atfork handler) ignores the
@@ -46,6 +48,8 @@ static syscall_fn real_syscall;
 static int hold_open;		/* pause after the next /dev/ksvc open */
 static int held_fd = -1;	/* what that open returned */
 static sem_t opened;		/* posted when it returned */
+static int fail_create;		/* fail the next KSVC_IOC_CREATE ... */
+static int open_fd = -1;	/* ... and hold the close of this one */
 static int signal_armed;	/* SIGUSR1 after a child's next REFRESH */
 static pid_t signal_parent;	/* ... in a child of this process */
 
@@ -68,6 +72,22 @@ long syscall(long nr, ...)
 	va_end(ap);
 	if (!real_syscall)
 		real_syscall = (syscall_fn)dlsym(RTLD_NEXT, "syscall");
+	if (nr == SYS_ioctl && (unsigned long)a[1] == KSVC_IOC_CREATE &&
+	    __atomic_load_n(&fail_create, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&open_fd, (int)a[0], __ATOMIC_RELEASE);
+		errno = ENOTTY;		/* as from a module without it */
+		return -1;
+	}
+	if (nr == SYS_close && __atomic_load_n(&fail_create, __ATOMIC_ACQUIRE) &&
+	    a[0] == __atomic_load_n(&open_fd, __ATOMIC_ACQUIRE)) {
+		struct timespec pause = { 0, 200 * 1000 * 1000 };
+
+		__atomic_store_n(&fail_create, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&held_fd, (int)a[0], __ATOMIC_RELEASE);
+		sem_post(&opened);
+		/* The failed open is about to close it: fork meanwhile. */
+		nanosleep(&pause, NULL);
+	}
 	r = real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	if (nr == SYS_openat && r >= 0 && a[1] &&
 	    !strcmp((const char *)a[1], KSVC_DEVICE_PATH) &&
@@ -240,19 +260,49 @@ static void *forker_main(void *arg)
 	return NULL;
 }
 
+/* Start a forker, make one first call, join the forker. */
+static void first_call_beside_forker(struct forker *f)
+{
+	if (sem_init(&opened, 0, 0) != 0)
+		tap_bail("sem_init: %s", strerror(errno));
+	if (pthread_create(&f->t, NULL, forker_main, f) != 0)
+		tap_bail("pthread_create failed");
+	(void)ksvc_getpid();
+	pthread_join(f->t, NULL);
+	sem_destroy(&opened);
+}
+
+/* The same on a failure path: CREATE fails, the descriptor is closed. */
+static void test_fork_on_failure_path(void)
+{
+	struct ksvc__t0_info info;
+	struct forker f = { .status = -1 };
+
+	ksvc__t0_test_reset();
+	__atomic_store_n(&held_fd, -1, __ATOMIC_RELEASE);
+	__atomic_store_n(&fail_create, 1, __ATOMIC_RELEASE);
+	first_call_beside_forker(&f);
+	__atomic_store_n(&fail_create, 0, __ATOMIC_RELEASE);
+	ksvc__t0_info(&info);
+
+	if (!f.held)
+		tap_diag("the close was not held");
+	tap_ok(f.held && f.status == 0 && info.state == KSVC__T0_NONE &&
+	       fd_closed(held_fd),
+	       "fork() by another thread while a failed first open closes its "
+	       "descriptor: the child does not keep it (status %d, state %d)",
+	       f.status, info.state);
+	ksvc__t0_test_reset();	/* not NONE for the tests after this */
+}
+
 static void test_fork_during_open(void)
 {
 	struct ksvc__t0_info info;
 	struct forker f = { .status = -1 };
 
 	ksvc__t0_test_reset();	/* the next accessor call opens again */
-	if (sem_init(&opened, 0, 0) != 0)
-		tap_bail("sem_init: %s", strerror(errno));
 	__atomic_store_n(&hold_open, 1, __ATOMIC_RELEASE);
-	if (pthread_create(&f.t, NULL, forker_main, &f) != 0)
-		tap_bail("pthread_create failed");
-	(void)ksvc_getpid();
-	pthread_join(f.t, NULL);
+	first_call_beside_forker(&f);
 	__atomic_store_n(&hold_open, 0, __ATOMIC_RELEASE);
 	ksvc__t0_info(&info);
 
@@ -266,7 +316,6 @@ static void test_fork_during_open(void)
 	tap_ok(info.state == KSVC__T0_READY && info.fd == held_fd &&
 	       t0_page_ok(info.page, KSVC_FRESH_ALL, "opener after the fork"),
 	       "the opener's instance is set up, exact, all bits");
-	sem_destroy(&opened);
 }
 
 /*
@@ -475,9 +524,10 @@ static void test_clone_files(void)
 int main(void)
 {
 	t0_need_module();
-	tap_plan(13);
+	tap_plan(14);
 	test_same_pid();
 	test_fork_during_open();
+	test_fork_on_failure_path();
 	test_signal_during_close();
 	test_open_meets_fork();
 	test_stale_fork_word();
