@@ -39,7 +39,7 @@
 #include "test_tier0.h"
 
 /* ------------------------------------------------------------------ */
-/* syscall(), with a pause after the library opens /dev/ksvc          */
+/* syscall(): holds, refuses or interrupts the library's raw calls     */
 /* ------------------------------------------------------------------ */
 
 typedef long (*syscall_fn)(long, ...);
@@ -54,10 +54,11 @@ static int signal_armed;	/* SIGUSR1 after a child's next REFRESH */
 static pid_t signal_parent;	/* ... in a child of this process */
 
 /*
- * Callers pass as many arguments as their call takes.  The first five
- * travel in registers, which va_arg reads from where the prologue saved
- * them; the sixth would be read from the caller's stack, so only mmap
- * (the one six-argument call made here, by the library) gets it.
+ * The library always passes six arguments; this program's own calls
+ * pass as many as their call takes.  The first five travel in
+ * registers, which va_arg reads from where the prologue saved them; the
+ * sixth would be read from the caller's stack, so only mmap (the one
+ * six-argument call made here) gets it.
  */
 long syscall(long nr, ...)
 {
