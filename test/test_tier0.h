@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,6 +240,28 @@ static inline int t0_wait(pid_t pid)
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return -1;
+}
+
+/*
+ * Fork a child that unshares a new pid namespace and runs @fn as its
+ * pid 1; the child exits with @fn's status, or @refused if it may not
+ * unshare.  Returns the child's pid (in our namespace).
+ */
+static inline pid_t t0_fork_pidns_init(int (*fn)(void), int refused)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		pid_t init;
+
+		if (unshare(CLONE_NEWPID) != 0)
+			_exit(refused);
+		init = fork();
+		if (init == 0)
+			_exit(fn());
+		_exit(t0_wait(init));
+	}
+	return pid;
 }
 
 /* ------------------------------------------------------------------ */

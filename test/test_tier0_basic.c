@@ -613,18 +613,8 @@ static void test_pidns(void)
 		"new pid namespace: CREATE on a non-main thread gives pid 1",
 		"new pid namespace: its child sees its pid and ppid 1",
 	};
-	pid_t pid = fork();
+	pid_t pid = t0_fork_pidns_init(pidns_init, 127);
 
-	if (pid == 0) {
-		pid_t init;
-
-		if (unshare(CLONE_NEWPID) != 0)
-			_exit(127);
-		init = fork();
-		if (init == 0)
-			_exit(pidns_init());
-		_exit(t0_wait(init));
-	}
 	child_results(pid, 4, names);
 }
 

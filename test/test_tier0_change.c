@@ -538,18 +538,8 @@ static void test_reparent_init(void)
 	char names[5][128];
 	const char *n[5];
 	int i;
-	pid_t pid = fork();
+	pid_t pid = t0_fork_pidns_init(pidns_reaper, 127);
 
-	if (pid == 0) {
-		pid_t init;
-
-		if (unshare(CLONE_NEWPID) != 0)
-			_exit(127);
-		init = fork();
-		if (init == 0)
-			_exit(pidns_reaper());
-		_exit(t0_wait(init));
-	}
 	for (i = 0; i < 5; i++) {
 		snprintf(names[i], sizeof(names[i]),
 			 "reparent to a pid namespace's init: %s", rp_names[i]);

@@ -198,20 +198,8 @@ static int same_pid_parent(void)
 
 static void test_same_pid(void)
 {
-	pid_t pid = fork();
-	int st;
+	int st = t0_wait(t0_fork_pidns_init(same_pid_parent, 77));
 
-	if (pid == 0) {
-		pid_t init;
-
-		if (unshare(CLONE_NEWPID) != 0)
-			_exit(77);
-		init = fork();
-		if (init == 0)
-			_exit(same_pid_parent());
-		_exit(t0_wait(init));
-	}
-	st = t0_wait(pid);
 	if (st == 77) {
 		tap_skip("no new pid namespace allowed here",
 			 "child with its parent's pid number");
