@@ -282,14 +282,13 @@ static void t0_open(struct t0_state *st)
 {
 	struct ksvc_create_params cp;
 	const struct ksvc_shared_page *page;
-	long me = SYS0(SYS_getpid);
+	long me = SYS0(SYS_getpid), tid = SYS0(SYS_gettid);
 	__u64 rdev = 0, forking;
 	int is_ksvc;
 	long fd;
 
 	/* Pairs with t0_atfork_prepare(): one of the two sees the other. */
-	__atomic_store_n(&t0_opener, T0_WORD(me, SYS0(SYS_gettid)),
-			 __ATOMIC_SEQ_CST);
+	__atomic_store_n(&t0_opener, T0_WORD(me, tid), __ATOMIC_SEQ_CST);
 	forking = __atomic_load_n(&t0_forking, __ATOMIC_SEQ_CST);
 	if ((__u32)forking && T0_WORD_PID(forking) == (__u32)me) {
 		__atomic_store_n(&t0_opener, 0, __ATOMIC_RELEASE);
@@ -301,8 +300,7 @@ static void t0_open(struct t0_state *st)
 	 * table: the inherited descriptor is the parent's, in use, and one
 	 * opened here would stay in the parent.  No instance for it.
 	 */
-	if (SYS5(SYS_kcmp, SYS0(SYS_gettid), SYS0(SYS_getppid), KCMP_FILES,
-		 0, 0) == 0)
+	if (SYS5(SYS_kcmp, tid, SYS0(SYS_getppid), KCMP_FILES, 0, 0) == 0)
 		goto none;
 	t0_close_inherited();
 
