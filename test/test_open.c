@@ -7,27 +7,11 @@
  * kernel mode that leave no instance and no descriptor behind, and
  * ksvc_close() in a forked child.
  */
-#include <dirent.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "util.h"
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
 
 static int ring_matches(const struct ksvc_ring *r, __u32 magic, __u32 n,
 			__u32 esize)
@@ -54,7 +38,7 @@ int main(void)
 	ku_require_module();
 	tap_plan(18);
 	base = ku_counts();
-	fds = count_fds();
+	fds = ku_count_fds(NULL);
 
 	err = ksvc_open(&k, NULL);
 	if (!tap_ok(err == 0 && k->mode == KSVC_MODE_KERNEL,
@@ -114,7 +98,7 @@ int main(void)
 		       "instance working");
 	}
 	ksvc_close(k);
-	tap_ok(ku_counts_wait(base) && count_fds() == fds,
+	tap_ok(ku_counts_wait(base) && ku_count_fds(NULL) == fds,
 	       "ksvc_close: instance freed, no descriptor left");
 
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -148,7 +132,7 @@ int main(void)
 	p = (struct ksvc_open_params){ 100, 16, 0, -1 };
 	err = ksvc_open(&k, &p);
 	tap_ok(err == -EINVAL && ku_counts_eq(ku_counts(), base) &&
-	       count_fds() == fds, "bad sizes are refused by the library: "
+	       ku_count_fds(NULL) == fds, "bad sizes are refused by the library: "
 	       "-EINVAL, no instance, no descriptor");
 
 	ku_counts_wait(base);	/* the last instance's RCU grace period */
@@ -164,7 +148,7 @@ int main(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 		err = ksvc_open(&k, NULL);
 		setrlimit(RLIMIT_NOFILE, &old);
-		tap_ok(err == -EMFILE && count_fds() == fds &&
+		tap_ok(err == -EMFILE && ku_count_fds(NULL) == fds &&
 		       ku_counts_eq(ku_counts(), base),
 		       "open of /dev/ksvc failing (EMFILE) closes the eventfd "
 		       "already made (%d)", err);
@@ -193,7 +177,7 @@ int main(void)
 		p = (struct ksvc_open_params){ 32768, 32768, 0, -1 };
 		err = ksvc_open(&k, &p);
 		setrlimit(RLIMIT_AS, &old);
-		tap_ok(err == -ENOMEM && count_fds() == fds &&
+		tap_ok(err == -ENOMEM && ku_count_fds(NULL) == fds &&
 		       ku_counts_wait(base),
 		       "a failing mmap after CREATE: -ENOMEM, the instance is "
 		       "freed and no descriptor is left (%d)", err);

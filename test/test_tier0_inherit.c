@@ -30,13 +30,13 @@
  * descriptor nor opens one of its own there.  Runs as root in the VM
  * with the module.
  */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <stdarg.h>
 
 #include "test_tier0.h"
+#include "util.h"
 
 /* ------------------------------------------------------------------ */
 /* syscall(): holds, refuses or interrupts the library's raw calls     */
@@ -123,26 +123,7 @@ static int fd_closed(int fd)
 /* How many of this process's descriptors are /dev/ksvc files. */
 static int ksvc_fds(void)
 {
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (!dir)
-		return -1;
-	while ((de = readdir(dir))) {
-		char link[64];
-		ssize_t len;
-
-		len = readlinkat(dirfd(dir), de->d_name, link,
-				 sizeof(link) - 1);
-		if (len <= 0)
-			continue;
-		link[len] = '\0';
-		if (!strcmp(link, KSVC_DEVICE_PATH))
-			n++;
-	}
-	closedir(dir);
-	return n;
+	return ku_count_fds(KSVC_DEVICE_PATH);
 }
 
 /* A child's own accessors work: exact and from its own instance. */

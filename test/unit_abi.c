@@ -10,7 +10,6 @@
  *     leak nothing, eventfd ownership, ksvc_notify/ksvc_refresh in
  *     anonymous mode, ksvc_strerror() coverage.
  */
-#include <dirent.h>
 #include <limits.h>
 #include <sched.h>
 #include <stddef.h>
@@ -212,21 +211,6 @@ static void test_ring_pages(void)
 /* Leak accounting                                                     */
 /* ------------------------------------------------------------------ */
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;		/* the DIR's own fd */
-}
-
 /* Shared anonymous mappings (what anon mode creates). */
 static int count_shared_anon(void)
 {
@@ -249,7 +233,7 @@ struct leak_snap {
 
 static struct leak_snap snap(void)
 {
-	struct leak_snap s = { count_fds(), count_shared_anon() };
+	struct leak_snap s = { ku_count_fds(NULL), count_shared_anon() };
 
 	return s;
 }
@@ -663,7 +647,7 @@ static void test_unwind(void)
 
 	/* No descriptor left for the eventfd. */
 	getrlimit(RLIMIT_NOFILE, &old);
-	fds = count_fds();
+	fds = ku_count_fds(NULL);
 	rl = old;
 	/* rlim_cur = the lowest free descriptor: no new one fits. */
 	{
@@ -676,7 +660,7 @@ static void test_unwind(void)
 	err = ksvc_open(&k, &(struct ksvc_open_params){ 0, 0, KSVC_OPEN_ANON, -1 });
 	setrlimit(RLIMIT_NOFILE, &old);
 	tap_ok(err == -EMFILE && k == (struct ksvc *)(uintptr_t)0x1234 &&
-	       count_fds() == fds,
+	       ku_count_fds(NULL) == fds,
 	       "no descriptor for the eventfd: -EMFILE, nothing leaked");
 
 #if defined(__SANITIZE_ADDRESS__)

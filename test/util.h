@@ -16,6 +16,7 @@
 #ifndef KSVC_TEST_UTIL_H
 #define KSVC_TEST_UTIL_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -344,6 +345,45 @@ static inline void ku_inst_close(struct ku_inst *in)
 	(ring)->entry_size = (esize);					\
 	(ring)->map_size = ring_pages((n), (esize)) * PAGE_SIZE;		\
 } while (0)
+
+/* ------------------------------------------------------------------ */
+/* Descriptors                                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Open descriptors of this process (not the one used to look), or only
+ * those that are links to @target when it is not NULL; -1 if
+ * /proc/self/fd cannot be read.
+ */
+static inline int ku_count_fds(const char *target)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir))) {
+		char link[64];
+		ssize_t len;
+
+		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(dir))
+			continue;
+		if (!target) {
+			n++;
+			continue;
+		}
+		len = readlinkat(dirfd(dir), de->d_name, link,
+				 sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (!strcmp(link, target))
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
 
 /* ------------------------------------------------------------------ */
 /* Memory probing                                                      */
