@@ -7,6 +7,10 @@
 # make bench         run the benchmarks
 # make dkms-install  install the module through DKMS (KVER=... for another kernel)
 # make dkms-remove   remove it again
+# make install       install libksvc: headers, libksvc.a, ksvc.pc, the
+#                    preload shim, ksvc-run and the man pages
+#                    (PREFIX=/usr/local, DESTDIR=; see install.mk)
+# make uninstall     remove what make install installed
 #
 # User-space outputs go below $(O) (default: the source tree itself);
 # SAN=1 adds AddressSanitizer and UndefinedBehaviorSanitizer, e.g.
@@ -36,7 +40,7 @@ endif
 USER_LDFLAGS += -pthread
 
 .PHONY: all module modules lib test check bench clean modules-clean \
-	dkms-install dkms-remove help
+	dkms-install dkms-remove install uninstall help
 .DEFAULT_GOAL := module
 
 all: module lib test examples
@@ -57,6 +61,7 @@ include lib/lib.mk
 include test/test.mk
 include examples/examples.mk
 -include bench/bench.mk
+include install.mk
 
 dkms-install:
 	@command -v dkms >/dev/null || { echo "dkms is not installed (apt-get install dkms)"; exit 1; }
