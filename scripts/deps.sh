@@ -22,9 +22,11 @@ export DEBIAN_FRONTEND=noninteractive
 # Packages the build, the tests and the VM need (the kernel pair aside).
 # build-essential brings gcc, g++ and make; perl runs checkpatch.pl,
 # linux-source-6.12 provides it; xz-utils unpacks it; valgrind runs one
-# dispatcher test (test_dispatch_vg).
+# dispatcher test (test_dispatch_vg); pkg-config, man-db and groff-base
+# check what make install installs (test/install.sh).
 PKGS="build-essential gcc g++ make qemu-system-x86 busybox-static cpio kmod
-sparse dkms liburing-dev gzip perl xz-utils linux-source-6.12 valgrind"
+sparse dkms liburing-dev gzip perl xz-utils linux-source-6.12 valgrind
+pkg-config man-db groff-base"
 
 say() { printf 'deps: %s\n' "$*"; }
 die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }

@@ -11,7 +11,9 @@
 #   3. compiles every public header as C11 and C++11 (the ABI header also
 #      as C99); the kernel build of step 1 covers the kernel side
 #   4. builds user space, plainly and with ASan+UBSan (O=build/san)
-#   5. runs the host tests of both builds (test/host.list)
+#   5. runs the host tests of both builds (test/host.list), then
+#      test/install.sh: make install into a staging tree, a program built
+#      against it alone, the installed ksvc-run and man pages, uninstall
 #   6. builds the module through DKMS for the guest kernel's headers
 #   7. harness self-test: the VM harness must report planted failures
 #   8. boots the guest and runs test/vm.list in it (vm/run.sh --tests)
@@ -190,6 +192,14 @@ phase "5. host tests (test/host.list)"
 O=. sh test/run-host.sh -o "$RES/05-host.tap"
 phase "5. host tests under ASan+UBSan (test/host.list, O=build/san)"
 O=build/san sh test/run-host.sh -o "$RES/05-host-san.tap"
+
+# ---- 5b. make install -------------------------------------------------------
+phase "5b. make install / uninstall into a staging tree (test/install.sh)"
+{
+	echo "# ksvc-begin: install: test/install.sh"
+	sh test/install.sh 2>&1
+	echo "# ksvc-end: $?"
+} | tee "$RES/05b-install.tap"
 
 # ---- 6. DKMS -----------------------------------------------------------------
 phase "6. DKMS build for $KVER_VM"
