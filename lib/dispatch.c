@@ -344,14 +344,46 @@ static void mprod_advance(struct mprod *m)
 	}
 }
 
+/*
+ * Is index @x in the first lap (@entries indices) of an epoch of 2^31
+ * indices?  mprod_commit()'s fast path leaves the ready tags of its
+ * slots as they were.  A stale tag must never read as "index + 1" for a
+ * later index of its slot, which could happen only if the slot went
+ * 2^32 indices without a tag written (32-bit wrap).  The first lap of
+ * every epoch always writes its tags, so every slot gets a fresh tag at
+ * least every 2^31 + entries indices.
+ */
+static inline int mprod_lap0(__u32 x, __u32 entries)
+{
+	return (x & 0x7fffffffu) < entries;
+}
+
 void mprod_commit(struct mprod *m, __u32 start, __u32 n)
 {
+	__u32 *tailp = &m->r->hdr->tail;
 	__u32 i;
 
-	for (i = 0; i < n; i++)
-		__atomic_store_n(&m->ready[(start + i) & m->r->mask],
-				 start + i + 1, __ATOMIC_RELEASE);
-	/* Pairs with the same fence of any other producer (see struct mprod). */
+	/*
+	 * Fast path, the common case of one producer at a time: every slot
+	 * before @start is published (tail == start).  Then nobody else can
+	 * move tail, because that takes the ready tag of slot @start, which
+	 * only we would write: publish our slots with one store instead of
+	 * tagging each and scanning the tags again.
+	 */
+	if (__atomic_load_n(tailp, __ATOMIC_SEQ_CST) == start &&
+	    !mprod_lap0(start, m->r->entries) &&
+	    !mprod_lap0(start + n - 1, m->r->entries)) {
+		__atomic_store_n(tailp, start + n, __ATOMIC_SEQ_CST);
+	} else {
+		for (i = 0; i < n; i++)
+			__atomic_store_n(&m->ready[(start + i) & m->r->mask],
+					 start + i + 1, __ATOMIC_RELEASE);
+	}
+	/*
+	 * Pairs with the same fence of any other producer (see struct
+	 * mprod): either a later producer sees our tail (or our tags), or
+	 * we see its tags below and publish its slots.
+	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	mprod_advance(m);
 }
@@ -829,8 +861,9 @@ static struct pass_ctx *cur_pc(void);
  * An op is done: post its completion and follow its chain.  Successors
  * run only after a result >= 0; otherwise they complete -ECANCELED.
  */
-void ksvc__finish(struct ksvc_dispatcher *d, struct kop *op, __s64 res,
-		  __u32 cflags)
+static void __attribute__((noinline))
+finish_chain(struct ksvc_dispatcher *d, struct kop *op, __s64 res,
+	     __u32 cflags)
 {
 	for (;;) {
 		struct kop *succ = op->linked ? op->next : NULL;
@@ -857,6 +890,19 @@ void ksvc__finish(struct ksvc_dispatcher *d, struct kop *op, __s64 res,
 			CTR_INC(&d->c_chain_cancelled);
 		}
 	}
+}
+
+void ksvc__finish(struct ksvc_dispatcher *d, struct kop *op, __s64 res,
+		  __u32 cflags)
+{
+	/* Most ops are not in a chain: no loop, no successor to launch. */
+	if (__builtin_expect(!op->linked, 1)) {
+		op->live = 0;
+		complete(d, op, res, cflags);
+		op_free(d, op);
+		return;
+	}
+	finish_chain(d, op, res, cflags);
 }
 
 /* Worker side: a pool call finished (op->res, op->cflags set). */
@@ -1005,7 +1051,8 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 		}
 		/* A private copy first: the ring is shared memory. */
 		memcpy(&op->e, ksvc_ring_cons_slot(d->sq, i), sizeof(op->e));
-		w = sync_target(d, &op->e);
+		w = (op->e.corr_id & KSVC_CORR_RESERVED_MASK) ==
+		    KSVC_CORR_RESERVED_MASK ? sync_target(d, &op->e) : NULL;
 		if (!w && credits <= 0) {
 			op_free(d, op);
 			stall = 1;
