@@ -105,9 +105,11 @@ struct ksvc {
  * program may read it too, for instance from its own epoll loop.  A
  * dispatcher thread waiting in ksvc_dispatch_wait() also reads it, never
  * blocking.  The dispatcher signals it once per such sleep, so a count
- * the program takes may be the one that waiter needed: it then sleeps
- * until the next completion or its timeout.  A program that reads the
- * eventfd itself should reap with ksvc_dispatch_reap() when it fires.
+ * the program takes may be the one that waiter needed; so a thread that
+ * waits on an eventfd the program gave looks at the completion ring
+ * every 10 ms while it sleeps, and is late by at most that much.  A
+ * program that reads the eventfd itself should reap with
+ * ksvc_dispatch_reap() when it fires.
  */
 int ksvc_open(struct ksvc **out, const struct ksvc_open_params *params);
 

@@ -283,7 +283,11 @@ static __u32 mprod_head(struct mprod *m, int fresh)
 	if (!fresh)
 		return __atomic_load_n(&m->head_seen, __ATOMIC_SEQ_CST);
 	head = __atomic_load_n(&m->r->hdr->head, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&m->head_seen, head, __ATOMIC_RELAXED);
+	/*
+	 * Release: a producer that reuses slots on the strength of this
+	 * value must also see what the consumer did before it moved head.
+	 */
+	__atomic_store_n(&m->head_seen, head, __ATOMIC_RELEASE);
 	return head;
 }
 
@@ -454,8 +458,18 @@ static void post(struct ksvc_dispatcher *d, __u64 corr, __s64 res,
 {
 	struct ksvc_completion *c;
 
-	if (d->npend == d->pend_cap)
+	/*
+	 * npend <= owed <= cq->entries = pend_cap (take() reserves a slot
+	 * for every completion it will post), so the buffer is full here
+	 * only when a post is already owed a slot: flush_posts() makes
+	 * room unless the application wrote a head the ring cannot have.
+	 * Then wait for a sane head rather than write past the buffer.
+	 */
+	while (d->npend == d->pend_cap) {
 		flush_posts(d);
+		if (d->npend == d->pend_cap)
+			sched_yield();
+	}
 	c = &d->pend[d->npend++];
 	c->corr_id = corr;
 	c->result = res;
@@ -943,7 +957,9 @@ void ksvc__worker_done(struct ksvc_dispatcher *d, struct kop *op)
 		A_ADDR(&d->c_posted, 1);
 		notify_app(d, 0);
 	}
-	if (__atomic_load_n(&d->cq_stalled, __ATOMIC_RELAXED) == 2)
+	/* After the push (sequentially consistent, like the driver's
+	 * store of cq_stalled and its look at done_stack in dsleep). */
+	if (__atomic_load_n(&d->cq_stalled, __ATOMIC_SEQ_CST) == 2)
 		ksvc__doorbell(d, 0);	/* the driver waits for an op */
 }
 
@@ -1159,7 +1175,7 @@ static int pass(struct ksvc_dispatcher *d)
 	return work;
 }
 
-static int no_waitv;	/* futex_waitv(2) is ENOSYS here */
+static int no_waitv;	/* atomic: futex_waitv(2) is ENOSYS here */
 
 /*
  * The driver's bounded spin before dsleep(): @idle is when it last found
@@ -1271,7 +1287,7 @@ static int dsleep_wait(struct ksvc_dispatcher *d, __u64 deadline)
 			tsp = &ts;
 		}
 		e = ENOSYS;
-		if (!no_waitv)
+		if (!A_LOADR(&no_waitv))
 			e = syscall(SYS_futex_waitv, fw, n, 0, tsp,
 				    CLOCK_MONOTONIC) < 0 ? errno : 0;
 		if (e == ENOSYS) {
@@ -1279,7 +1295,7 @@ static int dsleep_wait(struct ksvc_dispatcher *d, __u64 deadline)
 			 * poll the ring every millisecond. */
 			__u64 l2 = ksvc__now_ns() + 1000000ull;
 
-			no_waitv = 1;
+			__atomic_store_n(&no_waitv, 1, __ATOMIC_RELAXED);
 			ret = futex_wait_until(&d->db, dbv,
 					       limit && limit < l2 ? limit : l2);
 		} else if (e == EINTR) {
@@ -1877,6 +1893,47 @@ static int reap_locked(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 }
 
 /* Sleep until the completion ring changes, the time is up, or a signal. */
+/* How often a sleeper on an eventfd the program also reads looks. */
+#define APP_POLL_SLICE_NS	(10ull * 1000 * 1000)
+
+/*
+ * Sleep on the completion ring's tail while it holds @tail, and on the
+ * stopped word while it is 0 (the stop's wake changes no tail: a wait on
+ * the tail alone, queued just after it, would never end), at most until
+ * @deadline.  0 or -EINTR.
+ */
+static int app_futex_wait(struct ksvc_dispatcher *d, __u32 tail,
+			  __u64 deadline)
+{
+	__u64 l2;
+
+	if (!A_LOADR(&no_waitv)) {
+		struct futex_waitv fw[2];
+		struct timespec ts;
+		int e;
+
+		memset(fw, 0, sizeof(fw));
+		fw[0].uaddr = (uintptr_t)&d->cq->hdr->tail;
+		fw[0].val = tail;
+		fw[0].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
+		fw[1].uaddr = (uintptr_t)&d->stopped;
+		fw[1].val = 0;
+		fw[1].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
+		if (deadline)
+			ts = abs_mono(deadline);
+		e = syscall(SYS_futex_waitv, fw, 2, 0, deadline ? &ts : NULL,
+			    CLOCK_MONOTONIC) < 0 ? errno : 0;
+		if (e != ENOSYS)
+			return e == EINTR ? -EINTR : 0;
+		__atomic_store_n(&no_waitv, 1, __ATOMIC_RELAXED);
+	}
+	/* Older than 5.16: the tail alone, and a look every millisecond. */
+	l2 = ksvc__now_ns() + 1000000ull;
+	return futex_wait_until(&d->cq->hdr->tail, tail,
+				deadline && deadline < l2 ? deadline : l2) ==
+	       -EINTR ? -EINTR : 0;
+}
+
 static int app_sleep(struct ksvc_dispatcher *d, unsigned int min,
 		     __u64 deadline)
 {
@@ -1894,11 +1951,25 @@ static int app_sleep(struct ksvc_dispatcher *d, unsigned int min,
 	if (d->k->eventfd >= 0) {
 		struct pollfd pfd = { d->k->eventfd, POLLIN, 0 };
 		struct timespec ts, *tsp = NULL;
+		__u64 limit = deadline;
 		int r;
 
-		if (deadline) {
+		/*
+		 * The program may read a given eventfd itself and take the
+		 * count meant for this sleep; posters signal once per sleep
+		 * (see notify_app()), so nothing would wake it again.  Look
+		 * at the ring every APP_POLL_SLICE_NS instead: the sleep
+		 * that follows is a new one, and is signalled again.
+		 */
+		if (!d->k->owns_eventfd) {
+			__u64 slice = ksvc__now_ns() + APP_POLL_SLICE_NS;
+
+			if (!limit || limit > slice)
+				limit = slice;
+		}
+		if (limit) {
 			__u64 now = ksvc__now_ns();
-			__u64 left = deadline > now ? deadline - now : 0;
+			__u64 left = limit > now ? limit - now : 0;
 
 			ts.tv_sec = (time_t)(left / 1000000000ull);
 			ts.tv_nsec = (long)(left % 1000000000ull);
@@ -1925,10 +1996,7 @@ static int app_sleep(struct ksvc_dispatcher *d, unsigned int min,
 			}
 		}
 	} else {
-		int r = futex_wait_until(&d->cq->hdr->tail, tail, deadline);
-
-		if (r == -EINTR)
-			ret = -EINTR;
+		ret = app_futex_wait(d, tail, deadline);
 	}
 out:
 	__atomic_fetch_and(&d->cq->hdr->flags, ~KSVC_RING_NEED_WAKEUP,
