@@ -314,6 +314,7 @@ static inline int ksvc__t1_queue_fast(struct ksvc_dispatcher *d,
 #define UD_TAIL		1ull
 #define UD_DB		2ull
 #define UD_CANCEL	3ull
+#define UD_NOP		4ull	/* a request of no op's (cannot happen) */
 #define UD_INTERNAL_MAX	64ull
 
 /* tier2.c */
@@ -322,6 +323,7 @@ void ksvc__pool_push(struct ksvc_dispatcher *d, struct kop **ops,
 		     unsigned int n);
 void ksvc__pool_cancel(struct ksvc_dispatcher *d);
 void ksvc__pool_join(struct ksvc_dispatcher *d);
+void ksvc__pool_test_index(struct ksvc_dispatcher *d, unsigned int idx);
 int ksvc__signal_get(int sig);
 void ksvc__signal_put(int sig);
 void ksvc__signal_atfork_child(void);

@@ -212,7 +212,15 @@ int ksvc__pool_start(struct ksvc_dispatcher *d)
 	unsigned int i;
 	int err = 0;
 
-	d->pq_cap = d->nops;
+	/*
+	 * A power of two: the indices are free-running unsigned counters,
+	 * and index % pq_cap must not jump when they wrap at 2^32 (with
+	 * another size, the slots of indices 2^32 apart would differ, and
+	 * two queued calls could share one).
+	 */
+	d->pq_cap = 1;
+	while (d->pq_cap < d->nops)
+		d->pq_cap <<= 1;
 	d->pq = calloc(d->pq_cap, sizeof(*d->pq));
 	d->workers = calloc(d->nworkers, sizeof(*d->workers));
 	if (!d->pq || !d->workers)
@@ -341,6 +349,19 @@ void ksvc__pool_cancel(struct ksvc_dispatcher *d)
 			sleep_ms(1);
 		round++;
 	} while (busy);
+}
+
+/*
+ * FOR TESTS (test/test_dispatch_corner.c declares it): start the pool
+ * queue's free-running indices at @idx, to make them wrap soon.  Only
+ * while the queue is empty.
+ */
+void ksvc__pool_test_index(struct ksvc_dispatcher *d, unsigned int idx)
+{
+	pthread_mutex_lock(&d->pool_lock);
+	if (d->pq_head == d->pq_tail)
+		d->pq_head = d->pq_tail = idx;
+	pthread_mutex_unlock(&d->pool_lock);
 }
 
 /* Let the workers leave and join them. */
