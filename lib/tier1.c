@@ -82,6 +82,15 @@ int ksvc__t1_init(struct ksvc_dispatcher *d)
 			break;
 	if (i == ntry)
 		return 0;		/* no io_uring here: all in Tier 2 */
+	/*
+	 * Before 5.11 (no IORING_FEAT_EXT_ARG) liburing times a wait with
+	 * a timeout request of its own, whose completion (user_data
+	 * LIBURING_UDATA_TIMEOUT) ksvc__t1_reap() would take for an op.
+	 */
+	if (!(d->ring.features & IORING_FEAT_EXT_ARG)) {
+		io_uring_queue_exit(&d->ring);
+		return 0;
+	}
 
 	probe = io_uring_get_probe_ring(&d->ring);
 	if (!probe) {
@@ -115,6 +124,28 @@ static struct io_uring_sqe *get_sqe(struct ksvc_dispatcher *d)
 	while (!sqe) {
 		/* Full: hand what we have to the kernel and try again. */
 		ksvc__t1_submit(d, 0, NULL);
+		sqe = io_uring_get_sqe(&d->ring);
+	}
+	d->sqe_pending++;
+	return sqe;
+}
+
+/*
+ * get_sqe() for a thread that may not be the one io_uring belongs to
+ * (ksvc_dispatch_destroy() on another thread with ONE_DRIVER): NULL when
+ * the queue is full and the kernel refuses to take it (-EEXIST), where
+ * get_sqe() would try for ever.
+ */
+static struct io_uring_sqe *get_sqe_or_null(struct ksvc_dispatcher *d)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
+
+	while (!sqe) {
+		int ret = ksvc__t1_submit(d, 0, NULL);
+
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
+		    ret != -EBUSY)
+			return NULL;
 		sqe = io_uring_get_sqe(&d->ring);
 	}
 	d->sqe_pending++;
@@ -330,7 +361,7 @@ int ksvc__t1_queue(struct ksvc_dispatcher *d, struct kop *op, int opcode)
 	default:
 		/* ksvc__t1_op() and this switch disagree: a bug. */
 		io_uring_prep_nop(sqe);
-		io_uring_sqe_set_data64(sqe, UD_INTERNAL_MAX);
+		io_uring_sqe_set_data64(sqe, UD_NOP);
 		d->t1_inflight++;
 		return -ENOSYS;
 	}
@@ -457,7 +488,9 @@ int ksvc__t1_cancel_all(struct ksvc_dispatcher *d)
 	unsigned int i, n = 0;
 
 	if (d->armed_tail) {
-		sqe = get_sqe(d);
+		sqe = get_sqe_or_null(d);
+		if (!sqe)
+			return (int)n;
 		io_uring_prep_cancel64(sqe, UD_TAIL, 0);
 		io_uring_sqe_set_data64(sqe, UD_CANCEL);
 		d->t1_inflight++;
@@ -465,7 +498,9 @@ int ksvc__t1_cancel_all(struct ksvc_dispatcher *d)
 		n++;
 	}
 	if (d->armed_db) {
-		sqe = get_sqe(d);
+		sqe = get_sqe_or_null(d);
+		if (!sqe)
+			return (int)n;
 		io_uring_prep_cancel64(sqe, UD_DB, 0);
 		io_uring_sqe_set_data64(sqe, UD_CANCEL);
 		d->t1_inflight++;
@@ -477,7 +512,9 @@ int ksvc__t1_cancel_all(struct ksvc_dispatcher *d)
 
 		if (op->route != R_T1 || !op->live)
 			continue;
-		sqe = get_sqe(d);
+		sqe = get_sqe_or_null(d);
+		if (!sqe)
+			return (int)n;
 		io_uring_prep_cancel64(sqe, (__u64)(uintptr_t)op, 0);
 		io_uring_sqe_set_data64(sqe, UD_CANCEL);
 		d->t1_inflight++;
