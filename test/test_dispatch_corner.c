@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_dispatch_corner - dispatcher corners that need a narrow window
+ * held open, or a counter brought near its wrap:
+ *
+ *  1. A thread waiting for completions without an eventfd sleeps on a
+ *     futex on the completion ring's tail.  ksvc_dispatch_stop() wakes
+ *     it, but changes no tail: a waiter that checked "stopped" just
+ *     before the stop and queued its wait just after would sleep for
+ *     ever.  The program defines syscall() (the library's futex calls
+ *     resolve to it) and holds that waiter between its checks and its
+ *     wait while the stop happens.
+ *  2. Posters signal an eventfd once per sleep of the waiter.  A program
+ *     that reads a given eventfd may take that one count: the waiter
+ *     must still see its completions soon, not at its timeout.  ppoll()
+ *     is defined here to hold the waiter while both calls complete, and
+ *     to take the count away.
+ *  3. The pool queue's indices are free-running and wrap at 2^32: 400
+ *     calls queued across the wrap behind a busy worker each complete
+ *     exactly once, with the right result.
+ *  4. ksvc_dispatch_destroy() from a thread other than the driver, with
+ *     KSVC_DISPATCH_ONE_DRIVER and more Tier 1 requests in flight than
+ *     io_uring's submission queue holds (the cancellations do not fit,
+ *     and io_uring refuses submissions from that thread): it returns,
+ *     and every request is answered -ECANCELED.
+ */
+#include <dlfcn.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <linux/futex.h>
+#include <sys/eventfd.h>
+
+#include "test_dispatch.h"
+
+void ksvc__pool_test_index(struct ksvc_dispatcher *d, unsigned int idx);
+
+typedef long (*syscall_fn)(long, ...);
+static syscall_fn real_syscall;
+
+/* 1: hold the next futex wait on this word for hold_ms. */
+static __u32 *hold_word;
+static int hold_pending;
+static volatile int held;
+static unsigned int hold_ms = 500;
+
+static void pause_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+long syscall(long nr, ...)
+{
+	long a[6] = { 0 };
+	va_list ap;
+	int i, n = nr == SYS_futex || nr == SYS_mmap ? 6 : 5;
+	void *word = NULL;
+
+	va_start(ap, nr);
+	for (i = 0; i < n; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (!real_syscall)
+		real_syscall = (syscall_fn)dlsym(RTLD_NEXT, "syscall");
+	if (nr == SYS_futex && (a[1] & FUTEX_CMD_MASK) == FUTEX_WAIT)
+		word = (void *)a[0];
+	else if (nr == SYS_futex_waitv && a[0])
+		word = (void *)(uintptr_t)((struct futex_waitv *)a[0])->uaddr;
+	if (word && word == (void *)__atomic_load_n(&hold_word,
+						    __ATOMIC_ACQUIRE) &&
+	    __atomic_exchange_n(&hold_pending, 0, __ATOMIC_ACQ_REL)) {
+		int e = errno;
+
+		held = 1;
+		pause_ms(hold_ms);
+		errno = e;
+	}
+	return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* 2: before the next ppoll() on this fd, wait, then take its count. */
+static int steal_fd = -1;
+static volatile int stolen;
+
+int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+	  const sigset_t *sigmask)
+{
+	struct timespec copy, *tp = NULL;
+	struct pollfd *in = fds;
+
+	/* glibc declares @fds write-only; the caller did fill it in. */
+	__asm__("" : "+r"(in));
+	if (steal_fd >= 0 && n == 1 && in[0].fd == steal_fd) {
+		struct pollfd q = { steal_fd, POLLIN, 0 };
+		struct timespec zero = { 0, 0 };
+		uint64_t v;
+
+		steal_fd = -1;
+		pause_ms(300);		/* both calls complete meanwhile */
+		if (syscall(SYS_ppoll, &q, 1, &zero, NULL,
+			    (size_t)(_NSIG / 8)) == 1 &&
+		    read(q.fd, &v, sizeof(v)) == 8)
+			stolen++;
+	}
+	if (ts) {
+		copy = *ts;	/* the system call writes the time left */
+		tp = &copy;
+	}
+	return (int)syscall(SYS_ppoll, fds, n, tp, sigmask,
+			    (size_t)(_NSIG / 8));
+}
+
+struct waiter {
+	struct ksvc_dispatcher *d;
+	int ret;
+};
+
+static void *wait_one(void *arg)
+{
+	struct waiter *w = arg;
+	struct ksvc_completion c;
+
+	w->ret = ksvc_dispatch_wait(w->d, &c, 1, 1, -1);
+	return NULL;
+}
+
+static struct ksvc *open_with_eventfd(int efd)
+{
+	struct ksvc_open_params op;
+	struct ksvc *k;
+	int err;
+
+	memset(&op, 0, sizeof(op));
+	op.flags = KSVC_OPEN_EVENTFD_GIVEN |
+		   (td_have_module() ? 0 : KSVC_OPEN_ANON_FALLBACK);
+	op.eventfd = efd;
+	err = ksvc_open(&k, &op);
+	if (err)
+		tap_bail("ksvc_open: %s", ksvc_strerror(err));
+	return k;
+}
+
+static void test_stop_wakes_futex_waiter(void)
+{
+	struct ksvc_dispatch_params p;
+	struct waiter w = { NULL, 1 };
+	struct ksvc *k = open_with_eventfd(-1);
+	pthread_t th;
+	int done, i;
+
+	memset(&p, 0, sizeof(p));
+	p.workers = 1;
+	p.spin_us = KSVC_SPIN_NONE;	/* the waiter sleeps at once */
+	w.d = td_create_p(k, &p);
+	held = 0;
+	__atomic_store_n(&hold_word, &k->cq.hdr->tail, __ATOMIC_RELEASE);
+	__atomic_store_n(&hold_pending, 1, __ATOMIC_RELEASE);
+	pthread_create(&th, NULL, wait_one, &w);
+	for (i = 0; !held && i < 2000; i++)	/* until the waiter is held */
+		pause_ms(5);
+	ksvc_dispatch_stop(w.d);
+	done = td_join_within(th, 5000);
+	__atomic_store_n(&hold_word, NULL, __ATOMIC_RELEASE);
+	if (!done) {
+		tap_ok(0, "no eventfd: a waiter that queues its futex wait just "
+		       "after ksvc_dispatch_stop() HANGS");
+		tap_bail("a waiter is left hanging: cannot go on");
+	}
+	tap_ok(held && w.ret == -ESHUTDOWN,
+	       "no eventfd: a waiter held between its checks and its futex "
+	       "wait while the dispatcher stops still returns -ESHUTDOWN "
+	       "(held %d, returned %d)", held, w.ret);
+	ksvc_dispatch_destroy(w.d);
+	ksvc_close(k);
+}
+
+static void test_stolen_count(void)
+{
+	struct ksvc_dispatch_params p;
+	struct timespec t1 = { 0, 20 * 1000 * 1000 };
+	struct timespec t2 = { 0, 60 * 1000 * 1000 };
+	struct ksvc_completion c[2];
+	struct ksvc_entry e[2];
+	struct ksvc_dispatcher *d;
+	struct ksvc *k;
+	uint64_t t0, ms;
+	int efd, n;
+
+	efd = eventfd(0, EFD_CLOEXEC);	/* blocking, as a program may */
+	if (efd < 0)
+		tap_bail("eventfd");
+	k = open_with_eventfd(efd);
+	memset(&p, 0, sizeof(p));
+	p.workers = 2;
+	p.spin_us = KSVC_SPIN_NONE;
+	d = td_create_p(k, &p);
+	e[0] = td_entry(1, SYS_nanosleep, (uintptr_t)&t1, 0, 0, 0);
+	e[1] = td_entry(2, SYS_nanosleep, (uintptr_t)&t2, 0, 0, 0);
+	stolen = 0;
+	steal_fd = efd;
+	t0 = td_now_ms();
+	if (ksvc_dispatch_submit(d, e, 2, 0) != 2)
+		tap_bail("submit");
+	n = ksvc_dispatch_wait(d, c, 2, 2, 5000);
+	ms = td_now_ms() - t0;
+	steal_fd = -1;
+	tap_ok(n == 2 && stolen == 1 && ms < 2000,
+	       "given eventfd: the program takes the one count posted while "
+	       "the waiter sleeps; the waiter still has both completions "
+	       "after %llu ms, not at its 5000 ms timeout (returned %d, "
+	       "stolen %d)", (unsigned long long)ms, n, stolen);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+	close(efd);
+}
+
+#define WRAP_CALLS	400
+
+static void test_pool_index_wrap(void)
+{
+	static struct ksvc_entry e[WRAP_CALLS];
+	static struct ksvc_completion c[WRAP_CALLS + 1];
+	static unsigned char seen[WRAP_CALLS];
+	struct timespec block = { 0, 300 * 1000 * 1000 };
+	struct ksvc_dispatch_params p;
+	struct ksvc_dispatcher *d;
+	struct ksvc_entry first;
+	struct ksvc *k;
+	unsigned int i, got, once = 0, right = 0;
+	pid_t ppid = getppid();
+
+	k = td_open(256, 1024);
+	memset(&p, 0, sizeof(p));
+	p.workers = 1;
+	p.flags = KSVC_DISPATCH_NO_INLINE;	/* getppid on the pool too */
+	d = td_create_p(k, &p);
+	ksvc__pool_test_index(d, 0u - 300u);
+	/* The one worker sleeps; everything after it waits in the queue. */
+	first = td_entry(WRAP_CALLS, SYS_nanosleep, (uintptr_t)&block, 0, 0,
+			 0);
+	if (ksvc_dispatch_submit(d, &first, 1, 0) != 1)
+		tap_bail("submit");
+	pause_ms(50);
+	for (i = 0; i < WRAP_CALLS; i++)
+		e[i] = td_entry(i, SYS_getppid, 0, 0, 0, 0);
+	for (i = 0; i < WRAP_CALLS; i += 200)
+		if (ksvc_dispatch_submit(d, e + i, 200, KSVC_SUBMIT_WAIT) !=
+		    200)
+			tap_bail("submit");
+	got = td_collect(d, c, WRAP_CALLS + 1, 20000);
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < got; i++) {
+		if (c[i].corr_id >= WRAP_CALLS)
+			continue;
+		seen[c[i].corr_id]++;
+		if (c[i].result == ppid)
+			right++;
+	}
+	for (i = 0; i < WRAP_CALLS; i++)
+		once += seen[i] == 1;
+	tap_ok(got == WRAP_CALLS + 1 && once == WRAP_CALLS &&
+	       right == WRAP_CALLS,
+	       "pool queue indices wrap at 2^32 with %d calls queued: each "
+	       "completes exactly once, with its result (%u completions, %u "
+	       "once, %u right)", WRAP_CALLS, got, once, right);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+#define T1_READS	20
+
+struct destroyer {
+	struct ksvc_dispatcher *d;
+};
+
+static void *destroy_it(void *arg)
+{
+	struct destroyer *x = arg;
+
+	ksvc_dispatch_destroy(x->d);
+	return NULL;
+}
+
+static void test_destroy_elsewhere(void)
+{
+	struct ksvc_entry e[T1_READS];
+	struct ksvc_dispatch_params p;
+	struct ksvc_dispatch_stats st;
+	struct destroyer x;
+	struct ksvc_completion c;
+	struct ksvc *k;
+	char buf[T1_READS];
+	unsigned int i, cancelled = 0, n = 0;
+	pthread_t th;
+	int pfd[2];
+
+	if (pipe(pfd))
+		tap_bail("pipe");
+	k = td_open(64, 128);
+	memset(&p, 0, sizeof(p));
+	p.flags = KSVC_DISPATCH_CALLER_DRIVES | KSVC_DISPATCH_ONE_DRIVER;
+	p.uring_entries = 8;		/* fewer than the requests below */
+	x.d = td_create_p(k, &p);
+	if (ksvc_dispatch_stats(x.d, &st) || !st.tier1_available) {
+		tap_skip("no io_uring here", "ONE_DRIVER: "
+			 "ksvc_dispatch_destroy() on another thread");
+		ksvc_dispatch_destroy(x.d);
+		ksvc_close(k);
+		close(pfd[0]);
+		close(pfd[1]);
+		return;
+	}
+	/* Reads of an empty pipe: io_uring holds them until data comes. */
+	for (i = 0; i < T1_READS; i++)
+		e[i] = td_entry(i, SYS_read, (__u64)pfd[0], (uintptr_t)&buf[i],
+				1, 0);
+	if (ksvc_dispatch_submit(x.d, e, T1_READS, 0) != T1_READS)
+		tap_bail("submit");
+	while (ksvc_dispatch_run(x.d) > 0)
+		;
+	ksvc_dispatch_stats(x.d, &st);
+	pthread_create(&th, NULL, destroy_it, &x);
+	if (!td_join_within(th, 10000)) {
+		tap_ok(0, "ONE_DRIVER: ksvc_dispatch_destroy() on another thread "
+		       "with %u Tier 1 reads in flight HANGS", T1_READS);
+		tap_bail("destroy is left hanging: cannot go on");
+	}
+	while (ksvc_cq_pop(&k->cq, &c) == 0) {
+		n++;
+		if (c.corr_id < T1_READS && c.result == -ECANCELED)
+			cancelled++;
+	}
+	tap_ok(st.tier1.in_flight == T1_READS && cancelled == T1_READS &&
+	       n == T1_READS,
+	       "ONE_DRIVER: ksvc_dispatch_destroy() on another thread, %llu "
+	       "Tier 1 reads in flight and an 8-entry io_uring queue: it "
+	       "returns, and all are answered -ECANCELED (%u of %u)",
+	       (unsigned long long)st.tier1.in_flight, cancelled, n);
+	ksvc_close(k);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+int main(int argc, char **argv)
+{
+	td_args(argc, argv);
+	tap_plan(4);
+	td_say_where();
+	test_stop_wakes_futex_waiter();
+	test_stolen_count();
+	test_pool_index_wrap();
+	test_destroy_elsewhere();
+	tap_done();
+}
