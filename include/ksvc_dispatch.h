@@ -134,7 +134,13 @@ struct ksvc_dispatcher;
 	/* No dispatcher thread: the dispatcher runs inside
 	 * ksvc_dispatch_wait(), ksvc_dispatch_call() and ksvc_dispatch_run()
 	 * on the calling thread (one thread at a time), like io_uring without
-	 * SQPOLL.  Tier 2 still has its worker pool. */
+	 * SQPOLL.  Tier 2 still has its worker pool.  io_uring ties each
+	 * Tier 1 request to the thread that was driving when it went in,
+	 * and cancels a thread's requests when it exits: a driving thread
+	 * that exits while its requests wait (a receive with no data yet)
+	 * makes them complete -ECANCELED.  Programs whose threads come and
+	 * go should drive from threads that stay, or use ONE_DRIVER, or a
+	 * dispatcher thread. */
 #define KSVC_DISPATCH_ONE_DRIVER	(1u << 1)
 	/* With CALLER_DRIVES: only the thread that called
 	 * ksvc_dispatch_create() ever drives (wait/call/run/stop/destroy;
@@ -321,7 +327,10 @@ static inline void ksvc_prep_link(struct ksvc_entry *e)
 }
 
 /*
- * ksvc_dispatch_reap - take up to @max completions, without waiting.
+ * ksvc_dispatch_reap - take up to @max completions, without waiting for
+ * any.  It takes the reap lock, which a thread sleeping in
+ * ksvc_dispatch_wait() holds (with a dispatcher thread): then it waits
+ * for that thread, which takes the completions as they come.
  * Returns how many were copied to @out (0 if none), or -EINVAL (NULL
  * @out with @max > 0), -EACCES (forked child).
  */
