@@ -77,8 +77,18 @@ static inline void ksvc_vm_flags_clear(struct vm_area_struct *vma,
 #elif defined(CONFIG_ARM64)
 /* arm64's compat table reuses these for calls without a compat variant. */
 #define KSVC_SYS(name)		"__arm64_sys_" #name
+/*
+ * arm64's table sends personality(2) to its own wrapper, which calls the
+ * inline ksys_personality(): __arm64_sys_personality exists but is never
+ * called.
+ */
+#define KSVC_SYS_PERSONALITY	"__arm64_sys_arm64_personality"
 #else
 #define KSVC_SYS(name)		"sys_" #name
+#endif
+
+#ifndef KSVC_SYS_PERSONALITY
+#define KSVC_SYS_PERSONALITY	KSVC_SYS(personality)
 #endif
 
 #endif /* KSVC_COMPAT_H */

@@ -224,7 +224,7 @@ static struct ksvc_hook ksvc_hooks[] = {
 	  .before = ksvc_uts_sysctl_before, .filter = ksvc_uts_sysctl_filter,
 	  .after = ksvc_uts_write_after },
 #endif
-	HOOK_BRACKET(KSVC_SYS(personality), KSVC_FRESH_UTS,
+	HOOK_BRACKET(KSVC_SYS_PERSONALITY, KSVC_FRESH_UTS,
 		     ksvc_uts_thread_before, ksvc_uts_thread_after),
 	{ .symbol = "switch_task_namespaces", .needed_by = KSVC_FRESH_UTS,
 	  .before = ksvc_nsswitch_before, .filter = ksvc_nsswitch_filter,

@@ -274,6 +274,7 @@ struct t0_facts {
 	struct new_utsname uts;
 	struct uts_namespace *uts_ns;
 	struct user_namespace *user_ns;
+	struct task_struct *parent;	/* compared only, never followed */
 };
 
 /* What uname(2) would answer differently from the namespace's name. */
@@ -296,7 +297,7 @@ static bool t0_track_parent(struct ksvc_instance *inst,
 	if (inst->registered && inst->parent != parent) {
 		if (inst->parent)
 			hash_del(&inst->by_parent);
-		inst->parent = parent;
+		WRITE_ONCE(inst->parent, parent);
 		hash_add(ksvc_by_parent, &inst->by_parent,
 			 (unsigned long)parent);
 	}
@@ -318,6 +319,7 @@ static void t0_collect(struct ksvc_instance *inst, u32 want,
 
 	f->ok = 0;
 	f->uts_ns = NULL;
+	f->parent = NULL;
 	f->user_ns = NULL;
 	rcu_read_lock();
 	leader = pid_task(inst->tgid, PIDTYPE_TGID);
@@ -387,6 +389,7 @@ static void t0_collect(struct ksvc_instance *inst, u32 want,
 		struct task_struct *parent = rcu_dereference(first->real_parent);
 
 		f->ppid = task_tgid_nr_ns(parent, task_active_pid_ns(first));
+		f->parent = parent;
 		if (!t0_track_parent(inst, parent))
 			f->ok |= KSVC_FRESH_PPID;
 	}
@@ -484,6 +487,16 @@ static u32 t0_publishable(struct ksvc_instance *inst, u32 groups,
 	for (g = 0; g < KSVC_G_NR; g++)
 		if (inst->t0_gen[g] != s->gen[g])
 			groups &= ~G(g);
+
+	/*
+	 * The parent whose exit clears PPID must be the one read here.  A
+	 * concurrent refresh that read an older parent (before a
+	 * reparenting) may have recorded it after us; its own publication,
+	 * which comes after its record, then clears PPID, unless it came
+	 * first: this test covers that order.
+	 */
+	if ((groups & KSVC_FRESH_PPID) && READ_ONCE(inst->parent) != f->parent)
+		groups &= ~KSVC_FRESH_PPID;
 
 	if (groups & KSVC_THREAD_GROUPS) {
 		tg_quiet = !s->tg_busy && !atomic_read(&tg->busy);
@@ -736,8 +749,14 @@ void ksvc_t0_task_exit(struct task_struct *p)
 {
 	struct ksvc_instance *inst;
 
-	/* Only @p adds children to its own list, and it is exiting. */
-	if (list_empty(&p->children) || !ksvc_any_instance())
+	/*
+	 * No shortcut on p->children being empty: an exiting sibling thread
+	 * or a subreaper hands its children to @p by setting their
+	 * real_parent first and splicing them onto @p's list only after,
+	 * so a refresh may already have recorded @p as a parent that this
+	 * list does not show yet.  The hash is the record to trust.
+	 */
+	if (!ksvc_any_instance())
 		return;
 	spin_lock(&ksvc_reg_lock);
 	hash_for_each_possible(ksvc_by_parent, inst, by_parent,
