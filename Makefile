@@ -17,6 +17,7 @@
 #   make test SAN=1 O=build/san
 #
 # Modules: KVER defaults to the running kernel; KDIR to its build tree.
+# O= is for user space only: the module is always built in the tree.
 # Where that tree is missing (a machine without its own kernel headers),
 # point KDIR at installed headers, e.g.
 #   make KDIR=/usr/src/linux-headers-6.12.117+deb12-amd64
@@ -51,10 +52,10 @@ module modules:
 	  echo "Install the headers of kernel $(KVER) (Debian/Ubuntu: linux-headers-$(KVER))"; \
 	  echo "or point KDIR at an installed one, e.g. make KDIR=/usr/src/linux-headers-<version>."; \
 	  exit 1; fi
-	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) O= modules
 
 modules-clean:
-	@if [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
+	@if [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) O= clean; fi
 
 # Each part of the tree adds its own rules.
 include lib/lib.mk

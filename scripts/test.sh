@@ -98,6 +98,16 @@ if [ -s "$RES/module-warnings.log" ]; then
 else
 	pass "the build prints no warning (compiler W=1, sparse, modpost)"
 fi
+# The top-level make, as users run it, with a user-space O= (which kbuild
+# would take for its output directory); then the tree is cleaned again.
+LOG=$RES/module-make-o.log
+if make KDIR="$KDIR_VM" O=build/o-check >"$LOG" 2>&1 && [ -f ksvc.ko ]; then
+	pass "make O=<dir> (the top-level Makefile) builds ksvc.ko in the tree"
+else
+	fail "make O=<dir> (the top-level Makefile) builds ksvc.ko in the tree" "$LOG"
+fi
+make KDIR="$KDIR_VM" modules-clean >/dev/null 2>&1
+rm -rf build/o-check
 endsect
 
 # ---- 2. checkpatch --------------------------------------------------------

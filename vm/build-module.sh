@@ -34,4 +34,6 @@ ksvc)	cp -pRu Kbuild kernel include "$out/" ;;
 splat)	cp -pRu test/kmod/. "$out/" ;;
 *)	echo "build-module.sh: unknown module $what" >&2; exit 2 ;;
 esac
-make -C "$KDIR" M="$out" "$@" modules
+# O= for kbuild is its output directory: a user-space O= handed down by
+# a calling make (make bench O=build/b) must not reach it.
+make -C "$KDIR" M="$out" O= "$@" modules
