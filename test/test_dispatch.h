@@ -102,8 +102,12 @@ static inline int td_join_within(pthread_t th, unsigned int ms)
 	return pthread_timedjoin_np(th, NULL, &ts) == 0;
 }
 
-/* Open an instance the way this machine allows; bail out on failure. */
-static inline struct ksvc *td_open(__u32 sq, __u32 cq)
+/*
+ * Open an instance the way this machine allows, with @flags and @efd as
+ * in struct ksvc_open_params; bail out on failure.
+ */
+static inline struct ksvc *td_open_with(__u32 sq, __u32 cq, __u32 flags,
+					int efd)
 {
 	struct ksvc_open_params p;
 	struct ksvc *k;
@@ -112,13 +116,19 @@ static inline struct ksvc *td_open(__u32 sq, __u32 cq)
 	memset(&p, 0, sizeof(p));
 	p.submit_entries = sq;
 	p.complete_entries = cq;
-	p.flags = td_have_module() ? 0 : KSVC_OPEN_ANON_FALLBACK;
+	p.flags = flags | (td_have_module() ? 0 : KSVC_OPEN_ANON_FALLBACK);
+	p.eventfd = efd;
 	err = ksvc_open(&k, &p);
 	if (err)
 		tap_bail("ksvc_open: %s", ksvc_strerror(err));
 	if (td_have_module() && k->mode != KSVC_MODE_KERNEL)
 		tap_bail("/dev/ksvc exists but the instance is not the kernel's");
 	return k;
+}
+
+static inline struct ksvc *td_open(__u32 sq, __u32 cq)
+{
+	return td_open_with(sq, cq, 0, -1);
 }
 
 static inline void td_say_where(void)

@@ -127,27 +127,11 @@ static void *wait_one(void *arg)
 	return NULL;
 }
 
-static struct ksvc *open_with_eventfd(int efd)
-{
-	struct ksvc_open_params op;
-	struct ksvc *k;
-	int err;
-
-	memset(&op, 0, sizeof(op));
-	op.flags = KSVC_OPEN_EVENTFD_GIVEN |
-		   (td_have_module() ? 0 : KSVC_OPEN_ANON_FALLBACK);
-	op.eventfd = efd;
-	err = ksvc_open(&k, &op);
-	if (err)
-		tap_bail("ksvc_open: %s", ksvc_strerror(err));
-	return k;
-}
-
 static void test_stop_wakes_futex_waiter(void)
 {
 	struct ksvc_dispatch_params p;
 	struct waiter w = { NULL, 1 };
-	struct ksvc *k = open_with_eventfd(-1);
+	struct ksvc *k = td_open_with(0, 0, KSVC_OPEN_EVENTFD_GIVEN, -1);
 	pthread_t th;
 	int done, i;
 
@@ -192,7 +176,7 @@ static void test_stolen_count(void)
 	efd = eventfd(0, EFD_CLOEXEC);	/* blocking, as a program may */
 	if (efd < 0)
 		tap_bail("eventfd");
-	k = open_with_eventfd(efd);
+	k = td_open_with(0, 0, KSVC_OPEN_EVENTFD_GIVEN, efd);
 	memset(&p, 0, sizeof(p));
 	p.workers = 2;
 	p.spin_us = KSVC_SPIN_NONE;

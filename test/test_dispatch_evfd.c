@@ -88,26 +88,17 @@ static void *waits(void *arg)
 static void test_steal(void)
 {
 	const char *m = td_mode_names[0];
-	struct ksvc_open_params op;
 	struct ksvc_dispatch_params p;
 	struct ksvc_dispatcher *d;
 	struct run r = { NULL, 0, 0 };
 	struct ksvc *k;
 	pthread_t th;
-	int efd, err, done;
+	int efd, done;
 
 	efd = eventfd(0, EFD_CLOEXEC);	/* blocking, as a program may */
 	if (efd < 0)
 		tap_bail("eventfd");
-	memset(&op, 0, sizeof(op));
-	op.submit_entries = 16;
-	op.complete_entries = 32;
-	op.flags = KSVC_OPEN_EVENTFD_GIVEN |
-		   (td_have_module() ? 0 : KSVC_OPEN_ANON_FALLBACK);
-	op.eventfd = efd;
-	err = ksvc_open(&k, &op);
-	if (err)
-		tap_bail("ksvc_open: %s", ksvc_strerror(err));
+	k = td_open_with(16, 32, KSVC_OPEN_EVENTFD_GIVEN, efd);
 	memset(&p, 0, sizeof(p));
 	p.flags = 0;
 	p.workers = 1;
