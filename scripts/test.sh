@@ -83,6 +83,18 @@ echo "guest kernel: $KVER_VM ($VMLINUZ, headers $KDIR_VM)"
 # ---- 1. the module, W=1 and sparse --------------------------------------
 phase "1. ksvc.ko for $KVER_VM with W=1 C=1 (sparse)"
 sect 01-module.tap "build: ksvc.ko (W=1 C=1)"
+# First the top-level make, as users run it, with a user-space O= (which
+# kbuild would take for its output directory).  Its clean runs before
+# the build below: kbuild's clean of an external module deletes every
+# .ko and .o under the tree, build/kmod included.
+LOG=$RES/module-make-o.log
+if make KDIR="$KDIR_VM" O=build/o-check >"$LOG" 2>&1 && [ -f ksvc.ko ]; then
+	pass "make O=<dir> (the top-level Makefile) builds ksvc.ko in the tree"
+else
+	fail "make O=<dir> (the top-level Makefile) builds ksvc.ko in the tree" "$LOG"
+fi
+make KDIR="$KDIR_VM" modules-clean >/dev/null 2>&1
+rm -rf build/o-check
 LOG=$RES/module-build.log
 if sh vm/build-module.sh --clean ksvc W=1 C=1 >"$LOG" 2>&1 &&
    [ -f build/kmod/ksvc/ksvc.ko ]; then
@@ -98,16 +110,6 @@ if [ -s "$RES/module-warnings.log" ]; then
 else
 	pass "the build prints no warning (compiler W=1, sparse, modpost)"
 fi
-# The top-level make, as users run it, with a user-space O= (which kbuild
-# would take for its output directory); then the tree is cleaned again.
-LOG=$RES/module-make-o.log
-if make KDIR="$KDIR_VM" O=build/o-check >"$LOG" 2>&1 && [ -f ksvc.ko ]; then
-	pass "make O=<dir> (the top-level Makefile) builds ksvc.ko in the tree"
-else
-	fail "make O=<dir> (the top-level Makefile) builds ksvc.ko in the tree" "$LOG"
-fi
-make KDIR="$KDIR_VM" modules-clean >/dev/null 2>&1
-rm -rf build/o-check
 endsect
 
 # ---- 2. checkpatch --------------------------------------------------------
