@@ -12,6 +12,9 @@
  *   ids         proc_{uid,gid}_map_write        same
  *   uts         sethostname, setdomainname,     same
  *               proc_do_uts_string (writes)
+ *   uts         -                               proc_sys_poll_notify (every
+ *                                               name write ends there; for
+ *                                               writes begun before load)
  *   uts         personality, switch_task_namespaces
  *   nofile      security_task_setrlimit         setrlimit, prlimit64
  *   ppid        tracepoint sched_process_exit
@@ -129,6 +132,13 @@ static int ksvc_uts_sysctl_filter(struct kretprobe_instance *ri,
 	return !regs_get_kernel_argument(regs, 1);
 }
 
+/* proc_sys_poll_notify(): only host and domain name writes call it. */
+static int ksvc_uts_written_before(struct kprobe *kp, struct pt_regs *regs)
+{
+	ksvc_t0_uts_written();
+	return 0;
+}
+
 /* ---- uid/gid maps -------------------------------------------------- */
 
 /* proc_{uid,gid}_map_write(file, ...): the namespace is the seq_file's. */
@@ -223,6 +233,8 @@ static struct ksvc_hook ksvc_hooks[] = {
 	{ .symbol = "proc_do_uts_string", .needed_by = KSVC_FRESH_UTS,
 	  .before = ksvc_uts_sysctl_before, .filter = ksvc_uts_sysctl_filter,
 	  .after = ksvc_uts_write_after },
+	/* Only for writes begun before the module loaded (see tier0.c). */
+	{ .symbol = "proc_sys_poll_notify", .before = ksvc_uts_written_before },
 #endif
 	HOOK_BRACKET(KSVC_SYS_PERSONALITY, KSVC_FRESH_UTS,
 		     ksvc_uts_thread_before, ksvc_uts_thread_after),

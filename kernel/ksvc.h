@@ -126,6 +126,7 @@ void ksvc_t0_thread_change_begin(u32 groups);
 void ksvc_t0_thread_change_end(u32 groups);
 void ksvc_t0_uts_write_begin(void);
 void ksvc_t0_uts_write_end(void);
+void ksvc_t0_uts_written(void);
 void ksvc_t0_idmap_write_begin(struct user_namespace *ns);
 void ksvc_t0_idmap_write_end(struct user_namespace *ns);
 void ksvc_t0_rlimit_change(struct task_struct *target);

@@ -709,6 +709,24 @@ void ksvc_t0_uts_write_end(void)
 	t0_global_end(&ksvc_uts_writes, t0_current_uts_ns(), KSVC_FRESH_UTS);
 }
 
+/*
+ * A host or domain name of current's namespace was just written: every
+ * write ends in proc_sys_poll_notify() (sethostname and setdomainname
+ * through uts_proc_notify(), under uts_sem; /proc/sys/kernel writes
+ * after it).  The bracket above covers writes that began while the
+ * module was loaded; this catches one that began before (stalled in
+ * copy_from_user while the module was loaded), whose entry and return
+ * probes never ran.  No refresh here: the bracket's end does that.
+ */
+void ksvc_t0_uts_written(void)
+{
+	spin_lock(&ksvc_global_lock);
+	ksvc_uts_writes.gen++;
+	spin_unlock(&ksvc_global_lock);
+	if (ksvc_any_instance())
+		t0_for_ns(t0_current_uts_ns(), KSVC_FRESH_UTS, false);
+}
+
 /* A uid_map or gid_map of @ns is being written: ids in @ns change. */
 void ksvc_t0_idmap_write_begin(struct user_namespace *ns)
 {

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_tier0_load - a host name write that began before the module was
+ * loaded.
+ *
+ * The module brackets host name writes with a probe at the entry of
+ * sethostname() and one at its return.  A call that entered before the
+ * module was loaded gets neither: the kprobe was not there yet, and a
+ * return probe is armed only at entry.  Such a call can be stalled in
+ * its copy_from_user() (here by userfaultfd) while the module loads and
+ * an instance publishes the old name as fresh; when it goes on, the new
+ * name must not stay hidden behind a fresh bit.
+ *
+ * Steps, in a UTS namespace of its own: unload the module, start a
+ * sethostname() whose name sits on a userfaultfd page and wait until it
+ * faults, load the module again from $KSVC_KO, open an instance (the old
+ * name, fresh), let the write finish, and check the page: every fresh
+ * group must be exact; then REFRESH brings UTS back, exact.
+ *
+ * Needs root, the module, $KSVC_KO (the guest harness sets it) and
+ * userfaultfd; otherwise it skips.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <linux/userfaultfd.h>
+
+#include "test_tier0.h"
+#include "util.h"
+
+#define OLD_NAME	"ksvc-before-load"
+#define NEW_NAME	"ksvc-after-load"
+
+static char *upage;
+static long psz;
+static int set_ret, set_errno;
+
+static void *set_name(void *arg)
+{
+	(void)arg;
+	/* The name is on a page nobody touched yet: the copy faults. */
+	set_ret = sethostname(upage, sizeof(NEW_NAME) - 1);
+	set_errno = errno;
+	return NULL;
+}
+
+static int unload(void)
+{
+	uint64_t end = ku_now_ms() + 10000;
+	int r;
+
+	/* Instances of the tests before may still be on their way out. */
+	for (;;) {
+		r = syscall(SYS_delete_module, "ksvc", O_NONBLOCK) < 0 ? errno : 0;
+		if (!r || (r != EWOULDBLOCK && r != EBUSY && r != EAGAIN) ||
+		    ku_now_ms() >= end)
+			return r;
+		ku_sleep_ms(50);
+	}
+}
+
+static int load(const char *ko)
+{
+	int kfd = open(ko, O_RDONLY | O_CLOEXEC), r;
+
+	if (kfd < 0)
+		return errno;
+	r = syscall(SYS_finit_module, kfd, "", 0) < 0 ? errno : 0;
+	close(kfd);
+	return r;
+}
+
+/* A userfaultfd with @upage registered for missing pages; -1 if none. */
+static int uffd_setup(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, UFFDIO_API, &api) != 0)
+		goto fail;
+	upage = mmap(NULL, (size_t)psz, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (upage == MAP_FAILED)
+		goto fail;
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uintptr_t)upage;
+	reg.range.len = (__u64)psz;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(fd, UFFDIO_REGISTER, &reg) != 0)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+int main(void)
+{
+	const char *ko = getenv("KSVC_KO");
+	struct uffdio_copy copy;
+	struct uffd_msg msg;
+	struct pollfd pfd;
+	struct t0_page_snap s;
+	struct t0_inst in;
+	pthread_t th;
+	char *src;
+	int ufd, r, faulted;
+
+	t0_need_module();
+	if (!ko || !*ko)
+		tap_skip_all("KSVC_KO is unset: the module could not be "
+			     "loaded again");
+	psz = sysconf(_SC_PAGESIZE);
+	ufd = uffd_setup();
+	if (ufd < 0)
+		tap_skip_all("no userfaultfd here");
+	if (unshare(CLONE_NEWUTS) != 0 ||
+	    sethostname(OLD_NAME, sizeof(OLD_NAME) - 1) != 0)
+		tap_bail("a UTS namespace of our own: %s", strerror(errno));
+	tap_plan(6);
+
+	r = unload();
+	if (!tap_ok(r == 0, "the module unloads (%s)", r ? strerror(r) : "ok"))
+		tap_bail("cannot go on without unloading");
+
+	pthread_create(&th, NULL, set_name, NULL);
+	pfd.fd = ufd;
+	pfd.events = POLLIN;
+	faulted = poll(&pfd, 1, 10000) == 1 &&
+		  read(ufd, &msg, sizeof(msg)) == (ssize_t)sizeof(msg) &&
+		  msg.event == UFFD_EVENT_PAGEFAULT &&
+		  msg.arg.pagefault.address == (uintptr_t)upage;
+	r = load(ko);
+	tap_ok(faulted && r == 0,
+	       "sethostname() stalls in its copy of the name (faulted %d); "
+	       "meanwhile the module is loaded again (%s)", faulted,
+	       r ? strerror(r) : "ok");
+	if (r)
+		tap_bail("the module is gone: cannot go on");
+
+	r = t0_inst_open(&in, 1);
+	if (r)
+		tap_bail("cannot open an instance: %s", strerror(-r));
+	t0_read_page(in.p, &s);
+	tap_ok((s.fresh & KSVC_FRESH_UTS) &&
+	       !strcmp(s.f.uts.nodename, OLD_NAME),
+	       "an instance made meanwhile has the old name, fresh (the "
+	       "write is invisible to it so far): '%s', fresh %#x",
+	       s.f.uts.nodename, s.fresh);
+
+	/* Let the write go on. */
+	src = calloc(1, (size_t)psz);
+	if (!src)
+		tap_bail("calloc");
+	memcpy(src, NEW_NAME, sizeof(NEW_NAME));
+	memset(&copy, 0, sizeof(copy));
+	copy.dst = (uintptr_t)upage;
+	copy.src = (uintptr_t)src;
+	copy.len = (__u64)psz;
+	if (!faulted || ioctl(ufd, UFFDIO_COPY, &copy) != 0)
+		tap_bail("UFFDIO_COPY: %s", strerror(errno));
+	pthread_join(th, NULL);
+	tap_ok(set_ret == 0, "the write finishes (%s)",
+	       set_ret ? strerror(set_errno) : "ok");
+
+	/* Every fresh group exact: the old name must not stay fresh. */
+	tap_ok(t0_page_ok(in.p, 0, "after the write"),
+	       "after it, the page shows no stale name as fresh");
+	tap_ok(t0_inst_refresh(&in) == 0 &&
+	       t0_page_ok(in.p, KSVC_FRESH_UTS, "after REFRESH"),
+	       "REFRESH brings UTS back, with the new name");
+	t0_inst_close(&in);
+	free(src);
+	close(ufd);
+	tap_done();
+}
