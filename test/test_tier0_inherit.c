@@ -27,8 +27,9 @@
  * copy of its parent's fork-in-progress word; a CLONE_VM child that
  * forks writes none of it; a raw clone(CLONE_FILES) child shares the
  * parent's descriptor table, so it neither closes the parent's
- * descriptor nor opens one of its own there.  Runs as root in the VM
- * with the module.
+ * descriptor nor opens one of its own there; a fork() gives up on an
+ * opener that is stuck or gone, within about a second (timed, with wide
+ * margins).  Runs as root in the VM with the module.
  */
 #include <dlfcn.h>
 #include <sched.h>
@@ -46,6 +47,10 @@ typedef long (*syscall_fn)(long, ...);
 
 static syscall_fn real_syscall;
 static int hold_open;		/* pause after the next /dev/ksvc open */
+static int hold_kind;		/* HOLD_*: what that pause is */
+#define HOLD_BRIEF	0	/* 200 ms */
+#define HOLD_STUCK	1	/* 4 s, longer than a fork waits */
+#define HOLD_GONE	2	/* the opening thread exits there */
 static int held_fd = -1;	/* what that open returned */
 static sem_t opened;		/* posted when it returned */
 static int fail_create;		/* fail the next KSVC_IOC_CREATE ... */
@@ -98,6 +103,15 @@ long syscall(long nr, ...)
 
 		__atomic_store_n(&held_fd, (int)r, __ATOMIC_RELEASE);
 		sem_post(&opened);
+		/*
+		 * The thread ends here, without unwinding (no libgcc_s in
+		 * the guest); the kernel clears its tid, which is what
+		 * pthread_join() waits for.
+		 */
+		if (__atomic_load_n(&hold_kind, __ATOMIC_ACQUIRE) == HOLD_GONE)
+			real_syscall(SYS_exit, 0);
+		if (__atomic_load_n(&hold_kind, __ATOMIC_ACQUIRE) == HOLD_STUCK)
+			pause.tv_sec = 4, pause.tv_nsec = 0;
 		/* Long enough for the other thread's fork to land here. */
 		nanosleep(&pause, NULL);
 		errno = e;
@@ -491,10 +505,96 @@ static void test_clone_files(void)
 	       before, ksvc_fds());
 }
 
+/* ------------------------------------------------------------------ */
+/* A fork gives up on an opener that is stuck or gone                 */
+/* ------------------------------------------------------------------ */
+
+struct timed_forks {
+	pthread_t t;
+	int held;
+	uint64_t first_ms, second_ms;	/* how long each fork() took */
+};
+
+static uint64_t fork_ms(void)
+{
+	uint64_t t0 = ku_now_ms();
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		t0_wait(pid);
+	return ku_now_ms() - t0;
+}
+
+/* Once the opener is held: two forks, timed. */
+static void *timed_forker(void *arg)
+{
+	struct timed_forks *f = arg;
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	while (sem_timedwait(&opened, &until) != 0)
+		if (errno != EINTR)
+			return NULL;
+	f->held = 1;
+	f->first_ms = fork_ms();
+	f->second_ms = fork_ms();
+	return NULL;
+}
+
+static void *first_call(void *arg)
+{
+	(void)arg;
+	(void)ksvc_getpid();
+	return NULL;
+}
+
+/*
+ * The opener is held 4 s between its open and its record (a stuck
+ * opener), or exits there (a gone one): a fork() waits about a second
+ * for the first, not at all for the second, and the fork after it does
+ * not wait for either.
+ */
+static void test_fork_gives_up(int kind)
+{
+	const char *what = kind == HOLD_STUCK ? "stuck" : "gone";
+	uint64_t limit = kind == HOLD_STUCK ? 3000 : 600;
+	struct timed_forks f = { .held = 0 };
+	pthread_t opener;
+	int fd;
+
+	ksvc__t0_test_reset();
+	__atomic_store_n(&held_fd, -1, __ATOMIC_RELEASE);
+	if (sem_init(&opened, 0, 0) != 0)
+		tap_bail("sem_init: %s", strerror(errno));
+	__atomic_store_n(&hold_kind, kind, __ATOMIC_RELEASE);
+	__atomic_store_n(&hold_open, 1, __ATOMIC_RELEASE);
+	if (pthread_create(&f.t, NULL, timed_forker, &f) != 0 ||
+	    pthread_create(&opener, NULL, first_call, NULL) != 0)
+		tap_bail("pthread_create failed");
+	pthread_join(f.t, NULL);
+	pthread_join(opener, NULL);
+	__atomic_store_n(&hold_open, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&hold_kind, HOLD_BRIEF, __ATOMIC_RELEASE);
+	sem_destroy(&opened);
+	/* A gone opener never recorded its descriptor: ours to close. */
+	fd = __atomic_load_n(&held_fd, __ATOMIC_ACQUIRE);
+	if (kind == HOLD_GONE && fd >= 0)
+		close(fd);
+	ksvc__t0_test_reset();
+	tap_ok(f.held && f.first_ms < limit && f.second_ms < 600,
+	       "an opener %s between its open and its record: a fork() "
+	       "gives up on it (%llu ms, limit %llu), the next fork() does "
+	       "not wait (%llu ms)", what, (unsigned long long)f.first_ms,
+	       (unsigned long long)limit, (unsigned long long)f.second_ms);
+}
+
 int main(void)
 {
 	t0_need_module();
-	tap_plan(14);
+	tap_plan(16);
 	test_same_pid();
 	test_fork_during_open();
 	test_fork_on_failure_path();
@@ -503,5 +603,7 @@ int main(void)
 	test_stale_fork_word();
 	test_clone_vm_fork();
 	test_clone_files();
+	test_fork_gives_up(HOLD_STUCK);
+	test_fork_gives_up(HOLD_GONE);
 	tap_done();
 }
