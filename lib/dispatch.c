@@ -1178,6 +1178,41 @@ static int pass(struct ksvc_dispatcher *d)
 static int no_waitv;	/* atomic: futex_waitv(2) is ENOSYS here */
 
 /*
+ * Sleep while *@a == @va and (if @b) *@b == @vb, at most until @deadline
+ * (0: none), with futex_waitv().  Older than 5.16: on @a alone, for a
+ * millisecond at a time (the caller looks again).  0 or -EINTR.
+ */
+static int futex_wait2(__u32 *a, __u32 va, __u32 *b, __u32 vb,
+		       __u64 deadline)
+{
+	struct futex_waitv fw[2];
+	struct timespec ts;
+	__u64 l2;
+	int e;
+
+	if (!A_LOADR(&no_waitv)) {
+		memset(fw, 0, sizeof(fw));
+		fw[0].uaddr = (uintptr_t)a;
+		fw[0].val = va;
+		fw[0].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
+		fw[1].uaddr = (uintptr_t)b;
+		fw[1].val = vb;
+		fw[1].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
+		if (deadline)
+			ts = abs_mono(deadline);
+		e = syscall(SYS_futex_waitv, fw, b ? 2 : 1, 0,
+			    deadline ? &ts : NULL, CLOCK_MONOTONIC) < 0 ?
+		    errno : 0;
+		if (e != ENOSYS)
+			return e == EINTR ? -EINTR : 0;
+		__atomic_store_n(&no_waitv, 1, __ATOMIC_RELAXED);
+	}
+	l2 = ksvc__now_ns() + 1000000ull;
+	return futex_wait_until(a, va, deadline && deadline < l2 ? deadline :
+				l2) == -EINTR ? -EINTR : 0;
+}
+
+/*
  * The driver's bounded spin before dsleep(): @idle is when it last found
  * no work (0: it just did, at @now).  Spins one step and returns 1 while
  * that is less than spin_ns ago; returns 0 when it is time to sleep.
@@ -1267,40 +1302,9 @@ static int dsleep_wait(struct ksvc_dispatcher *d, __u64 deadline)
 			ts.tv_nsec = (long long)(limit > now ? limit - now : 0);
 		ret = ksvc__t1_submit(d, 1, &ts);
 	} else {
-		struct futex_waitv fw[2];
-		struct timespec ts, *tsp = NULL;
-		int n = 0, e;
-
-		memset(fw, 0, sizeof(fw));
-		fw[n].uaddr = (uintptr_t)&d->db;
-		fw[n].val = dbv;
-		fw[n].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
-		n++;
-		if (take_ok) {
-			fw[n].uaddr = (uintptr_t)&d->sq->hdr->tail;
-			fw[n].val = tail;
-			fw[n].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
-			n++;
-		}
-		if (limit) {
-			ts = abs_mono(limit);
-			tsp = &ts;
-		}
-		e = ENOSYS;
-		if (!A_LOADR(&no_waitv))
-			e = syscall(SYS_futex_waitv, fw, n, 0, tsp,
-				    CLOCK_MONOTONIC) < 0 ? errno : 0;
-		if (e == ENOSYS) {
-			/* Older than 5.16: wait on the doorbell alone, and
-			 * poll the ring every millisecond. */
-			__u64 l2 = ksvc__now_ns() + 1000000ull;
-
-			__atomic_store_n(&no_waitv, 1, __ATOMIC_RELAXED);
-			ret = futex_wait_until(&d->db, dbv,
-					       limit && limit < l2 ? limit : l2);
-		} else if (e == EINTR) {
-			ret = -EINTR;
-		}
+		ret = futex_wait2(&d->db, dbv,
+				  take_ok ? &d->sq->hdr->tail : NULL, tail,
+				  limit);
 	}
 out:
 	__atomic_fetch_and(&d->sq->hdr->flags, ~KSVC_RING_NEED_WAKEUP,
@@ -1896,44 +1900,6 @@ static int reap_locked(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 /* How often a sleeper on an eventfd the program also reads looks. */
 #define APP_POLL_SLICE_NS	(10ull * 1000 * 1000)
 
-/*
- * Sleep on the completion ring's tail while it holds @tail, and on the
- * stopped word while it is 0 (the stop's wake changes no tail: a wait on
- * the tail alone, queued just after it, would never end), at most until
- * @deadline.  0 or -EINTR.
- */
-static int app_futex_wait(struct ksvc_dispatcher *d, __u32 tail,
-			  __u64 deadline)
-{
-	__u64 l2;
-
-	if (!A_LOADR(&no_waitv)) {
-		struct futex_waitv fw[2];
-		struct timespec ts;
-		int e;
-
-		memset(fw, 0, sizeof(fw));
-		fw[0].uaddr = (uintptr_t)&d->cq->hdr->tail;
-		fw[0].val = tail;
-		fw[0].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
-		fw[1].uaddr = (uintptr_t)&d->stopped;
-		fw[1].val = 0;
-		fw[1].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
-		if (deadline)
-			ts = abs_mono(deadline);
-		e = syscall(SYS_futex_waitv, fw, 2, 0, deadline ? &ts : NULL,
-			    CLOCK_MONOTONIC) < 0 ? errno : 0;
-		if (e != ENOSYS)
-			return e == EINTR ? -EINTR : 0;
-		__atomic_store_n(&no_waitv, 1, __ATOMIC_RELAXED);
-	}
-	/* Older than 5.16: the tail alone, and a look every millisecond. */
-	l2 = ksvc__now_ns() + 1000000ull;
-	return futex_wait_until(&d->cq->hdr->tail, tail,
-				deadline && deadline < l2 ? deadline : l2) ==
-	       -EINTR ? -EINTR : 0;
-}
-
 static int app_sleep(struct ksvc_dispatcher *d, unsigned int min,
 		     __u64 deadline)
 {
@@ -1996,7 +1962,13 @@ static int app_sleep(struct ksvc_dispatcher *d, unsigned int min,
 			}
 		}
 	} else {
-		ret = app_futex_wait(d, tail, deadline);
+		/*
+		 * And on the stopped word: the stop's wake changes no tail,
+		 * so a wait on the tail alone, queued just after it, would
+		 * never end.
+		 */
+		ret = futex_wait2(&d->cq->hdr->tail, tail, &d->stopped, 0,
+				  deadline);
 	}
 out:
 	__atomic_fetch_and(&d->cq->hdr->flags, ~KSVC_RING_NEED_WAKEUP,
