@@ -117,24 +117,11 @@ void ksvc__t1_exit(struct ksvc_dispatcher *d)
 	d->t1 = 0;
 }
 
-static struct io_uring_sqe *get_sqe(struct ksvc_dispatcher *d)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
-
-	while (!sqe) {
-		/* Full: hand what we have to the kernel and try again. */
-		ksvc__t1_submit(d, 0, NULL);
-		sqe = io_uring_get_sqe(&d->ring);
-	}
-	d->sqe_pending++;
-	return sqe;
-}
-
 /*
- * get_sqe() for a thread that may not be the one io_uring belongs to
- * (ksvc_dispatch_destroy() on another thread with ONE_DRIVER): NULL when
- * the queue is full and the kernel refuses to take it (-EEXIST), where
- * get_sqe() would try for ever.
+ * A free SQE, handing what is prepared to the kernel when the queue is
+ * full.  NULL when the kernel refuses to take it (-EEXIST: a thread other
+ * than the one io_uring belongs to, as ksvc_dispatch_destroy() on another
+ * thread with ONE_DRIVER).
  */
 static struct io_uring_sqe *get_sqe_or_null(struct ksvc_dispatcher *d)
 {
@@ -149,6 +136,16 @@ static struct io_uring_sqe *get_sqe_or_null(struct ksvc_dispatcher *d)
 		sqe = io_uring_get_sqe(&d->ring);
 	}
 	d->sqe_pending++;
+	return sqe;
+}
+
+/* The same for the driver, whose submissions the kernel always takes. */
+static struct io_uring_sqe *get_sqe(struct ksvc_dispatcher *d)
+{
+	struct io_uring_sqe *sqe;
+
+	while (!(sqe = get_sqe_or_null(d)))
+		;
 	return sqe;
 }
 
