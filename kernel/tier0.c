@@ -669,27 +669,24 @@ static void t0_for_ns(const void *ns, u32 group, bool refresh)
 	rcu_read_unlock();
 }
 
-static void t0_global_begin(struct ksvc_global_change *c, const void *ns,
-			    u32 group)
+/*
+ * A change of @group in @ns: @busy is +1 as one starts (the bit goes
+ * clear), -1 as it ends (everyone in the namespace gets the new value at
+ * once), 0 when one is seen only once it is done (the bit goes clear).
+ * The generation moves every time.
+ */
+static void t0_global_step(struct ksvc_global_change *c, const void *ns,
+			   u32 group, int busy)
 {
 	spin_lock(&ksvc_global_lock);
-	c->busy++;
+	if (busy > 0)
+		c->busy++;
+	else if (busy < 0)
+		c->busy--;
 	c->gen++;
 	spin_unlock(&ksvc_global_lock);
 	if (ksvc_any_instance())
-		t0_for_ns(ns, group, false);
-}
-
-static void t0_global_end(struct ksvc_global_change *c, const void *ns,
-			  u32 group)
-{
-	spin_lock(&ksvc_global_lock);
-	c->gen++;
-	c->busy--;
-	spin_unlock(&ksvc_global_lock);
-	/* Everyone in the namespace gets the new value at once. */
-	if (ksvc_any_instance())
-		t0_for_ns(ns, group, true);
+		t0_for_ns(ns, group, busy < 0);
 }
 
 static struct uts_namespace *t0_current_uts_ns(void)
@@ -701,12 +698,14 @@ static struct uts_namespace *t0_current_uts_ns(void)
 /* sethostname, setdomainname or a /proc/sys/kernel write, in current's ns. */
 void ksvc_t0_uts_write_begin(void)
 {
-	t0_global_begin(&ksvc_uts_writes, t0_current_uts_ns(), KSVC_FRESH_UTS);
+	t0_global_step(&ksvc_uts_writes, t0_current_uts_ns(), KSVC_FRESH_UTS,
+		       1);
 }
 
 void ksvc_t0_uts_write_end(void)
 {
-	t0_global_end(&ksvc_uts_writes, t0_current_uts_ns(), KSVC_FRESH_UTS);
+	t0_global_step(&ksvc_uts_writes, t0_current_uts_ns(), KSVC_FRESH_UTS,
+		       -1);
 }
 
 /*
@@ -720,22 +719,19 @@ void ksvc_t0_uts_write_end(void)
  */
 void ksvc_t0_uts_written(void)
 {
-	spin_lock(&ksvc_global_lock);
-	ksvc_uts_writes.gen++;
-	spin_unlock(&ksvc_global_lock);
-	if (ksvc_any_instance())
-		t0_for_ns(t0_current_uts_ns(), KSVC_FRESH_UTS, false);
+	t0_global_step(&ksvc_uts_writes, t0_current_uts_ns(), KSVC_FRESH_UTS,
+		       0);
 }
 
 /* A uid_map or gid_map of @ns is being written: ids in @ns change. */
 void ksvc_t0_idmap_write_begin(struct user_namespace *ns)
 {
-	t0_global_begin(&ksvc_idmap_writes, ns, KSVC_FRESH_IDS);
+	t0_global_step(&ksvc_idmap_writes, ns, KSVC_FRESH_IDS, 1);
 }
 
 void ksvc_t0_idmap_write_end(struct user_namespace *ns)
 {
-	t0_global_end(&ksvc_idmap_writes, ns, KSVC_FRESH_IDS);
+	t0_global_step(&ksvc_idmap_writes, ns, KSVC_FRESH_IDS, -1);
 }
 
 /*
