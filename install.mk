@@ -28,6 +28,8 @@ INSTALL		?= install
 INSTALL_HDRS	:= $(wildcard include/*.h)
 MAN_PAGES	:= $(wildcard man/man[0-9]/*.[0-9])
 PRELOAD_DIR	:= $(LIBDIR)/ksvc
+# man/links without comments and blank lines: "ALIAS TARGET" per line.
+MAN_LINKS	= sed -e 's/\#.*//' -e '/^[[:space:]]*$$/d' man/links
 
 .PHONY: install uninstall
 install: lib
@@ -51,7 +53,7 @@ install: lib
 		echo "$(INSTALL) -m 644 $$p $(DESTDIR)$(MANDIR)/$$sec/"; \
 		$(INSTALL) -m 644 $$p $(DESTDIR)$(MANDIR)/$$sec/; \
 	done
-	@set -e; sed -e 's/#.*//' -e '/^[[:space:]]*$$/d' man/links | \
+	@set -e; $(MAN_LINKS) | \
 	while read -r alias target; do \
 		printf '.so %s\n' "$$target" >$(DESTDIR)$(MANDIR)/$$alias; \
 		chmod 644 $(DESTDIR)$(MANDIR)/$$alias; \
@@ -64,7 +66,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(PRELOAD_DIR) 2>/dev/null
 	rm -f $(DESTDIR)$(BINDIR)/ksvc-run
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/%,$(MAN_PAGES))
-	@sed -e 's/#.*//' -e '/^[[:space:]]*$$/d' man/links | \
+	@$(MAN_LINKS) | \
 	while read -r alias target; do \
 		rm -f $(DESTDIR)$(MANDIR)/$$alias; \
 	done

@@ -32,6 +32,7 @@
 #include <sys/eventfd.h>
 
 #include "test_dispatch.h"
+#include "util.h"
 
 void ksvc__pool_test_index(struct ksvc_dispatcher *d, unsigned int idx);
 
@@ -43,14 +44,6 @@ static __u32 *hold_word;
 static int hold_pending;
 static volatile int held;
 static unsigned int hold_ms = 500;
-
-static void pause_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 long syscall(long nr, ...)
 {
@@ -75,7 +68,7 @@ long syscall(long nr, ...)
 		int e = errno;
 
 		held = 1;
-		pause_ms(hold_ms);
+		ku_sleep_ms(hold_ms);
 		errno = e;
 	}
 	return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
@@ -99,7 +92,7 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 		uint64_t v;
 
 		steal_fd = -1;
-		pause_ms(300);		/* both calls complete meanwhile */
+		ku_sleep_ms(300);		/* both calls complete meanwhile */
 		if (syscall(SYS_ppoll, &q, 1, &zero, NULL,
 			    (size_t)(_NSIG / 8)) == 1 &&
 		    read(q.fd, &v, sizeof(v)) == 8)
@@ -144,7 +137,7 @@ static void test_stop_wakes_futex_waiter(void)
 	__atomic_store_n(&hold_pending, 1, __ATOMIC_RELEASE);
 	pthread_create(&th, NULL, wait_one, &w);
 	for (i = 0; !held && i < 2000; i++)	/* until the waiter is held */
-		pause_ms(5);
+		ku_sleep_ms(5);
 	ksvc_dispatch_stop(w.d);
 	done = td_join_within(th, 5000);
 	__atomic_store_n(&hold_word, NULL, __ATOMIC_RELEASE);
@@ -227,7 +220,7 @@ static void test_pool_index_wrap(void)
 			 0);
 	if (ksvc_dispatch_submit(d, &first, 1, 0) != 1)
 		tap_bail("submit");
-	pause_ms(50);
+	ku_sleep_ms(50);
 	for (i = 0; i < WRAP_CALLS; i++)
 		e[i] = td_entry(i, SYS_getppid, 0, 0, 0, 0);
 	for (i = 0; i < WRAP_CALLS; i += 200)

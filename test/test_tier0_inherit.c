@@ -222,19 +222,27 @@ struct forker {
 	int held;		/* the fork started while the opener was held */
 };
 
-static void *forker_main(void *arg)
+/* Wait (10 s at most) until the syscall() above holds the opener. */
+static int opener_held(void)
 {
-	struct forker *f = arg;
-	pid_t pid;
-	int fd;
-
 	struct timespec until;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 10;
 	while (sem_timedwait(&opened, &until) != 0)
 		if (errno != EINTR)
-			return NULL;	/* the open was never held */
+			return 0;
+	return 1;
+}
+
+static void *forker_main(void *arg)
+{
+	struct forker *f = arg;
+	pid_t pid;
+	int fd;
+
+	if (!opener_held())
+		return NULL;	/* the open was never held */
 	fd = __atomic_load_n(&held_fd, __ATOMIC_ACQUIRE);
 	f->held = 1;
 	pid = fork();
@@ -531,13 +539,9 @@ static uint64_t fork_ms(void)
 static void *timed_forker(void *arg)
 {
 	struct timed_forks *f = arg;
-	struct timespec until;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 10;
-	while (sem_timedwait(&opened, &until) != 0)
-		if (errno != EINTR)
-			return NULL;
+	if (!opener_held())
+		return NULL;
 	f->held = 1;
 	f->first_ms = fork_ms();
 	f->second_ms = fork_ms();
