@@ -59,11 +59,6 @@
 #define DEF_URING	256u
 #define DEF_STOP_MS	2000u
 
-/* Single-writer counters (the driver): a plain relaxed increment. */
-#define CTR_INC(p)	__atomic_store_n((p), __atomic_load_n((p), \
-			__ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
-#define CTR_ADD(p, v)	__atomic_store_n((p), __atomic_load_n((p), \
-			__ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
 
 /*
  * Chain state, about the last entry taken: CH_NONE (not LINKED),
@@ -436,16 +431,18 @@ static void notify_app(struct ksvc_dispatcher *d, int force)
 /* Publish the driver's pending completions. */
 static void flush_posts(struct ksvc_dispatcher *d)
 {
-	__u32 start, i, n = d->npend;
+	__u32 start, i, mask, n = d->npend;
+	struct ksvc_completion *slots;
 
 	if (!n)
 		return;
 	if (mprod_reserve(&d->cqp, n, &start) < 0)
 		return;		/* cannot happen unless the head was
 				 * corrupted: keep them, try again */
+	slots = ksvc__cq_slots(d->cq);
+	mask = d->cq->mask;
 	for (i = 0; i < n; i++)
-		*(struct ksvc_completion *)ksvc_ring_slot(d->cq, start + i) =
-			d->pend[i];
+		slots[(start + i) & mask] = d->pend[i];
 	mprod_commit(&d->cqp, start, n);
 	A_ADD(&d->owed, -(__s32)n);
 	A_ADDR(&d->c_posted, n);
@@ -738,6 +735,74 @@ static inline int route_fast(const struct ksvc_dispatcher *d,
 		break;
 	}
 	return route_of(d, e, opcode);
+}
+
+/*
+ * take()'s path for most entries: read, write, pread64, pwrite64,
+ * recvfrom or sendto, with no flags and not a ksvc_dispatch_call(), that
+ * route_fast() would send to Tier 1 as they are, while no chain is open.
+ * The slot is shared memory: each field is loaded once, and only corr_id
+ * is kept (all a Tier 1 op reads once started).  @sqe is the ring's next
+ * free SQE.  Returns 0 if the op is in it, -1 if take() must go the long
+ * way (nothing was changed).
+ */
+static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
+			       const struct ksvc_entry *s,
+			       struct io_uring_sqe *sqe)
+{
+	__u64 corr = A_LOADR(&s->corr_id), buf, len, off = 0, fl = 0;
+	__u32 nr = A_LOADR(&s->syscall_nr);
+	int fd, kind;
+	__u16 t;
+
+	if (A_LOADR(&s->flags) || nr >= KSVC_NR_TABLE ||
+	    (corr & KSVC_CORR_RESERVED_MASK) == KSVC_CORR_RESERVED_MASK)
+		return -1;
+	t = d->rtab[nr];
+	kind = t >> 8;
+	fd = (int)A_LOADR(&s->args[0]);
+	buf = A_LOADR(&s->args[1]);
+	len = A_LOADR(&s->args[2]);
+	if (len > INT_MAX)
+		return -1;
+	switch (kind) {
+	case RK_T1_PRW:
+		off = A_LOADR(&s->args[3]);
+		if ((__s64)off < 0)
+			return -1;
+		break;
+	case RK_T1_RW:
+		off = -1ull;
+		break;
+	case RK_T1_RECV:
+	case RK_T1_SEND:
+		fl = A_LOADR(&s->args[3]);
+		if (A_LOADR(&s->args[4]))
+			return -1;	/* an address: SENDMSG, or EISCONN */
+		break;
+	default:
+		return -1;
+	}
+	d->ring.sq.sqe_tail++;		/* io_uring_get_sqe(), see take() */
+	io_uring_prep_rw(t & 0xff, sqe, fd, (const void *)(uintptr_t)buf,
+			 (unsigned int)len, off);
+	if (kind == RK_T1_RECV || kind == RK_T1_SEND) {
+		sqe->msg_flags = (__u32)fl;
+		if (kind == RK_T1_RECV &&
+		    (d->flags & KSVC_DISPATCH_RECV_POLL_FIRST))
+			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+	}
+	io_uring_sqe_set_data(sqe, op);
+	d->sqe_pending++;
+	d->t1_inflight++;
+	op->e.corr_id = corr;
+	op->w = NULL;
+	op->next = NULL;
+	op->linked = 0;
+	op->route = R_T1;
+	op->opcode = (__u8)t;
+	op->live = 1;
+	return 0;
 }
 
 /*
@@ -1042,8 +1107,10 @@ static __s32 cq_credits(struct ksvc_dispatcher *d, __s32 need)
 /* Take entries from the submit ring and start them. */
 static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 {
-	__u32 ready = ksvc_ring_ready(d->sq), i, taken = 0;
-	__s32 credits, owe = 0;
+	const struct ksvc_entry *slots = ksvc__sq_slots(d->sq);
+	__u32 ready = ksvc_ring_ready(d->sq), i, taken, nfast;
+	__u32 head = A_LOADR(&d->sq->hdr->head), mask = d->sq->mask;
+	__s32 credits, owe;
 	int stall = 0;
 
 	if (!ready) {
@@ -1052,7 +1119,38 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 		return 0;
 	}
 	credits = cq_credits(d, (__s32)ready);
-	for (i = 0; i < ready; i++) {
+	/*
+	 * The common case first: a run of plain Tier 1 entries while no
+	 * chain is open (take_t1_fast()).  The loop below takes the rest.
+	 * chain_state stays as it is: CH_OK (a chain ended well, its tail
+	 * NULL) acts as CH_NONE for the next entry taken.
+	 */
+	i = 0;
+	if (d->t1 && (d->chain_state == CH_NONE || d->chain_state == CH_OK)) {
+		/*
+		 * io_uring_get_sqe() without its tests on every call: the
+		 * free SQEs counted once (the ring is never SQE128, nor
+		 * SQPOLL), take_t1_fast() moving sqe_tail as get_sqe does.
+		 */
+		struct io_uring_sq *sq = &d->ring.sq;
+		__u32 room = io_uring_sq_space_left(&d->ring);
+		struct kop *op;
+
+		while (i < ready && credits > 0 && room &&
+		       (op = d->free_ops) &&
+		       take_t1_fast(d, op, &slots[(head + i) & mask],
+				    &sq->sqes[sq->sqe_tail & sq->ring_mask]) ==
+		       0) {
+			d->free_ops = op->link;		/* op_alloc() */
+			credits--;
+			room--;
+			i++;
+		}
+	}
+	nfast = i;
+	owe = (__s32)i;
+	taken = i;
+	for (; i < ready; i++) {
 		struct kwaiter *w;
 		struct kop *op;
 		int prev, opcode = 0, route, linked;
@@ -1066,7 +1164,7 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 			break;
 		}
 		/* A private copy first: the ring is shared memory. */
-		memcpy(&op->e, ksvc_ring_cons_slot(d->sq, i), sizeof(op->e));
+		memcpy(&op->e, &slots[(head + i) & mask], sizeof(op->e));
 		w = (op->e.corr_id & KSVC_CORR_RESERVED_MASK) ==
 		    KSVC_CORR_RESERVED_MASK ? sync_target(d, &op->e) : NULL;
 		if (!w && credits <= 0) {
@@ -1117,10 +1215,12 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 	 * once, after the ops already started, still keeps the count right
 	 * at every read (posting subtracts, possibly first).
 	 */
+	if (nfast)
+		CTR_ADD(&d->c1.submitted, nfast);
 	if (owe)
 		A_ADD(&d->owed, owe);
 	if (taken) {
-		ksvc_ring_consume(d->sq, taken);
+		A_STORE(&d->sq->hdr->head, head + taken);
 		CTR_ADD(&d->c_taken, taken);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&d->space_waiters, __ATOMIC_RELAXED))
@@ -1762,7 +1862,8 @@ static void wait_space(struct ksvc_dispatcher *d, __u32 n)
 static int submit_raw(struct ksvc_dispatcher *d, const struct ksvc_entry *e,
 		      unsigned int n, unsigned int flags)
 {
-	__u32 start, i;
+	struct ksvc_entry *slots;
+	__u32 start, i, mask;
 	int err;
 
 	for (;;) {
@@ -1773,8 +1874,10 @@ static int submit_raw(struct ksvc_dispatcher *d, const struct ksvc_entry *e,
 	}
 	if (err)
 		return err;
+	slots = ksvc__sq_slots(d->sq);
+	mask = d->sq->mask;
 	for (i = 0; i < n; i++)
-		memcpy(ksvc_ring_slot(d->sq, start + i), &e[i], sizeof(*e));
+		slots[(start + i) & mask] = e[i];
 	mprod_commit(&d->sqp, start, n);
 	if (ksvc_ring_needs_wakeup(d->sq)) {
 		/*
@@ -1839,14 +1942,16 @@ int ksvc_dispatch_submit(struct ksvc_dispatcher *d,
 static unsigned int pop(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 			unsigned int max)
 {
+	const struct ksvc_completion *slots = ksvc__cq_slots(d->cq);
 	unsigned int n = ksvc_ring_ready(d->cq), i;
+	__u32 head = A_LOADR(&d->cq->hdr->head), mask = d->cq->mask;
 
 	if (n > max)
 		n = max;
 	for (i = 0; i < n; i++)
-		memcpy(&out[i], ksvc_ring_cons_slot(d->cq, i), sizeof(*out));
+		out[i] = slots[(head + i) & mask];
 	if (n)
-		ksvc_ring_consume(d->cq, n);
+		A_STORE(&d->cq->hdr->head, head + n);
 	return n;
 }
 

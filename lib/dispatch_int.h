@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -88,8 +89,12 @@ struct kwaiter {
 enum { W_FREE = 0, W_WAIT = 1, W_DONE = 2 };
 
 /* One entry taken from the submit ring, until its completion is out. */
+/*
+ * The fields a plain Tier 1 op touches (take_t1_fast(),
+ * ksvc__t1_done_fast()) all sit in the first cache line: those before
+ * e, and e.corr_id.
+ */
 struct kop {
-	struct ksvc_entry e;		/* private copy */
 	struct kop *next;		/* chain successor (LINKED) */
 	struct kop *link;		/* free list / done stack */
 	__s64 res;
@@ -100,9 +105,13 @@ struct kop {
 	__u8 live;			/* launched into a tier, not finished */
 	__u8 opcode;			/* Tier 1 */
 	struct kwaiter *w;		/* ksvc_dispatch_call() target */
+	struct ksvc_entry e;		/* private copy */
 	struct msghdr msg;		/* Tier 1 sendto with an address */
 	struct iovec iov;
 } __attribute__((aligned(64)));
+
+_Static_assert(offsetof(struct kop, e.corr_id) + 8 <= 64,
+	       "struct kop: the hot fields span two cache lines");
 
 struct kworker {
 	pthread_t th;
@@ -311,6 +320,33 @@ static inline int ksvc__t1_queue_fast(struct ksvc_dispatcher *d,
 	return 0;
 }
 
+/*
+ * ksvc__finish() for most Tier 1 ops, inline in the reaping loop: not in
+ * a chain, no ksvc_dispatch_call() waiter, a result other than -ECANCELED
+ * (counted apart during a stop), and room among the driver's pending
+ * posts.  Returns 0 if it finished the op (the caller counts it in
+ * c1.completed), -1 if ksvc__finish() must.
+ */
+static inline int ksvc__t1_done_fast(struct ksvc_dispatcher *d,
+				     struct kop *op, int res)
+{
+	struct ksvc_completion *c;
+
+	if (op->linked || op->w || res == -ECANCELED ||
+	    d->npend == d->pend_cap)
+		return -1;
+	c = &d->pend[d->npend++];
+	c->corr_id = op->e.corr_id;
+	c->result = res;
+	c->flags = KSVC_COMP_TIER1;
+	c->reserved0 = 0;
+	c->reserved1 = 0;
+	op->live = 0;
+	op->link = d->free_ops;		/* op_free(); w is already NULL */
+	d->free_ops = op;
+	return 0;
+}
+
 #define UD_TAIL		1ull
 #define UD_DB		2ull
 #define UD_CANCEL	3ull
@@ -414,5 +450,26 @@ static inline void ksvc__spin(struct kcpu *on_cpu, struct kspin *s,
 #define A_ADD(p, v)	__atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
 #define A_INC(p)	__atomic_fetch_add((p), 1, __ATOMIC_RELAXED)
 #define A_ADDR(p, v)	__atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+
+/* Single-writer counters (the driver): a plain relaxed increment. */
+#define CTR_INC(p)	__atomic_store_n((p), __atomic_load_n((p), \
+			__ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
+#define CTR_ADD(p, v)	__atomic_store_n((p), __atomic_load_n((p), \
+			__ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
+
+/*
+ * The rings' slots as arrays.  The library maps a ring only with slots of
+ * exactly these sizes (check_ring() in setup.c), so the hot paths index
+ * them without multiplying by entry_size.
+ */
+static inline struct ksvc_entry *ksvc__sq_slots(const struct ksvc_ring *r)
+{
+	return (struct ksvc_entry *)(void *)r->slots;
+}
+
+static inline struct ksvc_completion *ksvc__cq_slots(const struct ksvc_ring *r)
+{
+	return (struct ksvc_completion *)(void *)r->slots;
+}
 
 #endif /* KSVC_DISPATCH_INT_H */

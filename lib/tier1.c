@@ -439,7 +439,7 @@ int ksvc__t1_submit(struct ksvc_dispatcher *d, int wait_nr,
 int ksvc__t1_reap(struct ksvc_dispatcher *d)
 {
 	struct io_uring *ring = &d->ring;
-	unsigned int n = 0;
+	unsigned int n = 0, fast = 0;
 
 	for (;;) {
 		unsigned int head = *ring->cq.khead;
@@ -449,8 +449,8 @@ int ksvc__t1_reap(struct ksvc_dispatcher *d)
 		if (!got)
 			break;
 		for (; head != tail; head++) {
-			unsigned int i = io_uring_cqe_index(ring, head, mask);
-			struct io_uring_cqe *cqe = &ring->cq.cqes[i];
+			/* Never IORING_SETUP_CQE32: one slot per CQE. */
+			struct io_uring_cqe *cqe = &ring->cq.cqes[head & mask];
 			__u64 ud = cqe->user_data;
 			int res = cqe->res;
 
@@ -464,12 +464,18 @@ int ksvc__t1_reap(struct ksvc_dispatcher *d)
 					d->cancel_inflight--;
 				continue;
 			}
-			ksvc__finish(d, (struct kop *)(uintptr_t)ud, res,
-				     KSVC_COMP_TIER1);
+			if (ksvc__t1_done_fast(d, (struct kop *)(uintptr_t)ud,
+					       res) == 0)
+				fast++;
+			else
+				ksvc__finish(d, (struct kop *)(uintptr_t)ud,
+					     res, KSVC_COMP_TIER1);
 		}
 		io_uring_cq_advance(ring, got);
 		n += got;
 	}
+	if (fast)
+		CTR_ADD(&d->c1.completed, fast);
 	return (int)n;
 }
 

@@ -534,6 +534,20 @@ static void test_fallback(int mode)
 		tap_ok(ok, "%s: BLOCKING_FDS: no descriptor check (Tier 1); "
 		       "RECV_POLL_FIRST: receives get data there before and "
 		       "data that comes later", m);
+		/* The flags argument reaches io_uring: MSG_PEEK leaves it. */
+		if (write(sv[0], "peek", 4) != 4)
+			tap_bail("write");
+		e2[0] = td_entry(7, SYS_recvfrom, (__u64)sv[1], (uintptr_t)buf,
+				 16, MSG_PEEK);
+		memset(buf, 0, 16);
+		ok = one(d, e2[0], c) == 0 && c[0].result == 4 &&
+		     c[0].flags == KSVC_COMP_TIER1 &&
+		     memcmp(buf, "peek", 4) == 0;
+		memset(buf, 0, 16);
+		ok = ok && recv(sv[1], buf, 16, MSG_DONTWAIT) == 4 &&
+		     memcmp(buf, "peek", 4) == 0;
+		tap_ok(ok, "%s: recvfrom(MSG_PEEK) in Tier 1 leaves the data "
+		       "in the socket", m);
 		close(nb[0]);
 		close(nb[1]);
 		close(sv[0]);
@@ -1187,7 +1201,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(29 + NMODES * 42 + RT_CONFIGS);
+	tap_plan(29 + NMODES * 43 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
