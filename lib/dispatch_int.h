@@ -332,6 +332,11 @@ static inline int ksvc__t1_done_fast(struct ksvc_dispatcher *d,
 {
 	struct ksvc_completion *c;
 
+	/*
+	 * npend < pend_cap always holds here (every pending post is owed a
+	 * completion slot, and pend_cap is the ring's size): the test only
+	 * keeps post()'s guarantee if that ever changes.
+	 */
 	if (op->linked || op->w || res == -ECANCELED ||
 	    d->npend == d->pend_cap)
 		return -1;
