@@ -88,8 +88,8 @@ struct kwaiter {
 };
 enum { W_FREE = 0, W_WAIT = 1, W_DONE = 2 };
 
-/* One entry taken from the submit ring, until its completion is out. */
 /*
+ * One entry taken from the submit ring, until its completion is out.
  * The fields a plain Tier 1 op touches (take_t1_fast(),
  * ksvc__t1_done_fast()) all sit in the first cache line: those before
  * e, and e.corr_id.
