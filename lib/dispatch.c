@@ -1157,7 +1157,7 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 	for (; i < ready; i++) {
 		struct kwaiter *w;
 		struct kop *op;
-		int prev, opcode = 0, route, linked;
+		int prev, opcode = 0, linked;
 		struct kop *prev_tail;
 		__s64 res;
 		__u32 cf;
@@ -1176,16 +1176,11 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 			stall = 1;
 			break;
 		}
-		/*
-		 * route and linked stay in registers for the tests below
-		 * (reading the bytes back just stored stalls the load).
-		 */
 		linked = (op->e.flags & KSVC_ENTRY_LINKED) != 0;
-		route = route_fast(d, &op->e, &opcode);
 		op->w = w;
 		op->next = NULL;
 		op->linked = (__u8)linked;
-		op->route = (__u8)route;
+		op->route = (__u8)route_fast(d, &op->e, &opcode);
 		op->opcode = (__u8)opcode;
 		if (!w) {
 			credits--;
@@ -1202,14 +1197,6 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 		} else if (prev == CH_FAIL) {
 			CTR_INC(&d->c_chain_cancelled);
 			ksvc__finish(d, op, -ECANCELED, 0);
-		} else if (route == R_T1 && !linked &&
-			   ksvc__t1_queue_fast(d, op) == 0) {
-			/*
-			 * launch()'s Tier 1 case for the common calls (its
-			 * CH_STOPPED test cannot hold: chain_state was just
-			 * set to CH_NONE).
-			 */
-			CTR_INC(&d->c1.submitted);
 		} else if (launch(d, pc, op, &res, &cf)) {
 			ksvc__finish(d, op, res, cf);
 		}

@@ -274,53 +274,6 @@ int ksvc__t1_need_enter(struct ksvc_dispatcher *d);
 int ksvc__t1_cancel_all(struct ksvc_dispatcher *d);
 
 /*
- * ksvc__t1_queue() for pread64/pwrite64/read/write, inlined into take()
- * for the ops outside chains: the same SQE (io_uring_prep_read/write
- * with the entry's offset, -1 for the file position), built from the
- * op's private copy of the entry.  Returns -1 and changes nothing for
- * any other call, or when the SQ is full: ksvc__t1_queue() does those.
- */
-static inline int ksvc__t1_queue_fast(struct ksvc_dispatcher *d,
-				      struct kop *op)
-{
-	const __u64 *a = op->e.args;
-	struct io_uring_sqe *sqe;
-	__u64 off;
-	int opcode;
-
-	switch (op->e.syscall_nr) {
-	case SYS_pread64:
-		opcode = IORING_OP_READ;
-		off = a[3];
-		break;
-	case SYS_pwrite64:
-		opcode = IORING_OP_WRITE;
-		off = a[3];
-		break;
-	case SYS_read:
-		opcode = IORING_OP_READ;
-		off = -1ull;
-		break;
-	case SYS_write:
-		opcode = IORING_OP_WRITE;
-		off = -1ull;
-		break;
-	default:
-		return -1;
-	}
-	sqe = io_uring_get_sqe(&d->ring);
-	if (!sqe)
-		return -1;
-	io_uring_prep_rw(opcode, sqe, (int)a[0], (const void *)(uintptr_t)a[1],
-			 (unsigned int)a[2], off);
-	io_uring_sqe_set_data(sqe, op);
-	d->sqe_pending++;
-	d->t1_inflight++;
-	op->live = 1;
-	return 0;
-}
-
-/*
  * ksvc__finish() for most Tier 1 ops, inline in the reaping loop: not in
  * a chain, no ksvc_dispatch_call() waiter, a result other than -ECANCELED
  * (counted apart during a stop), and room among the driver's pending
