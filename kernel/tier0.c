@@ -29,8 +29,10 @@
  *    probe leaves the count raised: the bits stay clear, never wrong;
  *  - the host name (sethostname, setdomainname, /proc/sys/kernel) and the
  *    uid/gid maps of user namespaces can change under other processes'
- *    feet; they are bracketed the same way by a global busy count and
- *    generation under ksvc_global_lock;
+ *    feet; they are bracketed the same way under ksvc_global_lock, by a
+ *    generation per kind of change and a busy count per namespace (see
+ *    struct ksvc_global_change), so that a write stalled in one
+ *    namespace holds back no other;
  *  - RLIMIT_NOFILE is written under task_lock(group_leader), and the
  *    hook that clears the bit runs inside that section, as does the
  *    refresh's read: the two cannot interleave;
@@ -95,10 +97,33 @@ struct ksvc_tg_busy {
 
 static struct ksvc_tg_busy ksvc_tg[1 << KSVC_TG_BITS];
 
-/* Changes in flight that other processes can observe. */
+/*
+ * Changes in flight that other processes can observe (host names, id
+ * maps), under ksvc_global_lock.  Any user can hold such a write in
+ * progress for as long as they like, in a namespace of their own: the
+ * copy of its argument can stall on a page they control (userfaultfd,
+ * FUSE).  So each is counted against its namespace, and only instances
+ * that read their facts from that namespace wait for it.
+ *
+ * A change that finds no free slot is counted in @overflow, which holds
+ * back every namespace.  Its end may then decrement a slot its namespace
+ * got meanwhile, and a later end of that namespace find no slot and
+ * decrement @overflow instead; but an end decrements @overflow only when
+ * its namespace has no slot, so the changes of a namespace always equal
+ * its slot's count plus its (never negative) share of @overflow.  Hence,
+ * while @overflow is zero, every slot's count is exact.
+ */
+#define KSVC_NS_SLOTS	16
+
+struct ksvc_ns_busy {
+	const void *ns;		/* NULL: free */
+	unsigned int busy;	/* changes in progress in @ns, never 0 */
+};
+
 struct ksvc_global_change {
-	unsigned int busy;	/* changes in progress */
 	unsigned int gen;	/* bumped as each starts and ends */
+	unsigned int overflow;	/* in progress without a slot */
+	struct ksvc_ns_busy slot[KSVC_NS_SLOTS];
 };
 
 static DEFINE_SPINLOCK(ksvc_global_lock);
@@ -441,7 +466,7 @@ struct t0_snap {
 	u32 gen[KSVC_G_NR];
 	unsigned int tg_gen;
 	bool tg_busy;
-	struct ksvc_global_change uts, ids;
+	unsigned int uts_gen, ids_gen;
 };
 
 static void t0_snapshot(struct ksvc_instance *inst, struct t0_snap *s)
@@ -458,18 +483,34 @@ static void t0_snapshot(struct ksvc_instance *inst, struct t0_snap *s)
 	s->tg_gen = atomic_read(&tg->gen);
 
 	spin_lock(&ksvc_global_lock);
-	s->uts = ksvc_uts_writes;
-	s->ids = ksvc_idmap_writes;
+	s->uts_gen = ksvc_uts_writes.gen;
+	s->ids_gen = ksvc_idmap_writes.gen;
 	spin_unlock(&ksvc_global_lock);
 	/* Every fact is read after the snapshot. */
 	smp_mb();
 }
 
-/* No such change ran at any time since @then was taken (global lock). */
-static bool t0_global_quiet(const struct ksvc_global_change *then,
-			    const struct ksvc_global_change *now)
+static struct ksvc_ns_busy *t0_ns_slot(struct ksvc_global_change *c,
+				       const void *ns)
 {
-	return !then->busy && !now->busy && then->gen == now->gen;
+	unsigned int i;
+
+	for (i = 0; i < KSVC_NS_SLOTS; i++)
+		if (c->slot[i].ns == ns)
+			return &c->slot[i];
+	return NULL;
+}
+
+/*
+ * No change of this kind started or ended since the snapshot that read
+ * @then, and none is in progress in @ns (under ksvc_global_lock).  With
+ * the first, one in progress now was in progress when the facts were
+ * read; the second rules that out for the namespace they came from.
+ */
+static bool t0_global_quiet(struct ksvc_global_change *c, unsigned int then,
+			    const void *ns)
+{
+	return c->gen == then && !c->overflow && ns && !t0_ns_slot(c, ns);
 }
 
 /*
@@ -508,9 +549,9 @@ static u32 t0_publishable(struct ksvc_instance *inst, u32 groups,
 
 	groups &= ~READ_ONCE(ksvc_disabled);
 	spin_lock(&ksvc_global_lock);
-	if (!t0_global_quiet(&s->uts, &ksvc_uts_writes))
+	if (!t0_global_quiet(&ksvc_uts_writes, s->uts_gen, f->uts_ns))
 		groups &= ~KSVC_FRESH_UTS;
-	if (!t0_global_quiet(&s->ids, &ksvc_idmap_writes))
+	if (!t0_global_quiet(&ksvc_idmap_writes, s->ids_gen, f->user_ns))
 		groups &= ~KSVC_FRESH_IDS;
 	/*
 	 * Name the namespaces inside this section: a change that starts
@@ -678,11 +719,28 @@ static void t0_for_ns(const void *ns, u32 group, bool refresh)
 static void t0_global_step(struct ksvc_global_change *c, const void *ns,
 			   u32 group, int busy)
 {
+	struct ksvc_ns_busy *slot;
+
 	spin_lock(&ksvc_global_lock);
-	if (busy > 0)
-		c->busy++;
-	else if (busy < 0)
-		c->busy--;
+	slot = ns ? t0_ns_slot(c, ns) : NULL;
+	if (busy > 0) {
+		if (!slot && ns)
+			slot = t0_ns_slot(c, NULL);	/* a free one */
+		if (slot) {
+			slot->ns = ns;
+			slot->busy++;
+		} else {
+			c->overflow++;
+		}
+	} else if (busy < 0) {
+		/* See struct ksvc_global_change for why this stays exact. */
+		if (slot) {
+			if (!--slot->busy)
+				slot->ns = NULL;
+		} else if (c->overflow) {
+			c->overflow--;
+		}
+	}
 	c->gen++;
 	spin_unlock(&ksvc_global_lock);
 	if (ksvc_any_instance())

@@ -436,6 +436,102 @@ static inline void t0_worker_stop(struct t0_worker *w)
 	pthread_cond_destroy(&w->c);
 }
 
+/* ------------------------------------------------------------------ */
+/* A page that stalls whoever touches it first (userfaultfd)           */
+/* ------------------------------------------------------------------ */
+
+#include <poll.h>
+#include <linux/userfaultfd.h>
+
+struct t0_stall {
+	int ufd;	/* -1 if userfaultfd is not there */
+	char *page;
+	size_t size;
+};
+
+/*
+ * Map one untouched page and register it for missing faults: a system
+ * call whose argument is on it stalls in its copy until t0_stall_fill().
+ * Returns 0, or -1 if this kernel gives no userfaultfd (then skip).
+ */
+static inline int t0_stall_init(struct t0_stall *st)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+	void *m;
+
+	st->size = (size_t)sysconf(_SC_PAGESIZE);
+	st->page = NULL;
+	st->ufd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (st->ufd < 0)
+		return -1;
+	if (ioctl(st->ufd, UFFDIO_API, &api) != 0)
+		goto fail;
+	m = mmap(NULL, st->size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		goto fail;
+	st->page = m;
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uintptr_t)m;
+	reg.range.len = (__u64)st->size;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(st->ufd, UFFDIO_REGISTER, &reg) != 0)
+		goto fail;
+	return 0;
+fail:
+	if (st->page)
+		munmap(st->page, st->size);
+	st->page = NULL;
+	close(st->ufd);
+	st->ufd = -1;
+	return -1;
+}
+
+/* Wait up to @ms for the fault on the page; 1 if it came. */
+static inline int t0_stall_wait(struct t0_stall *st, int ms)
+{
+	struct pollfd pfd = { .fd = st->ufd, .events = POLLIN };
+	struct uffd_msg msg;
+
+	return poll(&pfd, 1, ms) == 1 &&
+	       read(st->ufd, &msg, sizeof(msg)) == (ssize_t)sizeof(msg) &&
+	       msg.event == UFFD_EVENT_PAGEFAULT &&
+	       msg.arg.pagefault.address == (uintptr_t)st->page;
+}
+
+/* Resolve the fault with a page that starts with @len bytes of @data. */
+static inline int t0_stall_fill(struct t0_stall *st, const void *data,
+				size_t len)
+{
+	struct uffdio_copy copy;
+	char *src = calloc(1, st->size);
+	int r;
+
+	if (!src || len > st->size) {
+		free(src);
+		return -1;
+	}
+	memcpy(src, data, len);
+	memset(&copy, 0, sizeof(copy));
+	copy.dst = (uintptr_t)st->page;
+	copy.src = (uintptr_t)src;
+	copy.len = (__u64)st->size;
+	r = ioctl(st->ufd, UFFDIO_COPY, &copy) == 0 ? 0 : -1;
+	free(src);
+	return r;
+}
+
+static inline void t0_stall_destroy(struct t0_stall *st)
+{
+	if (st->page)
+		munmap(st->page, st->size);
+	if (st->ufd >= 0)
+		close(st->ufd);
+	st->page = NULL;
+	st->ufd = -1;
+}
+
 /* A pipe used as a one-shot signal between processes. */
 static inline void t0_post(int fd)
 {

@@ -20,9 +20,7 @@
  * Needs root, the module, $KSVC_KO (the guest harness sets it) and
  * userfaultfd; otherwise it skips.
  */
-#include <poll.h>
 #include <pthread.h>
-#include <linux/userfaultfd.h>
 
 #include "test_tier0.h"
 #include "util.h"
@@ -30,15 +28,14 @@
 #define OLD_NAME	"ksvc-before-load"
 #define NEW_NAME	"ksvc-after-load"
 
-static char *upage;
-static long psz;
+static struct t0_stall st;
 static int set_ret, set_errno;
 
 static void *set_name(void *arg)
 {
 	(void)arg;
 	/* The name is on a page nobody touched yet: the copy faults. */
-	set_ret = sethostname(upage, sizeof(NEW_NAME) - 1);
+	set_ret = sethostname(st.page, sizeof(NEW_NAME) - 1);
 	set_errno = errno;
 	return NULL;
 }
@@ -69,52 +66,19 @@ static int load(const char *ko)
 	return r;
 }
 
-/* A userfaultfd with @upage registered for missing pages; -1 if none. */
-static int uffd_setup(void)
-{
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg;
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-
-	if (fd < 0)
-		return -1;
-	if (ioctl(fd, UFFDIO_API, &api) != 0)
-		goto fail;
-	upage = mmap(NULL, (size_t)psz, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (upage == MAP_FAILED)
-		goto fail;
-	memset(&reg, 0, sizeof(reg));
-	reg.range.start = (uintptr_t)upage;
-	reg.range.len = (__u64)psz;
-	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-	if (ioctl(fd, UFFDIO_REGISTER, &reg) != 0)
-		goto fail;
-	return fd;
-fail:
-	close(fd);
-	return -1;
-}
-
 int main(void)
 {
 	const char *ko = getenv("KSVC_KO");
-	struct uffdio_copy copy;
-	struct uffd_msg msg;
-	struct pollfd pfd;
 	struct t0_page_snap s;
 	struct t0_inst in;
 	pthread_t th;
-	char *src;
-	int ufd, r, faulted;
+	int r, faulted;
 
 	t0_need_module();
 	if (!ko || !*ko)
 		tap_skip_all("KSVC_KO is unset: the module could not be "
 			     "loaded again");
-	psz = sysconf(_SC_PAGESIZE);
-	ufd = uffd_setup();
-	if (ufd < 0)
+	if (t0_stall_init(&st) != 0)
 		tap_skip_all("no userfaultfd here");
 	if (unshare(CLONE_NEWUTS) != 0 ||
 	    sethostname(OLD_NAME, sizeof(OLD_NAME) - 1) != 0)
@@ -126,12 +90,7 @@ int main(void)
 		tap_bail("cannot go on without unloading");
 
 	pthread_create(&th, NULL, set_name, NULL);
-	pfd.fd = ufd;
-	pfd.events = POLLIN;
-	faulted = poll(&pfd, 1, 10000) == 1 &&
-		  read(ufd, &msg, sizeof(msg)) == (ssize_t)sizeof(msg) &&
-		  msg.event == UFFD_EVENT_PAGEFAULT &&
-		  msg.arg.pagefault.address == (uintptr_t)upage;
+	faulted = t0_stall_wait(&st, 10000);
 	r = load(ko);
 	tap_ok(faulted && r == 0,
 	       "sethostname() stalls in its copy of the name (faulted %d); "
@@ -151,15 +110,7 @@ int main(void)
 	       s.f.uts.nodename, s.fresh);
 
 	/* Let the write go on. */
-	src = calloc(1, (size_t)psz);
-	if (!src)
-		tap_bail("calloc");
-	memcpy(src, NEW_NAME, sizeof(NEW_NAME));
-	memset(&copy, 0, sizeof(copy));
-	copy.dst = (uintptr_t)upage;
-	copy.src = (uintptr_t)src;
-	copy.len = (__u64)psz;
-	if (!faulted || ioctl(ufd, UFFDIO_COPY, &copy) != 0)
+	if (!faulted || t0_stall_fill(&st, NEW_NAME, sizeof(NEW_NAME)) != 0)
 		tap_bail("UFFDIO_COPY: %s", strerror(errno));
 	pthread_join(th, NULL);
 	tap_ok(set_ret == 0, "the write finishes (%s)",
@@ -172,7 +123,6 @@ int main(void)
 	       t0_page_ok(in.p, KSVC_FRESH_UTS, "after REFRESH"),
 	       "REFRESH brings UTS back, with the new name");
 	t0_inst_close(&in);
-	free(src);
-	close(ufd);
+	t0_stall_destroy(&st);
 	tap_done();
 }
