@@ -85,6 +85,8 @@ static DEFINE_SPINLOCK(ksvc_reg_lock);
 static DEFINE_HASHTABLE(ksvc_by_tgid, 8);
 static DEFINE_HASHTABLE(ksvc_by_mm, 8);
 static DEFINE_HASHTABLE(ksvc_by_parent, 8);	/* under ksvc_reg_lock only */
+/* Entries per ksvc_by_parent bucket, for ksvc_t0_task_exit()'s shortcut. */
+static unsigned int ksvc_by_parent_nr[HASH_SIZE(ksvc_by_parent)];
 static LIST_HEAD(ksvc_all);
 static atomic_t ksvc_nr_registered = ATOMIC_INIT(0);
 
@@ -136,6 +138,30 @@ static u32 ksvc_disabled;
 static struct ksvc_tg_busy *ksvc_tg_of(struct pid *tgid)
 {
 	return &ksvc_tg[hash_ptr(tgid, KSVC_TG_BITS)];
+}
+
+static unsigned int *t0_parent_nr(const struct task_struct *parent)
+{
+	return &ksvc_by_parent_nr[hash_min((unsigned long)parent,
+					   HASH_BITS(ksvc_by_parent))];
+}
+
+/* Under ksvc_reg_lock. */
+static void t0_parent_del(struct ksvc_instance *inst)
+{
+	unsigned int *nr = t0_parent_nr(inst->parent);
+
+	hash_del(&inst->by_parent);
+	WRITE_ONCE(*nr, *nr - 1);
+}
+
+static void t0_parent_add(struct ksvc_instance *inst)
+{
+	unsigned int *nr = t0_parent_nr(inst->parent);
+
+	hash_add(ksvc_by_parent, &inst->by_parent,
+		 (unsigned long)inst->parent);
+	WRITE_ONCE(*nr, *nr + 1);
 }
 
 void ksvc_t0_disable(u32 groups)
@@ -225,7 +251,7 @@ void ksvc_t0_unregister(struct ksvc_instance *inst)
 		hash_del_rcu(&inst->by_mm);
 		list_del_rcu(&inst->all);
 		if (inst->parent)
-			hash_del(&inst->by_parent);
+			t0_parent_del(inst);
 		inst->parent = NULL;
 		inst->registered = false;
 		atomic_dec(&ksvc_nr_registered);
@@ -310,10 +336,13 @@ static bool t0_personality_plain(unsigned int pers)
 
 /*
  * Record @parent as the task whose exit must clear PPID, then tell
- * whether it is exiting.  The hash update and the PF_EXITING test are
- * ordered by ksvc_reg_lock against ksvc_t0_task_exit(), which runs after
- * the parent set PF_EXITING: either the exit hook sees us in the hash,
- * or we see PF_EXITING.  Caller holds rcu_read_lock().
+ * whether it is exiting.  ksvc_t0_task_exit() runs after the parent set
+ * PF_EXITING; it reads the count of @parent's bucket, then walks the
+ * bucket under ksvc_reg_lock if the count is not zero.  We raise the
+ * count (under the lock), then read PF_EXITING; it sets PF_EXITING, then
+ * reads the count; a full barrier on each side between the two, so
+ * either the exit hook sees the count and then our entry, or we see
+ * PF_EXITING.  Caller holds rcu_read_lock().
  */
 static bool t0_track_parent(struct ksvc_instance *inst,
 			    struct task_struct *parent)
@@ -321,12 +350,13 @@ static bool t0_track_parent(struct ksvc_instance *inst,
 	spin_lock(&ksvc_reg_lock);
 	if (inst->registered && inst->parent != parent) {
 		if (inst->parent)
-			hash_del(&inst->by_parent);
+			t0_parent_del(inst);
 		WRITE_ONCE(inst->parent, parent);
-		hash_add(ksvc_by_parent, &inst->by_parent,
-			 (unsigned long)parent);
+		t0_parent_add(inst);
 	}
 	spin_unlock(&ksvc_reg_lock);
+	/* Pairs with smp_mb() in ksvc_t0_task_exit(). */
+	smp_mb();
 	return READ_ONCE(parent->flags) & PF_EXITING;
 }
 
@@ -829,6 +859,13 @@ void ksvc_t0_task_exit(struct task_struct *p)
 	 * list does not show yet.  The hash is the record to trust.
 	 */
 	if (!ksvc_any_instance())
+		return;
+	/*
+	 * Nearly every exiting task is no instance's parent: it then takes
+	 * no global lock.  See t0_track_parent() for the order.
+	 */
+	smp_mb();
+	if (!READ_ONCE(*t0_parent_nr(p)))
 		return;
 	spin_lock(&ksvc_reg_lock);
 	hash_for_each_possible(ksvc_by_parent, inst, by_parent,
