@@ -5,7 +5,8 @@
  *   instances  live instances (freed ones drop out after an RCU grace
  *              period)
  *   pages      pages those instances hold
- *   hooks      which Tier 0 hooks are attached, and their missed counts
+ *   hooks      which Tier 0 hooks are attached, their missed counts, and
+ *              how many host name or id map writers the module tracks
  *
  * debugfs is root-only; the files are mode 0400 on top of that.
  */

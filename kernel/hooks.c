@@ -23,7 +23,9 @@
  *
  * The "before" side is a plain kprobe because a kprobe is never skipped;
  * a kretprobe is skipped when its instance pool runs dry, and tier0.c is
- * built so that a skipped return only leaves a bit clear.  If a hook a
+ * built so that a skipped return only leaves a bit clear (for host names
+ * and id maps, only until the writer's next such write or exit: see
+ * struct ksvc_writer).  If a hook a
  * group depends on cannot be attached on this kernel, the group's bit is
  * never set: slower, never wrong.
  *
@@ -107,7 +109,7 @@ static int ksvc_nsswitch_filter(struct kretprobe_instance *ri,
 
 static int ksvc_uts_write_before(struct kprobe *kp, struct pt_regs *regs)
 {
-	ksvc_t0_uts_write_begin();
+	ksvc_t0_uts_write_begin(kprobe_ftrace(kp));
 	return 0;
 }
 
@@ -122,7 +124,7 @@ static int ksvc_uts_write_after(struct kretprobe_instance *ri,
 static int ksvc_uts_sysctl_before(struct kprobe *kp, struct pt_regs *regs)
 {
 	if (regs_get_kernel_argument(regs, 1))
-		ksvc_t0_uts_write_begin();
+		ksvc_t0_uts_write_begin(kprobe_ftrace(kp));
 	return 0;
 }
 
@@ -152,7 +154,7 @@ static struct user_namespace *ksvc_idmap_ns(struct pt_regs *regs)
 
 static int ksvc_idmap_before(struct kprobe *kp, struct pt_regs *regs)
 {
-	ksvc_t0_idmap_write_begin(ksvc_idmap_ns(regs));
+	ksvc_t0_idmap_write_begin(ksvc_idmap_ns(regs), kprobe_ftrace(kp));
 	return 0;
 }
 
@@ -342,17 +344,10 @@ int ksvc_hooks_init(void)
 	unsigned int i;
 	int ret;
 
-	for (i = 0; i < ARRAY_SIZE(ksvc_hooks); i++) {
-		struct ksvc_hook *h = &ksvc_hooks[i];
-
-		ret = ksvc_hook_register(h);
-		if (ret) {
-			ksvc_missing |= h->needed_by;
-			pr_info("cannot hook %s (%d)%s\n", h->symbol, ret,
-				h->needed_by ? ": some Tier 0 facts stay uncached" : "");
-		}
-	}
-
+	/*
+	 * Tracepoints first: the exit hook must be there before an entry
+	 * probe can record a writer (see struct ksvc_writer in tier0.c).
+	 */
 	for_each_kernel_tracepoint(ksvc_find_tracepoint, NULL);
 	for (i = 0; i < ARRAY_SIZE(ksvc_tps); i++) {
 		struct ksvc_tp *t = &ksvc_tps[i];
@@ -368,6 +363,17 @@ int ksvc_hooks_init(void)
 		t->on = true;
 	}
 
+	for (i = 0; i < ARRAY_SIZE(ksvc_hooks); i++) {
+		struct ksvc_hook *h = &ksvc_hooks[i];
+
+		ret = ksvc_hook_register(h);
+		if (ret) {
+			ksvc_missing |= h->needed_by;
+			pr_info("cannot hook %s (%d)%s\n", h->symbol, ret,
+				h->needed_by ? ": some Tier 0 facts stay uncached" : "");
+		}
+	}
+
 	ksvc_t0_disable(ksvc_missing);
 	return 0;
 }
@@ -376,12 +382,7 @@ void ksvc_hooks_exit(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < ARRAY_SIZE(ksvc_tps); i++)
-		if (ksvc_tps[i].on)
-			tracepoint_probe_unregister(ksvc_tps[i].tp,
-						    ksvc_tps[i].probe, NULL);
-	tracepoint_synchronize_unregister();
-
+	/* The reverse of ksvc_hooks_init(). */
 	for (i = 0; i < ARRAY_SIZE(ksvc_hooks); i++) {
 		struct ksvc_hook *h = &ksvc_hooks[i];
 
@@ -392,6 +393,13 @@ void ksvc_hooks_exit(void)
 		h->kp_on = false;
 		h->krp_on = false;
 	}
+
+	for (i = 0; i < ARRAY_SIZE(ksvc_tps); i++)
+		if (ksvc_tps[i].on)
+			tracepoint_probe_unregister(ksvc_tps[i].tp,
+						    ksvc_tps[i].probe, NULL);
+	tracepoint_synchronize_unregister();
+	ksvc_t0_writers_free();
 }
 
 u32 ksvc_hooks_missing_groups(void)
@@ -418,4 +426,5 @@ void ksvc_hooks_show(struct seq_file *m)
 		seq_printf(m, "tracepoint %s %s\n", ksvc_tps[i].name,
 			   ksvc_tps[i].on ? "on" : "OFF");
 	seq_printf(m, "disabled groups 0x%x\n", ksvc_missing);
+	seq_printf(m, "writers %u\n", ksvc_t0_nr_writers());
 }

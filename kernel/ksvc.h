@@ -124,10 +124,10 @@ void ksvc_t0_free(struct ksvc_instance *inst);
 /* Hook entry points, called from hooks.c. */
 void ksvc_t0_thread_change_begin(u32 groups);
 void ksvc_t0_thread_change_end(u32 groups);
-void ksvc_t0_uts_write_begin(void);
+void ksvc_t0_uts_write_begin(bool may_alloc);
 void ksvc_t0_uts_write_end(void);
 void ksvc_t0_uts_written(void);
-void ksvc_t0_idmap_write_begin(struct user_namespace *ns);
+void ksvc_t0_idmap_write_begin(struct user_namespace *ns, bool may_alloc);
 void ksvc_t0_idmap_write_end(struct user_namespace *ns);
 void ksvc_t0_rlimit_change(struct task_struct *target);
 void ksvc_t0_rlimit_changed_self(void);
@@ -137,6 +137,8 @@ void ksvc_t0_task_new(struct task_struct *p, unsigned long clone_flags);
 void ksvc_t0_scan_sharers(struct ksvc_instance *inst);
 void ksvc_t0_mm_release(struct task_struct *tsk, struct mm_struct *mm);
 void ksvc_t0_disable(u32 groups);
+void ksvc_t0_writers_free(void);
+unsigned int ksvc_t0_nr_writers(void);
 
 /* hooks.c */
 int ksvc_hooks_init(void);

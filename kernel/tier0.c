@@ -132,6 +132,28 @@ static DEFINE_SPINLOCK(ksvc_global_lock);
 static struct ksvc_global_change ksvc_uts_writes;	/* host name */
 static struct ksvc_global_change ksvc_idmap_writes;	/* uid/gid maps */
 
+/*
+ * The task behind each change counted above, so that a change whose
+ * return probe is missed (the probe's pool of instances runs dry when
+ * that many writes are stalled at once) stops counting anyway: at the
+ * notification that ends every host name write (ksvc_t0_uts_written()),
+ * at the writer's next such change (its last one is over by then), or at
+ * its exit.  A task has one record at most; it is kept after a missed
+ * return, idle, until one of the latter two.  A change whose record
+ * cannot be allocated is counted all the same, with no task: only its
+ * return probe ends it.
+ */
+struct ksvc_writer {
+	struct hlist_node node;		/* in ksvc_writers, by task */
+	const struct task_struct *task;	/* compared only; dropped at exit */
+	struct ksvc_global_change *c;	/* the kind of change */
+	const void *ns;
+	bool busy;			/* counted in c now */
+};
+
+static DEFINE_HASHTABLE(ksvc_writers, 6);	/* under ksvc_global_lock */
+static unsigned int ksvc_nr_writers;		/* records in it */
+
 /* Groups whose hooks are missing on this kernel: never set. */
 static u32 ksvc_disabled;
 
@@ -740,41 +762,159 @@ static void t0_for_ns(const void *ns, u32 group, bool refresh)
 	rcu_read_unlock();
 }
 
-/*
- * A change of @group in @ns: @busy is +1 as one starts (the bit goes
- * clear), -1 as it ends (everyone in the namespace gets the new value at
- * once), 0 when one is seen only once it is done (the bit goes clear).
- * The generation moves every time.
- */
-static void t0_global_step(struct ksvc_global_change *c, const void *ns,
-			   u32 group, int busy)
+/* One more change in progress in @ns. */
+static void t0_busy_add(struct ksvc_global_change *c, const void *ns)
 {
-	struct ksvc_ns_busy *slot;
+	struct ksvc_ns_busy *slot = ns ? t0_ns_slot(c, ns) : NULL;
 
-	spin_lock(&ksvc_global_lock);
-	slot = ns ? t0_ns_slot(c, ns) : NULL;
-	if (busy > 0) {
-		if (!slot && ns)
-			slot = t0_ns_slot(c, NULL);	/* a free one */
-		if (slot) {
-			slot->ns = ns;
-			slot->busy++;
-		} else {
-			c->overflow++;
-		}
-	} else if (busy < 0) {
-		/* See struct ksvc_global_change for why this stays exact. */
-		if (slot) {
-			if (!--slot->busy)
-				slot->ns = NULL;
-		} else if (c->overflow) {
-			c->overflow--;
-		}
+	if (!slot && ns)
+		slot = t0_ns_slot(c, NULL);	/* a free one */
+	if (slot) {
+		slot->ns = ns;
+		slot->busy++;
+	} else {
+		c->overflow++;
 	}
+}
+
+/* One fewer (see struct ksvc_global_change for why this stays exact). */
+static void t0_busy_drop(struct ksvc_global_change *c, const void *ns)
+{
+	struct ksvc_ns_busy *slot = ns ? t0_ns_slot(c, ns) : NULL;
+
+	if (slot) {
+		if (!--slot->busy)
+			slot->ns = NULL;
+	} else if (c->overflow) {
+		c->overflow--;
+	}
+}
+
+/* A writer's change is over (or cannot be going on any more). */
+static void t0_writer_idle(struct ksvc_writer *w)
+{
+	if (w->busy)
+		t0_busy_drop(w->c, w->ns);
+	w->busy = false;
+}
+
+static struct ksvc_writer *t0_writer_of(const struct task_struct *t)
+{
+	struct ksvc_writer *w;
+
+	hash_for_each_possible(ksvc_writers, w, node, (unsigned long)t)
+		if (w->task == t)
+			return w;
+	return NULL;
+}
+
+static void t0_writer_del(struct ksvc_writer *w)
+{
+	t0_writer_idle(w);
+	hash_del(&w->node);
+	WRITE_ONCE(ksvc_nr_writers, ksvc_nr_writers - 1);
+}
+
+/*
+ * Current starts a change of @group in @ns (the entry probe): count it,
+ * bump the generation, clear the bit where it was published from @ns.
+ * @may_alloc: the probe runs where kmalloc(GFP_ATOMIC) is allowed (an
+ * ftrace-based kprobe, not an int3 trap, which counts as NMI context).
+ */
+static void t0_change_begin(struct ksvc_global_change *c, const void *ns,
+			    u32 group, bool may_alloc)
+{
+	struct ksvc_writer *w, *fresh = NULL;
+
+	if (may_alloc)
+		fresh = kmalloc(sizeof(*fresh), GFP_ATOMIC | __GFP_NOWARN);
+	spin_lock(&ksvc_global_lock);
+	w = t0_writer_of(current);
+	if (w) {
+		/* Its last write is over: that return probe was missed. */
+		t0_writer_idle(w);
+	} else if (fresh) {
+		w = fresh;
+		fresh = NULL;
+		w->task = current;
+		w->busy = false;
+		hash_add(ksvc_writers, &w->node, (unsigned long)current);
+		WRITE_ONCE(ksvc_nr_writers, ksvc_nr_writers + 1);
+	}
+	if (w) {
+		w->c = c;
+		w->ns = ns;
+		w->busy = true;
+	}
+	/* Without a record, only the return probe ends it. */
+	t0_busy_add(c, ns);
 	c->gen++;
 	spin_unlock(&ksvc_global_lock);
+	kfree(fresh);
 	if (ksvc_any_instance())
-		t0_for_ns(ns, group, busy < 0);
+		t0_for_ns(ns, group, false);
+}
+
+/*
+ * Current's change of @group in @ns returned (the return probe): drop
+ * its record, bump the generation, refresh where it was published from
+ * @ns.  No record means it was begun without one (see above).
+ */
+static void t0_change_end(struct ksvc_global_change *c, const void *ns,
+			  u32 group)
+{
+	struct ksvc_writer *w;
+
+	spin_lock(&ksvc_global_lock);
+	w = t0_writer_of(current);
+	if (w)
+		t0_writer_del(w);
+	else
+		t0_busy_drop(c, ns);
+	c->gen++;
+	spin_unlock(&ksvc_global_lock);
+	kfree(w);
+	if (ksvc_any_instance())
+		t0_for_ns(ns, group, true);
+}
+
+/*
+ * @p exits: a change it began is over, whether or not its return probe
+ * came.  Only @p adds its own record, so a lockless look at the count is
+ * enough when it has none.
+ */
+static void t0_writer_exit(struct task_struct *p)
+{
+	struct ksvc_writer *w;
+
+	if (!READ_ONCE(ksvc_nr_writers))
+		return;
+	spin_lock(&ksvc_global_lock);
+	w = t0_writer_of(p);
+	if (w)
+		t0_writer_del(w);
+	spin_unlock(&ksvc_global_lock);
+	kfree(w);
+}
+
+/* For debugfs. */
+unsigned int ksvc_t0_nr_writers(void)
+{
+	return READ_ONCE(ksvc_nr_writers);
+}
+
+/* After the hooks are gone (module unload): drop what is left. */
+void ksvc_t0_writers_free(void)
+{
+	struct hlist_node *tmp;
+	struct ksvc_writer *w;
+	unsigned int bkt;
+
+	hash_for_each_safe(ksvc_writers, bkt, tmp, w, node) {
+		hash_del(&w->node);
+		kfree(w);
+	}
+	ksvc_nr_writers = 0;
 }
 
 static struct uts_namespace *t0_current_uts_ns(void)
@@ -784,42 +924,52 @@ static struct uts_namespace *t0_current_uts_ns(void)
 }
 
 /* sethostname, setdomainname or a /proc/sys/kernel write, in current's ns. */
-void ksvc_t0_uts_write_begin(void)
+void ksvc_t0_uts_write_begin(bool may_alloc)
 {
-	t0_global_step(&ksvc_uts_writes, t0_current_uts_ns(), KSVC_FRESH_UTS,
-		       1);
+	t0_change_begin(&ksvc_uts_writes, t0_current_uts_ns(), KSVC_FRESH_UTS,
+			may_alloc);
 }
 
 void ksvc_t0_uts_write_end(void)
 {
-	t0_global_step(&ksvc_uts_writes, t0_current_uts_ns(), KSVC_FRESH_UTS,
-		       -1);
+	t0_change_end(&ksvc_uts_writes, t0_current_uts_ns(), KSVC_FRESH_UTS);
 }
 
 /*
  * A host or domain name of current's namespace was just written: every
  * write ends in proc_sys_poll_notify() (sethostname and setdomainname
  * through uts_proc_notify(), under uts_sem; /proc/sys/kernel writes
- * after it).  The bracket above covers writes that began while the
- * module was loaded; this catches one that began before (stalled in
- * copy_from_user while the module was loaded), whose entry and return
- * probes never ran.  No refresh here: the bracket's end does that.
+ * after it).  So current's write is over: its record stops counting (a
+ * missed return probe then costs nothing).  This also catches a write
+ * that began before the module loaded (stalled in copy_from_user while
+ * it was loaded), whose entry and return probes never ran.  No refresh
+ * here: the return probe does that.  Nothing is freed: this kprobe may
+ * be an int3 trap.
  */
 void ksvc_t0_uts_written(void)
 {
-	t0_global_step(&ksvc_uts_writes, t0_current_uts_ns(), KSVC_FRESH_UTS,
-		       0);
+	const void *ns = t0_current_uts_ns();
+	struct ksvc_writer *w;
+
+	spin_lock(&ksvc_global_lock);
+	w = t0_writer_of(current);
+	if (w && w->c == &ksvc_uts_writes)
+		t0_writer_idle(w);
+	ksvc_uts_writes.gen++;
+	spin_unlock(&ksvc_global_lock);
+	if (ksvc_any_instance())
+		t0_for_ns(ns, KSVC_FRESH_UTS, false);
 }
 
 /* A uid_map or gid_map of @ns is being written: ids in @ns change. */
-void ksvc_t0_idmap_write_begin(struct user_namespace *ns)
+void ksvc_t0_idmap_write_begin(struct user_namespace *ns, bool may_alloc)
 {
-	t0_global_step(&ksvc_idmap_writes, ns, KSVC_FRESH_IDS, 1);
+	t0_change_begin(&ksvc_idmap_writes, ns, KSVC_FRESH_IDS, may_alloc);
 }
 
 void ksvc_t0_idmap_write_end(struct user_namespace *ns)
 {
-	t0_global_step(&ksvc_idmap_writes, ns, KSVC_FRESH_IDS, -1);
+	t0_change_end(&ksvc_idmap_writes, ns, KSVC_FRESH_IDS);
 }
 
 /*
@@ -858,6 +1008,7 @@ void ksvc_t0_task_exit(struct task_struct *p)
 	 * so a refresh may already have recorded @p as a parent that this
 	 * list does not show yet.  The hash is the record to trust.
 	 */
+	t0_writer_exit(p);
 	if (!ksvc_any_instance())
 		return;
 	/*

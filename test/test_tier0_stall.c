@@ -24,6 +24,17 @@
  *     instance made meanwhile in ours publishes IDS, exact; the write
  *     then finishes.
  *
+ *  7. more host name writes stalled at once than the module's return
+ *     probe has instances for (NMISSED threads of ours, 256 instances),
+ *     so that some return probes are missed:
+ *     - the writes succeed: UTS is published again as soon as every
+ *       write returned (each one's end was seen at the notification
+ *       every successful host name write ends in); once each thread
+ *       wrote again, the module keeps no record of the writers;
+ *     - the writes fail (no notification); each thread writes again:
+ *       UTS is published, no record is left;
+ *     - the writes fail; the threads exit: the same.
+ *
  * Instances are made anew where a check is about publishing: one made
  * earlier could show a bit set before the stall began.
  *
@@ -36,6 +47,9 @@
 
 /* More than KSVC_NS_SLOTS (kernel/tier0.c) namespaces at once. */
 #define NWRITERS	20
+/* More than KSVC_KRP_MAXACTIVE (kernel/hooks.c) calls at once. */
+#define NMISSED		300
+#define HOOKS_FILE	"/sys/kernel/debug/ksvc/hooks"
 #define WAIT_MS		20000
 
 struct report {
@@ -207,6 +221,201 @@ static void check_ids(void)
 	close(ready[1]);
 }
 
+/* ---- step 7 --------------------------------------------------------- */
+
+/*
+ * From the module's debugfs file: the return probes sethostname() missed
+ * (*@missed), and the writers it keeps records of (*@writers).
+ */
+static int hooks_read(unsigned long *missed, unsigned long *writers)
+{
+	FILE *f = fopen(HOOKS_FILE, "r");
+	char line[256];
+	int found = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long kp, krp;
+		char *m;
+
+		if (strstr(line, "_sys_sethostname ") && !strstr(line, "ia32") &&
+		    (m = strstr(line, "missed=")) &&
+		    sscanf(m, "missed=%lu/%lu", &kp, &krp) == 2) {
+			*missed = krp;
+			found |= 1;
+		}
+		if (sscanf(line, "writers %lu", writers) == 1)
+			found |= 2;
+	}
+	fclose(f);
+	return found == 3 ? 0 : -1;
+}
+
+enum { STALL, AGAIN, LEAVE };
+
+struct crowd {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	int returned, failed, phase;
+};
+
+static struct crowd crowd = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, STALL
+};
+
+static void *crowd_main(void *arg)
+{
+	int r = sethostname(st.page, strlen("ksvc-stall-crowd"));
+
+	(void)arg;
+	pthread_mutex_lock(&crowd.lock);
+	crowd.returned++;
+	crowd.failed += r != 0;
+	pthread_cond_broadcast(&crowd.cv);
+	while (crowd.phase == STALL)
+		pthread_cond_wait(&crowd.cv, &crowd.lock);
+	if (crowd.phase == AGAIN)
+		crowd.failed += sethostname("ksvc-stall-again", 16) != 0;
+	crowd.returned++;
+	pthread_cond_broadcast(&crowd.cv);
+	pthread_mutex_unlock(&crowd.lock);
+	return NULL;
+}
+
+static void crowd_wait(int n)
+{
+	pthread_mutex_lock(&crowd.lock);
+	while (crowd.returned < n)
+		pthread_cond_wait(&crowd.cv, &crowd.lock);
+	pthread_mutex_unlock(&crowd.lock);
+}
+
+static void crowd_phase(int phase)
+{
+	pthread_mutex_lock(&crowd.lock);
+	crowd.phase = phase;
+	pthread_cond_broadcast(&crowd.cv);
+	pthread_mutex_unlock(&crowd.lock);
+}
+
+/*
+ * NMISSED threads stall in sethostname() on the userfaultfd page; then
+ * the page is filled and all succeed, or (@fail) all fail.  Returns how
+ * many return probes the module missed meanwhile, or -1.
+ */
+static long crowd_stall(pthread_t *th, int fail)
+{
+	unsigned long missed0, missed1, writers;
+	pthread_attr_t attr;
+	int i, faults = 0;
+
+	if (hooks_read(&missed0, &writers) != 0 || t0_stall_init(&st) != 0)
+		return -1;
+	crowd.returned = 0;
+	crowd.failed = 0;
+	crowd.phase = STALL;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	for (i = 0; i < NMISSED; i++)
+		if (pthread_create(&th[i], &attr, crowd_main, NULL) != 0)
+			tap_bail("pthread_create %d", i);
+	pthread_attr_destroy(&attr);
+	/* One fault message per stalled thread. */
+	while (faults < NMISSED && t0_stall_wait(&st, WAIT_MS))
+		faults++;
+	if (faults < NMISSED)
+		tap_diag("only %d of %d threads stalled", faults, NMISSED);
+	if (fail) {
+		/*
+		 * Unmap the page, then close the userfaultfd, which wakes
+		 * the threads: their copies fault again, on no mapping, and
+		 * the calls fail with EFAULT, before any change and without
+		 * the notification that ends a successful write.
+		 */
+		munmap(st.page, st.size);
+		st.page = NULL;
+		close(st.ufd);
+		st.ufd = -1;
+	} else if (t0_stall_fill(&st, "ksvc-stall-crowd", 17) != 0) {
+		tap_bail("UFFDIO_COPY: %s", strerror(errno));
+	}
+	crowd_wait(NMISSED);
+	if (hooks_read(&missed1, &writers) != 0)
+		return -1;
+	t0_stall_destroy(&st);
+	return faults == NMISSED ? (long)(missed1 - missed0) : -1;
+}
+
+/* An instance made now publishes UTS, exact; and no writer is tracked. */
+static int crowd_quiet(const char *what, unsigned long *writers)
+{
+	unsigned long missed;
+	struct t0_inst inst;
+	int ok;
+
+	t0_inst_must(&inst, 1);
+	ok = t0_inst_refresh(&inst) == 0 &&
+	     t0_page_ok(inst.p, KSVC_FRESH_UTS, what);
+	t0_inst_close(&inst);
+	*writers = 1;
+	return hooks_read(&missed, writers) == 0 && ok && *writers == 0;
+}
+
+static void crowd_join(pthread_t *th)
+{
+	int i;
+
+	for (i = 0; i < NMISSED; i++)
+		pthread_join(th[i], NULL);
+}
+
+static void check_missed(void)
+{
+	static pthread_t th[NMISSED];
+	unsigned long writers = 1;
+	struct t0_inst inst;
+	long n;
+	int ok;
+
+	/* Round 1: the writes succeed; each thread writes again. */
+	n = crowd_stall(th, 0);
+	t0_inst_must(&inst, 1);
+	ok = n > 0 && !crowd.failed && t0_inst_refresh(&inst) == 0 &&
+	     t0_page_ok(inst.p, KSVC_FRESH_UTS, "after the crowd");
+	t0_inst_close(&inst);
+	tap_ok(ok, "%d writes stalled at once: %ld return probes missed; once "
+	       "all returned, an instance in their namespace publishes UTS, "
+	       "exact", NMISSED, n);
+	crowd_phase(AGAIN);
+	crowd_wait(2 * NMISSED);
+	ok = !crowd.failed && crowd_quiet("after writing again", &writers);
+	crowd_join(th);
+	tap_ok(ok, "once each thread wrote the name again, the module keeps "
+	       "no record of them (%lu left)", writers);
+
+	/* Round 2: the writes fail; each thread writes again. */
+	n = crowd_stall(th, 1);
+	ok = n > 0 && crowd.failed == NMISSED;
+	crowd_phase(AGAIN);
+	crowd_wait(2 * NMISSED);
+	ok = ok && crowd.failed == NMISSED &&
+	     crowd_quiet("after failing, then writing again", &writers);
+	crowd_join(th);
+	tap_ok(ok, "%d writes stalled, then failed with no notification (%ld "
+	       "return probes missed); once each thread wrote again, UTS is "
+	       "published and no record is left (%lu)", NMISSED, n, writers);
+
+	/* Round 3: the writes fail; the threads exit at once. */
+	n = crowd_stall(th, 1);
+	ok = n > 0 && crowd.failed == NMISSED;
+	crowd_phase(LEAVE);
+	crowd_join(th);
+	ok = ok && crowd_quiet("after the threads exited", &writers);
+	tap_ok(ok, "the same, and the threads exit at once (%ld missed): UTS "
+	       "is published and no record is left (%lu)", n, writers);
+}
+
 int main(void)
 {
 	struct t0_inst main_inst;
@@ -220,7 +429,9 @@ int main(void)
 	if (unshare(CLONE_NEWUTS) != 0 ||
 	    sethostname("ksvc-stall-main", 15) != 0)
 		tap_bail("a UTS namespace of our own: %s", strerror(errno));
-	tap_plan(8);
+	if (access(HOOKS_FILE, R_OK) != 0)
+		tap_skip_all("no " HOOKS_FILE);
+	tap_plan(12);
 
 	/* 1 */
 	writer_start(0);
@@ -281,5 +492,8 @@ int main(void)
 
 	/* 6 */
 	check_ids();
+
+	/* 7 */
+	check_missed();
 	tap_done();
 }
