@@ -13,8 +13,9 @@
  *   uts         sethostname, setdomainname,     same
  *               proc_do_uts_string (writes)
  *   uts         -                               proc_sys_poll_notify (every
- *                                               name write ends there; for
- *                                               writes begun before load)
+ *                                               name change ends there: for
+ *                                               writes begun before load,
+ *                                               and missed return probes)
  *   uts         personality, switch_task_namespaces
  *   nofile      security_task_setrlimit         setrlimit, prlimit64
  *   ppid        tracepoint sched_process_exit
@@ -42,7 +43,12 @@
 #include "compat.h"
 #include "ksvc.h"
 
-/* Enough return instances that a pool never runs dry in practice. */
+/*
+ * Return instances per probe.  Only calls stalled on purpose (a host name
+ * or id map write whose argument's copy waits on userfaultfd or FUSE)
+ * can hold this many at once; tier0.c copes with the misses that follow
+ * (struct ksvc_writer).
+ */
 #define KSVC_KRP_MAXACTIVE	256
 
 struct ksvc_hook {
@@ -235,7 +241,7 @@ static struct ksvc_hook ksvc_hooks[] = {
 	{ .symbol = "proc_do_uts_string", .needed_by = KSVC_FRESH_UTS,
 	  .before = ksvc_uts_sysctl_before, .filter = ksvc_uts_sysctl_filter,
 	  .after = ksvc_uts_write_after },
-	/* Only for writes begun before the module loaded (see tier0.c). */
+	/* Ends writes begun before load, or whose return is missed. */
 	{ .symbol = "proc_sys_poll_notify", .before = ksvc_uts_written_before },
 #endif
 	HOOK_BRACKET(KSVC_SYS_PERSONALITY, KSVC_FRESH_UTS,
@@ -382,7 +388,7 @@ void ksvc_hooks_exit(void)
 {
 	unsigned int i;
 
-	/* The reverse of ksvc_hooks_init(). */
+	/* Probes, then tracepoints: the reverse of ksvc_hooks_init(). */
 	for (i = 0; i < ARRAY_SIZE(ksvc_hooks); i++) {
 		struct ksvc_hook *h = &ksvc_hooks[i];
 

@@ -123,7 +123,7 @@ struct ksvc_ns_busy {
 };
 
 struct ksvc_global_change {
-	unsigned int gen;	/* bumped as each starts and ends */
+	unsigned int gen;	/* bumped as each starts and stops counting */
 	unsigned int overflow;	/* in progress without a slot */
 	struct ksvc_ns_busy slot[KSVC_NS_SLOTS];
 };
@@ -153,6 +153,8 @@ struct ksvc_writer {
 
 static DEFINE_HASHTABLE(ksvc_writers, 6);	/* under ksvc_global_lock */
 static unsigned int ksvc_nr_writers;		/* records in it */
+/* Records per bucket, so that an exiting task with none takes no lock. */
+static unsigned int ksvc_writers_nr[HASH_SIZE(ksvc_writers)];
 
 /* Groups whose hooks are missing on this kernel: never set. */
 static u32 ksvc_disabled;
@@ -364,7 +366,9 @@ static bool t0_personality_plain(unsigned int pers)
  * count (under the lock), then read PF_EXITING; it sets PF_EXITING, then
  * reads the count; a full barrier on each side between the two, so
  * either the exit hook sees the count and then our entry, or we see
- * PF_EXITING.  Caller holds rcu_read_lock().
+ * PF_EXITING.  When an earlier refresh raised the count (the parent did
+ * not change), taking the lock after it released it carries its store
+ * into our barrier just the same.  Caller holds rcu_read_lock().
  */
 static bool t0_track_parent(struct ksvc_instance *inst,
 			    struct task_struct *parent)
@@ -790,12 +794,24 @@ static void t0_busy_drop(struct ksvc_global_change *c, const void *ns)
 	}
 }
 
-/* A writer's change is over (or cannot be going on any more). */
+/*
+ * A writer's change is over (or cannot be going on any more).  The
+ * generation moves with the count: t0_global_quiet() relies on it to
+ * see a change that was in progress when a refresh read its facts.
+ */
 static void t0_writer_idle(struct ksvc_writer *w)
 {
-	if (w->busy)
-		t0_busy_drop(w->c, w->ns);
+	if (!w->busy)
+		return;
 	w->busy = false;
+	t0_busy_drop(w->c, w->ns);
+	w->c->gen++;
+}
+
+static unsigned int *t0_writers_nr(const struct task_struct *t)
+{
+	return &ksvc_writers_nr[hash_min((unsigned long)t,
+					 HASH_BITS(ksvc_writers))];
 }
 
 static struct ksvc_writer *t0_writer_of(const struct task_struct *t)
@@ -810,8 +826,11 @@ static struct ksvc_writer *t0_writer_of(const struct task_struct *t)
 
 static void t0_writer_del(struct ksvc_writer *w)
 {
+	unsigned int *nr = t0_writers_nr(w->task);
+
 	t0_writer_idle(w);
 	hash_del(&w->node);
+	WRITE_ONCE(*nr, *nr - 1);
 	WRITE_ONCE(ksvc_nr_writers, ksvc_nr_writers - 1);
 }
 
@@ -826,8 +845,8 @@ static void t0_change_begin(struct ksvc_global_change *c, const void *ns,
 {
 	struct ksvc_writer *w, *fresh = NULL;
 
-	if (may_alloc)
-		fresh = kmalloc(sizeof(*fresh), GFP_ATOMIC | __GFP_NOWARN);
+	if (may_alloc)	/* best effort: no atomic reserves */
+		fresh = kmalloc(sizeof(*fresh), GFP_NOWAIT | __GFP_NOWARN);
 	spin_lock(&ksvc_global_lock);
 	w = t0_writer_of(current);
 	if (w) {
@@ -839,6 +858,8 @@ static void t0_change_begin(struct ksvc_global_change *c, const void *ns,
 		w->task = current;
 		w->busy = false;
 		hash_add(ksvc_writers, &w->node, (unsigned long)current);
+		WRITE_ONCE(*t0_writers_nr(current),
+			   *t0_writers_nr(current) + 1);
 		WRITE_ONCE(ksvc_nr_writers, ksvc_nr_writers + 1);
 	}
 	if (w) {
@@ -858,7 +879,10 @@ static void t0_change_begin(struct ksvc_global_change *c, const void *ns,
 /*
  * Current's change of @group in @ns returned (the return probe): drop
  * its record, bump the generation, refresh where it was published from
- * @ns.  No record means it was begun without one (see above).
+ * @ns.  No record means it was begun without one (see above), or, in
+ * the unload window where the entry probe is gone and the return probe
+ * not yet, not begun at all: the drop may then take another writer's
+ * count, which no longer matters (no instance outlives the module).
  */
 static void t0_change_end(struct ksvc_global_change *c, const void *ns,
 			  u32 group)
@@ -879,15 +903,15 @@ static void t0_change_end(struct ksvc_global_change *c, const void *ns,
 }
 
 /*
- * @p exits: a change it began is over, whether or not its return probe
- * came.  Only @p adds its own record, so a lockless look at the count is
- * enough when it has none.
+ * @p (current) exits: a change it began is over, whether or not its
+ * return probe came.  Only @p adds its own record, so if it has one, its
+ * bucket's count shows it: a lockless look is enough when it is zero.
  */
 static void t0_writer_exit(struct task_struct *p)
 {
 	struct ksvc_writer *w;
 
-	if (!READ_ONCE(ksvc_nr_writers))
+	if (!READ_ONCE(*t0_writers_nr(p)))
 		return;
 	spin_lock(&ksvc_global_lock);
 	w = t0_writer_of(p);
@@ -914,6 +938,7 @@ void ksvc_t0_writers_free(void)
 		hash_del(&w->node);
 		kfree(w);
 	}
+	memset(ksvc_writers_nr, 0, sizeof(ksvc_writers_nr));
 	ksvc_nr_writers = 0;
 }
 
@@ -937,14 +962,14 @@ void ksvc_t0_uts_write_end(void)
 
 /*
  * A host or domain name of current's namespace was just written: every
- * write ends in proc_sys_poll_notify() (sethostname and setdomainname
- * through uts_proc_notify(), under uts_sem; /proc/sys/kernel writes
- * after it).  So current's write is over: its record stops counting (a
- * missed return probe then costs nothing).  This also catches a write
- * that began before the module loaded (stalled in copy_from_user while
- * it was loaded), whose entry and return probes never ran.  No refresh
- * here: the return probe does that.  Nothing is freed: this kprobe may
- * be an int3 trap.
+ * write that changes one ends in proc_sys_poll_notify() (sethostname and
+ * setdomainname through uts_proc_notify(), under uts_sem; /proc/sys/kernel
+ * writes after it), on kernels with CONFIG_PROC_SYSCTL.  So current's
+ * write is over: its record stops counting (a missed return probe then
+ * costs nothing).  This also catches a write that began before the module
+ * loaded (stalled in copy_from_user while it was loaded), whose entry and
+ * return probes never ran.  No refresh here: the return probe does that,
+ * if it is not missed.  Nothing is freed: this kprobe may be an int3 trap.
  */
 void ksvc_t0_uts_written(void)
 {
