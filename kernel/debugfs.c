@@ -7,6 +7,9 @@
  *   pages      pages those instances hold
  *   hooks      which Tier 0 hooks are attached, their missed counts, and
  *              how many host name or id map writers the module tracks
+ *   record_writers
+ *              Y (default): track those writers one by one; N: do as if
+ *              their records could not be allocated (for tests)
  *
  * debugfs is root-only; the files are mode 0400 on top of that.
  */
@@ -48,6 +51,8 @@ void ksvc_debugfs_init(void)
 			    &ksvc_pages_fops);
 	debugfs_create_file("hooks", 0400, ksvc_debugfs_dir, NULL,
 			    &ksvc_hooks_file_fops);
+	debugfs_create_bool("record_writers", 0600, ksvc_debugfs_dir,
+			    &ksvc_t0_record_writers);
 }
 
 void ksvc_debugfs_exit(void)

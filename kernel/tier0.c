@@ -102,18 +102,22 @@ static struct ksvc_tg_busy ksvc_tg[1 << KSVC_TG_BITS];
 /*
  * Changes in flight that other processes can observe (host names, id
  * maps), under ksvc_global_lock.  Any user can hold such a write in
- * progress for as long as they like, in a namespace of their own: the
+ * progress for as long as they like, in namespaces of their own: the
  * copy of its argument can stall on a page they control (userfaultfd,
  * FUSE).  So each is counted against its namespace, and only instances
  * that read their facts from that namespace wait for it.
  *
- * A change that finds no free slot is counted in @overflow, which holds
- * back every namespace.  Its end may then decrement a slot its namespace
- * got meanwhile, and a later end of that namespace find no slot and
- * decrement @overflow instead; but an end decrements @overflow only when
- * its namespace has no slot, so the changes of a namespace always equal
- * its slot's count plus its (never negative) share of @overflow.  Hence,
- * while @overflow is zero, every slot's count is exact.
+ * Most changes are counted by their record (struct ksvc_writer, below),
+ * found by namespace: any number of namespaces can have one in progress.
+ * A change whose record cannot be allocated is counted here instead, in
+ * its namespace's slot (one of KSVC_NS_SLOTS).  One that finds no free
+ * slot is counted in @overflow, which holds back every namespace.  Its
+ * end may then decrement a slot its namespace got meanwhile, and a later
+ * end of that namespace find no slot and decrement @overflow instead;
+ * but an end decrements @overflow only when its namespace has no slot,
+ * so those changes of a namespace always equal its slot's count plus its
+ * (never negative) share of @overflow.  Hence, while @overflow is zero,
+ * every slot's count is exact.
  */
 #define KSVC_NS_SLOTS	16
 
@@ -133,28 +137,37 @@ static struct ksvc_global_change ksvc_uts_writes;	/* host name */
 static struct ksvc_global_change ksvc_idmap_writes;	/* uid/gid maps */
 
 /*
- * The task behind each change counted above, so that a change whose
- * return probe is missed (the probe's pool of instances runs dry when
- * that many writes are stalled at once) stops counting anyway: at the
+ * A change in progress, with its task, so that a change whose return
+ * probe is missed (the probe's pool of instances runs dry when that many
+ * writes are stalled at once) stops counting anyway: at the
  * notification that ends every host name write (ksvc_t0_uts_written()),
  * at the writer's next such change (its last one is over by then), or at
  * its exit.  A task has one record at most; it is kept after a missed
  * return, idle, until one of the latter two.  A change whose record
- * cannot be allocated is counted all the same, with no task: only its
- * return probe ends it.
+ * cannot be allocated is counted in the slots above, with no task: only
+ * its return probe ends it.
  */
 struct ksvc_writer {
 	struct hlist_node node;		/* in ksvc_writers, by task */
+	struct hlist_node ns_node;	/* in ksvc_writers_ns while busy */
 	const struct task_struct *task;	/* compared only; dropped at exit */
 	struct ksvc_global_change *c;	/* the kind of change */
 	const void *ns;
-	bool busy;			/* counted in c now */
+	bool busy;			/* a change in progress */
 };
 
-static DEFINE_HASHTABLE(ksvc_writers, 6);	/* under ksvc_global_lock */
-static unsigned int ksvc_nr_writers;		/* records in it */
+/* All under ksvc_global_lock. */
+static DEFINE_HASHTABLE(ksvc_writers, 6);
+static DEFINE_HASHTABLE(ksvc_writers_ns, 8);	/* busy ones, by namespace */
+static unsigned int ksvc_nr_writers;		/* records */
 /* Records per bucket, so that an exiting task with none takes no lock. */
 static unsigned int ksvc_writers_nr[HASH_SIZE(ksvc_writers)];
+
+/*
+ * Record writers (debugfs, for tests: off, every change is counted the
+ * way it is where records cannot be allocated).
+ */
+bool ksvc_t0_record_writers = true;
 
 /* Groups whose hooks are missing on this kernel: never set. */
 static u32 ksvc_disabled;
@@ -566,7 +579,14 @@ static struct ksvc_ns_busy *t0_ns_slot(struct ksvc_global_change *c,
 static bool t0_global_quiet(struct ksvc_global_change *c, unsigned int then,
 			    const void *ns)
 {
-	return c->gen == then && !c->overflow && ns && !t0_ns_slot(c, ns);
+	struct ksvc_writer *w;
+
+	if (c->gen != then || c->overflow || !ns || t0_ns_slot(c, ns))
+		return false;
+	hash_for_each_possible(ksvc_writers_ns, w, ns_node, (unsigned long)ns)
+		if (w->c == c && w->ns == ns)
+			return false;
+	return true;
 }
 
 /*
@@ -804,7 +824,7 @@ static void t0_writer_idle(struct ksvc_writer *w)
 	if (!w->busy)
 		return;
 	w->busy = false;
-	t0_busy_drop(w->c, w->ns);
+	hash_del(&w->ns_node);
 	w->c->gen++;
 }
 
@@ -845,7 +865,8 @@ static void t0_change_begin(struct ksvc_global_change *c, const void *ns,
 {
 	struct ksvc_writer *w, *fresh = NULL;
 
-	if (may_alloc)	/* best effort: no atomic reserves */
+	if (may_alloc && READ_ONCE(ksvc_t0_record_writers))
+		/* best effort: no atomic reserves */
 		fresh = kmalloc(sizeof(*fresh), GFP_NOWAIT | __GFP_NOWARN);
 	spin_lock(&ksvc_global_lock);
 	w = t0_writer_of(current);
@@ -866,9 +887,11 @@ static void t0_change_begin(struct ksvc_global_change *c, const void *ns,
 		w->c = c;
 		w->ns = ns;
 		w->busy = true;
+		hash_add(ksvc_writers_ns, &w->ns_node, (unsigned long)ns);
+	} else {
+		/* Without a record, only the return probe ends it. */
+		t0_busy_add(c, ns);
 	}
-	/* Without a record, only the return probe ends it. */
-	t0_busy_add(c, ns);
 	c->gen++;
 	spin_unlock(&ksvc_global_lock);
 	kfree(fresh);
@@ -935,6 +958,8 @@ void ksvc_t0_writers_free(void)
 	unsigned int bkt;
 
 	hash_for_each_safe(ksvc_writers, bkt, tmp, w, node) {
+		if (w->busy)
+			hash_del(&w->ns_node);
 		hash_del(&w->node);
 		kfree(w);
 	}

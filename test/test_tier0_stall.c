@@ -13,9 +13,9 @@
  *  1. writer 1, in a UTS namespace of its own, stalls in sethostname();
  *     its own instance does not publish UTS meanwhile;
  *  2. an instance made in main's namespace meanwhile publishes UTS, exact;
- *  3. writers 2 to NWRITERS stall the same way, one namespace each, more
- *     than the module keeps track of one by one: the last one's instance
- *     does not publish UTS either;
+ *  3. writers 2 to NWRITERS stall the same way, one namespace each: the
+ *     last one's instance does not publish UTS either, and an instance
+ *     made in main's namespace still does;
  *  4. every write goes on and finishes;
  *  5. every writer's instance then publishes its new name, and so does a
  *     new instance in main's namespace (nothing is left counted in
@@ -35,6 +35,13 @@
  *       UTS is published, no record is left;
  *     - the writes fail; the threads exit: the same.
  *
+ * Steps 1 to 5 run twice: with the module recording each writer (as it
+ * does wherever its entry probes run through ftrace), then without (as
+ * where the records cannot be allocated: debugfs's record_writers), when
+ * writes in progress are counted in KSVC_NS_SLOTS slots; the NWRITERS
+ * namespaces outnumber them, and the last one's write is counted in a
+ * count that holds back every namespace (main's is then not checked).
+ *
  * Instances are made anew where a check is about publishing: one made
  * earlier could show a bit set before the stall began.
  *
@@ -50,6 +57,7 @@
 /* More than KSVC_KRP_MAXACTIVE (kernel/hooks.c) calls at once. */
 #define NMISSED		300
 #define HOOKS_FILE	"/sys/kernel/debug/ksvc/hooks"
+#define RECORD_FILE	"/sys/kernel/debug/ksvc/record_writers"
 #define WAIT_MS		20000
 
 struct report {
@@ -416,38 +424,57 @@ static void check_missed(void)
 	       "is published and no record is left (%lu)", n, writers);
 }
 
-int main(void)
+/* Whether the module records writers one by one (debugfs knob). */
+static int set_records(int on)
 {
-	struct t0_inst main_inst;
+	int fd = open(RECORD_FILE, O_WRONLY | O_CLOEXEC), ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, on ? "Y\n" : "N\n", 2) == 2;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+static void records_back_on(void)
+{
+	set_records(1);
+}
+
+/* An instance made now in main's namespace publishes UTS, exact. */
+static int main_publishes(const char *what)
+{
+	struct t0_inst inst;
+	int ok;
+
+	t0_inst_must(&inst, 1);
+	ok = t0_inst_refresh(&inst) == 0 &&
+	     t0_page_ok(inst.p, KSVC_FRESH_UTS, what);
+	t0_inst_close(&inst);
+	return ok;
+}
+
+/* Steps 1 to 5, with the module recording writers (@records) or not. */
+static void check_writers(int records)
+{
+	const char *how = records ? "[records]" : "[no records]";
 	struct report r = { 0, 0 };
 	int i, ok;
 
-	t0_need_module();
-	if (t0_stall_init(&st) != 0)
-		tap_skip_all("no userfaultfd here");
-	t0_stall_destroy(&st);
-	if (unshare(CLONE_NEWUTS) != 0 ||
-	    sethostname("ksvc-stall-main", 15) != 0)
-		tap_bail("a UTS namespace of our own: %s", strerror(errno));
-	if (access(HOOKS_FILE, R_OK) != 0)
-		tap_skip_all("no " HOOKS_FILE);
-	tap_plan(12);
+	if (set_records(records) != 0)
+		tap_bail("%s: %s", RECORD_FILE, strerror(errno));
 
 	/* 1 */
 	writer_start(0);
 	r = heard(0);
 	tap_ok(r.ok && !(r.fresh & KSVC_FRESH_UTS),
-	       "writer 0 stalls in sethostname(); its namespace's instance "
-	       "does not publish UTS meanwhile (fresh %#x)", r.fresh);
+	       "%s writer 0 stalls in sethostname(); its namespace's instance "
+	       "does not publish UTS meanwhile (fresh %#x)", how, r.fresh);
 
-	/* 2: a new instance, so that UTS has to be published now */
-	t0_inst_must(&main_inst, 1);
-	tap_ok(t0_inst_refresh(&main_inst) == 0 &&
-	       t0_page_ok(main_inst.p, KSVC_FRESH_UTS,
-			  "main, writer 0 stalled"),
-	       "meanwhile an instance made in another UTS namespace "
-	       "publishes UTS, exact");
-	t0_inst_close(&main_inst);
+	/* 2 */
+	tap_ok(main_publishes("main, writer 0 stalled"),
+	       "%s meanwhile an instance made in another UTS namespace "
+	       "publishes UTS, exact", how);
 
 	/* 3 */
 	ok = 1;
@@ -457,8 +484,13 @@ int main(void)
 		ok = ok && r.ok;
 	}
 	tap_ok(ok && !(r.fresh & KSVC_FRESH_UTS),
-	       "%d writes stall in as many namespaces; the last one's instance "
-	       "does not publish UTS either (fresh %#x)", NWRITERS, r.fresh);
+	       "%s %d writes stall in as many namespaces; the last one's "
+	       "instance does not publish UTS either (fresh %#x)", how,
+	       NWRITERS, r.fresh);
+	if (records)	/* without, the namespaces outnumber the slots */
+		tap_ok(main_publishes("main, all writers stalled"),
+		       "%s and an instance made in main's namespace still "
+		       "publishes UTS, exact", how);
 
 	/* 4 */
 	for (i = 0; i < NWRITERS; i++)
@@ -466,7 +498,7 @@ int main(void)
 	ok = 1;
 	for (i = 0; i < NWRITERS; i++)
 		ok = heard(i).ok && ok;
-	tap_ok(ok, "every write goes on and finishes");
+	tap_ok(ok, "%s every write goes on and finishes", how);
 
 	/* 5 */
 	for (i = 0; i < NWRITERS; i++)
@@ -483,12 +515,31 @@ int main(void)
 		close(wr[i].to);
 		close(wr[i].from);
 	}
-	tap_ok(ok, "then every writer's instance publishes its new name");
-	t0_inst_must(&main_inst, 1);
-	tap_ok(t0_inst_refresh(&main_inst) == 0 &&
-	       t0_page_ok(main_inst.p, KSVC_FRESH_UTS, "main, after"),
-	       "and an instance made in main's namespace publishes UTS");
-	t0_inst_close(&main_inst);
+	tap_ok(ok, "%s then every writer's instance publishes its new name",
+	       how);
+	tap_ok(main_publishes("main, after"),
+	       "%s and an instance made in main's namespace publishes UTS",
+	       how);
+	set_records(1);
+}
+
+int main(void)
+{
+	t0_need_module();
+	if (t0_stall_init(&st) != 0)
+		tap_skip_all("no userfaultfd here");
+	t0_stall_destroy(&st);
+	if (unshare(CLONE_NEWUTS) != 0 ||
+	    sethostname("ksvc-stall-main", 15) != 0)
+		tap_bail("a UTS namespace of our own: %s", strerror(errno));
+	if (access(HOOKS_FILE, R_OK) != 0 || access(RECORD_FILE, W_OK) != 0)
+		tap_skip_all("no " HOOKS_FILE " or " RECORD_FILE);
+	atexit(records_back_on);
+	tap_plan(19);
+
+	/* 1 to 5, both ways */
+	check_writers(1);
+	check_writers(0);
 
 	/* 6 */
 	check_ids();
