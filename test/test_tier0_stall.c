@@ -355,10 +355,9 @@ static long crowd_stall(pthread_t *th, int fail)
 	return faults == NMISSED ? (long)(missed1 - missed0) : -1;
 }
 
-/* An instance made now publishes UTS, exact; and no writer is tracked. */
-static int crowd_quiet(const char *what, unsigned long *writers)
+/* An instance made now in main's namespace publishes UTS, exact. */
+static int main_publishes(const char *what)
 {
-	unsigned long missed;
 	struct t0_inst inst;
 	int ok;
 
@@ -366,6 +365,15 @@ static int crowd_quiet(const char *what, unsigned long *writers)
 	ok = t0_inst_refresh(&inst) == 0 &&
 	     t0_page_ok(inst.p, KSVC_FRESH_UTS, what);
 	t0_inst_close(&inst);
+	return ok;
+}
+
+/* The crowd is in main's namespace: that, and no writer is tracked. */
+static int crowd_quiet(const char *what, unsigned long *writers)
+{
+	unsigned long missed;
+	int ok = main_publishes(what);
+
 	*writers = 1;
 	return hooks_read(&missed, writers) == 0 && ok && *writers == 0;
 }
@@ -382,16 +390,12 @@ static void check_missed(void)
 {
 	static pthread_t th[NMISSED];
 	unsigned long writers = 1;
-	struct t0_inst inst;
 	long n;
 	int ok;
 
 	/* Round 1: the writes succeed; each thread writes again. */
 	n = crowd_stall(th, 0);
-	t0_inst_must(&inst, 1);
-	ok = n > 0 && !crowd.failed && t0_inst_refresh(&inst) == 0 &&
-	     t0_page_ok(inst.p, KSVC_FRESH_UTS, "after the crowd");
-	t0_inst_close(&inst);
+	ok = n > 0 && !crowd.failed && main_publishes("after the crowd");
 	tap_ok(ok, "%d writes stalled at once: %ld return probes missed; once "
 	       "all returned, an instance in their namespace publishes UTS, "
 	       "exact", NMISSED, n);
@@ -439,19 +443,6 @@ static int set_records(int on)
 static void records_back_on(void)
 {
 	set_records(1);
-}
-
-/* An instance made now in main's namespace publishes UTS, exact. */
-static int main_publishes(const char *what)
-{
-	struct t0_inst inst;
-	int ok;
-
-	t0_inst_must(&inst, 1);
-	ok = t0_inst_refresh(&inst) == 0 &&
-	     t0_page_ok(inst.p, KSVC_FRESH_UTS, what);
-	t0_inst_close(&inst);
-	return ok;
 }
 
 /* Steps 1 to 5, with the module recording writers (@records) or not. */
