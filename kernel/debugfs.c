@@ -11,7 +11,8 @@
  *              Y (default): track those writers one by one; N: do as if
  *              their records could not be allocated (for tests)
  *
- * debugfs is root-only; the files are mode 0400 on top of that.
+ * debugfs is root-only; the files are mode 0400 (record_writers 0600) on
+ * top of that.
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>

@@ -30,9 +30,9 @@
  *  - the host name (sethostname, setdomainname, /proc/sys/kernel) and the
  *    uid/gid maps of user namespaces can change under other processes'
  *    feet; they are bracketed the same way under ksvc_global_lock, by a
- *    generation per kind of change and a busy count per namespace (see
- *    struct ksvc_global_change), so that a write stalled in one
- *    namespace holds back no other;
+ *    generation per kind of change and, per namespace, the writes in
+ *    progress there (see struct ksvc_global_change), so that a write
+ *    stalled in one namespace holds back no other;
  *  - RLIMIT_NOFILE is written under task_lock(group_leader), and the
  *    hook that clears the bit runs inside that section, as does the
  *    refresh's read: the two cannot interleave;
@@ -140,10 +140,11 @@ static struct ksvc_global_change ksvc_idmap_writes;	/* uid/gid maps */
  * A change in progress, with its task, so that a change whose return
  * probe is missed (the probe's pool of instances runs dry when that many
  * writes are stalled at once) stops counting anyway: at the
- * notification that ends every host name write (ksvc_t0_uts_written()),
+ * notification that ends every host name change (ksvc_t0_uts_written()),
  * at the writer's next such change (its last one is over by then), or at
- * its exit.  A task has one record at most; it is kept after a missed
- * return, idle, until one of the latter two.  A change whose record
+ * its exit.  A task has one record at most; after a missed return it
+ * stays busy until one of those three, and idle (not counting) after the
+ * notification until one of the other two.  A change whose record
  * cannot be allocated is counted in the slots above, with no task: only
  * its return probe ends it.
  */
@@ -816,8 +817,9 @@ static void t0_busy_drop(struct ksvc_global_change *c, const void *ns)
 
 /*
  * A writer's change is over (or cannot be going on any more).  The
- * generation moves with the count: t0_global_quiet() relies on it to
- * see a change that was in progress when a refresh read its facts.
+ * generation moves as the change stops counting: t0_global_quiet()
+ * relies on it to see a change that was in progress when a refresh read
+ * its facts.
  */
 static void t0_writer_idle(struct ksvc_writer *w)
 {
@@ -857,8 +859,10 @@ static void t0_writer_del(struct ksvc_writer *w)
 /*
  * Current starts a change of @group in @ns (the entry probe): count it,
  * bump the generation, clear the bit where it was published from @ns.
- * @may_alloc: the probe runs where kmalloc(GFP_ATOMIC) is allowed (an
+ * @may_alloc: the probe runs where kmalloc(GFP_NOWAIT) is allowed (an
  * ftrace-based kprobe, not an int3 trap, which counts as NMI context).
+ * @ns is never NULL here: current's nsproxy goes only as it exits, and a
+ * map write names its namespace.
  */
 static void t0_change_begin(struct ksvc_global_change *c, const void *ns,
 			    u32 group, bool may_alloc)
