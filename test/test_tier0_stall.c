@@ -378,6 +378,17 @@ static int crowd_quiet(const char *what, unsigned long *writers)
 	return hooks_read(&missed, writers) == 0 && ok && *writers == 0;
 }
 
+/* Wait up to @ms for the module to track no writer. */
+static void writers_gone(int ms)
+{
+	uint64_t end = ku_now_ms() + (uint64_t)ms;
+	unsigned long missed, writers;
+
+	while (hooks_read(&missed, &writers) == 0 && writers &&
+	       ku_now_ms() < end)
+		ku_sleep_ms(10);
+}
+
 static void crowd_join(pthread_t *th)
 {
 	int i;
@@ -418,11 +429,16 @@ static void check_missed(void)
 	       "return probes missed); once each thread wrote again, UTS is "
 	       "published and no record is left (%lu)", NMISSED, n, writers);
 
-	/* Round 3: the writes fail; the threads exit at once. */
+	/*
+	 * Round 3: the writes fail; the threads exit at once.  A join
+	 * returns once the thread's memory is released, before the exit
+	 * tracepoint runs: wait (bounded) for the module to see the exits.
+	 */
 	n = crowd_stall(th, 1);
 	ok = n > 0 && crowd.failed == NMISSED;
 	crowd_phase(LEAVE);
 	crowd_join(th);
+	writers_gone(WAIT_MS);
 	ok = ok && crowd_quiet("after the threads exited", &writers);
 	tap_ok(ok, "the same, and the threads exit at once (%ld missed): UTS "
 	       "is published and no record is left (%lu)", n, writers);
