@@ -160,7 +160,6 @@ struct ksvc_writer {
 /* All under ksvc_global_lock. */
 static DEFINE_HASHTABLE(ksvc_writers, 6);
 static DEFINE_HASHTABLE(ksvc_writers_ns, 8);	/* busy ones, by namespace */
-static unsigned int ksvc_nr_writers;		/* records */
 /* Records per bucket, so that an exiting task with none takes no lock. */
 static unsigned int ksvc_writers_nr[HASH_SIZE(ksvc_writers)];
 
@@ -853,7 +852,6 @@ static void t0_writer_del(struct ksvc_writer *w)
 	t0_writer_idle(w);
 	hash_del(&w->node);
 	WRITE_ONCE(*nr, *nr - 1);
-	WRITE_ONCE(ksvc_nr_writers, ksvc_nr_writers - 1);
 }
 
 /*
@@ -867,25 +865,23 @@ static void t0_writer_del(struct ksvc_writer *w)
 static void t0_change_begin(struct ksvc_global_change *c, const void *ns,
 			    u32 group, bool may_alloc)
 {
-	struct ksvc_writer *w, *fresh = NULL;
+	struct ksvc_writer *w;
 
-	if (may_alloc && READ_ONCE(ksvc_t0_record_writers))
-		/* best effort: no atomic reserves */
-		fresh = kmalloc(sizeof(*fresh), GFP_NOWAIT | __GFP_NOWARN);
 	spin_lock(&ksvc_global_lock);
 	w = t0_writer_of(current);
 	if (w) {
 		/* Its last write is over: that return probe was missed. */
 		t0_writer_idle(w);
-	} else if (fresh) {
-		w = fresh;
-		fresh = NULL;
-		w->task = current;
-		w->busy = false;
-		hash_add(ksvc_writers, &w->node, (unsigned long)current);
-		WRITE_ONCE(*t0_writers_nr(current),
-			   *t0_writers_nr(current) + 1);
-		WRITE_ONCE(ksvc_nr_writers, ksvc_nr_writers + 1);
+	} else if (may_alloc && READ_ONCE(ksvc_t0_record_writers)) {
+		/* Best effort: GFP_NOWAIT neither sleeps nor uses reserves. */
+		w = kmalloc(sizeof(*w), GFP_NOWAIT | __GFP_NOWARN);
+		if (w) {
+			w->task = current;
+			hash_add(ksvc_writers, &w->node,
+				 (unsigned long)current);
+			WRITE_ONCE(*t0_writers_nr(current),
+				   *t0_writers_nr(current) + 1);
+		}
 	}
 	if (w) {
 		w->c = c;
@@ -898,7 +894,6 @@ static void t0_change_begin(struct ksvc_global_change *c, const void *ns,
 	}
 	c->gen++;
 	spin_unlock(&ksvc_global_lock);
-	kfree(fresh);
 	if (ksvc_any_instance())
 		t0_for_ns(ns, group, false);
 }
@@ -948,10 +943,14 @@ static void t0_writer_exit(struct task_struct *p)
 	kfree(w);
 }
 
-/* For debugfs. */
+/* For debugfs: the records, summed over the buckets. */
 unsigned int ksvc_t0_nr_writers(void)
 {
-	return READ_ONCE(ksvc_nr_writers);
+	unsigned int i, n = 0;
+
+	for (i = 0; i < ARRAY_SIZE(ksvc_writers_nr); i++)
+		n += READ_ONCE(ksvc_writers_nr[i]);
+	return n;
 }
 
 /* After the hooks are gone (module unload): drop what is left. */
@@ -968,7 +967,6 @@ void ksvc_t0_writers_free(void)
 		kfree(w);
 	}
 	memset(ksvc_writers_nr, 0, sizeof(ksvc_writers_nr));
-	ksvc_nr_writers = 0;
 }
 
 static struct uts_namespace *t0_current_uts_ns(void)
