@@ -191,14 +191,19 @@ static inline int ksvc_ring_needs_wakeup(const struct ksvc_ring *r)
 	return (ksvc__load_relaxed(&r->hdr->flags) & KSVC_RING_NEED_WAKEUP) != 0;
 }
 
+/* Internal: ksvc_ring_ready() for a head the consumer already read. */
+static inline __u32 ksvc__ring_ready_at(const struct ksvc_ring *r,
+					__u32 head)
+{
+	__u32 used = ksvc__load_acquire(&r->hdr->tail) - head;
+
+	return used > r->entries ? r->entries : used;
+}
+
 /* Consumer: number of entries ready. */
 static inline __u32 ksvc_ring_ready(const struct ksvc_ring *r)
 {
-	__u32 tail = ksvc__load_acquire(&r->hdr->tail);
-	__u32 head = ksvc__load_relaxed(&r->hdr->head);
-	__u32 used = tail - head;
-
-	return used > r->entries ? r->entries : used;
+	return ksvc__ring_ready_at(r, ksvc__load_relaxed(&r->hdr->head));
 }
 
 /* Consumer: the n-th ready entry after head (n < ksvc_ring_ready()). */

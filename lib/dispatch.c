@@ -1109,13 +1109,9 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 {
 	const struct ksvc_entry *slots = ksvc__sq_slots(d->sq);
 	__u32 head = A_LOADR(&d->sq->hdr->head), mask = d->sq->mask;
-	__u32 ready = A_LOAD(&d->sq->hdr->tail) - head, i, taken, nfast;
+	__u32 ready = ksvc__ring_ready_at(d->sq, head), i, taken, nfast;
 	__s32 credits, owe;
 	int stall = 0;
-
-	/* ksvc_ring_ready(), from the one read of the head used below */
-	if (ready > d->sq->entries)
-		ready = d->sq->entries;
 
 	if (!ready) {
 		if (A_LOADR(&d->cq_stalled))
