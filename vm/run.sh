@@ -126,8 +126,12 @@ if [ -n "$build" ]; then
 		bench) targets="$targets bench-progs" ;;
 		*) targets="$targets test" ;;
 		esac
+		# The guest takes the programs from build/ and build/san/:
+		# O= and SAN= handed down by a calling make (make bench
+		# O=build/b) must not send them elsewhere.
 		make -n examples >/dev/null 2>&1 && targets="$targets examples"
-		make -s -j"$(nproc)" $targets || die "make $targets failed"
+		make -s -j"$(nproc)" $targets O=. SAN= ||
+			die "make $targets failed"
 		if grep -q ' build/san/' "$RUNLIST"; then
 			make -s -j"$(nproc)" lib test SAN=1 O=build/san ||
 				die "make lib test SAN=1 O=build/san failed"
