@@ -600,6 +600,7 @@ static u32 t0_publishable(struct ksvc_instance *inst, u32 groups,
 	struct ksvc_tg_busy *tg = ksvc_tg_of(inst->tgid);
 	unsigned int g;
 	bool tg_quiet;
+	u32 uts_read;
 
 	for (g = 0; g < KSVC_G_NR; g++)
 		if (inst->t0_gen[g] != s->gen[g])
@@ -624,6 +625,7 @@ static u32 t0_publishable(struct ksvc_instance *inst, u32 groups,
 	}
 
 	groups &= ~READ_ONCE(ksvc_disabled);
+	uts_read = groups & KSVC_FRESH_UTS;
 	spin_lock(&ksvc_global_lock);
 	if (!t0_global_quiet(&ksvc_uts_writes, s->uts_gen, f->uts_ns))
 		groups &= ~KSVC_FRESH_UTS;
@@ -632,15 +634,15 @@ static u32 t0_publishable(struct ksvc_instance *inst, u32 groups,
 	/*
 	 * Name the namespaces inside this section: a change that starts
 	 * after the check above finds this instance by them (t0_for_ns())
-	 * and clears the bit, waiting for t0_lock if need be.
+	 * and clears the bit, waiting for t0_lock if need be.  Both are
+	 * named even when their group is held back (a write in progress,
+	 * an id with no mapping yet): the end of that write, or the map
+	 * write that makes the id publishable, finds the instance by it
+	 * and refreshes it, instead of leaving the bit clear until the
+	 * owner's next call.
 	 */
-	if (groups & KSVC_FRESH_UTS)
+	if (uts_read && f->uts_ns)
 		WRITE_ONCE(inst->t0_uts_ns, f->uts_ns);
-	/*
-	 * The user namespace is named even when IDS is not published (an
-	 * id with no mapping yet): the map write that makes it publishable
-	 * finds the instance by it and refreshes it.
-	 */
 	if (f->user_ns)
 		WRITE_ONCE(inst->t0_user_ns, f->user_ns);
 	spin_unlock(&ksvc_global_lock);

@@ -20,6 +20,9 @@
  *  5. every writer's instance then publishes its new name, and so does a
  *     new instance in main's namespace (nothing is left counted in
  *     progress);
+ *  5b. a lone writer's instance made while its write was stalled
+ *     publishes the new name at the write's end, before any call of its
+ *     owner;
  *  6. a uid_map write into a child's new user namespace stalls: an
  *     instance made meanwhile in ours publishes IDS, exact; the write
  *     then finishes.
@@ -63,7 +66,12 @@
 struct report {
 	int ok;			/* the step worked */
 	unsigned int fresh;	/* the page's fresh mask at that point */
+	unsigned int late;	/* LATE_*: the instance made while stalled */
 };
+
+/* The instance a writer makes while its write is stalled: */
+#define LATE_HELD	1	/* did not publish UTS meanwhile */
+#define LATE_PUBLISHED	2	/* published the new name at the write's end */
 
 struct writer {
 	pid_t pid;
@@ -86,9 +94,9 @@ static void *set_name(void *arg)
 	return NULL;
 }
 
-static void say(int fd, int ok, unsigned int fresh)
+static void say(int fd, int ok, unsigned int fresh, unsigned int late)
 {
-	struct report r = { ok, fresh };
+	struct report r = { ok, fresh, late };
 
 	if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		_exit(98);
@@ -97,8 +105,9 @@ static void say(int fd, int ok, unsigned int fresh)
 /* Runs in the child: stall, report, and so on (see main()). */
 static int writer_main(int n, int in, int out)
 {
+	struct t0_inst inst, late;
 	struct t0_page_snap s;
-	struct t0_inst inst;
+	unsigned int lf = 0;
 	char old_name[64];
 	pthread_t th;
 	int r;
@@ -116,16 +125,31 @@ static int writer_main(int n, int in, int out)
 	if (t0_inst_refresh(&inst) != 0)
 		r = 0;
 	t0_read_page(inst.p, &s);
-	say(out, r && t0_page_ok(inst.p, 0, "writer, stalled"), s.fresh);
+	r = r && t0_page_ok(inst.p, 0, "writer, stalled");
+	/*
+	 * An instance made now has never published UTS: only its refresh,
+	 * held back, can have named the namespace for the write's end.
+	 */
+	if (t0_inst_open(&late, 1) != 0)
+		return 2;
+	t0_read_page(late.p, &s);
+	if (!(s.fresh & KSVC_FRESH_UTS))
+		lf |= LATE_HELD;
+	t0_read_page(inst.p, &s);
+	say(out, r, s.fresh, lf);
 
-	/* Go on with the write. */
+	/* Go on with the write; its end refreshes, nobody else does. */
 	t0_waitfor(in);
 	r = t0_stall_fill(&st, new_name, strlen(new_name) + 1) == 0;
 	pthread_join(th, NULL);
 	if (set_ret != 0)
 		fprintf(stderr, "# writer %d: sethostname: %s\n", n,
 			strerror(set_errno));
-	say(out, r && set_ret == 0, 0);
+	t0_read_page(late.p, &s);
+	if ((s.fresh & KSVC_FRESH_UTS) && !strcmp(s.f.uts.nodename, new_name))
+		lf |= LATE_PUBLISHED;
+	t0_inst_close(&late);
+	say(out, r && set_ret == 0, s.fresh, lf);
 
 	/* Every write has finished: the new name, fresh. */
 	t0_waitfor(in);
@@ -133,7 +157,7 @@ static int writer_main(int n, int in, int out)
 	    t0_page_ok(inst.p, KSVC_FRESH_UTS, "writer, after");
 	t0_read_page(inst.p, &s);
 	r = r && !strcmp(s.f.uts.nodename, new_name);
-	say(out, r, s.fresh);
+	say(out, r, s.fresh, 0);
 	t0_inst_close(&inst);
 	t0_stall_destroy(&st);
 	return 0;
@@ -444,6 +468,35 @@ static void check_missed(void)
 	       "is published and no record is left (%lu)", n, writers);
 }
 
+/*
+ * A refresh held back by a write in progress names the namespace it read,
+ * so that the write's end refreshes the instance: a lone writer's
+ * instance made while it was stalled shows the new name as soon as the
+ * write returned, before its owner makes any call.  (When several writes
+ * end at once, one's refresh may be held back by another's, and only the
+ * owner's next call brings the bit back: so in step 5, where twenty end
+ * together, each owner makes that call first.)
+ */
+static void check_end_refresh(void)
+{
+	struct report r1, r2, r3;
+
+	writer_start(0);
+	r1 = heard(0);
+	t0_post(wr[0].to);
+	r2 = heard(0);
+	t0_post(wr[0].to);
+	r3 = heard(0);
+	tap_ok(t0_wait(wr[0].pid) == 0 && r1.ok && r2.ok && r3.ok &&
+	       (r1.late & LATE_HELD) && (r2.late & LATE_PUBLISHED),
+	       "a lone stalled write: an instance made meanwhile does not "
+	       "publish UTS (%d), then its end publishes the new name there, "
+	       "with no call by the owner (%d; fresh %#x)",
+	       !!(r1.late & LATE_HELD), !!(r2.late & LATE_PUBLISHED), r2.fresh);
+	close(wr[0].to);
+	close(wr[0].from);
+}
+
 /* Whether the module records writers one by one (debugfs knob). */
 static int set_records(int on)
 {
@@ -465,7 +518,7 @@ static void records_back_on(void)
 static void check_writers(int records)
 {
 	const char *how = records ? "[records]" : "[no records]";
-	struct report r = { 0, 0 };
+	struct report r = { 0, 0, 0 };
 	int i, ok;
 
 	if (set_records(records) != 0)
@@ -542,11 +595,12 @@ int main(void)
 	if (access(HOOKS_FILE, R_OK) != 0 || access(RECORD_FILE, W_OK) != 0)
 		tap_skip_all("no " HOOKS_FILE " or " RECORD_FILE);
 	atexit(records_back_on);
-	tap_plan(19);
+	tap_plan(20);
 
 	/* 1 to 5, both ways */
 	check_writers(1);
 	check_writers(0);
+	check_end_refresh();
 
 	/* 6 */
 	check_ids();
