@@ -140,7 +140,12 @@ struct ksvc_dispatcher;
 	 * that exits while its requests wait (a receive with no data yet)
 	 * makes them complete -ECANCELED.  Programs whose threads come and
 	 * go should drive from threads that stay, or use ONE_DRIVER, or a
-	 * dispatcher thread. */
+	 * dispatcher thread.  A driving thread also takes the task work of
+	 * its requests' completions, as with io_uring used directly: while
+	 * they are in flight, its own blocking calls that are not restarted
+	 * after a signal (epoll_wait(2), for one) may fail with EINTR when
+	 * one completes.  ONE_DRIVER avoids that where the kernel has
+	 * IORING_SETUP_DEFER_TASKRUN (ksvc-echo drives this way). */
 #define KSVC_DISPATCH_ONE_DRIVER	(1u << 1)
 	/* With CALLER_DRIVES: only the thread that called
 	 * ksvc_dispatch_create() ever drives (wait/call/run/stop/destroy;
