@@ -6,10 +6,13 @@
  *              period)
  *   pages      pages those instances hold
  *   hooks      which Tier 0 hooks are attached, their missed counts, and
- *              how many host name or id map writers the module tracks
+ *              how many host name or id map writers the module keeps a
+ *              record of (one per task that wrote, until it exits), and
+ *              how many of those are writing
  *   record_writers
  *              Y (default): track those writers one by one; N: do as if
- *              their records could not be allocated (for tests)
+ *              their records could not be allocated (for tests; a task
+ *              that has one already keeps using it)
  *
  * debugfs is root-only; the files are mode 0400 (record_writers 0600) on
  * top of that.

@@ -416,7 +416,7 @@ u32 ksvc_hooks_missing_groups(void)
 /* For debugfs: one line per hook. */
 void ksvc_hooks_show(struct seq_file *m)
 {
-	unsigned int i;
+	unsigned int i, nr, busy;
 
 	for (i = 0; i < ARRAY_SIZE(ksvc_hooks); i++) {
 		struct ksvc_hook *h = &ksvc_hooks[i];
@@ -432,5 +432,6 @@ void ksvc_hooks_show(struct seq_file *m)
 		seq_printf(m, "tracepoint %s %s\n", ksvc_tps[i].name,
 			   ksvc_tps[i].on ? "on" : "OFF");
 	seq_printf(m, "disabled groups 0x%x\n", ksvc_missing);
-	seq_printf(m, "writers %u\n", ksvc_t0_nr_writers());
+	nr = ksvc_t0_nr_writers(&busy);
+	seq_printf(m, "writers %u busy %u\n", nr, busy);
 }

@@ -138,7 +138,7 @@ void ksvc_t0_scan_sharers(struct ksvc_instance *inst);
 void ksvc_t0_mm_release(struct task_struct *tsk, struct mm_struct *mm);
 void ksvc_t0_disable(u32 groups);
 void ksvc_t0_writers_free(void);
-unsigned int ksvc_t0_nr_writers(void);
+unsigned int ksvc_t0_nr_writers(unsigned int *busy);
 extern bool ksvc_t0_record_writers;
 
 /* hooks.c */

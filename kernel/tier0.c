@@ -142,11 +142,12 @@ static struct ksvc_global_change ksvc_idmap_writes;	/* uid/gid maps */
  * writes are stalled at once) stops counting anyway: at the
  * notification that ends every host name change (ksvc_t0_uts_written()),
  * at the writer's next such change (its last one is over by then), or at
- * its exit.  A task has one record at most; after a missed return it
- * stays busy until one of those three, and idle (not counting) after the
- * notification until one of the other two.  A change whose record
- * cannot be allocated is counted in the slots above, with no task: only
- * its return probe ends it.
+ * its exit.  A task has one record at most, kept from its first such
+ * change to its exit: busy while a change counts, idle (not counting)
+ * otherwise, and reused by its next change, so that a task that writes
+ * again and again allocates once.  A change whose record cannot be
+ * allocated is counted in the slots above, with no task: only its return
+ * probe ends it.
  */
 struct ksvc_writer {
 	struct hlist_node node;		/* in ksvc_writers, by task */
@@ -162,6 +163,7 @@ static DEFINE_HASHTABLE(ksvc_writers, 6);
 static DEFINE_HASHTABLE(ksvc_writers_ns, 8);	/* busy ones, by namespace */
 /* Records per bucket, so that an exiting task with none takes no lock. */
 static unsigned int ksvc_writers_nr[HASH_SIZE(ksvc_writers)];
+static unsigned int ksvc_writers_busy;	/* for debugfs */
 
 /*
  * Record writers (debugfs, for tests: off, every change is counted the
@@ -828,6 +830,7 @@ static void t0_writer_idle(struct ksvc_writer *w)
 		return;
 	w->busy = false;
 	hash_del(&w->ns_node);
+	WRITE_ONCE(ksvc_writers_busy, ksvc_writers_busy - 1);
 	w->c->gen++;
 }
 
@@ -890,6 +893,7 @@ static void t0_change_begin(struct ksvc_global_change *c, const void *ns,
 		w->ns = ns;
 		w->busy = true;
 		hash_add(ksvc_writers_ns, &w->ns_node, (unsigned long)ns);
+		WRITE_ONCE(ksvc_writers_busy, ksvc_writers_busy + 1);
 	} else {
 		/* Without a record, only the return probe ends it. */
 		t0_busy_add(c, ns);
@@ -901,12 +905,14 @@ static void t0_change_begin(struct ksvc_global_change *c, const void *ns,
 }
 
 /*
- * Current's change of @group in @ns returned (the return probe): drop
- * its record, bump the generation, refresh where it was published from
- * @ns.  No record means it was begun without one (see above), or, in
- * the unload window where the entry probe is gone and the return probe
- * not yet, not begun at all: the drop may then take another writer's
- * count, which no longer matters (no instance outlives the module).
+ * Current's change of @group in @ns returned (the return probe): its
+ * record goes idle (kept for its next change), the generation moves, and
+ * instances that published from @ns are refreshed.  A task with a record
+ * began this change with it (t0_change_begin() always reuses it).  No
+ * record means it was begun without one (see above), or, in the unload
+ * window where the entry probe is gone and the return probe not yet, not
+ * begun at all: the drop may then take another writer's count, which no
+ * longer matters (no instance outlives the module).
  */
 static void t0_change_end(struct ksvc_global_change *c, const void *ns,
 			  u32 group)
@@ -916,12 +922,11 @@ static void t0_change_end(struct ksvc_global_change *c, const void *ns,
 	spin_lock(&ksvc_global_lock);
 	w = t0_writer_of(current);
 	if (w)
-		t0_writer_del(w);
+		t0_writer_idle(w);
 	else
 		t0_busy_drop(c, ns);
 	c->gen++;
 	spin_unlock(&ksvc_global_lock);
-	kfree(w);
 	if (ksvc_any_instance())
 		t0_for_ns(ns, group, true);
 }
@@ -945,13 +950,14 @@ static void t0_writer_exit(struct task_struct *p)
 	kfree(w);
 }
 
-/* For debugfs: the records, summed over the buckets. */
-unsigned int ksvc_t0_nr_writers(void)
+/* For debugfs: the records, summed over the buckets, and the busy ones. */
+unsigned int ksvc_t0_nr_writers(unsigned int *busy)
 {
 	unsigned int i, n = 0;
 
 	for (i = 0; i < ARRAY_SIZE(ksvc_writers_nr); i++)
 		n += READ_ONCE(ksvc_writers_nr[i]);
+	*busy = READ_ONCE(ksvc_writers_busy);
 	return n;
 }
 
@@ -969,6 +975,7 @@ void ksvc_t0_writers_free(void)
 		kfree(w);
 	}
 	memset(ksvc_writers_nr, 0, sizeof(ksvc_writers_nr));
+	ksvc_writers_busy = 0;
 }
 
 static struct uts_namespace *t0_current_uts_ns(void)

@@ -33,10 +33,12 @@
  *     - the writes succeed: UTS is published again as soon as every
  *       write returned (each one's end was seen at the notification
  *       every successful host name write ends in); once each thread
- *       wrote again, the module keeps no record of the writers;
+ *       wrote again, none of their records counts a write (main's own
+ *       record, from its write at the start, is still kept, idle);
  *     - the writes fail (no notification); each thread writes again:
- *       UTS is published, no record is left;
- *     - the writes fail; the threads exit: the same.
+ *       UTS is published, no record counts a write;
+ *     - the writes fail; the threads exit: UTS is published, and their
+ *       records are gone.
  *
  * Steps 1 to 5 run twice: with the module recording each writer (as it
  * does wherever its entry probes run through ftrace), then without (as
@@ -255,11 +257,17 @@ static void check_ids(void)
 
 /* ---- step 7 --------------------------------------------------------- */
 
+/* The module's records of writers: one per task that wrote, till it exits. */
+struct wcount {
+	unsigned long records;	/* all of them */
+	unsigned long busy;	/* those counting a write in progress */
+};
+
 /*
  * From the module's debugfs file: the return probes sethostname() missed
- * (*@missed), and the writers it keeps records of (*@writers).
+ * (*@missed), and the writers it keeps records of (*@w).
  */
-static int hooks_read(unsigned long *missed, unsigned long *writers)
+static int hooks_read(unsigned long *missed, struct wcount *w)
 {
 	FILE *f = fopen(HOOKS_FILE, "r");
 	char line[256];
@@ -277,7 +285,8 @@ static int hooks_read(unsigned long *missed, unsigned long *writers)
 			*missed = krp;
 			found |= 1;
 		}
-		if (sscanf(line, "writers %lu", writers) == 1)
+		if (sscanf(line, "writers %lu busy %lu", &w->records,
+			   &w->busy) == 2)
 			found |= 2;
 	}
 	fclose(f);
@@ -338,11 +347,12 @@ static void crowd_phase(int phase)
  */
 static long crowd_stall(pthread_t *th, int fail)
 {
-	unsigned long missed0, missed1, writers;
+	unsigned long missed0, missed1;
+	struct wcount w;
 	pthread_attr_t attr;
 	int i, faults = 0;
 
-	if (hooks_read(&missed0, &writers) != 0 || t0_stall_init(&st) != 0)
+	if (hooks_read(&missed0, &w) != 0 || t0_stall_init(&st) != 0)
 		return -1;
 	crowd.returned = 0;
 	crowd.failed = 0;
@@ -373,7 +383,7 @@ static long crowd_stall(pthread_t *th, int fail)
 		tap_bail("UFFDIO_COPY: %s", strerror(errno));
 	}
 	crowd_wait(NMISSED);
-	if (hooks_read(&missed1, &writers) != 0)
+	if (hooks_read(&missed1, &w) != 0)
 		return -1;
 	t0_stall_destroy(&st);
 	return faults == NMISSED ? (long)(missed1 - missed0) : -1;
@@ -392,23 +402,27 @@ static int main_publishes(const char *what)
 	return ok;
 }
 
-/* The crowd is in main's namespace: that, and no writer is tracked. */
-static int crowd_quiet(const char *what, unsigned long *writers)
+/*
+ * The crowd is in main's namespace: that publishes UTS, and no record
+ * counts a write in progress.
+ */
+static int crowd_quiet(const char *what, struct wcount *w)
 {
 	unsigned long missed;
 	int ok = main_publishes(what);
 
-	*writers = 1;
-	return hooks_read(&missed, writers) == 0 && ok && *writers == 0;
+	w->records = w->busy = ~0ul;
+	return hooks_read(&missed, w) == 0 && ok && w->busy == 0;
 }
 
-/* Wait up to @ms for the module to track no writer. */
-static void writers_gone(int ms)
+/* Wait up to @ms for the module to hold at most @n records. */
+static void records_down_to(unsigned long n, int ms)
 {
 	uint64_t end = ku_now_ms() + (uint64_t)ms;
-	unsigned long missed, writers;
+	unsigned long missed;
+	struct wcount w;
 
-	while (hooks_read(&missed, &writers) == 0 && writers &&
+	while (hooks_read(&missed, &w) == 0 && w.records > n &&
 	       ku_now_ms() < end)
 		ku_sleep_ms(10);
 }
@@ -424,9 +438,20 @@ static void crowd_join(pthread_t *th)
 static void check_missed(void)
 {
 	static pthread_t th[NMISSED];
-	unsigned long writers = 1;
+	unsigned long missed;
+	struct wcount w = { 0, 0 }, w0;
 	long n;
 	int ok;
+
+	/*
+	 * Only main's own record remains from the steps before, idle: main
+	 * set its host name at the start, and a task keeps its record for
+	 * its next write until it exits (threads that wrote and exited lose
+	 * theirs soon after their exit).
+	 */
+	records_down_to(1, WAIT_MS);
+	if (hooks_read(&missed, &w0) != 0)
+		tap_bail("cannot read %s", HOOKS_FILE);
 
 	/* Round 1: the writes succeed; each thread writes again. */
 	n = crowd_stall(th, 0);
@@ -436,36 +461,44 @@ static void check_missed(void)
 	       "exact", NMISSED, n);
 	crowd_phase(AGAIN);
 	crowd_wait(2 * NMISSED);
-	ok = !crowd.failed && crowd_quiet("after writing again", &writers);
+	ok = !crowd.failed && crowd_quiet("after writing again", &w) &&
+	     w0.records == 1 && w0.busy == 0;
 	crowd_join(th);
-	tap_ok(ok, "once each thread wrote the name again, the module keeps "
-	       "no record of them (%lu left)", writers);
+	tap_ok(ok, "once each thread wrote the name again, none of their "
+	       "records counts a write in progress (%lu busy); main's record "
+	       "from its own write is kept, idle (%lu records, %lu busy "
+	       "before)", w.busy, w0.records, w0.busy);
 
 	/* Round 2: the writes fail; each thread writes again. */
+	records_down_to(w0.records, WAIT_MS);
 	n = crowd_stall(th, 1);
 	ok = n > 0 && crowd.failed == NMISSED;
 	crowd_phase(AGAIN);
 	crowd_wait(2 * NMISSED);
 	ok = ok && crowd.failed == NMISSED &&
-	     crowd_quiet("after failing, then writing again", &writers);
+	     crowd_quiet("after failing, then writing again", &w);
 	crowd_join(th);
 	tap_ok(ok, "%d writes stalled, then failed with no notification (%ld "
 	       "return probes missed); once each thread wrote again, UTS is "
-	       "published and no record is left (%lu)", NMISSED, n, writers);
+	       "published and no record counts a write (%lu busy)", NMISSED,
+	       n, w.busy);
 
 	/*
 	 * Round 3: the writes fail; the threads exit at once.  A join
 	 * returns once the thread's memory is released, before the exit
 	 * tracepoint runs: wait (bounded) for the module to see the exits.
 	 */
+	records_down_to(w0.records, WAIT_MS);
 	n = crowd_stall(th, 1);
 	ok = n > 0 && crowd.failed == NMISSED;
 	crowd_phase(LEAVE);
 	crowd_join(th);
-	writers_gone(WAIT_MS);
-	ok = ok && crowd_quiet("after the threads exited", &writers);
+	records_down_to(w0.records, WAIT_MS);
+	ok = ok && crowd_quiet("after the threads exited", &w) &&
+	     w.records == w0.records;
 	tap_ok(ok, "the same, and the threads exit at once (%ld missed): UTS "
-	       "is published and no record is left (%lu)", n, writers);
+	       "is published and their records are gone (%lu busy, %lu "
+	       "records, %lu before)", n, w.busy, w.records, w0.records);
 }
 
 /*
