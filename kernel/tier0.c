@@ -163,7 +163,6 @@ static DEFINE_HASHTABLE(ksvc_writers, 6);
 static DEFINE_HASHTABLE(ksvc_writers_ns, 8);	/* busy ones, by namespace */
 /* Records per bucket, so that an exiting task with none takes no lock. */
 static unsigned int ksvc_writers_nr[HASH_SIZE(ksvc_writers)];
-static unsigned int ksvc_writers_busy;	/* for debugfs */
 
 /*
  * Record writers (debugfs, for tests: off, every change is counted the
@@ -830,7 +829,6 @@ static void t0_writer_idle(struct ksvc_writer *w)
 		return;
 	w->busy = false;
 	hash_del(&w->ns_node);
-	WRITE_ONCE(ksvc_writers_busy, ksvc_writers_busy - 1);
 	w->c->gen++;
 }
 
@@ -893,7 +891,6 @@ static void t0_change_begin(struct ksvc_global_change *c, const void *ns,
 		w->ns = ns;
 		w->busy = true;
 		hash_add(ksvc_writers_ns, &w->ns_node, (unsigned long)ns);
-		WRITE_ONCE(ksvc_writers_busy, ksvc_writers_busy + 1);
 	} else {
 		/* Without a record, only the return probe ends it. */
 		t0_busy_add(c, ns);
@@ -950,14 +947,22 @@ static void t0_writer_exit(struct task_struct *p)
 	kfree(w);
 }
 
-/* For debugfs: the records, summed over the buckets, and the busy ones. */
+/*
+ * For debugfs: the records, summed over the buckets, and the busy ones
+ * (those in the namespace hash).
+ */
 unsigned int ksvc_t0_nr_writers(unsigned int *busy)
 {
+	struct ksvc_writer *w;
 	unsigned int i, n = 0;
 
 	for (i = 0; i < ARRAY_SIZE(ksvc_writers_nr); i++)
 		n += READ_ONCE(ksvc_writers_nr[i]);
-	*busy = READ_ONCE(ksvc_writers_busy);
+	*busy = 0;
+	spin_lock(&ksvc_global_lock);
+	hash_for_each(ksvc_writers_ns, i, w, ns_node)
+		(*busy)++;
+	spin_unlock(&ksvc_global_lock);
 	return n;
 }
 
@@ -975,7 +980,6 @@ void ksvc_t0_writers_free(void)
 		kfree(w);
 	}
 	memset(ksvc_writers_nr, 0, sizeof(ksvc_writers_nr));
-	ksvc_writers_busy = 0;
 }
 
 static struct uts_namespace *t0_current_uts_ns(void)

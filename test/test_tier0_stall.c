@@ -126,7 +126,6 @@ static int writer_main(int n, int in, int out)
 	r = t0_stall_wait(&st, WAIT_MS);
 	if (t0_inst_refresh(&inst) != 0)
 		r = 0;
-	t0_read_page(inst.p, &s);
 	r = r && t0_page_ok(inst.p, 0, "writer, stalled");
 	/*
 	 * An instance made now has never published UTS: only its refresh,
