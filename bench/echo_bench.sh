@@ -26,8 +26,9 @@
 # the machine's speed spreads over all servers alike): pick a free port,
 # start the server, wait until it accepts connections, run the client,
 # record messages/s, p50 and p99 and the server's CPU time during the run
-# (all threads), stop the server. Then print two tables (medians; ksvc-echo
-# against the best of the others; server CPU time per message) and write
+# (all threads), stop the server. Then print the tables (medians, with
+# ksvc-echo against the best of the others; the same ratio run by run;
+# ksvc-echo against liburing; server CPU time per message) and write
 # echo.csv (medians), echo-runs.csv (every run), echo.txt (what was
 # printed) and echo-logs/ (each run's client and server output).
 #
@@ -293,6 +294,7 @@ NR == 1 { next }
 	key = $1 SUBSEP $2
 	if ($16 == "ok") {
 		rate[key] = rate[key] " " $11; p50[key] = p50[key] " " $12; p99[key] = p99[key] " " $13
+		runrate[$1, $2, $3] = $11
 		if ($15 != "" && $8 > 0) cpu[key] = cpu[key] " " $15 / 1000 / $8
 		nok[key]++
 	} else nfail[key]++
@@ -355,6 +357,36 @@ END {
 		print "goal: ksvc-echo at or above the best other server (C epoll, tokio, Go) in msgs/s, with p99 no worse, on every load"
 	else
 		print "ksvc-echo missing: no comparison against the goal"
+
+	# Each run of a load starts every server in turn, seconds apart: the
+	# pairs below are as near side by side as this benchmark gets, and
+	# show whether a difference between the medians is one the runs agree
+	# on or drift in the speed of the machine between runs.
+	if (here["ksvc"] && reps > 1) {
+		printf "\nksvc-echo / the best other server of the same run, run by run (msgs/s)\n"
+		printf "%-26s  %-14s  %s\n", "load (conns x msgs x size)", "runs ahead", "ratio: median (lowest .. highest)"
+		for (j = 1; j <= nl; j++) {
+			l = L[j]; list = ""; n = 0; ahead = 0; lo = ""; hi = ""
+			for (r = 1; r <= reps; r++) {
+				if (!(("ksvc", l, r) in runrate)) continue
+				best = 0
+				for (i = 1; i <= ns; i++) {
+					s = S[i]
+					if (s == "ksvc" || s == "uring" || !((s, l, r) in runrate)) continue
+					if (runrate[s, l, r] + 0 > best) best = runrate[s, l, r] + 0
+				}
+				if (best <= 0) continue
+				x = runrate["ksvc", l, r] / best
+				list = list " " x; n++
+				if (x >= 1) ahead++
+				if (lo == "" || x < lo) lo = x
+				if (hi == "" || x > hi) hi = x
+			}
+			printf "%-26s", lsize(l)
+			if (n) printf "  %-14s  %.2fx (%.2fx .. %.2fx)\n", ahead " of " n, median(list), lo, hi
+			else printf "  n/a\n"
+		}
+	}
 
 	if (here["ksvc"] && here["uring"]) {
 		printf "\nThe cost of KSVC itself: ksvc-echo / liburing (the same server on io_uring directly)\n"
