@@ -143,8 +143,8 @@ static void test_fork(void)
 {
 	static const char *const names[] = {
 		"fork child: no KSVC mapping inherited",
-		"fork child: the parent's instance cannot be mapped or "
-		"refreshed (EACCES)",
+		("fork child: the parent's instance cannot be mapped or "
+		 "refreshed (EACCES)"),
 		"fork child: accessors give the child's values",
 		"fork child: own library instance, exact, all bits",
 		"fork child: the parent's library descriptor was closed",
@@ -732,8 +732,8 @@ static void userns_child_go(struct userns_child *u)
 static void test_userns(void)
 {
 	static const char *const names[] = {
-		"user namespace, no map yet: IDS not fresh (overflow ids), the "
-		"rest exact; accessors give the overflow ids",
+		("user namespace, no map yet: IDS not fresh (overflow ids), "
+		 "the rest exact; accessors give the overflow ids"),
 		"user namespace, no map yet: instance created inside: the same",
 		"uid_map/gid_map written by the process: mapped ids, all bits",
 		"uid_map/gid_map written by the process: accessors give them",
