@@ -23,10 +23,11 @@ export DEBIAN_FRONTEND=noninteractive
 # build-essential brings gcc, g++ and make; perl runs checkpatch.pl,
 # linux-source-6.12 provides it; xz-utils unpacks it; valgrind runs one
 # dispatcher test (test_dispatch_vg); pkg-config, man-db and groff-base
-# check what make install installs (test/install.sh).
+# check what make install installs (test/install.sh); clang builds user
+# space a second time, for its warnings.
 PKGS="build-essential gcc g++ make qemu-system-x86 busybox-static cpio kmod
 sparse dkms liburing-dev gzip perl xz-utils linux-source-6.12 valgrind
-pkg-config man-db groff-base"
+pkg-config man-db groff-base clang"
 
 say() { printf 'deps: %s\n' "$*"; }
 die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }

@@ -10,7 +10,8 @@
 #   2. checkpatch.pl --strict on the kernel sources and the ABI header
 #   3. compiles every public header as C11 and C++11 (the ABI header also
 #      as C99); the kernel build of step 1 covers the kernel side
-#   4. builds user space, plainly and with ASan+UBSan (O=build/san)
+#   4. builds user space, plainly, with ASan+UBSan (O=build/san), and
+#      with clang (O=build/clang; built only, warnings are errors)
 #   5. runs the host tests of both builds (test/host.list), then
 #      test/install.sh: make install into a staging tree, a program built
 #      against it alone, the installed ksvc-run and man pages, uninstall
@@ -190,13 +191,17 @@ done
 endsect
 
 # ---- 4. user space ---------------------------------------------------------
-phase "4. user space: plain and SAN=1 O=build/san"
+phase "4. user space: plain, SAN=1 O=build/san, and with clang"
 sect 04-build.tap "build: user space"
 TARGETS="lib test"
 make -n examples >/dev/null 2>&1 && TARGETS="$TARGETS examples"
 check "make $TARGETS" "$RES/build-user.log" make -j"$JOBS" $TARGETS
 check "make $TARGETS SAN=1 O=build/san" "$RES/build-san.log" \
 	make -j"$JOBS" $TARGETS SAN=1 O=build/san
+# Users build with clang too: its warnings are errors as well.  Only
+# built: the tests run from the gcc builds.
+check "make $TARGETS CC=clang O=build/clang" "$RES/build-clang.log" \
+	make -j"$JOBS" $TARGETS CC=clang O=build/clang
 endsect
 
 # ---- 5. host tests ---------------------------------------------------------
