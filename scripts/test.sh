@@ -9,7 +9,8 @@
 #      any warning fails
 #   2. checkpatch.pl --strict on the kernel sources and the ABI header
 #   3. compiles every public header as C11 and C++11 (the ABI header also
-#      as C99); the kernel build of step 1 covers the kernel side
+#      as C99), with gcc and with clang; the kernel build of step 1 covers
+#      the kernel side
 #   4. builds user space, plainly, with ASan+UBSan (O=build/san), and
 #      with clang (O=build/clang; built only, warnings are errors)
 #   5. runs the host tests of both builds (test/host.list), then
@@ -170,23 +171,30 @@ fi
 endsect
 
 # ---- 3. headers as C and C++ -------------------------------------------
-phase "3. public headers compile as C11 and C++11"
+phase "3. public headers compile as C11 and C++11 (gcc and clang)"
 sect 03-headers.tap "headers"
 for h in include/*.h; do
 	b=$(basename "$h")
 	printf '#include "%s"\n#include "%s"\nint main(void) { return 0; }\n' "$b" "$b" \
 		>"$RES/hdr.c"
-	check "$h compiles as C11 (twice included)" "$RES/hdr-$b-c11.log" \
-		gcc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude \
-		-fsyntax-only "$RES/hdr.c"
-	if [ "$b" = ksvc_uapi.h ]; then
-		check "$h compiles as C99" "$RES/hdr-$b-c99.log" \
-			gcc -std=c99 -Wall -Wextra -Werror -pedantic -Iinclude \
+	for cc in gcc clang; do
+		cxx=g++
+		[ $cc = clang ] && cxx=clang++
+		check "$h compiles as C11 with $cc (twice included)" \
+			"$RES/hdr-$b-$cc-c11.log" \
+			$cc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude \
 			-fsyntax-only "$RES/hdr.c"
-	fi
-	check "$h compiles as C++11" "$RES/hdr-$b-cxx.log" \
-		g++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude \
-		-fsyntax-only -x c++ "$RES/hdr.c"
+		if [ "$b" = ksvc_uapi.h ]; then
+			check "$h compiles as C99 with $cc" \
+				"$RES/hdr-$b-$cc-c99.log" \
+				$cc -std=c99 -Wall -Wextra -Werror -pedantic \
+				-Iinclude -fsyntax-only "$RES/hdr.c"
+		fi
+		check "$h compiles as C++11 with $cxx" \
+			"$RES/hdr-$b-$cc-cxx.log" \
+			$cxx -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude \
+			-fsyntax-only -x c++ "$RES/hdr.c"
+	done
 done
 endsect
 
