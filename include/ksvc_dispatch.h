@@ -348,6 +348,9 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d,
  * @timeout_ms: -1 waits for ever, 0 does not wait.
  *
  * With KSVC_DISPATCH_CALLER_DRIVES this is where the dispatcher runs.
+ * @min 0 does not wait: it takes what is ready, after one pass of a
+ * caller-driven dispatcher (none if another thread is driving), so that
+ * a polling loop moves it; @timeout_ms is then not used.
  *
  * Returns the number taken (>= @min), or: -ETIMEDOUT (fewer than @min
  * were ready when the time ran out; nothing was taken), -ESHUTDOWN (the

@@ -2180,6 +2180,26 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 	return err;
 }
 
+/*
+ * One pass of a caller-driven dispatcher, if no other thread is driving
+ * (-EBUSY then).  Returns the events handled, or -ESHUTDOWN once it has
+ * stopped and there was nothing left to do.
+ */
+static int drive_once(struct ksvc_dispatcher *d)
+{
+	int err, work;
+
+	if (pthread_mutex_trylock(&d->drive_lock))
+		return -EBUSY;
+	work = pass(d);
+	if (__atomic_load_n(&d->stop_req, __ATOMIC_ACQUIRE))
+		do_stop(d);
+	err = __atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST) && !work ?
+	      -ESHUTDOWN : work;
+	release_drive(d);
+	return err;
+}
+
 int ksvc_dispatch_wait(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 		       unsigned int max, unsigned int min, int timeout_ms)
 {
@@ -2197,8 +2217,17 @@ int ksvc_dispatch_wait(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 		if (err)
 			return err;
 	}
-	if (min == 0)
+	if (min == 0) {
+		/*
+		 * Nothing to wait for; but a caller-driven dispatcher moves
+		 * only when somebody drives it, so a program that polls
+		 * with min 0 gets one pass first (unless another thread is
+		 * driving: then that one moves it).
+		 */
+		if (d->driven)
+			drive_once(d);
 		return max ? ksvc_dispatch_reap(d, out, max) : 0;
+	}
 	deadline = deadline_of(timeout_ms);
 	if (d->driven)
 		return wait_driven(d, out, max, min, timeout_ms, deadline);
@@ -2207,7 +2236,7 @@ int ksvc_dispatch_wait(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 
 int ksvc_dispatch_run(struct ksvc_dispatcher *d)
 {
-	int err, work;
+	int err;
 
 	if (!d)
 		return -EINVAL;
@@ -2218,15 +2247,7 @@ int ksvc_dispatch_run(struct ksvc_dispatcher *d)
 	err = driver_ok(d);
 	if (err)
 		return err;
-	if (pthread_mutex_trylock(&d->drive_lock))
-		return -EBUSY;
-	work = pass(d);
-	if (__atomic_load_n(&d->stop_req, __ATOMIC_ACQUIRE))
-		do_stop(d);
-	err = __atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST) && !work ?
-	      -ESHUTDOWN : work;
-	release_drive(d);
-	return err;
+	return drive_once(d);
 }
 
 /* ---------------------------------------------------------------- */

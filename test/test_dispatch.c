@@ -263,6 +263,34 @@ static void test_api(void)
 	d = td_create(k2, KSVC_DISPATCH_CALLER_DRIVES |
 		      KSVC_DISPATCH_ONE_DRIVER, 1);
 	{
+		/*
+		 * Polling with min 0 drives: nothing else runs this
+		 * dispatcher, so without a pass per call neither the
+		 * inline getppid nor the pool's nanosleep would ever
+		 * come back.
+		 */
+		struct timespec ms = { 0, 1000000 };
+		unsigned int got = 0, polls = 0, right = 0;
+		int i;
+
+		e[0] = td_entry(11, SYS_getppid, 0, 0, 0, 0);
+		e[1] = td_entry(12, SYS_nanosleep, (uintptr_t)&ms, 0, 0, 0);
+		ksvc_dispatch_submit(d, e, 2, 0);
+		t0 = td_now_ms();
+		while (got < 2 && td_now_ms() - t0 < 5000) {
+			r = ksvc_dispatch_wait(d, c, 4, 0, 0);
+			polls++;
+			for (i = 0; i < r; i++, got++)
+				right += (c[i].corr_id == 11 &&
+					  c[i].result == getppid()) ||
+					 (c[i].corr_id == 12 && c[i].result == 0);
+		}
+		tap_ok(got == 2 && right == 2,
+		       "driven: wait with min 0 gives the dispatcher a pass: "
+		       "polling collects an inline and a pool call (%u of 2 "
+		       "right, %u polls)", right, polls);
+	}
+	{
 		struct targ a = { d, 0 };
 		pthread_t th;
 
@@ -1201,7 +1229,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(29 + NMODES * 43 + RT_CONFIGS);
+	tap_plan(30 + NMODES * 43 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
