@@ -45,7 +45,8 @@ enum ksvc_mode {
 					    * the handle (the default) */
 #define KSVC_OPEN_EVENTFD_GIVEN	(1u << 1)  /* use params->eventfd (the
 					    * caller keeps ownership) */
-#define KSVC_OPEN_ANON_FALLBACK	(1u << 2)  /* no /dev/ksvc: use anonymous
+#define KSVC_OPEN_ANON_FALLBACK	(1u << 2)  /* no /dev/ksvc (or no driver
+					    * behind it): use anonymous
 					    * memory instead of failing */
 #define KSVC_OPEN_ANON		(1u << 3)  /* always anonymous memory */
 
@@ -93,10 +94,12 @@ struct ksvc {
  * @params: NULL for the defaults
  *
  * Returns 0, or a negative errno: -ENOENT when /dev/ksvc does not exist
- * (module not loaded), -EACCES when it cannot be opened, -EINVAL for bad
- * sizes or flags (checked before the kernel is asked), -EBADF for a given
- * eventfd that is not open, -EPROTO when the kernel's layout does not
- * match this library, -ENOMEM, or whatever KSVC_IOC_CREATE or mmap
+ * (module not loaded; -ENODEV or -ENXIO: a node with no driver behind
+ * it), -EACCES when it cannot be opened, -EINVAL for bad sizes or flags
+ * (checked before the kernel is asked; both EVENTFD flags; a given
+ * descriptor that is not an eventfd), -EBADF for a given eventfd that is
+ * not open, -EPROTO when the kernel's layout does not match this library,
+ * -ENOMEM, or whatever open, eventfd, KSVC_IOC_CREATE, mmap or mprotect
  * returned.  On failure nothing is left behind and *out is untouched.
  * ksvc_strerror() turns each into a sentence that says what to do.
  * The device is opened O_CLOEXEC.

@@ -77,9 +77,11 @@
  * VM_DONTCOPY, anonymous mode uses MADV_DONTFORK) and the dispatcher's
  * threads do not exist there.  The library detects a child through a
  * MADV_WIPEONFORK page (which also catches raw clone() calls): in a child
- * every function below fails with -EACCES without touching anything,
- * except ksvc_dispatch_destroy(), which frees the child's copy of the
- * handle's memory and nothing else.
+ * every function below that returns an int fails with -EACCES without
+ * touching anything; ksvc_dispatch_destroy() frees the child's copy of
+ * the handle and closes its copy of the io_uring descriptor, and nothing
+ * else; ksvc_dispatch_route() and ksvc_dispatch_mode() answer as in the
+ * parent.
  *
  * Tier 1 is io_uring, with io_uring's behaviour where it differs from
  * the system call's: sends add MSG_NOSIGNAL (no SIGPIPE; EPIPE still
@@ -187,7 +189,8 @@ struct ksvc_dispatch_params {
 				 * signalling a worker before it reports the
 				 * call as uninterruptible and waits; default
 				 * 2000 */
-	int cancel_signal;	/* signal that interrupts Tier 2 workers;
+	int cancel_signal;	/* signal that interrupts Tier 2 workers,
+				 * 1.._NSIG-1 but SIGKILL and SIGSTOP;
 				 * default SIGRTMIN + 6.  The library installs
 				 * an empty handler (no SA_RESTART) while a
 				 * dispatcher exists, and fails with -EBUSY if
@@ -269,7 +272,8 @@ int ksvc_dispatch_stop(struct ksvc_dispatcher *d);
  * KSVC_DISPATCH_ONE_DRIVER call it on the driver thread (elsewhere
  * io_uring refuses to be waited on, and Tier 1 requests in flight are
  * answered -ECANCELED without waiting for them).  In a forked child it
- * only frees the child's copy of the handle's memory.
+ * only frees the child's copy of the handle and closes its copy of the
+ * io_uring descriptor.
  */
 void ksvc_dispatch_destroy(struct ksvc_dispatcher *d);
 
