@@ -720,6 +720,11 @@ static void test_refused(int mode)
 			  { 0, sizeof(cs), (uintptr_t)&cs, 0 }, 1 },
 			{ "sched_getaffinity(getpid())", SYS_sched_getaffinity,
 			  { (__u64)getpid(), sizeof(cs), (uintptr_t)&cs, 0 }, 0 },
+			/* The main thread's own mask back: no change. */
+			{ "sched_setaffinity(0)", SYS_sched_setaffinity,
+			  { 0, sizeof(cs), (uintptr_t)&cs, 0 }, 1 },
+			{ "sched_setaffinity(getpid())", SYS_sched_setaffinity,
+			  { (__u64)getpid(), sizeof(cs), (uintptr_t)&cs, 0 }, 0 },
 			{ "clock_gettime(CLOCK_THREAD_CPUTIME_ID)",
 			  SYS_clock_gettime,
 			  { CLOCK_THREAD_CPUTIME_ID, (uintptr_t)&ts, 0, 0 }, 1 },
