@@ -19,10 +19,14 @@
  * and that the producer woke the dispatcher only when it slept (far
  * fewer wake-ups than submits).  The first two runs open the instance
  * with KSVC_OPEN_EVENTFD_GIVEN and -1: flags 0 would give it an eventfd.
+ * Last, an idle dispatcher thread with its default spin must really
+ * sleep: half a second idle costs the process under 50 ms of CPU.
  */
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "test_dispatch.h"
+#include "util.h"
 
 static int zero_fd, mem_fd;
 static pid_t ppid;
@@ -215,12 +219,52 @@ static void run(int mode, uint64_t n, int evfd)
 	free(seen);
 }
 
+static uint64_t cpu_ms(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
+/*
+ * An idle dispatcher sleeps after its bounded spin (default spin, a
+ * dispatcher thread and two workers, all idle): half a second with
+ * nothing to do costs the process little CPU time.  One that kept
+ * spinning would cost about the whole half second.
+ */
+static void idle_costs_nothing(void)
+{
+	struct ksvc *k = td_open(64, 128);
+	struct ksvc_dispatcher *d = td_create(k, 0, 2);
+	struct ksvc_dispatch_stats st;
+	struct ksvc_completion c;
+	struct ksvc_entry e = td_entry(1, SYS_getppid, 0, 0, 0, 0);
+	uint64_t c0, c1;
+
+	if (ksvc_dispatch_submit(d, &e, 1, 0) != 1 ||
+	    td_collect(d, &c, 1, 5000) != 1)
+		tap_bail("a first call");
+	ku_sleep_ms(50);		/* past every spin */
+	c0 = cpu_ms();
+	ku_sleep_ms(500);
+	c1 = cpu_ms();
+	ksvc_dispatch_stats(d, &st);
+	tap_ok(c1 - c0 < 50 && st.sleeps >= 1,
+	       "idle for 500 ms, a dispatcher thread and its workers cost "
+	       "%llu ms of CPU (want under 50), dispatcher slept %llu times",
+	       (unsigned long long)(c1 - c0), (unsigned long long)st.sleeps);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t n;
 
 	td_args(argc, argv);
-	tap_plan(6);
+	tap_plan(7);
 	td_say_where();
 	ppid = getppid();
 	zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
@@ -231,5 +275,6 @@ int main(int argc, char **argv)
 	run(0, n, 0);
 	run(1, n, 0);
 	run(0, n / 4, 1);
+	idle_costs_nothing();
 	tap_done();
 }
