@@ -257,6 +257,26 @@ static void files(struct ctx *x)
 	      "AT_REMOVEDIR: the directory is gone");
 }
 
+/* The connection's other end received exactly @want. */
+static int peer_got(int fd, const char *want)
+{
+	char buf[16];
+	size_t n = strlen(want);
+
+	return recv(fd, buf, sizeof(buf), 0) == (ssize_t)n &&
+	       memcmp(buf, want, n) == 0;
+}
+
+/* The other end sends @what; clear @buf, where it will be received. */
+static void peer_send(int fd, const char *what, char *buf, size_t size)
+{
+	size_t n = strlen(what);
+
+	if (send(fd, what, n, 0) != (ssize_t)n)
+		tap_bail("send: %s", strerror(errno));
+	memset(buf, 0, size);
+}
+
 static void sockets(struct ctx *x)
 {
 	struct sockaddr_in la, pa, ca;
@@ -309,12 +329,9 @@ static void sockets(struct ctx *x)
 		tap_bail("no connection to go on with");
 
 	r = run(x, SYS_sendto, (__u64)s, (uintptr_t)"ping", 4, 0, 0, &fl);
-	memset(buf, 0, sizeof(buf));
-	check(x, SYS_sendto, r, 4, 0, fl, recv(acc, buf, sizeof(buf), 0) == 4 &&
-	      memcmp(buf, "ping", 4) == 0, "the peer received \"ping\"");
-	if (send(acc, "pong", 4, 0) != 4)
-		tap_bail("send");
-	memset(buf, 0, sizeof(buf));
+	check(x, SYS_sendto, r, 4, 0, fl, peer_got(acc, "ping"),
+	      "the peer received \"ping\"");
+	peer_send(acc, "pong", buf, sizeof(buf));
 	r = run(x, SYS_recvfrom, (__u64)s, (uintptr_t)buf, sizeof(buf), 0, 0,
 		&fl);
 	check(x, SYS_recvfrom, r, 4, 0, fl, memcmp(buf, "pong", 4) == 0,
@@ -326,12 +343,9 @@ static void sockets(struct ctx *x)
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	r = run(x, SYS_sendmsg, (__u64)s, (uintptr_t)&mh, 0, 0, 0, &fl);
-	memset(buf, 0, sizeof(buf));
-	check(x, SYS_sendmsg, r, 5, 0, fl, recv(acc, buf, sizeof(buf), 0) == 5 &&
-	      memcmp(buf, "hello", 5) == 0, "the peer received \"hello\"");
-	if (send(acc, "world", 5, 0) != 5)
-		tap_bail("send");
-	memset(buf, 0, sizeof(buf));
+	check(x, SYS_sendmsg, r, 5, 0, fl, peer_got(acc, "hello"),
+	      "the peer received \"hello\"");
+	peer_send(acc, "world", buf, sizeof(buf));
 	iov.iov_base = buf;
 	iov.iov_len = sizeof(buf);
 	r = run(x, SYS_recvmsg, (__u64)s, (uintptr_t)&mh, 0, 0, 0, &fl);

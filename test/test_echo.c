@@ -73,8 +73,12 @@ static pid_t spawn(char *const argv[], int *out, int both)
 	return pid;
 }
 
-/* Read from @fd until end of file or @ms; NUL-terminated in @buf. */
-static size_t slurp(int fd, char *buf, size_t size, unsigned int ms)
+/*
+ * Read from @fd until end of file or @ms, or with @line up to and with
+ * the first '\n'; NUL-terminated in @buf.
+ */
+static size_t slurp(int fd, char *buf, size_t size, unsigned int ms,
+		    int line)
 {
 	uint64_t end = td_now_ms() + ms;
 	size_t n = 0;
@@ -86,32 +90,15 @@ static size_t slurp(int fd, char *buf, size_t size, unsigned int ms)
 
 		if (now >= end || poll(&pf, 1, (int)(end - now)) <= 0)
 			break;
-		r = read(fd, buf + n, size - 1 - n);
+		r = read(fd, buf + n, line ? 1 : size - 1 - n);
 		if (r <= 0)
 			break;
 		n += (size_t)r;
+		if (line && buf[n - 1] == '\n')
+			break;
 	}
 	buf[n] = '\0';
 	return n;
-}
-
-/* Read one line (up to '\n') from @fd within @ms. */
-static void read_line(int fd, char *buf, size_t size, unsigned int ms)
-{
-	uint64_t end = td_now_ms() + ms;
-	size_t n = 0;
-
-	while (n + 1 < size) {
-		struct pollfd pf = { fd, POLLIN, 0 };
-		uint64_t now = td_now_ms();
-
-		if (now >= end || poll(&pf, 1, (int)(end - now)) <= 0 ||
-		    read(fd, buf + n, 1) != 1)
-			break;
-		if (buf[n++] == '\n')
-			break;
-	}
-	buf[n] = '\0';
 }
 
 /* Wait for @pid at most @ms; its exit status, or -1 (then killed). */
@@ -150,7 +137,7 @@ static void run_client(int port, const char *c, const char *m,
 
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	pid = spawn(argv, &fd, both);
-	slurp(fd, out, sizeof(out), 120000);
+	slurp(fd, out, sizeof(out), 120000, 0);
 	close(fd);
 	memset(r, 0, sizeof(*r));
 	r->status = reap(pid, 10000);
@@ -262,7 +249,7 @@ int main(int argc, char **argv)
 	port = free_port();
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	pid = spawn(sargv, &fd, 0);
-	read_line(fd, line, sizeof(line), 30000);
+	slurp(fd, line, sizeof(line), 30000, 1);
 	io_uring = strstr(line, "io_uring in use") != NULL;
 	tap_ok(strstr(line, "listening on 127.0.0.1:") &&
 	       strstr(line, td_have_module() ? "KSVC mode: kernel (/dev/ksvc)"
@@ -277,7 +264,7 @@ int main(int argc, char **argv)
 	check_run(&r2, 4, 50, "4 x 50 x 4 KiB");
 
 	kill(pid, SIGTERM);
-	slurp(fd, rest, sizeof(rest), 20000);
+	slurp(fd, rest, sizeof(rest), 20000, 0);
 	close(fd);
 	st = reap(pid, 10000);
 	{
