@@ -11,6 +11,8 @@
  * the library's side: the load path, the sequence-count protocol, the
  * fresh bits, fork and vfork).  The page is mapped MADV_DONTFORK, as the
  * module's is VM_DONTCOPY, so a forked child that touched it would die.
+ * ksvc_dispatch_call() must answer its Tier 0 calls from that page too,
+ * without the submit ring.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -206,6 +208,48 @@ static void set_fresh(unsigned fresh)
 	page_write_end();
 }
 
+/*
+ * The dispatcher's Tier 0: ksvc_dispatch_call() answers these calls
+ * from the shared page (the test page's values, which no system call
+ * gives), and none of them reaches the submit ring.
+ */
+static void dispatch_tier0_from_page(void)
+{
+	struct ksvc_open_params op = { .flags = KSVC_OPEN_ANON };
+	struct ksvc_dispatch_stats st;
+	struct ksvc_dispatcher *d;
+	struct utsname u;
+	struct rlimit rl;
+	struct ksvc *k;
+	__s64 pid = 0, ppid = 0, uid = 0, un = -1, nofile = -1;
+	__u64 a[6] = { 0 };
+	__u32 cf = 1;
+
+	if (ksvc_open(&k, &op) ||
+	    ksvc_dispatch_create(&d, k, NULL))
+		tap_bail("anonymous instance and dispatcher");
+	ksvc_dispatch_call(d, SYS_getpid, a, &pid, &cf);
+	ksvc_dispatch_call(d, SYS_getppid, a, &ppid, &cf);
+	ksvc_dispatch_call(d, SYS_getuid, a, &uid, &cf);
+	a[0] = (uintptr_t)&u;
+	ksvc_dispatch_call(d, SYS_uname, a, &un, &cf);
+	a[0] = RLIMIT_NOFILE;
+	a[1] = (uintptr_t)&rl;
+	ksvc_dispatch_call(d, SYS_getrlimit, a, &nofile, &cf);
+	ksvc_dispatch_stats(d, &st);
+	tap_ok(pid == 4242 && ppid == 4343 && uid == 5001 && un == 0 &&
+	       strcmp(u.nodename, "from-the-page") == 0 && nofile == 0 &&
+	       rl.rlim_cur == 77 && cf == 0 && st.taken == 0,
+	       "ksvc_dispatch_call() answers Tier 0 from the page: getpid "
+	       "%lld, getppid %lld, getuid %lld, uname %lld, getrlimit %lld; "
+	       "%llu entries taken from the ring",
+	       (long long)pid, (long long)ppid, (long long)uid,
+	       (long long)un, (long long)nofile,
+	       (unsigned long long)st.taken);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
 static void test_installed(void)
 {
 	struct ksvc__t0_info info;
@@ -268,6 +312,7 @@ static void test_installed(void)
 		  "ksvc_uname(NULL) with a fresh page: EFAULT");
 	tap_ok(ksvc_getrlimit(RLIMIT_NOFILE, NULL) == 0,
 	       "ksvc_getrlimit(RLIMIT_NOFILE, NULL) with a fresh page: 0");
+	dispatch_tier0_from_page();
 
 	/* Each bit clear: that group comes from the syscall, others not. */
 	for (i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
@@ -515,7 +560,7 @@ int main(void)
 	struct stat st;
 
 	have_dev = stat(KSVC_DEVICE_PATH, &st) == 0;
-	tap_plan(44);
+	tap_plan(45);
 	test_vfork_untouched_fresh();	/* 2: must run first */
 	test_no_instance();		/* 14 */
 	test_race_first_use();		/* 2 */
