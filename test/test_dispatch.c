@@ -32,6 +32,7 @@
 #include <liburing.h>
 
 #include "test_dispatch.h"
+#include "util.h"
 
 #define NMODES 2
 #define OP_FUTEX_WAIT	51	/* IORING_OP_FUTEX_WAIT (Linux 6.7) */
@@ -115,6 +116,16 @@ struct targ {
 };
 
 static void *one_driver_thread(void *arg);
+
+/* Drive by waiting for one completion (at most 5 s). */
+static void *drive_thread(void *arg)
+{
+	struct targ *a = arg;
+	struct ksvc_completion c;
+
+	a->r = ksvc_dispatch_wait(a->d, &c, 1, 1, 5000);
+	return NULL;
+}
 
 /*
  * ksvc_prep_call() writes every field (garbage before it must not show
@@ -302,6 +313,35 @@ static void test_api(void)
 	}
 	ksvc_dispatch_destroy(d);
 	ksvc_close(k2);
+
+	/* reap: NULL arguments; run: another thread is driving. */
+	{
+		struct timespec ms300 = { 0, 300000000 };
+		struct targ a;
+		pthread_t th;
+		int busy = 0, i;
+
+		k2 = td_open(64, 64);
+		d = td_create(k2, KSVC_DISPATCH_CALLER_DRIVES, 1);
+		a.d = d;
+		a.r = 0;
+		e[0] = td_entry(21, SYS_nanosleep, (uintptr_t)&ms300, 0, 0, 0);
+		ksvc_dispatch_submit(d, e, 1, 0);
+		pthread_create(&th, NULL, drive_thread, &a);
+		/* Its wait holds the driving for about 300 ms. */
+		for (i = 0; i < 100 && !busy; i++) {
+			busy = ksvc_dispatch_run(d) == -EBUSY;
+			ku_sleep_ms(2);
+		}
+		pthread_join(th, NULL);
+		tap_ok(busy && a.r == 1 && ksvc_dispatch_reap(d, NULL, 1) ==
+		       -EINVAL && ksvc_dispatch_reap(NULL, c, 1) == -EINVAL,
+		       "run while another thread drives -> EBUSY (its wait "
+		       "returned %d); reap with NULL out or NULL d -> EINVAL",
+		       a.r);
+		ksvc_dispatch_destroy(d);
+		ksvc_close(k2);
+	}
 	ksvc_close(k);
 }
 
@@ -1234,7 +1274,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(30 + NMODES * 43 + RT_CONFIGS);
+	tap_plan(31 + NMODES * 43 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
