@@ -70,15 +70,16 @@ static const struct call_op ops[] = {
 
 static struct io_uring_probe *probe;
 
-static int op_of(long nr)
+/* The table's line for system call @nr. */
+static const struct call_op *call_of(long nr)
 {
 	unsigned int i;
 
 	for (i = 0; i < NOPS; i++)
 		if (ops[i].nr == nr)
-			return ops[i].op;
+			return &ops[i];
 	tap_bail("no opcode listed for system call %ld", nr);
-	return -1;
+	return NULL;
 }
 
 struct ctx {
@@ -104,8 +105,7 @@ static __s64 run(struct ctx *x, long nr, __u64 a0, __u64 a1, __u64 a2,
 	if (r != 1)
 		tap_bail("submit: %s", strerror(-r));
 	if (td_collect(x->d, &c, 1, 10000) != 1)
-		tap_bail("%s: %s (%ld) never completed", x->mode,
-			 "a call", nr);
+		tap_bail("%s: %s never completed", x->mode, call_of(nr)->name);
 	if (c.corr_id != x->corr)
 		tap_bail("completion for %llu, want %llu",
 			 (unsigned long long)c.corr_id,
@@ -121,19 +121,14 @@ static __s64 run(struct ctx *x, long nr, __u64 a0, __u64 a1, __u64 a2,
 static void check(struct ctx *x, long nr, __s64 res, __s64 want, int want_ge0,
 		  __u32 fl, int effect, const char *what)
 {
-	int op = op_of(nr);
-	int t1 = x->t1 && probe && io_uring_opcode_supported(probe, op);
+	const struct call_op *c = call_of(nr);
+	int t1 = x->t1 && probe && io_uring_opcode_supported(probe, c->op);
 	int res_ok = want_ge0 ? res >= 0 : res == want;
 	int tier_ok = t1 ? fl == KSVC_COMP_TIER1 : fl == KSVC_COMP_TIER2;
-	unsigned int i;
-	const char *name = "?";
 
-	for (i = 0; i < NOPS; i++)
-		if (ops[i].nr == nr)
-			name = ops[i].name;
 	tap_ok(res_ok && tier_ok && effect,
 	       "%s: %s -> %lld%s, in Tier %d (%s), %s%s",
-	       x->mode, name, (long long)res,
+	       x->mode, c->name, (long long)res,
 	       res_ok ? "" : " (WRONG)", fl & KSVC_COMP_TIER1 ? 1 :
 	       fl & KSVC_COMP_TIER2 ? 2 : 0,
 	       t1 ? "this kernel's io_uring has the opcode"
