@@ -24,7 +24,6 @@
  */
 #include <dirent.h>
 #include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
