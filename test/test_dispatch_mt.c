@@ -14,7 +14,8 @@
  * end every operation must have been seen exactly once.
  *
  * Then the blocking call from 8 threads at once (100000 calls each,
- * scaled), each result checked.
+ * scaled), each result checked.  Then KSVC_ENTRY_LINKED chains from 8
+ * threads at once (250000 entries each, scaled): see run_chains().
  */
 #include <sys/mman.h>
 
@@ -268,6 +269,225 @@ static void run_async(int mode, uint64_t per_thread)
 	ksvc_close(k);
 }
 
+/* ------------------------------------------------------------------ */
+/* Chains from 8 threads                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Each thread submits batches of chains (2 or 3 entries, all but the
+ * last KSVC_ENTRY_LINKED) and single entries.  A link is a pread64
+ * (Tier 1), getppid (inline), lseek (pool), or one of those on a closed
+ * descriptor (-EBADF) for one link in four.  The submitter writes down
+ * what each entry must return: its own result while the chain so far
+ * succeeded, -ECANCELED after the first failure.  An entry of another
+ * thread that landed inside a chain (a reservation that was not
+ * contiguous), a link that ran after a failure or one cancelled after a
+ * success all show as a wrong result.
+ */
+struct csub {
+	pthread_t th;
+	int id;
+	uint64_t n;
+	struct ksvc_dispatcher *d;
+	__u64 *word;		/* pread targets, one per entry */
+	__s64 *want;		/* expected results */
+	unsigned char *seen;
+	int fd;
+};
+
+static struct csub csubs[NTHREADS];
+static uint64_t chains_sent, chain_cancels;
+
+static __s64 prep_link(struct csub *s, struct ksvc_entry *e, uint64_t q,
+		       uint64_t *rnd)
+{
+	__u64 corr = ((__u64)s->id << 40) | q;
+	int bad_fd = td_rnd(rnd) % 4 == 0;
+	__u64 off = off_of(s->id, q);
+
+	switch (td_rnd(rnd) % 3) {
+	case 0:
+		s->word[q] = 0;
+		*e = td_entry(corr, SYS_pread64, bad_fd ? (__u64)-1 :
+			      (__u64)data_fd, (uintptr_t)&s->word[q], 8, off);
+		return bad_fd ? -EBADF : 8;
+	case 1:
+		/* getppid cannot fail: it stands for a link that succeeds */
+		*e = td_entry(corr, SYS_getppid, 0, 0, 0, 0);
+		return ppid;
+	default:
+		/* odd offsets: a result of 8 is always a pread's */
+		*e = td_entry(corr, SYS_lseek, bad_fd ? (__u64)-1 :
+			      (__u64)s->fd, off + 1, SEEK_SET, 0);
+		return bad_fd ? -EBADF : (__s64)off + 1;
+	}
+}
+
+static void *chain_submitter(void *arg)
+{
+	struct csub *s = arg;
+	struct ksvc_entry e[24];
+	uint64_t seq = 0, r = 0x9876543ull + (uint64_t)s->id;
+
+	while (seq < s->n) {
+		unsigned int b = 0, groups = (unsigned)(td_rnd(&r) % 6) + 1;
+		int ret;
+
+		while (groups-- && seq + b + 3 <= s->n) {
+			unsigned int len = (unsigned)(td_rnd(&r) % 3) + 1, i;
+			int alive = 1;
+
+			for (i = 0; i < len; i++) {
+				uint64_t q = seq + b + i;
+				__s64 w = prep_link(s, &e[b + i], q, &r);
+
+				if (i + 1 < len)
+					ksvc_prep_link(&e[b + i]);
+				s->want[q] = alive ? w : -ECANCELED;
+				if (!alive)
+					__atomic_add_fetch(&chain_cancels, 1,
+							   __ATOMIC_RELAXED);
+				if (w < 0)
+					alive = 0;
+			}
+			if (len > 1)
+				__atomic_add_fetch(&chains_sent, 1,
+						   __ATOMIC_RELAXED);
+			b += len;
+		}
+		if (!b) {		/* the last few: single entries */
+			s->want[seq] = prep_link(s, &e[0], seq, &r);
+			b = 1;
+		}
+		ret = ksvc_dispatch_submit(s->d, e, b, KSVC_SUBMIT_WAIT);
+		if (ret != (int)b) {
+			/* -ESHUTDOWN after the reaper's stop: keep its why */
+			if (!__atomic_fetch_add(&bad, 1, __ATOMIC_RELAXED))
+				snprintf(why, sizeof(why), "submit: %d", ret);
+			return NULL;
+		}
+		seq += b;
+	}
+	return NULL;
+}
+
+static int check_chain(const struct ksvc_completion *c)
+{
+	int id = (int)(c->corr_id >> 40);
+	uint64_t q = c->corr_id & ((1ull << 40) - 1);
+	struct csub *s;
+
+	if (id < 0 || id >= NTHREADS || q >= csubs[id].n) {
+		snprintf(why, sizeof(why), "unknown corr_id %#llx",
+			 (unsigned long long)c->corr_id);
+		return 0;
+	}
+	s = &csubs[id];
+	if (s->seen[q / 8] & (1u << (q % 8))) {
+		snprintf(why, sizeof(why), "thread %d entry %llu seen twice", id,
+			 (unsigned long long)q);
+		return 0;
+	}
+	s->seen[q / 8] |= (unsigned char)(1u << (q % 8));
+	if (c->result != s->want[q] ||
+	    (c->result == 8 && s->word[q] != word_at(off_of(id, q)))) {
+		snprintf(why, sizeof(why), "thread %d entry %llu: %lld, want "
+			 "%lld (word %#llx)", id, (unsigned long long)q,
+			 (long long)c->result, (long long)s->want[q],
+			 (unsigned long long)s->word[q]);
+		return 0;
+	}
+	return 1;
+}
+
+static void *chain_reaper(void *arg)
+{
+	struct reaper_arg *a = arg;
+	struct ksvc_completion c[256];
+
+	while (total_seen < a->want) {
+		int n = ksvc_dispatch_wait(a->d, c, 256, 1, 20000), i;
+
+		if (n < 0) {
+			if (!__atomic_fetch_add(&bad, 1, __ATOMIC_RELAXED))
+				snprintf(why, sizeof(why), "wait: %s (%llu of "
+					 "%llu seen)", strerror(-n),
+					 (unsigned long long)total_seen,
+					 (unsigned long long)a->want);
+			return NULL;
+		}
+		for (i = 0; i < n; i++) {
+			if (!check_chain(&c[i])) {
+				__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+				/* submitters waiting for room get -ESHUTDOWN */
+				ksvc_dispatch_stop(a->d);
+				return NULL;
+			}
+			total_seen++;
+		}
+	}
+	return NULL;
+}
+
+static void run_chains(int mode, uint64_t per_thread)
+{
+	struct ksvc *k = td_open(256, 512);
+	struct ksvc_dispatcher *d = td_create(k, td_mode_flags[mode], 4);
+	struct reaper_arg ra = { d, per_thread * NTHREADS };
+	struct ksvc_dispatch_stats st;
+	uint64_t t0 = td_now_ms(), missing = 0, q;
+	pthread_t rt;
+	int i;
+
+	total_seen = 0;
+	bad = 0;
+	chains_sent = chain_cancels = 0;
+	why[0] = 0;
+	for (i = 0; i < NTHREADS; i++) {
+		struct csub *s = &csubs[i];
+
+		memset(s, 0, sizeof(*s));
+		s->id = i;
+		s->n = per_thread;
+		s->d = d;
+		s->fd = dup(data_fd);
+		s->word = calloc(per_thread, sizeof(*s->word));
+		s->want = calloc(per_thread, sizeof(*s->want));
+		s->seen = calloc(per_thread / 8 + 1, 1);
+		if (!s->word || !s->want || !s->seen)
+			tap_bail("out of memory");
+	}
+	pthread_create(&rt, NULL, chain_reaper, &ra);
+	for (i = 0; i < NTHREADS; i++)
+		pthread_create(&csubs[i].th, NULL, chain_submitter, &csubs[i]);
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(csubs[i].th, NULL);
+	pthread_join(rt, NULL);
+	for (i = 0; i < NTHREADS; i++) {
+		for (q = 0; q < per_thread; q++)
+			if (!(csubs[i].seen[q / 8] & (1u << (q % 8))))
+				missing++;
+		free(csubs[i].word);
+		free(csubs[i].want);
+		free(csubs[i].seen);
+		close(csubs[i].fd);
+	}
+	ksvc_dispatch_stats(d, &st);
+	tap_ok(!bad && missing == 0 && total_seen == ra.want &&
+	       st.chain_cancelled == chain_cancels,
+	       "%s: %d threads x %llu entries in chains (%llu chains): every "
+	       "result as its chain says, %llu cancelled by a failed link "
+	       "(counter %llu), %llu missing, %s in %llu ms",
+	       td_mode_names[mode], NTHREADS, (unsigned long long)per_thread,
+	       (unsigned long long)chains_sent,
+	       (unsigned long long)chain_cancels,
+	       (unsigned long long)st.chain_cancelled,
+	       (unsigned long long)missing, bad ? why : "no error",
+	       (unsigned long long)(td_now_ms() - t0));
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
 struct caller {
 	pthread_t th;
 	int id;
@@ -364,22 +584,25 @@ static void run_sync(int mode, uint64_t per_thread)
 
 int main(int argc, char **argv)
 {
-	uint64_t n, m;
+	uint64_t n, m, c;
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(6);
+	tap_plan(8);
 	td_say_where();
 	ppid = getppid();
 	make_file();
 	n = td_count(1000000, 1000);
 	m = td_count(100000, 1000);
+	c = td_count(250000, 1000);
 	tap_diag("%d threads x %llu operations each (full: 1000000); "
-		 "blocking calls %llu each", NTHREADS, (unsigned long long)n,
-		 (unsigned long long)m);
+		 "blocking calls %llu each; entries in chains %llu each",
+		 NTHREADS, (unsigned long long)n, (unsigned long long)m,
+		 (unsigned long long)c);
 	for (mode = 0; mode < 2; mode++) {
 		run_async(mode, n);
 		run_sync(mode, m);
+		run_chains(mode, c);
 	}
 	tap_done();
 }
