@@ -223,23 +223,31 @@ static void dispatch_tier0_from_page(void)
 	struct ksvc *k;
 	__s64 pid = 0, ppid = 0, uid = 0, un = -1, nofile = -1;
 	__u64 a[6] = { 0 };
-	__u32 cf = 1;
+	__u32 cf, cfs = 0;
 
 	if (ksvc_open(&k, &op) ||
 	    ksvc_dispatch_create(&d, k, NULL))
 		tap_bail("anonymous instance and dispatcher");
-	ksvc_dispatch_call(d, SYS_getpid, a, &pid, &cf);
-	ksvc_dispatch_call(d, SYS_getppid, a, &ppid, &cf);
-	ksvc_dispatch_call(d, SYS_getuid, a, &uid, &cf);
+	/* Each call must clear its cflags: start them non-zero. */
+#define CALL(nr, res) \
+	do { \
+		cf = ~0u; \
+		ksvc_dispatch_call(d, nr, a, res, &cf); \
+		cfs |= cf; \
+	} while (0)
+	CALL(SYS_getpid, &pid);
+	CALL(SYS_getppid, &ppid);
+	CALL(SYS_getuid, &uid);
 	a[0] = (uintptr_t)&u;
-	ksvc_dispatch_call(d, SYS_uname, a, &un, &cf);
+	CALL(SYS_uname, &un);
 	a[0] = RLIMIT_NOFILE;
 	a[1] = (uintptr_t)&rl;
-	ksvc_dispatch_call(d, SYS_getrlimit, a, &nofile, &cf);
+	CALL(SYS_getrlimit, &nofile);
+#undef CALL
 	ksvc_dispatch_stats(d, &st);
 	tap_ok(pid == 4242 && ppid == 4343 && uid == 5001 && un == 0 &&
 	       strcmp(u.nodename, "from-the-page") == 0 && nofile == 0 &&
-	       rl.rlim_cur == 77 && cf == 0 && st.taken == 0,
+	       rl.rlim_cur == 77 && cfs == 0 && st.taken == 0,
 	       "ksvc_dispatch_call() answers Tier 0 from the page: getpid "
 	       "%lld, getppid %lld, getuid %lld, uname %lld, getrlimit %lld; "
 	       "%llu entries taken from the ring",
