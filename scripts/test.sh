@@ -19,6 +19,7 @@
 #   6. builds the module through DKMS for the guest kernel's headers
 #   7. harness self-test: the VM harness must report planted failures
 #   8. boots the guest and runs test/vm.list in it (vm/run.sh --tests)
+#   9. runs README command 1, scripts/demo.sh, as a user would
 # and ends with "N passed, N failed[, N skipped]" over all of them.
 # Exit status: 0 only if nothing failed.
 #
@@ -270,5 +271,17 @@ else
 	printf '# ksvc-begin: vm: tests\n1..1\nnot ok 1 guest tests not run: ksvc.ko did not build\n# ksvc-end: 1\n' \
 		>"$RES/08-vm.tap"
 fi
+
+# ---- 9. README command 1 -----------------------------------------------------
+# What a user runs first must keep working: scripts/demo.sh as it is (deps,
+# build, boot, load, the examples, unload), its guest results counted too.
+phase "9. README command 1 (scripts/demo.sh)"
+sect 09-demo.tap "README command 1: scripts/demo.sh"
+rm -f build/vm/demo/results.tap
+check "scripts/demo.sh exits 0" "$RES/demo.log" sh scripts/demo.sh
+endsect
+cat build/vm/demo/results.tap >>"$RES/09-demo.tap" 2>/dev/null ||
+	printf '# ksvc-begin: vm: demo\n1..1\nnot ok 1 scripts/demo.sh produced no guest results\n# ksvc-end: 1\n' \
+		>>"$RES/09-demo.tap"
 
 finish
