@@ -158,7 +158,11 @@ struct ksvc_dispatcher;
 	/* Do not use io_uring at all: everything that is not refused runs
 	 * in Tier 2. */
 #define KSVC_DISPATCH_NO_INLINE		(1u << 3)
-	/* Run every Tier 2 call on the pool, also those that cannot sleep. */
+	/* Run every Tier 2 call on the pool, also those that cannot sleep.
+	 * By default those run on the dispatcher, and so does a Tier 2
+	 * pread64 that preadv2(RWF_NOWAIT) finishes there (whole length
+	 * read from the page cache; never for O_DIRECT descriptors): any
+	 * other outcome sends it to the pool, which makes the real call. */
 #define KSVC_DISPATCH_BLOCKING_FDS	(1u << 4)
 	/* The application promises that the descriptors it passes to read,
 	 * write, readv, writev, recvfrom, sendto, recvmsg, sendmsg, accept,
@@ -433,7 +437,9 @@ struct ksvc_tier_stats {
 struct ksvc_dispatch_stats {
 	struct ksvc_tier_stats tier1;
 	struct ksvc_tier_stats tier2;
-	__u64 tier2_inline;	/* of tier2.submitted: run on the dispatcher */
+	__u64 tier2_inline;	/* of tier2.submitted: finished on the
+				 * dispatcher (calls that cannot sleep, and
+				 * pread64s done with RWF_NOWAIT) */
 	__u64 refused;		/* completed with KSVC_COMP_REFUSED */
 	__u64 invalid;		/* completed with -EINVAL for bad flags */
 	__u64 chain_cancelled;	/* -ECANCELED because a link failed */

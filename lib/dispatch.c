@@ -580,6 +580,60 @@ static int nonblock_fd(const struct ksvc_dispatcher *d,
 	return 0;
 }
 
+/*
+ * A pread64 that Tier 1 does not take (no io_uring, no opcode for it)
+ * runs on the pool, and through the pool a read from the page cache
+ * costs two hand-offs between threads for a call that never waits.  So,
+ * as io_uring does before it hands a read to its workers, the driver
+ * first tries the read in a form that cannot block: preadv2() with
+ * RWF_NOWAIT, which fails with EAGAIN rather than wait for the device
+ * or a lock.  Only a read of the whole length finishes the call there.
+ * Anything else (EAGAIN, a file without NOWAIT support, a short read, an
+ * error) sends the call to the pool, which makes the real pread64 from
+ * the start: reading a seekable file again changes nothing.  Left out:
+ * O_DIRECT descriptors (RWF_NOWAIT only avoids their locks: a
+ * synchronous direct read still waits for the device), negative offsets
+ * (preadv2() reads at the file position for -1), lengths over
+ * MAX_RW_COUNT, and KSVC_DISPATCH_NO_INLINE.
+ */
+#define KSVC_MAX_RW	(INT_MAX & ~4095)
+
+static int no_preadv2;	/* atomic: preadv2() is ENOSYS here (seccomp) */
+
+static int nowait_ok(const struct ksvc_dispatcher *d,
+		     const struct ksvc_entry *e)
+{
+	return e->syscall_nr == SYS_pread64 && !A_LOADR(&no_preadv2) &&
+	       !(d->flags & KSVC_DISPATCH_NO_INLINE) &&
+	       (__s64)e->args[3] >= 0 && e->args[2] <= KSVC_MAX_RW;
+}
+
+/* 1 and *@res if the call is done, 0 if it must go to the pool. */
+static int try_nowait(const struct ksvc_entry *e, __s64 *res)
+{
+	struct iovec iov = {
+		.iov_base = (void *)(uintptr_t)e->args[1],
+		.iov_len = (size_t)e->args[2],
+	};
+	int fd = (int)e->args[0];
+	long fl, r;
+
+	if ((__u64)fd != e->args[0])
+		return 0;
+	fl = syscall(SYS_fcntl, fd, F_GETFL);
+	if (fl < 0 || (fl & O_DIRECT))
+		return 0;
+	/* pos_l carries all 64 bits on a 64-bit kernel; pos_h is 0 */
+	r = syscall(SYS_preadv2, fd, &iov, 1, (long)e->args[3], 0L,
+		    RWF_NOWAIT);
+	if (r < 0 && errno == ENOSYS)
+		__atomic_store_n(&no_preadv2, 1, __ATOMIC_RELAXED);
+	if (r < 0 || (size_t)r != iov.iov_len)
+		return 0;
+	*res = r;
+	return 1;
+}
+
 static int route_of(const struct ksvc_dispatcher *d,
 		    const struct ksvc_entry *e, int *opcode)
 {
@@ -600,7 +654,7 @@ static int route_of(const struct ksvc_dispatcher *d,
 		return R_REFUSED;
 	if (c == C_INLINE && !(d->flags & KSVC_DISPATCH_NO_INLINE))
 		return R_T2I;
-	return R_T2;
+	return nowait_ok(d, e) ? R_T2N : R_T2;
 }
 
 /*
@@ -665,7 +719,7 @@ static int route_kind(const struct ksvc_dispatcher *d, __u32 nr, int *opcode)
 	}
 	/* route_of() goes straight to ksvc__classify(). */
 	c = ksvc__class_of(nr);
-	if (c & C_SELF)
+	if ((c & C_SELF) || nr == SYS_pread64)	/* pread64: nowait_ok() */
 		return RK_SLOW;
 	if (c == 0 || c == C_REFUSED)
 		return RK_REFUSED;
@@ -832,6 +886,7 @@ enum ksvc_route ksvc_dispatch_route(const struct ksvc_dispatcher *d,
 	switch (route_fast(d, e, &opcode)) {
 	case R_T1:	return KSVC_ROUTE_TIER1;
 	case R_T2:	return KSVC_ROUTE_TIER2;
+	case R_T2N:	return KSVC_ROUTE_TIER2;	/* may finish inline */
 	case R_T2I:	return KSVC_ROUTE_TIER2_INLINE;
 	case R_REFUSED:	return KSVC_ROUTE_REFUSED;
 	}
@@ -911,6 +966,16 @@ static int launch(struct ksvc_dispatcher *d, struct pass_ctx *pc,
 			return 1;
 		}
 		return 0;
+	case R_T2N:
+		if (try_nowait(&op->e, res)) {
+			CTR_INC(&d->c2.submitted);
+			CTR_INC(&d->c_inline);
+			if (pc)
+				pc->t2_used = 1;
+			*cflags = KSVC_COMP_TIER2;
+			return 1;
+		}
+		__attribute__((__fallthrough__));	/* to the pool */
 	default:
 		CTR_INC(&d->c2.submitted);
 		op->live = 1;

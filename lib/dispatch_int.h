@@ -76,7 +76,13 @@ void mprod_commit(struct mprod *m, __u32 start, __u32 n);
 
 /* ------------------------------------------------------------------ */
 
-enum { R_INVALID = 0, R_T1 = 1, R_T2 = 2, R_T2I = 3, R_REFUSED = 4 };
+/*
+ * Routes.  R_T2N: a pool call that is tried first on the driver in a
+ * form that cannot block (try_nowait() in dispatch.c), and goes to the
+ * pool if that does not finish it.
+ */
+enum { R_INVALID = 0, R_T1 = 1, R_T2 = 2, R_T2I = 3, R_REFUSED = 4,
+       R_T2N = 5 };
 
 /* A waiter of ksvc_dispatch_call(). */
 struct kwaiter {

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_dispatch_nowait - a pread64 that Tier 1 does not take (here: its
+ * io_uring opcode masked out) is tried first on the dispatcher with
+ * preadv2(RWF_NOWAIT), and finishes there only when that reads the whole
+ * length; everything else runs on the pool as a plain pread64:
+ *
+ *   - from the page cache: the right bytes, finished on the dispatcher
+ *     (tier2_inline counts it), KSVC_COMP_TIER2, and
+ *     ksvc_dispatch_route() says KSVC_ROUTE_TIER2;
+ *   - not in the page cache (evicted with POSIX_FADV_DONTNEED, where the
+ *     file system does evict): the pool reads it, the bytes are right;
+ *   - a read that comes back short (it crosses the end of the file): the
+ *     pool makes it again, and the result is the short count;
+ *   - O_DIRECT (a direct read would wait for the device): the pool;
+ *   - KSVC_DISPATCH_NO_INLINE: the pool;
+ *   - offset -1 (preadv2() would read at the file position instead):
+ *     -EINVAL like pread64, from the pool;
+ *   - a pipe: -ESPIPE; a bad buffer: -EFAULT; a closed descriptor:
+ *     -EBADF; each the system call's own.
+ * With the dispatcher thread and with the caller driving.  And in a
+ * child whose seccomp filter makes preadv2() fail with ENOSYS (as a
+ * container's profile may): the reads still come back right, from the
+ * pool.
+ */
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <liburing.h>
+
+#include "test_dispatch.h"
+
+#define FSIZE	(64 * 1024 + 1000)	/* the last page is partial */
+
+static char path[] = "/tmp/ksvc-nowait-XXXXXX";
+static unsigned char expect[FSIZE];
+
+static void make_file(void)
+{
+	int fd = mkstemp(path), i;
+
+	if (fd < 0)
+		tap_bail("mkstemp: %s", strerror(errno));
+	for (i = 0; i < FSIZE; i++)
+		expect[i] = (unsigned char)(i * 7 + (i >> 9));
+	if (write(fd, expect, FSIZE) != FSIZE || fsync(fd))
+		tap_bail("write: %s", strerror(errno));
+	close(fd);
+}
+
+/* Is the page at @off of @fd in the page cache?  -1: cannot tell. */
+static int resident(int fd, off_t off)
+{
+	unsigned char v = 0;
+	void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, off);
+	int r;
+
+	if (p == MAP_FAILED)
+		return -1;
+	r = mincore(p, 4096, &v) ? -1 : (v & 1);
+	munmap(p, 4096);
+	return r;
+}
+
+struct run {
+	struct ksvc_dispatcher *d;
+	__s64 res;
+	__u32 flags;
+	__u64 inl, pool;	/* what this one call added */
+};
+
+/* Submit @e, wait for its completion; the counters it moved. */
+static int one(struct run *r, struct ksvc_entry e)
+{
+	struct ksvc_dispatch_stats a, b;
+	struct ksvc_completion c;
+
+	ksvc_dispatch_stats(r->d, &a);
+	if (ksvc_dispatch_submit(r->d, &e, 1, 0) != 1 ||
+	    td_collect(r->d, &c, 1, 5000) != 1)
+		return -1;
+	ksvc_dispatch_stats(r->d, &b);
+	r->res = c.result;
+	r->flags = c.flags;
+	r->inl = b.tier2_inline - a.tier2_inline;
+	r->pool = (b.tier2.submitted - b.tier2_inline) -
+		  (a.tier2.submitted - a.tier2_inline);
+	return 0;
+}
+
+static struct ksvc_dispatcher *create(struct ksvc *k, int mode, __u32 more)
+{
+	struct ksvc_dispatch_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = td_mode_flags[mode] | more;
+	p.workers = 2;
+	td_mask_op(&p, IORING_OP_READ);
+	return td_create_p(k, &p);
+}
+
+static struct ksvc_entry pread_e(int fd, void *buf, size_t len, __s64 off)
+{
+	return td_entry(1, SYS_pread64, (__u64)fd, (uintptr_t)buf, len,
+			(__u64)off);
+}
+
+static void run_mode(int mode)
+{
+	const char *m = td_mode_names[mode];
+	struct ksvc *k = td_open(64, 128);
+	static unsigned char buf[8192] __attribute__((aligned(4096)));
+	struct ksvc_entry e;
+	struct run r = { 0 };
+	int fd = open(path, O_RDONLY), dfd, pfd[2], ok, res;
+
+	if (fd < 0)
+		tap_bail("open: %s", strerror(errno));
+	r.d = create(k, mode, 0);
+
+	/* From the page cache: on the dispatcher. */
+	if (pread(fd, buf, 4096, 4096) != 4096)	/* cached now */
+		tap_bail("pread: %s", strerror(errno));
+	memset(buf, 0, sizeof(buf));
+	e = pread_e(fd, buf, 4096, 4096);
+	ok = ksvc_dispatch_route(r.d, &e) == KSVC_ROUTE_TIER2;
+	ok = one(&r, e) == 0 && ok && r.res == 4096 &&
+	     r.flags == KSVC_COMP_TIER2 && r.inl == 1 && r.pool == 0 &&
+	     memcmp(buf, expect + 4096, 4096) == 0;
+	tap_ok(ok, "%s: cached pread64 in Tier 2: %lld bytes, right, on the "
+	       "dispatcher (inline +%llu, pool +%llu), route TIER2", m,
+	       (long long)r.res, (unsigned long long)r.inl,
+	       (unsigned long long)r.pool);
+
+	/* Not cached: the pool. */
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	res = resident(fd, 32768);
+	if (res != 0) {
+		tap_skip("the file system keeps the page after "
+			 "POSIX_FADV_DONTNEED (tmpfs does)",
+			 "%s: uncached pread64 goes to the pool", m);
+	} else {
+		memset(buf, 0, sizeof(buf));
+		ok = one(&r, pread_e(fd, buf, 4096, 32768)) == 0 &&
+		     r.res == 4096 && r.inl == 0 && r.pool == 1 &&
+		     memcmp(buf, expect + 32768, 4096) == 0;
+		tap_ok(ok, "%s: uncached pread64: the pool reads it (%lld, "
+		       "inline +%llu, pool +%llu)", m, (long long)r.res,
+		       (unsigned long long)r.inl, (unsigned long long)r.pool);
+	}
+
+	/* Short: across the end of the file. */
+	if (pread(fd, buf, 8192, FSIZE - 1000) != 1000)
+		tap_bail("pread at the end");
+	memset(buf, 0, sizeof(buf));
+	ok = one(&r, pread_e(fd, buf, 4096, FSIZE - 1000)) == 0 &&
+	     r.res == 1000 && r.inl == 0 && r.pool == 1 &&
+	     memcmp(buf, expect + FSIZE - 1000, 1000) == 0;
+	tap_ok(ok, "%s: a short read (end of file) is made again on the pool: "
+	       "%lld (inline +%llu, pool +%llu)", m, (long long)r.res,
+	       (unsigned long long)r.inl, (unsigned long long)r.pool);
+
+	/* O_DIRECT: the pool. */
+	dfd = open(path, O_RDONLY | O_DIRECT);
+	if (dfd < 0) {
+		tap_skip("O_DIRECT not supported here",
+			 "%s: O_DIRECT pread64 goes to the pool", m);
+	} else {
+		memset(buf, 0, sizeof(buf));
+		ok = one(&r, pread_e(dfd, buf, 4096, 8192)) == 0 &&
+		     r.res == 4096 && r.inl == 0 && r.pool == 1 &&
+		     memcmp(buf, expect + 8192, 4096) == 0;
+		tap_ok(ok, "%s: O_DIRECT pread64: the pool (%lld, inline "
+		       "+%llu, pool +%llu)", m, (long long)r.res,
+		       (unsigned long long)r.inl, (unsigned long long)r.pool);
+		close(dfd);
+	}
+
+	/*
+	 * Offset -1: pread64's EINVAL, not a read at the file position (0,
+	 * cached first, so that a read there would succeed).
+	 */
+	if (pread(fd, buf, 16, 0) != 16)
+		tap_bail("pread at 0");
+	ok = one(&r, pread_e(fd, buf, 16, -1)) == 0 && r.res == -EINVAL &&
+	     r.inl == 0;
+	tap_ok(ok, "%s: offset -1: %lld (-EINVAL), not run inline", m,
+	       (long long)r.res);
+
+	/* The system call's own errors. */
+	if (pipe(pfd))
+		tap_bail("pipe");
+	ok = one(&r, pread_e(pfd[0], buf, 16, 0)) == 0 && r.res == -ESPIPE;
+	tap_ok(ok, "%s: a pipe: %lld (-ESPIPE)", m, (long long)r.res);
+	close(pfd[0]);
+	close(pfd[1]);
+	ok = one(&r, td_entry(1, SYS_pread64, (__u64)fd, 8, 16, 0)) == 0 &&
+	     r.res == -EFAULT;
+	tap_ok(ok, "%s: a bad buffer: %lld (-EFAULT)", m, (long long)r.res);
+	ok = one(&r, pread_e(9999, buf, 16, 0)) == 0 && r.res == -EBADF;
+	tap_ok(ok, "%s: a closed descriptor: %lld (-EBADF)", m,
+	       (long long)r.res);
+	ksvc_dispatch_destroy(r.d);
+
+	/* NO_INLINE: the pool even from the page cache. */
+	r.d = create(k, mode, KSVC_DISPATCH_NO_INLINE);
+	memset(buf, 0, sizeof(buf));
+	ok = one(&r, pread_e(fd, buf, 4096, 4096)) == 0 && r.res == 4096 &&
+	     r.inl == 0 && r.pool == 1 &&
+	     memcmp(buf, expect + 4096, 4096) == 0;
+	tap_ok(ok, "%s: KSVC_DISPATCH_NO_INLINE: the pool (inline +%llu, "
+	       "pool +%llu)", m, (unsigned long long)r.inl,
+	       (unsigned long long)r.pool);
+	ksvc_dispatch_destroy(r.d);
+	ksvc_close(k);
+	close(fd);
+}
+
+/* In a child: preadv2() is ENOSYS; exit 0 if two reads still work. */
+static void no_preadv2_child(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_preadv2, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+	static unsigned char buf[4096];
+	struct ksvc *k;
+	struct run r = { 0 };
+	int fd = open(path, O_RDONLY), i, bad = 0;
+
+	if (fd < 0 || pread(fd, buf, 4096, 0) != 4096 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+		_exit(2);
+	k = td_open(64, 128);
+	r.d = create(k, 0, 0);
+	for (i = 0; i < 2; i++) {
+		memset(buf, 0, sizeof(buf));
+		if (one(&r, pread_e(fd, buf, 4096, 0)) || r.res != 4096 ||
+		    r.inl != 0 || memcmp(buf, expect, 4096))
+			bad = 1;
+	}
+	ksvc_dispatch_destroy(r.d);
+	ksvc_close(k);
+	close(fd);
+	exit(bad);
+}
+
+int main(int argc, char **argv)
+{
+	int mode, st = -1;
+	pid_t pid;
+
+	td_args(argc, argv);
+	tap_plan(2 * 9 + 1);
+	td_say_where();
+	make_file();
+	fflush(stdout);
+	pid = fork();	/* first, while this process has one thread */
+	if (pid == 0)
+		no_preadv2_child();
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       "preadv2() ENOSYS (seccomp): the cached reads come back right "
+	       "from the pool (child status %#x)", st);
+	for (mode = 0; mode < 2; mode++)
+		run_mode(mode);
+	unlink(path);
+	tap_done();
+}
