@@ -36,11 +36,16 @@
  *   t1-driven     KSVC Tier 1, KSVC_DISPATCH_CALLER_DRIVES (the waiting
  *                 thread runs the dispatcher, like io_uring without SQPOLL)
  *   t2-thread     KSVC Tier 2 on the worker pool (pread's io_uring opcode
- *                 masked out with the test knob), dispatcher thread
+ *                 masked out with the test knob, and
+ *                 KSVC_DISPATCH_NO_INLINE), dispatcher thread
  *   t2-driven     the same, caller drives
- *   t2i-thread    getppid only: Tier 2 inline on the dispatcher thread
- *   t2i-driven    getppid only: Tier 2 inline, caller drives (so the call
- *                 runs on the calling thread, behind the rings)
+ *   t2i-thread    Tier 2 as the dispatcher routes it by default (pread's
+ *                 opcode masked out, as where io_uring is not available):
+ *                 getppid cannot sleep and runs on the dispatcher thread;
+ *                 a pread is tried there with RWF_NOWAIT first and goes to
+ *                 the pool only if that does not read it whole
+ *   t2i-driven    the same, caller drives (so the call runs on the
+ *                 calling thread, behind the rings)
  *
  * A "batch" of b: b operations submitted together, then all b results
  * collected (for direct: b calls in a row).  latency = the time of one
@@ -378,11 +383,11 @@ static void run_ksvc(enum op op, enum meth m, unsigned int b,
 	if (m == M_T1D || m == M_T2D || m == M_T2ID)
 		dp.flags = KSVC_DISPATCH_CALLER_DRIVES |
 			   KSVC_DISPATCH_ONE_DRIVER;
-	if (m == M_T2T || m == M_T2D) {
+	if (m == M_T2T || m == M_T2D || m == M_T2IT || m == M_T2ID)
 		dp.test_mask_ops[IORING_OP_READ / 64] |=
 			1ull << (IORING_OP_READ % 64);
+	if (m == M_T2T || m == M_T2D)
 		dp.flags |= KSVC_DISPATCH_NO_INLINE;
-	}
 	ret = ksvc_dispatch_create(&d, k, &dp);
 	if (ret < 0)
 		die("ksvc_dispatch_create", ret);
@@ -438,7 +443,7 @@ static int applies(enum op op, enum meth m)
 	if (op == OP_GETPPID)
 		return m == M_DIRECT || m == M_T2T || m == M_T2D ||
 		       m == M_T2IT || m == M_T2ID;
-	return m != M_T2IT && m != M_T2ID;
+	return 1;
 }
 
 static void run_cell(enum op op, enum meth m, unsigned int bi,
