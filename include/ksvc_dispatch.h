@@ -160,9 +160,10 @@ struct ksvc_dispatcher;
 #define KSVC_DISPATCH_NO_INLINE		(1u << 3)
 	/* Run every Tier 2 call on the pool, also those that cannot sleep.
 	 * By default those run on the dispatcher, and so does a Tier 2
-	 * pread64 that preadv2(RWF_NOWAIT) finishes there (whole length
-	 * read from the page cache; never for O_DIRECT descriptors): any
-	 * other outcome sends it to the pool, which makes the real call. */
+	 * pread64 of at most 64 KiB that preadv2(RWF_NOWAIT) finishes there
+	 * (whole length read from the page cache; never for O_DIRECT
+	 * descriptors): any other outcome sends it to the pool, which makes
+	 * the real call. */
 #define KSVC_DISPATCH_BLOCKING_FDS	(1u << 4)
 	/* The application promises that the descriptors it passes to read,
 	 * write, readv, writev, recvfrom, sendto, recvmsg, sendmsg, accept,

@@ -593,10 +593,11 @@ static int nonblock_fd(const struct ksvc_dispatcher *d,
  * the start: reading a seekable file again changes nothing.  Left out:
  * O_DIRECT descriptors (RWF_NOWAIT only avoids their locks: a
  * synchronous direct read still waits for the device), negative offsets
- * (preadv2() reads at the file position for -1), lengths over
- * MAX_RW_COUNT, and KSVC_DISPATCH_NO_INLINE.
+ * (preadv2() reads at the file position for -1), reads over
+ * KSVC_NOWAIT_MAX (copying them would hold up every other entry for
+ * longer than the pool's hand-offs cost), and KSVC_DISPATCH_NO_INLINE.
  */
-#define KSVC_MAX_RW	(INT_MAX & ~4095)
+#define KSVC_NOWAIT_MAX	(64u * 1024)
 
 static int no_preadv2;	/* atomic: preadv2() is ENOSYS here (seccomp) */
 
@@ -605,7 +606,7 @@ static int nowait_ok(const struct ksvc_dispatcher *d,
 {
 	return e->syscall_nr == SYS_pread64 && !A_LOADR(&no_preadv2) &&
 	       !(d->flags & KSVC_DISPATCH_NO_INLINE) &&
-	       (__s64)e->args[3] >= 0 && e->args[2] <= KSVC_MAX_RW;
+	       (__s64)e->args[3] >= 0 && e->args[2] <= KSVC_NOWAIT_MAX;
 }
 
 /* 1 and *@res if the call is done, 0 if it must go to the pool. */

@@ -13,6 +13,8 @@
  *   - a read that comes back short (it crosses the end of the file): the
  *     pool makes it again, and the result is the short count;
  *   - O_DIRECT (a direct read would wait for the device): the pool;
+ *   - longer than 64 KiB (the copy would hold up the dispatcher): the
+ *     pool, even from the page cache;
  *   - KSVC_DISPATCH_NO_INLINE: the pool;
  *   - offset -1 (preadv2() would read at the file position instead):
  *     -EINVAL like pread64, from the pool;
@@ -33,7 +35,7 @@
 
 #include "test_dispatch.h"
 
-#define FSIZE	(64 * 1024 + 1000)	/* the last page is partial */
+#define FSIZE	(192 * 1024 + 1000)	/* the last page is partial */
 
 static char path[] = "/tmp/ksvc-nowait-XXXXXX";
 static unsigned char expect[FSIZE];
@@ -112,7 +114,7 @@ static void run_mode(int mode)
 {
 	const char *m = td_mode_names[mode];
 	struct ksvc *k = td_open(64, 128);
-	static unsigned char buf[8192] __attribute__((aligned(4096)));
+	static unsigned char buf[160 * 1024] __attribute__((aligned(4096)));
 	struct ksvc_entry e;
 	struct run r = { 0 };
 	int fd = open(path, O_RDONLY), dfd, pfd[2], ok, res;
@@ -178,6 +180,20 @@ static void run_mode(int mode)
 		       (unsigned long long)r.inl, (unsigned long long)r.pool);
 		close(dfd);
 	}
+
+	/* Over 64 KiB: the pool, cached or not; exactly 64 KiB: inline. */
+	if (pread(fd, buf, 160 * 1024, 0) != 160 * 1024)
+		tap_bail("pread 160 KiB");
+	memset(buf, 0, sizeof(buf));
+	ok = one(&r, pread_e(fd, buf, 64 * 1024 + 4096, 0)) == 0 &&
+	     r.res == 64 * 1024 + 4096 && r.inl == 0 && r.pool == 1 &&
+	     memcmp(buf, expect, 64 * 1024 + 4096) == 0;
+	memset(buf, 0, sizeof(buf));
+	ok = one(&r, pread_e(fd, buf, 64 * 1024, 4096)) == 0 && ok &&
+	     r.res == 64 * 1024 && r.inl == 1 && r.pool == 0 &&
+	     memcmp(buf, expect + 4096, 64 * 1024) == 0;
+	tap_ok(ok, "%s: a cached read of 68 KiB goes to the pool, one of "
+	       "64 KiB is read on the dispatcher", m);
 
 	/*
 	 * Offset -1: pread64's EINVAL, not a read at the file position (0,
@@ -259,7 +275,7 @@ int main(int argc, char **argv)
 	pid_t pid;
 
 	td_args(argc, argv);
-	tap_plan(2 * 9 + 1);
+	tap_plan(2 * 10 + 1);
 	td_say_where();
 	make_file();
 	fflush(stdout);
