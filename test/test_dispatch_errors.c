@@ -89,6 +89,21 @@ static int own_threads(void)
 	return n;
 }
 
+/*
+ * Threads of this process once the joined ones are gone: pthread_join()
+ * returns when the kernel clears the thread's tid, a little before the
+ * task leaves /proc/self/task.  Waits up to 2 s for a count of 1.
+ */
+static int settled_threads(void)
+{
+	uint64_t end = td_now_ms() + 2000;
+	int n;
+
+	while ((n = own_threads()) > 1 && td_now_ms() < end)
+		usleep(1000);
+	return n;
+}
+
 /* Tasks (threads) of user @uid on this machine, as /proc shows them. */
 static long user_tasks(uid_t uid)
 {
@@ -157,7 +172,7 @@ static void create_child(int mode, unsigned int spare, int out)
 	if (!r.setup)
 		r.err = ksvc_dispatch_create(&d, k, &p);
 	r.fds_after = ku_count_fds(NULL);
-	r.threads_after = own_threads();
+	r.threads_after = settled_threads();
 	if (!r.err)
 		ksvc_dispatch_destroy(d);
 	rl.rlim_cur = rl.rlim_max;
