@@ -7,7 +7,9 @@
  *
  *   - from the page cache: the right bytes, finished on the dispatcher
  *     (tier2_inline counts it), KSVC_COMP_TIER2, and
- *     ksvc_dispatch_route() says KSVC_ROUTE_TIER2;
+ *     ksvc_dispatch_route() says KSVC_ROUTE_TIER2; on a file system
+ *     that refuses RWF_NOWAIT (tmpfs in 6.12: the guest's /tmp), on the
+ *     pool; and /dev/zero, which takes it, on the dispatcher;
  *   - not in the page cache (evicted with POSIX_FADV_DONTNEED, where the
  *     file system does evict): the pool reads it, the bytes are right;
  *   - a read that comes back short (it crosses the end of the file): the
@@ -39,6 +41,18 @@
 
 static char path[] = "/tmp/ksvc-nowait-XXXXXX";
 static unsigned char expect[FSIZE];
+static int fs_nowait, zero_nowait, zero_fd;
+
+/* Does a cached read of @fd with RWF_NOWAIT work here? */
+static int nowait_works(int fd)
+{
+	unsigned char b[16];
+	struct iovec iov = { b, sizeof(b) };
+
+	if (pread(fd, b, sizeof(b), 0) < 0)
+		return 0;
+	return preadv2(fd, &iov, 1, 0, RWF_NOWAIT) == (ssize_t)sizeof(b);
+}
 
 static void make_file(void)
 {
@@ -123,19 +137,35 @@ static void run_mode(int mode)
 		tap_bail("open: %s", strerror(errno));
 	r.d = create(k, mode, 0);
 
-	/* From the page cache: on the dispatcher. */
+	/*
+	 * From the page cache: on the dispatcher, where the file system
+	 * takes RWF_NOWAIT (not tmpfs in 6.12: there, on the pool).
+	 */
 	if (pread(fd, buf, 4096, 4096) != 4096)	/* cached now */
 		tap_bail("pread: %s", strerror(errno));
 	memset(buf, 0, sizeof(buf));
 	e = pread_e(fd, buf, 4096, 4096);
 	ok = ksvc_dispatch_route(r.d, &e) == KSVC_ROUTE_TIER2;
 	ok = one(&r, e) == 0 && ok && r.res == 4096 &&
-	     r.flags == KSVC_COMP_TIER2 && r.inl == 1 && r.pool == 0 &&
+	     r.flags == KSVC_COMP_TIER2 && r.inl == (__u64)fs_nowait &&
+	     r.pool == (__u64)!fs_nowait &&
 	     memcmp(buf, expect + 4096, 4096) == 0;
-	tap_ok(ok, "%s: cached pread64 in Tier 2: %lld bytes, right, on the "
-	       "dispatcher (inline +%llu, pool +%llu), route TIER2", m,
-	       (long long)r.res, (unsigned long long)r.inl,
-	       (unsigned long long)r.pool);
+	tap_ok(ok, "%s: cached pread64 in Tier 2: %lld bytes, right, %s "
+	       "(inline +%llu, pool +%llu), route TIER2", m, (long long)r.res,
+	       fs_nowait ? "on the dispatcher" :
+	       "on the pool (this file system refuses RWF_NOWAIT)",
+	       (unsigned long long)r.inl, (unsigned long long)r.pool);
+
+	/* /dev/zero takes RWF_NOWAIT (FMODE_NOWAIT): on the dispatcher. */
+	memset(buf, 1, 4096);
+	ok = one(&r, pread_e(zero_fd, buf, 4096, 0)) == 0 && r.res == 4096 &&
+	     r.inl == (__u64)zero_nowait && r.pool == (__u64)!zero_nowait &&
+	     buf[0] == 0 && buf[4095] == 0;
+	tap_ok(ok, "%s: pread64 of /dev/zero in Tier 2: %lld, zeros, %s "
+	       "(inline +%llu, pool +%llu)", m, (long long)r.res,
+	       zero_nowait ? "on the dispatcher" :
+	       "on the pool (this kernel's /dev/zero refuses RWF_NOWAIT)",
+	       (unsigned long long)r.inl, (unsigned long long)r.pool);
 
 	/* Not cached: the pool. */
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
@@ -190,10 +220,12 @@ static void run_mode(int mode)
 	     memcmp(buf, expect, 64 * 1024 + 4096) == 0;
 	memset(buf, 0, sizeof(buf));
 	ok = one(&r, pread_e(fd, buf, 64 * 1024, 4096)) == 0 && ok &&
-	     r.res == 64 * 1024 && r.inl == 1 && r.pool == 0 &&
+	     r.res == 64 * 1024 && r.inl == (__u64)fs_nowait &&
+	     r.pool == (__u64)!fs_nowait &&
 	     memcmp(buf, expect + 4096, 64 * 1024) == 0;
 	tap_ok(ok, "%s: a cached read of 68 KiB goes to the pool, one of "
-	       "64 KiB is read on the dispatcher", m);
+	       "64 KiB %s", m, fs_nowait ? "is read on the dispatcher" :
+	       "too (this file system refuses RWF_NOWAIT)");
 
 	/*
 	 * Offset -1: pread64's EINVAL, not a read at the file position (0,
@@ -271,13 +303,22 @@ static void no_preadv2_child(void)
 
 int main(int argc, char **argv)
 {
-	int mode, st = -1;
+	int mode, st = -1, fd;
 	pid_t pid;
 
 	td_args(argc, argv);
-	tap_plan(2 * 10 + 1);
+	tap_plan(2 * 11 + 1);
 	td_say_where();
 	make_file();
+	fd = open(path, O_RDONLY);
+	zero_fd = open("/dev/zero", O_RDONLY);
+	if (fd < 0 || zero_fd < 0)
+		tap_bail("open: %s", strerror(errno));
+	fs_nowait = nowait_works(fd);
+	zero_nowait = nowait_works(zero_fd);
+	close(fd);
+	tap_diag("RWF_NOWAIT reads: %s for %s, %s for /dev/zero",
+		 fs_nowait ? "yes" : "no", path, zero_nowait ? "yes" : "no");
 	fflush(stdout);
 	pid = fork();	/* first, while this process has one thread */
 	if (pid == 0)
@@ -290,5 +331,6 @@ int main(int argc, char **argv)
 	for (mode = 0; mode < 2; mode++)
 		run_mode(mode);
 	unlink(path);
+	close(zero_fd);
 	tap_done();
 }
