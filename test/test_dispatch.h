@@ -16,6 +16,7 @@
 #ifndef KSVC_TEST_DISPATCH_H
 #define KSVC_TEST_DISPATCH_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -224,6 +225,54 @@ td_find(const struct ksvc_completion *c, unsigned int n, __u64 corr)
 		if (c[i].corr_id == corr)
 			return &c[i];
 	return NULL;
+}
+
+/*
+ * Threads of this process, not counting io_uring's own workers
+ * ("iou-wrk-*", "iou-sqp-*"), which the kernel ends on its own schedule
+ * after a ring is closed.
+ */
+static inline int td_count_threads(void)
+{
+	DIR *dir = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir))) {
+		char path[300], comm[64] = "";
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 de->d_name);
+		f = fopen(path, "r");
+		if (f) {
+			if (!fgets(comm, sizeof(comm), f))
+				comm[0] = 0;
+			fclose(f);
+		}
+		if (strncmp(comm, "iou-", 4) != 0)
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+/*
+ * A thread that was just joined can still be listed for a moment:
+ * wait (at most 2 s) for the count to come down to @want.
+ */
+static inline int td_settle_threads(int want)
+{
+	uint64_t end = td_now_ms() + 2000;
+	int n;
+
+	while ((n = td_count_threads()) != want && td_now_ms() < end)
+		usleep(10000);
+	return n;
 }
 
 static const char *const td_mode_names[2] = { "thread", "driven" };

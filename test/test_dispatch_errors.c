@@ -22,7 +22,6 @@
  *     not lost: its completion comes with the next wait.
  * 2 to 4 with the dispatcher thread and with the caller driving.
  */
-#include <dirent.h>
 #include <grp.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -73,36 +72,6 @@ struct create_res {
 	int err_after;		/* with the limit lifted */
 	__s64 res_after;	/* a call through that dispatcher */
 };
-
-/* Threads of this process. */
-static int own_threads(void)
-{
-	DIR *dir = opendir("/proc/self/task");
-	struct dirent *de;
-	int n = 0;
-
-	if (!dir)
-		return -1;
-	while ((de = readdir(dir)))
-		n += de->d_name[0] != '.';
-	closedir(dir);
-	return n;
-}
-
-/*
- * Threads of this process once the joined ones are gone: pthread_join()
- * returns when the kernel clears the thread's tid, a little before the
- * task leaves /proc/self/task.  Waits up to 2 s for a count of 1.
- */
-static int settled_threads(void)
-{
-	uint64_t end = td_now_ms() + 2000;
-	int n;
-
-	while ((n = own_threads()) > 1 && td_now_ms() < end)
-		usleep(1000);
-	return n;
-}
 
 /* Tasks (threads) of user @uid on this machine, as /proc shows them. */
 static long user_tasks(uid_t uid)
@@ -172,7 +141,7 @@ static void create_child(int mode, unsigned int spare, int out)
 	if (!r.setup)
 		r.err = ksvc_dispatch_create(&d, k, &p);
 	r.fds_after = ku_count_fds(NULL);
-	r.threads_after = settled_threads();
+	r.threads_after = td_settle_threads(1);
 	if (!r.err)
 		ksvc_dispatch_destroy(d);
 	rl.rlim_cur = rl.rlim_max;

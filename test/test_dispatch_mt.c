@@ -77,6 +77,20 @@ static __u64 off_of(int id, uint64_t seq)
 	return ((seq * 131 + (uint64_t)id * 977) % FILE_WORDS) * 8;
 }
 
+/* Submit @b entries, waiting for room; 0, or -1 with the error noted. */
+static int submit_all(struct ksvc_dispatcher *d, struct ksvc_entry *e,
+		      unsigned int b)
+{
+	int ret = ksvc_dispatch_submit(d, e, b, KSVC_SUBMIT_WAIT);
+
+	if (ret == (int)b)
+		return 0;
+	/* -ESHUTDOWN after the reaper's stop: keep the reaper's why */
+	if (!__atomic_fetch_add(&bad, 1, __ATOMIC_RELAXED))
+		snprintf(why, sizeof(why), "submit: %d", ret);
+	return -1;
+}
+
 static void *submitter(void *arg)
 {
 	struct sub *s = arg;
@@ -85,7 +99,6 @@ static void *submitter(void *arg)
 
 	while (seq < s->n) {
 		unsigned int b = (unsigned)(td_rnd(&r) % 16) + 1, i;
-		int ret;
 
 		if (b > s->n - seq)
 			b = (unsigned)(s->n - seq);
@@ -116,12 +129,8 @@ static void *submitter(void *arg)
 				break;
 			}
 		}
-		ret = ksvc_dispatch_submit(s->d, e, b, KSVC_SUBMIT_WAIT);
-		if (ret != (int)b) {
-			snprintf(why, sizeof(why), "submit: %d", ret);
-			__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+		if (submit_all(s->d, e, b))
 			return NULL;
-		}
 		seq += b;
 	}
 	return NULL;
@@ -184,8 +193,14 @@ static int check(const struct ksvc_completion *c)
 struct reaper_arg {
 	struct ksvc_dispatcher *d;
 	uint64_t want;
+	int (*check)(const struct ksvc_completion *c);
 };
 
+/*
+ * Take every completion and check it.  On the first failure, stop the
+ * dispatcher: submitters waiting for room then get -ESHUTDOWN instead of
+ * waiting for a reaper that is gone.
+ */
 static void *reaper(void *arg)
 {
 	struct reaper_arg *a = arg;
@@ -195,15 +210,18 @@ static void *reaper(void *arg)
 		int n = ksvc_dispatch_wait(a->d, c, 256, 1, 20000), i;
 
 		if (n < 0) {
-			snprintf(why, sizeof(why), "wait: %s (%llu of %llu seen)",
-				 strerror(-n), (unsigned long long)total_seen,
-				 (unsigned long long)a->want);
-			__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+			if (!__atomic_fetch_add(&bad, 1, __ATOMIC_RELAXED))
+				snprintf(why, sizeof(why), "wait: %s (%llu of "
+					 "%llu seen)", strerror(-n),
+					 (unsigned long long)total_seen,
+					 (unsigned long long)a->want);
+			ksvc_dispatch_stop(a->d);
 			return NULL;
 		}
 		for (i = 0; i < n; i++) {
-			if (!check(&c[i])) {
+			if (!a->check(&c[i])) {
 				__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+				ksvc_dispatch_stop(a->d);
 				return NULL;
 			}
 			total_seen++;
@@ -216,7 +234,7 @@ static void run_async(int mode, uint64_t per_thread)
 {
 	struct ksvc *k = td_open(1024, 2048);
 	struct ksvc_dispatcher *d = td_create(k, td_mode_flags[mode], 4);
-	struct reaper_arg ra = { d, per_thread * NTHREADS };
+	struct reaper_arg ra = { d, per_thread * NTHREADS, check };
 	struct ksvc_dispatch_stats st;
 	pthread_t rt;
 	uint64_t t0 = td_now_ms(), missing = 0, q;
@@ -331,7 +349,6 @@ static void *chain_submitter(void *arg)
 
 	while (seq < s->n) {
 		unsigned int b = 0, groups = (unsigned)(td_rnd(&r) % 6) + 1;
-		int ret;
 
 		while (groups-- && seq + b + 3 <= s->n) {
 			unsigned int len = (unsigned)(td_rnd(&r) % 3) + 1, i;
@@ -359,13 +376,8 @@ static void *chain_submitter(void *arg)
 			s->want[seq] = prep_link(s, &e[0], seq, &r);
 			b = 1;
 		}
-		ret = ksvc_dispatch_submit(s->d, e, b, KSVC_SUBMIT_WAIT);
-		if (ret != (int)b) {
-			/* -ESHUTDOWN after the reaper's stop: keep its why */
-			if (!__atomic_fetch_add(&bad, 1, __ATOMIC_RELAXED))
-				snprintf(why, sizeof(why), "submit: %d", ret);
+		if (submit_all(s->d, e, b))
 			return NULL;
-		}
 		seq += b;
 	}
 	return NULL;
@@ -400,40 +412,11 @@ static int check_chain(const struct ksvc_completion *c)
 	return 1;
 }
 
-static void *chain_reaper(void *arg)
-{
-	struct reaper_arg *a = arg;
-	struct ksvc_completion c[256];
-
-	while (total_seen < a->want) {
-		int n = ksvc_dispatch_wait(a->d, c, 256, 1, 20000), i;
-
-		if (n < 0) {
-			if (!__atomic_fetch_add(&bad, 1, __ATOMIC_RELAXED))
-				snprintf(why, sizeof(why), "wait: %s (%llu of "
-					 "%llu seen)", strerror(-n),
-					 (unsigned long long)total_seen,
-					 (unsigned long long)a->want);
-			return NULL;
-		}
-		for (i = 0; i < n; i++) {
-			if (!check_chain(&c[i])) {
-				__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
-				/* submitters waiting for room get -ESHUTDOWN */
-				ksvc_dispatch_stop(a->d);
-				return NULL;
-			}
-			total_seen++;
-		}
-	}
-	return NULL;
-}
-
 static void run_chains(int mode, uint64_t per_thread)
 {
 	struct ksvc *k = td_open(256, 512);
 	struct ksvc_dispatcher *d = td_create(k, td_mode_flags[mode], 4);
-	struct reaper_arg ra = { d, per_thread * NTHREADS };
+	struct reaper_arg ra = { d, per_thread * NTHREADS, check_chain };
 	struct ksvc_dispatch_stats st;
 	uint64_t t0 = td_now_ms(), missing = 0, q;
 	pthread_t rt;
@@ -457,7 +440,7 @@ static void run_chains(int mode, uint64_t per_thread)
 		if (!s->word || !s->want || !s->seen)
 			tap_bail("out of memory");
 	}
-	pthread_create(&rt, NULL, chain_reaper, &ra);
+	pthread_create(&rt, NULL, reaper, &ra);
 	for (i = 0; i < NTHREADS; i++)
 		pthread_create(&csubs[i].th, NULL, chain_submitter, &csubs[i]);
 	for (i = 0; i < NTHREADS; i++)

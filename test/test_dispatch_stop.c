@@ -36,54 +36,6 @@
 
 #define BOUND_MS	3000
 
-/*
- * Threads of this process, not counting io_uring's own workers
- * ("iou-wrk-*", "iou-sqp-*"), which the kernel ends on its own schedule
- * after a ring is closed.
- */
-static int count_threads(void)
-{
-	DIR *dir = opendir("/proc/self/task");
-	struct dirent *de;
-	int n = 0;
-
-	if (!dir)
-		return -1;
-	while ((de = readdir(dir))) {
-		char path[300], comm[64] = "";
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-			 de->d_name);
-		f = fopen(path, "r");
-		if (f) {
-			if (!fgets(comm, sizeof(comm), f))
-				comm[0] = 0;
-			fclose(f);
-		}
-		if (strncmp(comm, "iou-", 4) != 0)
-			n++;
-	}
-	closedir(dir);
-	return n;
-}
-
-/*
- * A thread that was just joined can still be listed for a moment:
- * wait (at most 2 s) for the count to come down to @want.
- */
-static int settle_threads(int want)
-{
-	uint64_t end = td_now_ms() + 2000;
-	int n;
-
-	while ((n = count_threads()) != want && td_now_ms() < end)
-		usleep(10000);
-	return n;
-}
-
 static int count_dir(const char *path)
 {
 	DIR *dir = opendir(path);
@@ -134,7 +86,7 @@ static void test_stop(int mode)
 	uint64_t t0, took;
 	const struct ksvc_completion *x;
 
-	threads0 = settle_threads(1);	/* only the main thread */
+	threads0 = td_settle_threads(1);	/* only the main thread */
 	fds0 = count_dir("/proc/self/fd");
 	memset(&p, 0, sizeof(p));
 	p.flags = td_mode_flags[mode] | KSVC_DISPATCH_BLOCKING_FDS;
@@ -234,7 +186,7 @@ static void test_stop(int mode)
 	       (unsigned long long)st.tier2.cancelled);
 	ksvc_dispatch_destroy(d);
 	{
-		int after = settle_threads(threads0);
+		int after = td_settle_threads(threads0);
 
 		tap_ok(after == threads0,
 		       "%s: after destroy no dispatcher thread is left (%d "
