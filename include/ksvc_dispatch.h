@@ -419,7 +419,9 @@ int ksvc_dispatch_call(struct ksvc_dispatcher *d, long nr,
  * ksvc_dispatch_route - where an entry would go, without running it.
  * Returns an enum ksvc_route.  Takes the probe and the create flags into
  * account; for a call that would go to the pool under NO_INLINE it
- * returns KSVC_ROUTE_TIER2.
+ * returns KSVC_ROUTE_TIER2, and so for a Tier 2 pread64, which may
+ * still finish on the dispatcher (see KSVC_DISPATCH_NO_INLINE): that
+ * depends on the page cache when it runs.
  */
 enum ksvc_route ksvc_dispatch_route(const struct ksvc_dispatcher *d,
 				    const struct ksvc_entry *e);
