@@ -309,8 +309,17 @@ struct blocked {
 	int fd;			/* read end of its own pipe */
 	char byte;
 	int err;
+	int done;		/* atomic: the call returned */
 	__s64 res;
 };
+
+/*
+ * The callers stay until every call is back: with the caller driving,
+ * io_uring ties a read to the thread that drove when it went in, and a
+ * driving thread that exits cancels it (documented), so a caller whose
+ * own read came first must not end while the others' are in flight.
+ */
+static int release_callers;	/* atomic */
 
 static void *blocked_call(void *arg)
 {
@@ -318,6 +327,9 @@ static void *blocked_call(void *arg)
 	__u64 a[6] = { (__u64)b->fd, (__u64)(uintptr_t)&b->byte, 1 };
 
 	b->err = ksvc_dispatch_call(b->d, SYS_read, a, &b->res, NULL);
+	__atomic_store_n(&b->done, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&release_callers, __ATOMIC_ACQUIRE))
+		usleep(1000);
 	return NULL;
 }
 
@@ -363,15 +375,25 @@ static void test_call_slots(int mode)
 		if (write(p[i][1], &c, 1) != 1)
 			tap_bail("write: %s", strerror(errno));
 	}
+	end = td_now_ms() + 5000;
 	for (i = 0; i < SLOTS; i++) {
-		if (!td_join_within(b[i].th, 5000)) {
+		while (!__atomic_load_n(&b[i].done, __ATOMIC_ACQUIRE) &&
+		       td_now_ms() < end)
+			usleep(1000);
+		if (!__atomic_load_n(&b[i].done, __ATOMIC_ACQUIRE)) {
 			ok = 0;
 			tap_diag("call %d still blocked", i);
-			continue;
-		}
-		if (b[i].err || b[i].res != 1 || b[i].byte != 'a' + i)
+		} else if (b[i].err || b[i].res != 1 || b[i].byte != 'a' + i) {
 			ok = 0;
+			tap_diag("call %d: %d, result %lld, byte %#x", i,
+				 b[i].err, (long long)b[i].res, b[i].byte);
+		}
 	}
+	__atomic_store_n(&release_callers, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < SLOTS; i++)
+		if (!td_join_within(b[i].th, 5000))
+			tap_bail("caller %d never ended", i);
+	__atomic_store_n(&release_callers, 0, __ATOMIC_RELEASE);
 	tap_ok(ok, "%s: the %d calls in progress each get their own byte",
 	       m, SLOTS);
 	if (!joined && !td_join_within(th, 3000))
