@@ -7,6 +7,7 @@
  *
  *   ksvc-echo PORT [THREADS]
  *   ksvc-echo --port PORT [--threads N] [--spin-us N] [--thread-dispatcher]
+ *             [--no-tier1]
  *
  * Listens on 127.0.0.1:PORT and echoes every byte back; runs until
  * SIGTERM or SIGINT, then closes everything and exits 0.  Prints at
@@ -38,9 +39,19 @@
  * At most one send is in flight per connection (a short send is
  * continued before anything else is sent), so bytes cannot be
  * reordered; data that arrives while a send is in flight waits for it.
+ *
+ * Without io_uring (a container whose seccomp profile refuses it, or
+ * --no-tier1) every call runs in Tier 2, where a blocking accept,
+ * receive or send holds a pool worker until it returns.  Each loop then
+ * takes the largest pool (T2_WORKERS) and serves at most
+ * (T2_WORKERS - 1) / 2 connections at a time (a receive and a send each,
+ * and the accept); further clients wait in the listen backlog until one
+ * closes.  It says so at start-up.  A pool of one worker, as with
+ * io_uring, would hold the accept and serve nothing.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -61,6 +72,10 @@
 #define BUF_SIZE	16384
 #define MAX_BATCH	256
 #define RING		1024
+#define T2_WORKERS	256	/* the largest pool ksvc_dispatch_create() takes */
+#define T2_CONNS	((T2_WORKERS - 1) / 2)
+#define T2_CONNS_STR	"127"	/* T2_CONNS, for messages */
+_Static_assert(T2_CONNS == 127, "T2_CONNS_STR");
 
 /* corr_id: kind in the top byte, connection index below. */
 #define K_ACCEPT	1ull
@@ -92,6 +107,8 @@ struct loop {
 	struct conn *conns;
 	unsigned int nconns, cap;
 	unsigned int *free_idx, nfree;
+	unsigned int max_conns;	/* served at a time (Tier 2 only: bounded) */
+	int accept_paused;	/* at max_conns: no accept posted */
 	struct ksvc_entry pend[MAX_BATCH * 2];
 	unsigned int npend;
 	int ready;		/* set up */
@@ -103,6 +120,7 @@ static int port = -1;
 static unsigned int nthreads;
 static unsigned int spin_us;
 static int thread_dispatcher;
+static int no_tier1;
 static volatile sig_atomic_t quit;
 static struct loop *loops;
 
@@ -240,8 +258,12 @@ static void handle(struct loop *l, const struct ksvc_completion *c)
 			fprintf(stderr, "ksvc-echo: accept: %s\n",
 				strerror((int)-c->result));
 		}
-		if (!quit)
+		if (quit)
+			break;
+		if (l->nconns < l->max_conns)
 			post_accept(l);
+		else
+			l->accept_paused = 1;	/* until one closes */
 		break;
 	case K_RECV:
 		cn = &l->conns[i];
@@ -273,6 +295,10 @@ static void handle(struct loop *l, const struct ksvc_completion *c)
 		break;
 	case K_CLOSE:
 		conn_free(l, i);
+		if (l->accept_paused && !quit) {
+			l->accept_paused = 0;
+			post_accept(l);
+		}
 		break;
 	default:
 		break;		/* K_WAKE: just look at quit */
@@ -321,11 +347,24 @@ static void *loop_main(void *arg)
 					   KSVC_DISPATCH_ONE_DRIVER;
 	/* Our sockets are blocking; a receive is posted before its data. */
 	dp.flags |= KSVC_DISPATCH_BLOCKING_FDS | KSVC_DISPATCH_RECV_POLL_FIRST;
-	dp.workers = 1;		/* nothing here runs in Tier 2 */
+	if (no_tier1)
+		dp.flags |= KSVC_DISPATCH_NO_TIER1;
+	dp.workers = 1;		/* with io_uring nothing here runs in Tier 2 */
 	dp.spin_us = spin_us;
 	r = ksvc_dispatch_create(&l->d, l->k, &dp);
 	if (r)
 		die("ksvc_dispatch_create", r);
+	l->max_conns = UINT_MAX;
+	if (ksvc_dispatch_stats(l->d, &l->st) == 0 &&
+	    !l->st.tier1_available) {
+		/* Everything blocks a worker: see the top of this file. */
+		ksvc_dispatch_destroy(l->d);
+		dp.workers = T2_WORKERS;
+		r = ksvc_dispatch_create(&l->d, l->k, &dp);
+		if (r)
+			die("ksvc_dispatch_create", r);
+		l->max_conns = T2_CONNS;
+	}
 	__atomic_store_n(&l->ready, 1, __ATOMIC_RELEASE);
 
 	post_accept(l);
@@ -382,7 +421,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: ksvc-echo PORT [THREADS]\n"
 		"       ksvc-echo --port PORT [--threads N] [--spin-us N] "
-		"[--thread-dispatcher]\n");
+		"[--thread-dispatcher] [--no-tier1]\n");
 	exit(2);
 }
 
@@ -393,6 +432,7 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "spin-us", required_argument, NULL, 's' },
 		{ "thread-dispatcher", no_argument, NULL, 'T' },
+		{ "no-tier1", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -400,7 +440,7 @@ int main(int argc, char **argv)
 	unsigned int i;
 	int o, sig;
 
-	while ((o = getopt_long(argc, argv, "p:t:s:Th", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "p:t:s:Tnh", lo, NULL)) != -1) {
 		switch (o) {
 		case 'p':
 			port = atoi(optarg);
@@ -415,6 +455,9 @@ int main(int argc, char **argv)
 			break;
 		case 'T':
 			thread_dispatcher = 1;
+			break;
+		case 'n':
+			no_tier1 = 1;
 			break;
 		default:
 			usage();
@@ -461,8 +504,12 @@ int main(int argc, char **argv)
 		       ksvc_dispatch_mode(loops[0].d) == KSVC_MODE_KERNEL ?
 		       " (/dev/ksvc)" : " (no /dev/ksvc: anonymous memory)",
 		       thread_dispatcher ? "on its own thread" :
-		       "in the event loop", st.tier1_available ?
-		       "in use" : "UNAVAILABLE (everything in Tier 2)");
+		       "in the event loop", st.tier1_available ? "in use" :
+		       no_tier1 ? "not used (--no-tier1): everything in "
+		       "Tier 2, at most " T2_CONNS_STR " connections at a "
+		       "time per thread" :
+		       "UNAVAILABLE: everything in Tier 2, at most "
+		       T2_CONNS_STR " connections at a time per thread");
 		fflush(stdout);
 	}
 

@@ -13,6 +13,9 @@
  *  4. On SIGTERM ksvc-echo exits 0 and reports the calls KSVC answered:
  *     with io_uring, at least a receive and a send per message in Tier 1
  *     (its accept, receive and send go through the rings).
+ *  1-4 again with ksvc-echo --no-tier1: everything in Tier 2, as where
+ *     io_uring is not available; it says so, every byte still comes
+ *     back, and no call is answered in Tier 1.
  *  5-7. echo-client against a broken server (a child of this program)
  *     that flips one byte, sends one byte too many, or closes the
  *     connection early: it must exit 1 each time.
@@ -225,36 +228,36 @@ static void broken(int how, const char *what)
 	       "(want 1)", what, r.status);
 }
 
-int main(int argc, char **argv)
+/*
+ * Steps 1 to 4 with ksvc-echo started with @flag (NULL: none).  With
+ * --no-tier1 everything runs in Tier 2, as without io_uring: the server
+ * must say so, echo every byte all the same, and answer no call in
+ * Tier 1.
+ */
+static void serve(const char *flag)
 {
-	char dir[512], line[512], portstr[16], rest[2048], *here;
-	char *sargv[] = { server, portstr, NULL };
+	char line[512], portstr[16], rest[2048];
+	char *sargv[] = { server, portstr, (char *)flag, NULL };
+	const char *tag = flag ? flag : "default";
 	unsigned long long t1 = 0, t2 = 0, refused = 0;
-	int port, fd, st, io_uring;
+	unsigned int want = 2 * (8 * 300 + 4 * 50);
+	int port, fd, st, io_uring, ok;
 	struct run r1, r2;
 	pid_t pid;
-
-	td_args(argc, argv);
-	snprintf(dir, sizeof(dir), "%s", argv[0]);
-	here = dirname(dir);
-	snprintf(server, sizeof(server), "%.400s/../examples/ksvc-echo", here);
-	snprintf(client, sizeof(client), "%.400s/../examples/echo-client",
-		 here);
-	if (access(server, X_OK) || access(client, X_OK))
-		tap_skip_all("examples/ksvc-echo or examples/echo-client is "
-			     "not built next to this program (make examples)");
-	tap_plan(7);
-	td_say_where();
 
 	port = free_port();
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	pid = spawn(sargv, &fd, 0);
 	slurp(fd, line, sizeof(line), 30000, 1);
 	io_uring = strstr(line, "io_uring in use") != NULL;
-	tap_ok(strstr(line, "listening on 127.0.0.1:") &&
-	       strstr(line, td_have_module() ? "KSVC mode: kernel (/dev/ksvc)"
-					     : "KSVC mode: anonymous"),
-	       "ksvc-echo starts in %s mode: %.*s",
+	ok = strstr(line, "listening on 127.0.0.1:") &&
+	     strstr(line, td_have_module() ? "KSVC mode: kernel (/dev/ksvc)"
+					   : "KSVC mode: anonymous");
+	if (flag)
+		ok = ok && strstr(line, "io_uring not used (--no-tier1): "
+				  "everything in Tier 2, at most 127 "
+				  "connections");
+	tap_ok(ok, "%s: ksvc-echo starts in %s mode: %.*s", tag,
 	       td_have_module() ? "kernel" : "anonymous",
 	       (int)strcspn(line, "\n"), line);
 
@@ -275,12 +278,30 @@ int main(int argc, char **argv)
 			       &t2, &refused);
 	}
 	tap_ok(st == 0 && strstr(rest, "stopped") &&
-	       (io_uring ? t1 >= 2ull * (8 * 300 + 4 * 50) : t2 > 0),
-	       "SIGTERM: ksvc-echo exits %d; KSVC answered Tier 1 %llu, Tier 2 "
-	       "%llu (want %s at least %u: a receive and a send per message)",
-	       st, t1, t2, io_uring ? "Tier 1" : "Tier 2 (no io_uring)",
-	       2 * (8 * 300 + 4 * 50));
+	       (io_uring ? t1 >= want : t1 == 0 && t2 >= want),
+	       "%s: SIGTERM: ksvc-echo exits %d; KSVC answered Tier 1 %llu, "
+	       "Tier 2 %llu (want %s at least %u: a receive and a send per "
+	       "message)", tag, st, t1, t2,
+	       io_uring ? "Tier 1" : "Tier 2 alone (no io_uring)", want);
+}
 
+int main(int argc, char **argv)
+{
+	char dir[512], *here;
+
+	td_args(argc, argv);
+	snprintf(dir, sizeof(dir), "%s", argv[0]);
+	here = dirname(dir);
+	snprintf(server, sizeof(server), "%.400s/../examples/ksvc-echo", here);
+	snprintf(client, sizeof(client), "%.400s/../examples/echo-client",
+		 here);
+	if (access(server, X_OK) || access(client, X_OK))
+		tap_skip_all("examples/ksvc-echo or examples/echo-client is "
+			     "not built next to this program (make examples)");
+	tap_plan(4 + 4 + 3);
+	td_say_where();
+	serve(NULL);
+	serve("--no-tier1");
 	broken(1, "flips one byte");
 	broken(2, "sends one byte too many");
 	broken(3, "closes the connection early");
