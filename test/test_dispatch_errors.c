@@ -240,6 +240,17 @@ static void *extra_call(void *arg)
 /* 2. call: -EAGAIN with the submit ring full                           */
 /* ------------------------------------------------------------------ */
 
+/* Wait (at most 5 s) until the dispatcher has taken @n entries. */
+static void wait_taken(struct ksvc_dispatcher *d, __u64 n)
+{
+	uint64_t end = td_now_ms() + 5000;
+	struct ksvc_dispatch_stats st;
+
+	while (!ksvc_dispatch_stats(d, &st) && st.taken < n &&
+	       td_now_ms() < end)
+		usleep(1000);
+}
+
 static void test_call_ring_full(int mode)
 {
 	const char *m = td_mode_names[mode];
@@ -268,7 +279,7 @@ static void test_call_ring_full(int mode)
 			break;
 		accepted++;
 		if (mode == 0 && accepted == 16)
-			usleep(50000);
+			wait_taken(d, 16);
 	}
 	ksvc_dispatch_stats(d, &a);
 	x.d = d;
