@@ -172,7 +172,12 @@ struct ksvc_dispatcher;
 	 * such call) and runs calls on non-blocking descriptors in Tier 2,
 	 * because io_uring does not honour O_NONBLOCK on sockets and pipes:
 	 * it waits where the system call fails with EAGAIN (or EINPROGRESS).
-	 * With this flag, such a call on a non-blocking descriptor waits. */
+	 * With this flag, such a call on a non-blocking descriptor waits.
+	 * The socket calls among them (recvfrom, sendto, recvmsg, sendmsg,
+	 * accept, accept4, connect) on a non-blocking descriptor, or with
+	 * MSG_DONTWAIT, cannot sleep and run on the dispatcher, not the
+	 * pool (unless NO_INLINE); with this flag and without io_uring,
+	 * only those with MSG_DONTWAIT do. */
 #define KSVC_DISPATCH_RECV_POLL_FIRST	(1u << 5)
 	/* Receives (recvfrom, recvmsg) usually find no data yet: let
 	 * io_uring wait for data before trying (IORING_RECVSEND_POLL_FIRST).

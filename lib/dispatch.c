@@ -635,25 +635,81 @@ static int try_nowait(const struct ksvc_entry *e, __s64 *res)
 	return 1;
 }
 
+/*
+ * Socket calls that cannot sleep: on a descriptor with O_NONBLOCK (the
+ * case io_uring cannot take, above), or with MSG_DONTWAIT in their
+ * flags.  They fail with EAGAIN (EINPROGRESS for connect) instead of
+ * waiting, so they run on the driver like the other calls that cannot
+ * sleep, instead of costing the pool's two hand-offs: what an event
+ * loop's non-blocking sockets need.  Only calls that exist for sockets
+ * alone: read or write on a non-blocking regular file can still wait
+ * for the disk.  O_NONBLOCK is read when the entry is routed (as for
+ * Tier 1); a program that clears it meanwhile from another thread makes
+ * the call wait on the driver.
+ */
+static int sock_call(__u32 nr)
+{
+	switch (nr) {
+	case SYS_recvfrom:
+	case SYS_sendto:
+	case SYS_recvmsg:
+	case SYS_sendmsg:
+	case SYS_accept:
+	case SYS_accept4:
+	case SYS_connect:
+		return 1;
+	}
+	return 0;
+}
+
+static int sock_cannot_sleep(const struct ksvc_dispatcher *d,
+			     const struct ksvc_entry *e, int nonblock)
+{
+	__u64 fl;
+
+	switch (e->syscall_nr) {
+	case SYS_recvfrom:
+	case SYS_sendto:
+		fl = e->args[3];
+		break;
+	case SYS_recvmsg:
+	case SYS_sendmsg:
+		fl = e->args[2];
+		break;
+	default:
+		fl = 0;
+		break;
+	}
+	if (fl & MSG_DONTWAIT)
+		return 1;
+	return nonblock >= 0 ? nonblock : nonblock_fd(d, e);
+}
+
 static int route_of(const struct ksvc_dispatcher *d,
 		    const struct ksvc_entry *e, int *opcode)
 {
-	int c;
+	int c, nonblock = -1;	/* -1: not looked at */
 
 	if (e->flags & ~KSVC_ENTRY_FLAGS_ALL)
 		return R_INVALID;
 	if (d->t1) {
 		int op = ksvc__t1_op(e, d->cur_pos);
 
-		if (op >= 0 && ksvc__t1_has(d, op) && !nonblock_fd(d, e)) {
-			*opcode = op;
-			return R_T1;
+		if (op >= 0 && ksvc__t1_has(d, op)) {
+			nonblock = nonblock_fd(d, e);
+			if (!nonblock) {
+				*opcode = op;
+				return R_T1;
+			}
 		}
 	}
 	c = ksvc__classify(e);
 	if (c == C_REFUSED)
 		return R_REFUSED;
-	if (c == C_INLINE && !(d->flags & KSVC_DISPATCH_NO_INLINE))
+	if (d->flags & KSVC_DISPATCH_NO_INLINE)
+		return R_T2;
+	if (c == C_INLINE ||
+	    (sock_call(e->syscall_nr) && sock_cannot_sleep(d, e, nonblock)))
 		return R_T2I;
 	return nowait_ok(d, e) ? R_T2N : R_T2;
 }
@@ -720,7 +776,9 @@ static int route_kind(const struct ksvc_dispatcher *d, __u32 nr, int *opcode)
 	}
 	/* route_of() goes straight to ksvc__classify(). */
 	c = ksvc__class_of(nr);
-	if ((c & C_SELF) || nr == SYS_pread64)	/* pread64: nowait_ok() */
+	/* pread64: nowait_ok(); socket calls: sock_cannot_sleep() */
+	if ((c & C_SELF) || nr == SYS_pread64 ||
+	    (sock_call(nr) && !(d->flags & KSVC_DISPATCH_NO_INLINE)))
 		return RK_SLOW;
 	if (c == 0 || c == C_REFUSED)
 		return RK_REFUSED;

@@ -22,6 +22,12 @@
  *     -EINVAL like pread64, from the pool;
  *   - a pipe: -ESPIPE; a bad buffer: -EFAULT; a closed descriptor:
  *     -EBADF; each the system call's own.
+ * Socket calls that cannot sleep (O_NONBLOCK descriptor, MSG_DONTWAIT)
+ * run on the dispatcher too, with io_uring and without: recvfrom,
+ * sendto, recvmsg and accept4 fail with EAGAIN or move their bytes there;
+ * a blocking socket's recvfrom does not (Tier 1, or the pool without
+ * io_uring); NO_INLINE, and BLOCKING_FDS without io_uring, send them to
+ * the pool.
  * With the dispatcher thread and with the caller driving.  And in a
  * child whose seccomp filter makes preadv2() fail with ENOSYS (as a
  * container's profile may): the reads still come back right, from the
@@ -30,6 +36,8 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -271,6 +279,125 @@ static void run_mode(int mode)
 	close(fd);
 }
 
+/* ------------------------------------------------------------------ */
+/* Socket calls that cannot sleep                                       */
+/* ------------------------------------------------------------------ */
+
+/* Did @r run on the dispatcher (1) or on the pool (0), nothing else? */
+static int where_ok(const struct run *r, int on_driver)
+{
+	return r->flags == KSVC_COMP_TIER2 &&
+	       r->inl == (__u64)on_driver && r->pool == (__u64)!on_driver;
+}
+
+static const char *where(const struct run *r)
+{
+	return r->flags != KSVC_COMP_TIER2 ? "not Tier 2" :
+	       r->inl ? "on the dispatcher" : r->pool ? "on the pool" : "?";
+}
+
+/*
+ * Socket calls on a non-blocking descriptor, or with MSG_DONTWAIT, fail
+ * with EAGAIN rather than wait: they run on the dispatcher.  @more:
+ * creation flags (KSVC_DISPATCH_NO_TIER1: as without io_uring).
+ */
+static void run_sockets(int mode, __u32 more, const char *cfg)
+{
+	const char *m = td_mode_names[mode];
+	struct ksvc *k = td_open(64, 128);
+	struct run r = { 0 };
+	struct sockaddr_un sa;
+	struct msghdr mh;
+	struct iovec iov;
+	char buf[16];
+	int sv[2], lfd, ok, no_t1 = !!(more & KSVC_DISPATCH_NO_TIER1);
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		tap_bail("socketpair: %s", strerror(errno));
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	r.d = create(k, mode, more);
+
+	ok = one(&r, td_entry(1, SYS_recvfrom, (__u64)sv[0],
+			      (uintptr_t)buf, sizeof(buf), 0)) == 0 &&
+	     r.res == -EAGAIN && where_ok(&r, 1);
+	tap_ok(ok, "%s, %s: recvfrom on an empty O_NONBLOCK socket: %lld "
+	       "(-EAGAIN), %s", m, cfg, (long long)r.res, where(&r));
+	if (write(sv[1], "hello", 5) != 5)
+		tap_bail("write");
+	memset(buf, 0, sizeof(buf));
+	ok = one(&r, td_entry(1, SYS_recvfrom, (__u64)sv[0],
+			      (uintptr_t)buf, sizeof(buf), 0)) == 0 &&
+	     r.res == 5 && !memcmp(buf, "hello", 5) && where_ok(&r, 1);
+	ok = one(&r, td_entry(1, SYS_sendto, (__u64)sv[0], (uintptr_t)"abc",
+			      3, 0)) == 0 && ok && r.res == 3 &&
+	     where_ok(&r, 1) && read(sv[1], buf, sizeof(buf)) == 3 &&
+	     !memcmp(buf, "abc", 3);
+	tap_ok(ok, "%s, %s: recvfrom and sendto on it with data and room: "
+	       "the bytes, on the dispatcher", m, cfg);
+
+	/* MSG_DONTWAIT on the blocking end (Tier 1 takes it with io_uring). */
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = buf;
+	iov.iov_len = sizeof(buf);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	ok = one(&r, td_entry(1, SYS_recvmsg, (__u64)sv[1], (uintptr_t)&mh,
+			      MSG_DONTWAIT, 0)) == 0 && r.res == -EAGAIN &&
+	     (no_t1 ? where_ok(&r, 1) : r.flags == KSVC_COMP_TIER1);
+	tap_ok(ok, "%s, %s: recvmsg(MSG_DONTWAIT) on a blocking socket: %lld "
+	       "(-EAGAIN), %s", m, cfg, (long long)r.res,
+	       no_t1 ? where(&r) : r.flags == KSVC_COMP_TIER1 ?
+	       "in Tier 1" : "not Tier 1");
+
+	/* accept4 on a non-blocking listening socket with nobody waiting. */
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "ksvc-nw-%d-%d",
+		 getpid(), mode);	/* abstract */
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(lfd, 4))
+		tap_bail("listen: %s", strerror(errno));
+	ok = one(&r, td_entry(1, SYS_accept4, (__u64)lfd, 0, 0,
+			      SOCK_CLOEXEC)) == 0 && r.res == -EAGAIN &&
+	     where_ok(&r, 1);
+	tap_ok(ok, "%s, %s: accept4 on an O_NONBLOCK listener, nobody "
+	       "waiting: %lld (-EAGAIN), %s", m, cfg, (long long)r.res,
+	       where(&r));
+	close(lfd);
+
+	/* A blocking socket without MSG_DONTWAIT can wait: not inline. */
+	if (write(sv[0], "xy", 2) != 2)
+		tap_bail("write");
+	ok = one(&r, td_entry(1, SYS_recvfrom, (__u64)sv[1], (uintptr_t)buf,
+			      sizeof(buf), 0)) == 0 && r.res == 2 &&
+	     (no_t1 ? where_ok(&r, 0) : r.flags == KSVC_COMP_TIER1);
+	tap_ok(ok, "%s, %s: recvfrom on a blocking socket: %lld, %s", m, cfg,
+	       (long long)r.res, no_t1 ? where(&r) :
+	       r.flags == KSVC_COMP_TIER1 ? "in Tier 1" : "not Tier 1");
+	ksvc_dispatch_destroy(r.d);
+
+	/* NO_INLINE, and (without io_uring) BLOCKING_FDS: the pool. */
+	r.d = create(k, mode, more | KSVC_DISPATCH_NO_INLINE);
+	ok = one(&r, td_entry(1, SYS_recvfrom, (__u64)sv[0], (uintptr_t)buf,
+			      sizeof(buf), 0)) == 0 && r.res == -EAGAIN &&
+	     where_ok(&r, 0);
+	ksvc_dispatch_destroy(r.d);
+	if (no_t1) {
+		r.d = create(k, mode, more | KSVC_DISPATCH_BLOCKING_FDS);
+		ok = one(&r, td_entry(1, SYS_recvfrom, (__u64)sv[0],
+				      (uintptr_t)buf, sizeof(buf), 0)) == 0 &&
+		     ok && r.res == -EAGAIN && where_ok(&r, 0);
+		ksvc_dispatch_destroy(r.d);
+	}
+	tap_ok(ok, "%s, %s: with KSVC_DISPATCH_NO_INLINE%s the same recvfrom "
+	       "runs on the pool", m, cfg, no_t1 ?
+	       ", and with KSVC_DISPATCH_BLOCKING_FDS," : "");
+	ksvc_close(k);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 /* In a child: preadv2() is ENOSYS; exit 0 if two reads still work. */
 static void no_preadv2_child(void)
 {
@@ -311,7 +438,7 @@ int main(int argc, char **argv)
 	pid_t pid;
 
 	td_args(argc, argv);
-	tap_plan(2 * 11 + 1);
+	tap_plan(2 * 11 + 1 + 2 * 2 * 6);
 	td_say_where();
 	make_file();
 	fd = open(path, O_RDONLY);
@@ -334,6 +461,10 @@ int main(int argc, char **argv)
 	       "from the pool (child status %#x)", st);
 	for (mode = 0; mode < 2; mode++)
 		run_mode(mode);
+	for (mode = 0; mode < 2; mode++) {
+		run_sockets(mode, 0, "io_uring");
+		run_sockets(mode, KSVC_DISPATCH_NO_TIER1, "no io_uring");
+	}
 	unlink(path);
 	close(zero_fd);
 	tap_done();
