@@ -642,26 +642,11 @@ static int try_nowait(const struct ksvc_entry *e, __s64 *res)
  * waiting, so they run on the driver like the other calls that cannot
  * sleep, instead of costing the pool's two hand-offs: what an event
  * loop's non-blocking sockets need.  Only calls that exist for sockets
- * alone: read or write on a non-blocking regular file can still wait
- * for the disk.  O_NONBLOCK is read when the entry is routed (as for
- * Tier 1); a program that clears it meanwhile from another thread makes
- * the call wait on the driver.
+ * alone (ksvc__sock_call()): read or write on a non-blocking regular
+ * file can still wait for the disk.  O_NONBLOCK is read when the entry
+ * is routed (as for Tier 1); a program that clears it meanwhile from
+ * another thread makes the call wait on the driver.
  */
-static int sock_call(__u32 nr)
-{
-	switch (nr) {
-	case SYS_recvfrom:
-	case SYS_sendto:
-	case SYS_recvmsg:
-	case SYS_sendmsg:
-	case SYS_accept:
-	case SYS_accept4:
-	case SYS_connect:
-		return 1;
-	}
-	return 0;
-}
-
 static int sock_cannot_sleep(const struct ksvc_dispatcher *d,
 			     const struct ksvc_entry *e, int nonblock)
 {
@@ -709,7 +694,7 @@ static int route_of(const struct ksvc_dispatcher *d,
 	if (d->flags & KSVC_DISPATCH_NO_INLINE)
 		return R_T2;
 	if (c == C_INLINE ||
-	    (sock_call(e->syscall_nr) && sock_cannot_sleep(d, e, nonblock)))
+	    (ksvc__sock_call(e->syscall_nr) && sock_cannot_sleep(d, e, nonblock)))
 		return R_T2I;
 	return nowait_ok(d, e) ? R_T2N : R_T2;
 }
@@ -778,7 +763,7 @@ static int route_kind(const struct ksvc_dispatcher *d, __u32 nr, int *opcode)
 	c = ksvc__class_of(nr);
 	/* pread64: nowait_ok(); socket calls: sock_cannot_sleep() */
 	if ((c & C_SELF) || nr == SYS_pread64 ||
-	    (sock_call(nr) && !(d->flags & KSVC_DISPATCH_NO_INLINE)))
+	    (ksvc__sock_call(nr) && !(d->flags & KSVC_DISPATCH_NO_INLINE)))
 		return RK_SLOW;
 	if (c == 0 || c == C_REFUSED)
 		return RK_REFUSED;

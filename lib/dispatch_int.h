@@ -43,6 +43,7 @@ int ksvc__class_of(__u32 nr);
 int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos);
 int ksvc__tier0_call(long nr);
 int ksvc__nonblock_fds(const struct ksvc_entry *e, int fds[2]);
+int ksvc__sock_call(__u32 nr);
 
 /* ------------------------------------------------------------------ */
 

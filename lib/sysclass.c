@@ -332,6 +332,22 @@ int ksvc__tier0_call(long nr)
 	return 0;
 }
 
+/* The calls of ksvc__nonblock_fds() that exist for sockets alone. */
+int ksvc__sock_call(__u32 nr)
+{
+	switch (nr) {
+	case SYS_recvfrom:
+	case SYS_sendto:
+	case SYS_recvmsg:
+	case SYS_sendmsg:
+	case SYS_accept:
+	case SYS_accept4:
+	case SYS_connect:
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * Calls whose meaning depends on O_NONBLOCK of their descriptor(s),
  * which io_uring does not honour for pollable files: it waits where the
@@ -340,18 +356,15 @@ int ksvc__tier0_call(long nr)
  */
 int ksvc__nonblock_fds(const struct ksvc_entry *e, int fds[2])
 {
+	if (ksvc__sock_call(e->syscall_nr)) {
+		fds[0] = (int)e->args[0];
+		return 1;
+	}
 	switch (e->syscall_nr) {
 	case SYS_read:
 	case SYS_write:
 	case SYS_readv:
 	case SYS_writev:
-	case SYS_recvfrom:
-	case SYS_sendto:
-	case SYS_recvmsg:
-	case SYS_sendmsg:
-	case SYS_accept:
-	case SYS_accept4:
-	case SYS_connect:
 		fds[0] = (int)e->args[0];
 		return 1;
 	case SYS_splice:	/* in, off_in, out, ... */
