@@ -595,17 +595,16 @@ static int nonblock_fd(const struct ksvc_dispatcher *d,
  * synchronous direct read still waits for the device), negative offsets
  * (preadv2() reads at the file position for -1), reads over
  * KSVC_NOWAIT_MAX (copying them would hold up every other entry for
- * longer than the pool's hand-offs cost), and KSVC_DISPATCH_NO_INLINE.
+ * longer than the pool's hand-offs cost), and KSVC_DISPATCH_NO_INLINE
+ * (route_of() does not ask then).
  */
 #define KSVC_NOWAIT_MAX	(64u * 1024)
 
 static int no_preadv2;	/* atomic: preadv2() is ENOSYS here (seccomp) */
 
-static int nowait_ok(const struct ksvc_dispatcher *d,
-		     const struct ksvc_entry *e)
+static int nowait_ok(const struct ksvc_entry *e)
 {
 	return e->syscall_nr == SYS_pread64 && !A_LOADR(&no_preadv2) &&
-	       !(d->flags & KSVC_DISPATCH_NO_INLINE) &&
 	       (__s64)e->args[3] >= 0 && e->args[2] <= KSVC_NOWAIT_MAX;
 }
 
@@ -696,7 +695,7 @@ static int route_of(const struct ksvc_dispatcher *d,
 	if (c == C_INLINE ||
 	    (ksvc__sock_call(e->syscall_nr) && sock_cannot_sleep(d, e, nonblock)))
 		return R_T2I;
-	return nowait_ok(d, e) ? R_T2N : R_T2;
+	return nowait_ok(e) ? R_T2N : R_T2;
 }
 
 /*
@@ -762,8 +761,9 @@ static int route_kind(const struct ksvc_dispatcher *d, __u32 nr, int *opcode)
 	/* route_of() goes straight to ksvc__classify(). */
 	c = ksvc__class_of(nr);
 	/* pread64: nowait_ok(); socket calls: sock_cannot_sleep() */
-	if ((c & C_SELF) || nr == SYS_pread64 ||
-	    (ksvc__sock_call(nr) && !(d->flags & KSVC_DISPATCH_NO_INLINE)))
+	if ((c & C_SELF) ||
+	    ((nr == SYS_pread64 || ksvc__sock_call(nr)) &&
+	     !(d->flags & KSVC_DISPATCH_NO_INLINE)))
 		return RK_SLOW;
 	if (c == 0 || c == C_REFUSED)
 		return RK_REFUSED;
@@ -972,6 +972,17 @@ static void t2_count(struct ksvc_dispatcher *d, struct pass_ctx *pc)
  * Start one op.  Returns 1 if it completed at once (*res, *cflags set),
  * 0 if a tier runs it and will finish it later.
  */
+/* A Tier 2 call that runs (or ran) on the driver. */
+static void count_inline(struct ksvc_dispatcher *d, struct pass_ctx *pc,
+			 __u32 *cflags)
+{
+	CTR_INC(&d->c2.submitted);
+	CTR_INC(&d->c_inline);
+	if (pc)
+		pc->t2_used = 1;
+	*cflags = KSVC_COMP_TIER2;
+}
+
 static int launch(struct ksvc_dispatcher *d, struct pass_ctx *pc,
 		  struct kop *op, __s64 *res, __u32 *cflags)
 {
@@ -992,12 +1003,8 @@ static int launch(struct ksvc_dispatcher *d, struct pass_ctx *pc,
 		*cflags = KSVC_COMP_REFUSED;
 		return 1;
 	case R_T2I:
-		CTR_INC(&d->c2.submitted);
-		CTR_INC(&d->c_inline);
-		if (pc)
-			pc->t2_used = 1;
+		count_inline(d, pc, cflags);
 		*res = ksvc__run_syscall(&op->e);
-		*cflags = KSVC_COMP_TIER2;
 		return 1;
 	case R_T1:
 		CTR_INC(&d->c1.submitted);
@@ -1012,11 +1019,7 @@ static int launch(struct ksvc_dispatcher *d, struct pass_ctx *pc,
 		return 0;
 	case R_T2N:
 		if (try_nowait(&op->e, res)) {
-			CTR_INC(&d->c2.submitted);
-			CTR_INC(&d->c_inline);
-			if (pc)
-				pc->t2_used = 1;
-			*cflags = KSVC_COMP_TIER2;
+			count_inline(d, pc, cflags);
 			return 1;
 		}
 		__attribute__((__fallthrough__));	/* to the pool */
