@@ -13,7 +13,10 @@ set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ksvc-install.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+# A trap that does not exit lets sh carry on: leave on a signal.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 N=0
 FAILED=0
 

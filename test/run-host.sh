@@ -35,7 +35,10 @@ done
 
 if [ "$O" = . ]; then tag=host; else tag="host[$O]"; fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ksvc-host.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+# A trap that does not exit lets sh carry on: leave on a signal.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 out=$tmp/stream
 : >"$out"
 : >"$tmp/expected"
