@@ -86,8 +86,12 @@
  * Tier 1 is io_uring, with io_uring's behaviour where it differs from
  * the system call's: sends add MSG_NOSIGNAL (no SIGPIPE; EPIPE still
  * returned); read/write at the file position do not take the file's
- * position lock; O_NONBLOCK: see KSVC_DISPATCH_BLOCKING_FDS (by default
- * the dispatcher keeps the system call's meaning).
+ * position lock; O_NONBLOCK: see KSVC_DISPATCH_BLOCKING_FDS, and reads
+ * or writes at an offset on files without positions: see
+ * KSVC_DISPATCH_POSITIONAL_FDS (by default the dispatcher keeps the
+ * system call's meaning in both).  A call with two faults at once
+ * (invalid flags and a bad pointer, say) may report the other one than
+ * the system call would: io_uring checks in its own order.
  *
  * Tier 2 runs with the worker thread's credentials, namespaces, working
  * directory and file table: those of the process, unless the calling
@@ -182,7 +186,19 @@ struct ksvc_dispatcher;
 	/* Receives (recvfrom, recvmsg) usually find no data yet: let
 	 * io_uring wait for data before trying (IORING_RECVSEND_POLL_FIRST).
 	 * Same results; less work when the guess is right. */
-#define KSVC_DISPATCH_FLAGS_ALL		0x3fu
+#define KSVC_DISPATCH_POSITIONAL_FDS	(1u << 6)
+	/* The application promises that the descriptors it passes to
+	 * pread64, pwrite64, preadv, pwritev, preadv2 and pwritev2 entries
+	 * at an offset (not -1) have positions: regular files, block
+	 * devices, or devices such as /dev/zero that take pread(2).  By
+	 * default the dispatcher checks the file type (one statx() per such
+	 * call) and runs these calls on anything but a regular file or a
+	 * block device in Tier 2, because io_uring does not check that a
+	 * file has positions: on a pipe, socket, FIFO, terminal or eventfd
+	 * it reads or writes the stream, ignoring the offset, where the
+	 * system call fails with ESPIPE and changes nothing.  With this
+	 * flag such a call runs in Tier 1 on any descriptor. */
+#define KSVC_DISPATCH_FLAGS_ALL		0x7fu
 
 /*
  * struct ksvc_dispatch_params - ksvc_dispatch_create() options.  A NULL

@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <linux/futex.h>
@@ -581,6 +582,51 @@ static int nonblock_fd(const struct ksvc_dispatcher *d,
 }
 
 /*
+ * Is this a read or write at an offset (pread64, pwrite64, preadv,
+ * pwritev, and preadv2/pwritev2 at an offset >= 0) on a descriptor that
+ * may not have positions?  The system call fails with ESPIPE on a file
+ * opened without FMODE_PREAD/FMODE_PWRITE (pipes, sockets, FIFOs,
+ * terminals, eventfds, ...); io_uring never checks those modes and reads
+ * or writes the stream, ignoring the offset: it would consume or add
+ * data where the system call changes nothing.  Regular files and block
+ * devices have positions, so they stay in Tier 1; anything else goes to
+ * Tier 2, where the system call itself answers.  The type comes from
+ * statx() with AT_STATX_DONT_SYNC, which never waits for a network file
+ * system.  A descriptor statx() cannot look at (EBADF) is left to Tier 1,
+ * which reports the same error.  KSVC_DISPATCH_POSITIONAL_FDS skips the
+ * look.  Left: a regular file that its file system opens without
+ * positions (a few procfs, tracefs and debugfs files, such as
+ * /proc/kmsg) still runs in Tier 1.
+ */
+static int stream_fd(const struct ksvc_dispatcher *d,
+		     const struct ksvc_entry *e)
+{
+	struct statx stx;
+	int fd = (int)e->args[0];
+
+	if (d->flags & KSVC_DISPATCH_POSITIONAL_FDS)
+		return 0;
+	switch (e->syscall_nr) {
+	case SYS_preadv2:
+	case SYS_pwritev2:
+		if ((__s64)e->args[3] == -1)
+			return 0;	/* the file position, as readv */
+		break;
+	case SYS_pread64:
+	case SYS_pwrite64:
+	case SYS_preadv:
+	case SYS_pwritev:
+		break;
+	default:
+		return 0;
+	}
+	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
+		    STATX_TYPE, &stx) < 0 || !(stx.stx_mask & STATX_TYPE))
+		return 0;
+	return !S_ISREG(stx.stx_mode) && !S_ISBLK(stx.stx_mode);
+}
+
+/*
  * A pread64 that Tier 1 does not take (no io_uring, no opcode for it)
  * runs on the pool, and through the pool a read from the page cache
  * costs two hand-offs between threads for a call that never waits.  So,
@@ -681,7 +727,7 @@ static int route_of(const struct ksvc_dispatcher *d,
 
 		if (op >= 0 && ksvc__t1_has(d, op)) {
 			nonblock = nonblock_fd(d, e);
-			if (!nonblock) {
+			if (!nonblock && !stream_fd(d, e)) {
 				*opcode = op;
 				return R_T1;
 			}
@@ -710,8 +756,9 @@ static int route_of(const struct ksvc_dispatcher *d,
  *                the answer, for numbers that Tier 1 cannot take on this
  *                dispatcher (no opcode, or not in the probe) and whose
  *                class does not depend on the arguments;
- *   RK_T1_PRW    pread64/pwrite64: Tier 1 if the offset is >= 0 and the
- *                length <= INT_MAX (ksvc__t1_op()), else route_of();
+ *   RK_T1_PRW    pread64/pwrite64 with KSVC_DISPATCH_POSITIONAL_FDS:
+ *                Tier 1 if the offset is >= 0 and the length <= INT_MAX
+ *                (ksvc__t1_op()), else route_of();
  *   RK_T1_RW     read/write, with IORING_FEAT_RW_CUR_POS and
  *                KSVC_DISPATCH_BLOCKING_FDS: Tier 1 if the length is
  *                <= INT_MAX, else route_of();
@@ -747,7 +794,9 @@ static int route_kind(const struct ksvc_dispatcher *d, __u32 nr, int *opcode)
 		switch (nr) {
 		case SYS_pread64:
 		case SYS_pwrite64:
-			return RK_T1_PRW;
+			/* else stream_fd() looks at the descriptor */
+			return d->flags & KSVC_DISPATCH_POSITIONAL_FDS ?
+			       RK_T1_PRW : RK_SLOW;
 		case SYS_read:
 		case SYS_write:
 			return d->cur_pos ? RK_T1_RW : RK_SLOW;

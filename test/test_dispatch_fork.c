@@ -80,12 +80,16 @@ static int child_checks(int full)
 		struct ksvc_open_params op;
 		struct ksvc *k;
 		struct ksvc_dispatcher *d;
+		/* /dev/zero takes pread but is no regular file */
+		struct ksvc_dispatch_params dp = {
+			.flags = KSVC_DISPATCH_POSITIONAL_FDS,
+		};
 		__u32 cf;
 
 		memset(&op, 0, sizeof(op));
 		op.flags = td_have_module() ? 0 : KSVC_OPEN_ANON_FALLBACK;
 		if (ksvc_open(&k, &op) == 0) {
-			if (ksvc_dispatch_create(&d, k, NULL) == 0) {
+			if (ksvc_dispatch_create(&d, k, &dp) == 0) {
 				__u64 a[6] = { 0 };
 				int fd = open("/dev/zero", O_RDONLY);
 				char b[4] = "xxx";
