@@ -456,8 +456,20 @@ int ksvc_dispatch_tier1_opcode(long nr)
  *   - recvfrom with an address writes *addrlen back: the dispatcher
  *     would have to read the caller's addrlen itself, which it never
  *     does (a bad pointer must give EFAULT, not crash the dispatcher);
- *   - splice with offset pointers updates them, io_uring takes values.
+ *   - splice with offset pointers updates them, io_uring takes values;
+ *   - splice and tee: flag bit 31 and a length of 0 (below);
+ *   - openat2 with a struct open_how over a page;
+ *   - ftruncate to a negative length.
+ * Not handled: a call with two faults at once (invalid flags and a bad
+ * path pointer, say) may report the other one first, as io_uring checks
+ * in its own order.  Positional calls on files without positions are
+ * dispatch.c's stream_fd().
  */
+/* SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT */
+#define KSVC_SPLICE_F_ALL	0x0fu
+/* openat2(2) takes a struct open_how of at most PAGE_SIZE (x86-64: 4 KiB) */
+#define KSVC_OPENAT2_MAX	4096u
+
 int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 {
 	const __u64 *a = e->args;
@@ -504,11 +516,33 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 			return -1;
 		break;
 	case SYS_splice:
-		if (a[1] || a[3] || a[4] > UINT32_MAX)
+		/*
+		 * io_uring takes bit 31 of the flags (SPLICE_F_FD_IN_FIXED)
+		 * as "fd_in is a registered file" where the system call
+		 * fails with EINVAL; and for a length of 0 the system call
+		 * returns 0 before it looks at anything else, io_uring
+		 * still looks up the descriptors.
+		 */
+		if (a[1] || a[3] || !a[4] || a[4] > UINT32_MAX ||
+		    ((unsigned int)a[5] & ~KSVC_SPLICE_F_ALL))
 			return -1;
 		break;
-	case SYS_tee:
-		if (a[2] > UINT32_MAX)
+	case SYS_tee:		/* the same for tee */
+		if (!a[2] || a[2] > UINT32_MAX ||
+		    ((unsigned int)a[3] & ~KSVC_SPLICE_F_ALL))
+			return -1;
+		break;
+	case SYS_openat2:
+		/* The system call refuses a struct open_how larger than a
+		 * page (E2BIG); io_uring takes one whose tail is zero. */
+		if (a[3] > KSVC_OPENAT2_MAX)
+			return -1;
+		break;
+	case SYS_ftruncate:
+		/* The system call checks the length before the descriptor;
+		 * io_uring the other way round (EBADF, EPERM for an
+		 * append-only file, where the system call says EINVAL). */
+		if ((__s64)a[1] < 0)
 			return -1;
 		break;
 	case SYS_madvise:		/* (addr, len, advice) */
