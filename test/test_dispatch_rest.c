@@ -1,0 +1,827 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_dispatch_rest - "and the rest the running kernel supports": the
+ * system calls beyond the issue's list that the dispatcher hands to
+ * io_uring, each with its result, its effect and its tier; and the
+ * argument checks that keep a call out of Tier 1 where io_uring would
+ * not do exactly what the system call does.
+ *
+ * Tier 1 (when this kernel's io_uring probe has the opcode, which the
+ * test reads itself): open, creat, openat2, accept, preadv, pwritev,
+ * preadv2, pwritev2, sync_file_range, ftruncate, fadvise64, madvise,
+ * mkdir, rmdir, rename, renameat, unlink, symlink, symlinkat, link,
+ * linkat, setxattr, fsetxattr, getxattr, fgetxattr, bind, listen, tee,
+ * and sendto to an address (as SENDMSG).
+ *
+ * Always Tier 2, with the system call's own result:
+ *   - a read or write at an offset on a file without positions (a pipe,
+ *     a socket, an eventfd, a character device): the system call fails
+ *     with ESPIPE and the data stays where it was (io_uring would read
+ *     or write the stream); KSVC_DISPATCH_POSITIONAL_FDS lets such calls
+ *     into Tier 1 (checked with ksvc_dispatch_route() and /dev/zero);
+ *   - splice and tee with flag bit 31 (EINVAL; io_uring would take a
+ *     registered file) or a length of 0 (0 even with bad descriptors);
+ *   - openat2 with a struct open_how over a page (E2BIG);
+ *   - ftruncate to a negative length (EINVAL, the file unchanged);
+ *   - recvfrom with an address (the source address comes back).
+ *
+ * Both dispatcher modes; on the host (anonymous rings) and in the VM
+ * (the module's rings), plain and sanitized.
+ */
+#include <liburing.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <linux/openat2.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/xattr.h>
+
+#include "test_dispatch.h"
+#include "util.h"
+
+/* Opcodes newer than Debian 12's liburing headers (6.9, 6.11). */
+#define OP_FTRUNCATE	55
+#define OP_BIND		56
+#define OP_LISTEN	57
+#define OP_NONE		-1	/* the check wants Tier 2 */
+
+struct call_op {
+	long nr;
+	const char *name;
+	int op;
+};
+
+static const struct call_op ops[] = {
+	{ SYS_open, "open", IORING_OP_OPENAT },
+	{ SYS_creat, "creat", IORING_OP_OPENAT },
+	{ SYS_openat2, "openat2", IORING_OP_OPENAT2 },
+	{ SYS_accept, "accept", IORING_OP_ACCEPT },
+	{ SYS_preadv, "preadv", IORING_OP_READV },
+	{ SYS_pwritev, "pwritev", IORING_OP_WRITEV },
+	{ SYS_preadv2, "preadv2", IORING_OP_READV },
+	{ SYS_pwritev2, "pwritev2", IORING_OP_WRITEV },
+	{ SYS_sync_file_range, "sync_file_range",
+	  IORING_OP_SYNC_FILE_RANGE },
+	{ SYS_ftruncate, "ftruncate", OP_FTRUNCATE },
+	{ SYS_fadvise64, "fadvise64", IORING_OP_FADVISE },
+	{ SYS_madvise, "madvise", IORING_OP_MADVISE },
+	{ SYS_mkdir, "mkdir", IORING_OP_MKDIRAT },
+	{ SYS_rmdir, "rmdir", IORING_OP_UNLINKAT },
+	{ SYS_rename, "rename", IORING_OP_RENAMEAT },
+	{ SYS_renameat, "renameat", IORING_OP_RENAMEAT },
+	{ SYS_unlink, "unlink", IORING_OP_UNLINKAT },
+	{ SYS_symlink, "symlink", IORING_OP_SYMLINKAT },
+	{ SYS_symlinkat, "symlinkat", IORING_OP_SYMLINKAT },
+	{ SYS_link, "link", IORING_OP_LINKAT },
+	{ SYS_linkat, "linkat", IORING_OP_LINKAT },
+	{ SYS_setxattr, "setxattr", IORING_OP_SETXATTR },
+	{ SYS_fsetxattr, "fsetxattr", IORING_OP_FSETXATTR },
+	{ SYS_getxattr, "getxattr", IORING_OP_GETXATTR },
+	{ SYS_fgetxattr, "fgetxattr", IORING_OP_FGETXATTR },
+	{ SYS_bind, "bind", OP_BIND },
+	{ SYS_listen, "listen", OP_LISTEN },
+	{ SYS_tee, "tee", IORING_OP_TEE },
+	/* in the list; here for their argument checks */
+	{ SYS_pread64, "pread64", IORING_OP_READ },
+	{ SYS_pwrite64, "pwrite64", IORING_OP_WRITE },
+	{ SYS_splice, "splice", IORING_OP_SPLICE },
+	{ SYS_sendto, "sendto", IORING_OP_SEND },
+	{ SYS_recvfrom, "recvfrom", IORING_OP_RECV },
+};
+
+#define NOPS		(sizeof(ops) / sizeof(ops[0]))
+#define NCASES		53	/* checks per mode, below */
+
+static struct io_uring_probe *probe;
+
+static const struct call_op *call_of(long nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < NOPS; i++)
+		if (ops[i].nr == nr)
+			return &ops[i];
+	tap_bail("no opcode listed for system call %ld", nr);
+	return NULL;
+}
+
+struct ctx {
+	struct ksvc_dispatcher *d;
+	const char *mode;
+	int t1;			/* the dispatcher has io_uring */
+	char dir[64];
+	char path[96];		/* a file with "abcdef" */
+	int fd;			/* path, O_RDWR */
+	int dfd;		/* dir, O_DIRECTORY */
+	__u64 corr;
+};
+
+static __s64 run(struct ctx *x, long nr, __u64 a0, __u64 a1, __u64 a2,
+		 __u64 a3, __u64 a4, __u64 a5, __u32 *fl)
+{
+	struct ksvc_entry e;
+	struct ksvc_completion c;
+	int r;
+
+	ksvc_prep_call(&e, ++x->corr, nr, a0, a1, a2, a3, a4, a5);
+	r = ksvc_dispatch_submit(x->d, &e, 1, KSVC_SUBMIT_WAIT);
+	if (r != 1)
+		tap_bail("submit: %s", strerror(-r));
+	if (td_collect(x->d, &c, 1, 10000) != 1)
+		tap_bail("%s: %s never completed", x->mode, call_of(nr)->name);
+	if (c.corr_id != x->corr)
+		tap_bail("completion for %llu, want %llu",
+			 (unsigned long long)c.corr_id,
+			 (unsigned long long)x->corr);
+	*fl = c.flags;
+	return c.result;
+}
+
+/* The system call made directly: what the dispatcher must return. */
+static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
+		    __u64 a4, __u64 a5)
+{
+	long r = syscall(nr, a0, a1, a2, a3, a4, a5);
+
+	return r < 0 ? -errno : r;
+}
+
+/*
+ * One check: the result as wanted (want_ge0: any descriptor), the effect
+ * seen, and the tier: Tier 1 when @op (OP_NONE for "never") is in this
+ * kernel's io_uring, Tier 2 otherwise.
+ */
+static void check(struct ctx *x, long nr, int op, __s64 res, __s64 want,
+		  int want_ge0, __u32 fl, int effect, const char *what)
+{
+	const struct call_op *c = call_of(nr);
+	int t1 = op != OP_NONE && x->t1 && probe &&
+		 io_uring_opcode_supported(probe, op);
+	int res_ok = want_ge0 ? res >= 0 : res == want;
+	int tier_ok = t1 ? fl == KSVC_COMP_TIER1 : fl == KSVC_COMP_TIER2;
+
+	tap_ok(res_ok && tier_ok && effect,
+	       "%s: %s -> %lld%s, in Tier %d%s (%s), %s%s",
+	       x->mode, c->name, (long long)res, res_ok ? "" : " (WRONG)",
+	       fl & KSVC_COMP_TIER1 ? 1 : fl & KSVC_COMP_TIER2 ? 2 : 0,
+	       tier_ok ? "" : " (WRONG)",
+	       op == OP_NONE ? "Tier 2 whatever the kernel has" :
+	       t1 ? "this kernel's io_uring has the opcode" :
+		    "no io_uring opcode here",
+	       what, effect ? "" : ": NOT SEEN");
+}
+
+static int file_is(int fd, const char *want, size_t n)
+{
+	char buf[64];
+	struct stat st;
+
+	return n <= sizeof(buf) && fstat(fd, &st) == 0 &&
+	       st.st_size == (off_t)n && pread(fd, buf, n, 0) == (ssize_t)n &&
+	       memcmp(buf, want, n) == 0;
+}
+
+/* A read that never waits: -1 if nothing is there (a broken call took it). */
+static ssize_t read_now(int fd, void *buf, size_t n)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN))
+		return -1;
+	return read(fd, buf, n);
+}
+
+static void reset_file(struct ctx *x)
+{
+	if (ftruncate(x->fd, 0) || pwrite(x->fd, "abcdef", 6, 0) != 6 ||
+	    lseek(x->fd, 0, SEEK_SET) != 0)
+		tap_bail("reset %s: %s", x->path, strerror(errno));
+}
+
+static void opens(struct ctx *x)
+{
+	char p2[128], one = 0;
+	struct open_how how;
+	char *big;
+	__s64 r, want;
+	__u32 fl;
+	int fd;
+
+	r = run(x, SYS_open, (uintptr_t)x->path, O_RDONLY | O_CLOEXEC, 0, 0,
+		0, 0, &fl);
+	fd = (int)r;
+	check(x, SYS_open, IORING_OP_OPENAT, r, 0, 1, fl, r >= 0 &&
+	      read(fd, &one, 1) == 1 && one == 'a' &&
+	      (fcntl(fd, F_GETFD) & FD_CLOEXEC), "reads 'a', close-on-exec");
+	if (r >= 0)
+		close(fd);
+
+	snprintf(p2, sizeof(p2), "%s/created", x->dir);
+	r = run(x, SYS_creat, (uintptr_t)p2, 0640, 0, 0, 0, 0, &fl);
+	fd = (int)r;
+	check(x, SYS_creat, IORING_OP_OPENAT, r, 0, 1, fl, r >= 0 &&
+	      (fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY &&
+	      access(p2, F_OK) == 0, "a new file, opened write-only");
+	if (r >= 0)
+		close(fd);
+	unlink(p2);
+
+	memset(&how, 0, sizeof(how));
+	how.flags = O_RDONLY | O_CLOEXEC;
+	r = run(x, SYS_openat2, (__u64)AT_FDCWD, (uintptr_t)x->path,
+		(uintptr_t)&how, sizeof(how), 0, 0, &fl);
+	fd = (int)r;
+	check(x, SYS_openat2, IORING_OP_OPENAT2, r, 0, 1, fl, r >= 0 &&
+	      read(fd, &one, 1) == 1 && one == 'a', "reads 'a'");
+	if (r >= 0)
+		close(fd);
+
+	/* A zeroed struct of two pages: E2BIG for the system call. */
+	big = calloc(1, 8192);
+	if (!big)
+		tap_bail("calloc");
+	memcpy(big, &how, sizeof(how));
+	want = direct(SYS_openat2, (__u64)AT_FDCWD, (uintptr_t)x->path,
+		      (uintptr_t)big, 8192, 0, 0);
+	if (want >= 0)
+		close((int)want);
+	r = run(x, SYS_openat2, (__u64)AT_FDCWD, (uintptr_t)x->path,
+		(uintptr_t)big, 8192, 0, 0, &fl);
+	if (r >= 0)
+		close((int)r);
+	check(x, SYS_openat2, OP_NONE, r, want, 0, fl, want == -E2BIG,
+	      "a struct open_how of 8 KiB: E2BIG, as the system call");
+	free(big);
+}
+
+static void rw(struct ctx *x)
+{
+	char a[4] = { 0 }, b[4] = { 0 };
+	struct iovec iov[2];
+	__s64 r, want;
+	__u32 fl;
+
+	reset_file(x);
+	iov[0].iov_base = a;
+	iov[0].iov_len = 2;
+	iov[1].iov_base = b;
+	iov[1].iov_len = 3;
+	r = run(x, SYS_preadv, (__u64)x->fd, (uintptr_t)iov, 2, 1, 0, 0, &fl);
+	check(x, SYS_preadv, IORING_OP_READV, r, 5, 0, fl,
+	      memcmp(a, "bc", 2) == 0 && memcmp(b, "def", 3) == 0 &&
+	      lseek(x->fd, 0, SEEK_CUR) == 0,
+	      "\"bc\" and \"def\" from offset 1, the position unmoved");
+
+	iov[0].iov_base = (void *)"XY";
+	iov[0].iov_len = 2;
+	iov[1].iov_base = (void *)"Z";
+	iov[1].iov_len = 1;
+	r = run(x, SYS_pwritev, (__u64)x->fd, (uintptr_t)iov, 2, 2, 0, 0,
+		&fl);
+	check(x, SYS_pwritev, IORING_OP_WRITEV, r, 3, 0, fl,
+	      file_is(x->fd, "abXYZf", 6), "the file reads \"abXYZf\"");
+
+	memset(a, 0, sizeof(a));
+	iov[0].iov_base = a;
+	iov[0].iov_len = 2;
+	r = run(x, SYS_preadv2, (__u64)x->fd, (uintptr_t)iov, 1, 3, 0, 0,
+		&fl);
+	check(x, SYS_preadv2, IORING_OP_READV, r, 2, 0, fl,
+	      memcmp(a, "YZ", 2) == 0, "\"YZ\" from offset 3");
+	lseek(x->fd, 4, SEEK_SET);
+	r = run(x, SYS_preadv2, (__u64)x->fd, (uintptr_t)iov, 1, (__u64)-1,
+		0, 0, &fl);
+	check(x, SYS_preadv2, IORING_OP_READV, r, 2, 0, fl,
+	      memcmp(a, "Zf", 2) == 0 && lseek(x->fd, 0, SEEK_CUR) == 6,
+	      "offset -1: \"Zf\" at the file position, which moved to 6");
+
+	/* RWF_APPEND: at the end whatever the offset (flags passed on) */
+	iov[0].iov_base = (void *)"!";
+	iov[0].iov_len = 1;
+	r = run(x, SYS_pwritev2, (__u64)x->fd, (uintptr_t)iov, 1, 0, 0,
+		RWF_APPEND, &fl);
+	check(x, SYS_pwritev2, IORING_OP_WRITEV, r, 1, 0, fl,
+	      file_is(x->fd, "abXYZf!", 7), "RWF_APPEND: \"!\" at the end");
+
+	r = run(x, SYS_sync_file_range, (__u64)x->fd, 0, 4096,
+		SYNC_FILE_RANGE_WRITE, 0, 0, &fl);
+	check(x, SYS_sync_file_range, IORING_OP_SYNC_FILE_RANGE, r, 0, 0, fl,
+	      1, "returned 0");
+	want = direct(SYS_sync_file_range, (__u64)x->fd, 0, 4096, 0x100, 0,
+		      0);
+	r = run(x, SYS_sync_file_range, (__u64)x->fd, 0, 4096, 0x100, 0, 0,
+		&fl);
+	check(x, SYS_sync_file_range, IORING_OP_SYNC_FILE_RANGE, r, want, 0,
+	      fl, want == -EINVAL, "an unknown flag: EINVAL, as the system "
+	      "call");
+
+	r = run(x, SYS_ftruncate, (__u64)x->fd, 3, 0, 0, 0, 0, &fl);
+	check(x, SYS_ftruncate, OP_FTRUNCATE, r, 0, 0, fl,
+	      file_is(x->fd, "abX", 3), "the file is \"abX\"");
+	r = run(x, SYS_ftruncate, (__u64)x->fd, (__u64)-1, 0, 0, 0, 0, &fl);
+	check(x, SYS_ftruncate, OP_NONE, r, -EINVAL, 0, fl,
+	      file_is(x->fd, "abX", 3), "length -1: EINVAL, the file "
+	      "unchanged");
+
+	r = run(x, SYS_fadvise64, (__u64)x->fd, 0, 4096, POSIX_FADV_WILLNEED,
+		0, 0, &fl);
+	check(x, SYS_fadvise64, IORING_OP_FADVISE, r, 0, 0, fl, 1,
+	      "POSIX_FADV_WILLNEED: 0");
+	r = run(x, SYS_fadvise64, (__u64)x->fd, 0, 4096, 99, 0, 0, &fl);
+	check(x, SYS_fadvise64, IORING_OP_FADVISE, r, -EINVAL, 0, fl, 1,
+	      "advice 99: EINVAL");
+}
+
+static void names(struct ctx *x)
+{
+	char d[128], a[128], b[128], l[128], h[128], got[16];
+	struct stat st;
+	ssize_t n;
+	__s64 r;
+	__u32 fl;
+	int fd;
+
+	snprintf(d, sizeof(d), "%s/d", x->dir);
+	r = run(x, SYS_mkdir, (uintptr_t)d, 0750, 0, 0, 0, 0, &fl);
+	check(x, SYS_mkdir, IORING_OP_MKDIRAT, r, 0, 0, fl, stat(d, &st) == 0 &&
+	      S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0750,
+	      "a directory, mode 0750");
+	r = run(x, SYS_rmdir, (uintptr_t)d, 0, 0, 0, 0, 0, &fl);
+	check(x, SYS_rmdir, IORING_OP_UNLINKAT, r, 0, 0, fl,
+	      access(d, F_OK) < 0 && errno == ENOENT, "the directory is gone");
+	r = run(x, SYS_rmdir, (uintptr_t)x->path, 0, 0, 0, 0, 0, &fl);
+	check(x, SYS_rmdir, IORING_OP_UNLINKAT, r, -ENOTDIR, 0, fl,
+	      access(x->path, F_OK) == 0, "a file: ENOTDIR, the file stays");
+
+	snprintf(a, sizeof(a), "%s/a", x->dir);
+	snprintf(b, sizeof(b), "%s/b", x->dir);
+	fd = open(a, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0)
+		tap_bail("create %s: %s", a, strerror(errno));
+	close(fd);
+	r = run(x, SYS_rename, (uintptr_t)a, (uintptr_t)b, 0, 0, 0, 0, &fl);
+	check(x, SYS_rename, IORING_OP_RENAMEAT, r, 0, 0, fl,
+	      access(a, F_OK) < 0 && access(b, F_OK) == 0, "a is now b");
+	r = run(x, SYS_renameat, (__u64)AT_FDCWD, (uintptr_t)b,
+		(__u64)x->dfd, (uintptr_t)"c", 0, 0, &fl);
+	snprintf(a, sizeof(a), "%s/c", x->dir);
+	check(x, SYS_renameat, IORING_OP_RENAMEAT, r, 0, 0, fl,
+	      access(b, F_OK) < 0 && access(a, F_OK) == 0,
+	      "b is now c (relative to a directory descriptor)");
+	r = run(x, SYS_unlink, (uintptr_t)a, 0, 0, 0, 0, 0, &fl);
+	check(x, SYS_unlink, IORING_OP_UNLINKAT, r, 0, 0, fl,
+	      access(a, F_OK) < 0 && errno == ENOENT, "c is gone");
+
+	snprintf(l, sizeof(l), "%s/l", x->dir);
+	r = run(x, SYS_symlink, (uintptr_t)"target", (uintptr_t)l, 0, 0, 0, 0,
+		&fl);
+	n = readlink(l, got, sizeof(got));
+	check(x, SYS_symlink, IORING_OP_SYMLINKAT, r, 0, 0, fl,
+	      n == 6 && memcmp(got, "target", 6) == 0, "l -> target");
+	unlink(l);
+	r = run(x, SYS_symlinkat, (uintptr_t)"t2", (__u64)x->dfd,
+		(uintptr_t)"l2", 0, 0, 0, &fl);
+	snprintf(l, sizeof(l), "%s/l2", x->dir);
+	n = readlink(l, got, sizeof(got));
+	check(x, SYS_symlinkat, IORING_OP_SYMLINKAT, r, 0, 0, fl,
+	      n == 2 && memcmp(got, "t2", 2) == 0, "l2 -> t2 in the directory");
+	unlink(l);
+
+	snprintf(h, sizeof(h), "%s/h", x->dir);
+	r = run(x, SYS_link, (uintptr_t)x->path, (uintptr_t)h, 0, 0, 0, 0,
+		&fl);
+	check(x, SYS_link, IORING_OP_LINKAT, r, 0, 0, fl, stat(x->path, &st) ==
+	      0 && st.st_nlink == 2, "a second name for the file");
+	unlink(h);
+	r = run(x, SYS_linkat, (__u64)AT_FDCWD, (uintptr_t)x->path,
+		(__u64)x->dfd, (uintptr_t)"h2", 0, 0, &fl);
+	snprintf(h, sizeof(h), "%s/h2", x->dir);
+	check(x, SYS_linkat, IORING_OP_LINKAT, r, 0, 0, fl,
+	      stat(h, &st) == 0 && st.st_nlink == 2,
+	      "h2 in the directory, two links");
+	unlink(h);
+	r = run(x, SYS_linkat, (__u64)AT_FDCWD, (uintptr_t)x->path,
+		(__u64)x->dfd, (uintptr_t)"h3", 0x8000, 0, &fl);
+	snprintf(h, sizeof(h), "%s/h3", x->dir);
+	check(x, SYS_linkat, IORING_OP_LINKAT, r, -EINVAL, 0, fl,
+	      access(h, F_OK) < 0, "an unknown flag: EINVAL, no link");
+}
+
+static void xattrs(struct ctx *x)
+{
+	char got[16] = { 0 };
+	__s64 r, want;
+	__u32 fl;
+	int have;
+
+	/* What this file system says to the system call itself. */
+	want = fsetxattr(x->fd, "user.probe", "p", 1, 0) < 0 ? -errno : 0;
+	have = want == 0;
+	if (!have)
+		tap_diag("%s: user xattrs here: %s", x->mode,
+			 strerror((int)-want));
+	fremovexattr(x->fd, "user.a");
+	removexattr(x->path, "user.b");
+
+	r = run(x, SYS_fsetxattr, (__u64)x->fd, (uintptr_t)"user.a",
+		(uintptr_t)"v1", 2, 0, 0, &fl);
+	check(x, SYS_fsetxattr, IORING_OP_FSETXATTR, r, want, 0, fl,
+	      !have || (fgetxattr(x->fd, "user.a", got, sizeof(got)) == 2 &&
+			memcmp(got, "v1", 2) == 0),
+	      have ? "user.a = v1" : "as the system call here");
+	r = run(x, SYS_setxattr, (uintptr_t)x->path, (uintptr_t)"user.b",
+		(uintptr_t)"v2", 2, XATTR_CREATE, 0, &fl);
+	check(x, SYS_setxattr, IORING_OP_SETXATTR, r, want, 0, fl,
+	      !have || getxattr(x->path, "user.b", got, sizeof(got)) == 2,
+	      have ? "user.b = v2" : "as the system call here");
+	r = run(x, SYS_setxattr, (uintptr_t)x->path, (uintptr_t)"user.b",
+		(uintptr_t)"v3", 2, XATTR_CREATE, 0, &fl);
+	check(x, SYS_setxattr, IORING_OP_SETXATTR, r, have ? -EEXIST : want, 0,
+	      fl, !have || (getxattr(x->path, "user.b", got, sizeof(got)) ==
+			    2 && memcmp(got, "v2", 2) == 0),
+	      have ? "XATTR_CREATE again: EEXIST, still v2"
+		   : "as the system call here");
+	memset(got, 0, sizeof(got));
+	want = have ? 2 : direct(SYS_getxattr, (uintptr_t)x->path,
+				 (uintptr_t)"user.b", (uintptr_t)got,
+				 sizeof(got), 0, 0);
+	r = run(x, SYS_getxattr, (uintptr_t)x->path, (uintptr_t)"user.b",
+		(uintptr_t)got, sizeof(got), 0, 0, &fl);
+	check(x, SYS_getxattr, IORING_OP_GETXATTR, r, want, 0, fl,
+	      !have || memcmp(got, "v2", 2) == 0,
+	      have ? "v2" : "as the system call here");
+	memset(got, 0, sizeof(got));
+	want = have ? 2 : direct(SYS_fgetxattr, (__u64)x->fd,
+				 (uintptr_t)"user.a", (uintptr_t)got,
+				 sizeof(got), 0, 0);
+	r = run(x, SYS_fgetxattr, (__u64)x->fd, (uintptr_t)"user.a",
+		(uintptr_t)got, sizeof(got), 0, 0, &fl);
+	check(x, SYS_fgetxattr, IORING_OP_FGETXATTR, r, want, 0, fl,
+	      !have || memcmp(got, "v1", 2) == 0,
+	      have ? "v1" : "as the system call here");
+	if (have) {
+		fremovexattr(x->fd, "user.probe");
+		fremovexattr(x->fd, "user.a");
+		removexattr(x->path, "user.b");
+	}
+}
+
+static void memory(struct ctx *x)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	char *p = mmap(NULL, (size_t)ps, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	__s64 r;
+	__u32 fl;
+
+	if (p == MAP_FAILED)
+		tap_bail("mmap");
+	memset(p, 'x', (size_t)ps);
+	r = run(x, SYS_madvise, (uintptr_t)p, (__u64)ps, MADV_DONTNEED, 0, 0,
+		0, &fl);
+	check(x, SYS_madvise, IORING_OP_MADVISE, r, 0, 0, fl,
+	      p[0] == 0 && p[ps - 1] == 0,
+	      "MADV_DONTNEED: the page reads zeros again");
+	munmap(p, (size_t)ps);
+}
+
+static void sockets(struct ctx *x)
+{
+	struct sockaddr_in la, pa, ua, ub, from;
+	socklen_t len = sizeof(la);
+	char buf[16];
+	int s, c, acc, u1, u2;
+	__s64 r;
+	__u32 fl;
+
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		tap_bail("socket: %s", strerror(errno));
+	memset(&la, 0, sizeof(la));
+	la.sin_family = AF_INET;
+	la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r = run(x, SYS_bind, (__u64)s, (uintptr_t)&la, sizeof(la), 0, 0, 0,
+		&fl);
+	len = sizeof(la);
+	check(x, SYS_bind, OP_BIND, r, 0, 0, fl,
+	      getsockname(s, (struct sockaddr *)&la, &len) == 0 &&
+	      la.sin_port != 0 && la.sin_addr.s_addr ==
+	      htonl(INADDR_LOOPBACK), "bound to 127.0.0.1, a port given");
+	r = run(x, SYS_listen, (__u64)s, 4, 0, 0, 0, 0, &fl);
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	check(x, SYS_listen, OP_LISTEN, r, 0, 0, fl, c >= 0 &&
+	      connect(c, (struct sockaddr *)&la, sizeof(la)) == 0,
+	      "a client can connect");
+	r = run(x, SYS_accept, (__u64)s, 0, 0, 0, 0, 0, &fl);
+	acc = (int)r;
+	len = sizeof(pa);
+	check(x, SYS_accept, IORING_OP_ACCEPT, r, 0, 1, fl, r >= 0 &&
+	      getpeername(acc, (struct sockaddr *)&pa, &len) == 0 &&
+	      (len = sizeof(ua),
+	       getsockname(c, (struct sockaddr *)&ua, &len) == 0) &&
+	      pa.sin_port == ua.sin_port &&
+	      !(fcntl(acc, F_GETFD) & FD_CLOEXEC),
+	      "the client's connection, no close-on-exec (accept, not "
+	      "accept4)");
+	if (acc >= 0)
+		close(acc);
+	close(c);
+	close(s);
+
+	/* Datagrams: sendto to an address, recvfrom with one */
+	u1 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	u2 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	memset(&ua, 0, sizeof(ua));
+	ua.sin_family = AF_INET;
+	ua.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ub = ua;
+	len = sizeof(ua);
+	if (u1 < 0 || u2 < 0 || bind(u1, (struct sockaddr *)&ua, sizeof(ua)) ||
+	    bind(u2, (struct sockaddr *)&ub, sizeof(ub)) ||
+	    getsockname(u1, (struct sockaddr *)&ua, &len) ||
+	    (len = sizeof(ub), getsockname(u2, (struct sockaddr *)&ub, &len)))
+		tap_bail("udp sockets: %s", strerror(errno));
+	r = run(x, SYS_sendto, (__u64)u1, (uintptr_t)"dgram", 5, 0,
+		(uintptr_t)&ub, sizeof(ub), &fl);
+	check(x, SYS_sendto, IORING_OP_SENDMSG, r, 5, 0, fl,
+	      recv(u2, buf, sizeof(buf), 0) == 5 &&
+	      memcmp(buf, "dgram", 5) == 0,
+	      "to an address (SENDMSG): the datagram arrived");
+	if (sendto(u2, "back", 4, 0, (struct sockaddr *)&ua, sizeof(ua)) != 4)
+		tap_bail("sendto: %s", strerror(errno));
+	memset(&from, 0, sizeof(from));
+	len = sizeof(from);
+	r = run(x, SYS_recvfrom, (__u64)u1, (uintptr_t)buf, sizeof(buf), 0,
+		(uintptr_t)&from, (uintptr_t)&len, &fl);
+	check(x, SYS_recvfrom, OP_NONE, r, 4, 0, fl,
+	      memcmp(buf, "back", 4) == 0 && len == sizeof(from) &&
+	      from.sin_port == ub.sin_port,
+	      "with an address: the sender's address came back");
+	close(u1);
+	close(u2);
+}
+
+static void pipes(struct ctx *x)
+{
+	int p1[2], p2[2], bad;
+	char buf[8] = { 0 };
+	__s64 r;
+	__u32 fl;
+
+	if (pipe2(p1, O_CLOEXEC) || pipe2(p2, O_CLOEXEC))
+		tap_bail("pipe2");
+	if (write(p1[1], "12345", 5) != 5)
+		tap_bail("write");
+	r = run(x, SYS_tee, (__u64)p1[0], (__u64)p2[1], 5, 0, 0, 0, &fl);
+	check(x, SYS_tee, IORING_OP_TEE, r, 5, 0, fl,
+	      read_now(p2[0], buf, sizeof(buf)) == 5 &&
+	      memcmp(buf, "12345", 5) == 0 &&
+	      read_now(p1[0], buf, sizeof(buf)) == 5,
+	      "the bytes in the second pipe, and still in the first");
+
+	bad = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	close(bad);	/* a descriptor number that is not open */
+	r = run(x, SYS_tee, (__u64)bad, (__u64)bad, 0, 0, 0, 0, &fl);
+	check(x, SYS_tee, OP_NONE, r, 0, 0, fl, 1,
+	      "length 0, closed descriptors: 0, as the system call");
+	if (write(p1[1], "67", 2) != 2)
+		tap_bail("write");
+	r = run(x, SYS_tee, (__u64)p1[0], (__u64)p2[1], 2, 1u << 31, 0, 0,
+		&fl);
+	check(x, SYS_tee, OP_NONE, r, -EINVAL, 0, fl,
+	      read_now(p1[0], buf, sizeof(buf)) == 2,
+	      "flag bit 31: EINVAL, nothing moved");
+	r = run(x, SYS_splice, (__u64)bad, 0, (__u64)bad, 0, 0, 0, &fl);
+	check(x, SYS_splice, OP_NONE, r, 0, 0, fl, 1,
+	      "length 0, closed descriptors: 0, as the system call");
+	if (write(p1[1], "89", 2) != 2)
+		tap_bail("write");
+	r = run(x, SYS_splice, (__u64)p1[0], 0, (__u64)p2[1], 0, 2, 1u << 31,
+		&fl);
+	check(x, SYS_splice, OP_NONE, r, -EINVAL, 0, fl,
+	      read_now(p1[0], buf, sizeof(buf)) == 2,
+	      "flag bit 31: EINVAL, nothing moved");
+	close(p1[0]);
+	close(p1[1]);
+	close(p2[0]);
+	close(p2[1]);
+}
+
+/*
+ * Reads and writes at an offset on files without positions: ESPIPE from
+ * Tier 2, the data where it was.
+ */
+static void streams(struct ctx *x)
+{
+	struct ksvc_entry e;
+	struct iovec iov;
+	char buf[8] = { 0 };
+	__u64 cnt = 0;
+	int p[2], sv[2], efd, zfd, bad, avail = -1;
+	__s64 r;
+	__u32 fl;
+
+	if (pipe2(p, O_CLOEXEC) ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		tap_bail("pipe2/socketpair");
+	efd = eventfd(5, EFD_CLOEXEC);
+	zfd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	if (efd < 0 || zfd < 0)
+		tap_bail("eventfd, /dev/zero: %s", strerror(errno));
+
+	if (write(p[1], "abc", 3) != 3)
+		tap_bail("write");
+	r = run(x, SYS_pread64, (__u64)p[0], (uintptr_t)buf, 3, 0, 0, 0, &fl);
+	check(x, SYS_pread64, OP_NONE, r, -ESPIPE, 0, fl,
+	      read_now(p[0], buf, sizeof(buf)) == 3 && memcmp(buf, "abc", 3) == 0,
+	      "a pipe: ESPIPE, the bytes still in it");
+	r = run(x, SYS_pwrite64, (__u64)p[1], (uintptr_t)"xyz", 3, 0, 0, 0,
+		&fl);
+	check(x, SYS_pwrite64, OP_NONE, r, -ESPIPE, 0, fl,
+	      ioctl(p[0], FIONREAD, &avail) == 0 && avail == 0,
+	      "a pipe: ESPIPE, nothing written");
+
+	if (write(sv[1], "sock", 4) != 4)
+		tap_bail("write");
+	iov.iov_base = buf;
+	iov.iov_len = sizeof(buf);
+	r = run(x, SYS_preadv, (__u64)sv[0], (uintptr_t)&iov, 1, 0, 0, 0,
+		&fl);
+	check(x, SYS_preadv, OP_NONE, r, -ESPIPE, 0, fl,
+	      recv(sv[0], buf, sizeof(buf), MSG_DONTWAIT) == 4,
+	      "a socket: ESPIPE, the bytes still in it");
+	iov.iov_base = (void *)"w";
+	iov.iov_len = 1;
+	r = run(x, SYS_pwritev2, (__u64)sv[0], (uintptr_t)&iov, 1, 0, 0, 0,
+		&fl);
+	check(x, SYS_pwritev2, OP_NONE, r, -ESPIPE, 0, fl,
+	      recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT) < 0 &&
+	      errno == EAGAIN, "a socket: ESPIPE, nothing sent");
+
+	r = run(x, SYS_pread64, (__u64)efd, (uintptr_t)&cnt, 8, 0, 0, 0, &fl);
+	check(x, SYS_pread64, OP_NONE, r, -ESPIPE, 0, fl,
+	      read_now(efd, &cnt, 8) == 8 && cnt == 5,
+	      "an eventfd: ESPIPE, its count still 5");
+
+	/* preadv2 at the file position is readv: a pipe is fine there */
+	if (write(p[1], "pos", 3) != 3)
+		tap_bail("write");
+	iov.iov_base = buf;
+	iov.iov_len = sizeof(buf);
+	r = run(x, SYS_preadv2, (__u64)p[0], (uintptr_t)&iov, 1, (__u64)-1, 0,
+		0, &fl);
+	check(x, SYS_preadv2, IORING_OP_READV, r, 3, 0, fl,
+	      memcmp(buf, "pos", 3) == 0, "offset -1 on a pipe: read, as "
+	      "readv");
+
+	/* /dev/zero takes pread(2), but is no regular file: Tier 2 */
+	buf[0] = 1;
+	r = run(x, SYS_pread64, (__u64)zfd, (uintptr_t)buf, 1, 0, 0, 0, &fl);
+	check(x, SYS_pread64, OP_NONE, r, 1, 0, fl, buf[0] == 0,
+	      "/dev/zero: read in Tier 2");
+
+	bad = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	close(bad);
+	r = run(x, SYS_pread64, (__u64)bad, (uintptr_t)buf, 1, 0, 0, 0, &fl);
+	check(x, SYS_pread64, IORING_OP_READ, r, -EBADF, 0, fl, 1,
+	      "a closed descriptor: EBADF (no type to look at)");
+
+	ksvc_prep_call(&e, 1, SYS_pread64, (__u64)p[0], (uintptr_t)buf, 1, 0,
+		       0, 0);
+	tap_ok(ksvc_dispatch_route(x->d, &e) == KSVC_ROUTE_TIER2 ||
+	       ksvc_dispatch_route(x->d, &e) == KSVC_ROUTE_TIER2_INLINE,
+	       "%s: ksvc_dispatch_route(): a pread64 on a pipe goes to Tier 2",
+	       x->mode);
+
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+	close(efd);
+	close(zfd);
+}
+
+/*
+ * KSVC_DISPATCH_POSITIONAL_FDS: no look at the descriptor.  pread64 is
+ * routed through the route table, preadv the long way: both must see it.
+ */
+static void promise(struct ksvc *k, int mode)
+{
+	static const long nrs[2] = { SYS_pread64, SYS_preadv };
+	struct ksvc_dispatch_stats st;
+	struct ksvc_dispatcher *d;
+	struct ksvc_entry e;
+	struct iovec iov;
+	char buf[2];
+	int zfd = open("/dev/zero", O_RDONLY | O_CLOEXEC), t1, i;
+	enum ksvc_route rt;
+
+	if (zfd < 0)
+		tap_bail("/dev/zero: %s", strerror(errno));
+	d = td_create(k, td_mode_flags[mode] | KSVC_DISPATCH_POSITIONAL_FDS,
+		      2);
+	ksvc_dispatch_stats(d, &st);
+	for (i = 0; i < 2; i++) {
+		__s64 res = -1;
+		__u32 cf = 0;
+
+		t1 = st.tier1_available && probe &&
+		     io_uring_opcode_supported(probe, i ? IORING_OP_READV
+							: IORING_OP_READ);
+		buf[0] = buf[1] = 1;
+		iov.iov_base = buf;
+		iov.iov_len = 2;
+		if (i)
+			ksvc_prep_call(&e, 1, SYS_preadv, (__u64)zfd,
+				       (uintptr_t)&iov, 1, 0, 0, 0);
+		else
+			ksvc_prep_call(&e, 1, SYS_pread64, (__u64)zfd,
+				       (uintptr_t)buf, 2, 0, 0, 0);
+		rt = ksvc_dispatch_route(d, &e);
+		if (ksvc_dispatch_call(d, nrs[i], e.args, &res, &cf))
+			tap_bail("ksvc_dispatch_call");
+		tap_ok(res == 2 && buf[0] == 0 && buf[1] == 0 &&
+		       (t1 ? rt == KSVC_ROUTE_TIER1 && cf == KSVC_COMP_TIER1
+			   : cf == KSVC_COMP_TIER2),
+		       "%s: POSITIONAL_FDS: %s on /dev/zero -> %lld in Tier %d "
+		       "(%s)", td_mode_names[mode], i ? "preadv" : "pread64",
+		       (long long)res, cf & KSVC_COMP_TIER1 ? 1 : 2,
+		       t1 ? "Tier 1 expected" : "no io_uring opcode here");
+	}
+	ksvc_dispatch_destroy(d);
+	close(zfd);
+}
+
+static void one_mode(int mode)
+{
+	struct ksvc_dispatch_stats st;
+	struct ksvc *k = td_open(64, 128);
+	struct ctx x;
+
+	memset(&x, 0, sizeof(x));
+	x.mode = td_mode_names[mode];
+	x.d = td_create(k, td_mode_flags[mode], 2);
+	if (ksvc_dispatch_stats(x.d, &st))
+		tap_bail("stats");
+	x.t1 = st.tier1_available;
+	snprintf(x.dir, sizeof(x.dir), "/tmp/ksvc-rest.XXXXXX");
+	if (!mkdtemp(x.dir))
+		tap_bail("mkdtemp: %s", strerror(errno));
+	snprintf(x.path, sizeof(x.path), "%s/file", x.dir);
+	x.fd = open(x.path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	x.dfd = open(x.dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (x.fd < 0 || x.dfd < 0 || write(x.fd, "abcdef", 6) != 6)
+		tap_bail("%s: %s", x.path, strerror(errno));
+
+	opens(&x);
+	rw(&x);
+	names(&x);
+	xattrs(&x);
+	memory(&x);
+	sockets(&x);
+	pipes(&x);
+	streams(&x);
+	ksvc_dispatch_destroy(x.d);
+	promise(k, mode);
+
+	close(x.fd);
+	close(x.dfd);
+	unlink(x.path);
+	if (rmdir(x.dir))
+		tap_diag("rmdir %s: %s", x.dir, strerror(errno));
+	ksvc_close(k);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned int i, same = 0;
+
+	td_args(argc, argv);
+	tap_plan(1 + 2 * NCASES);
+	td_say_where();
+	probe = io_uring_get_probe();
+	tap_diag("io_uring probe: %s", probe ? "read" : "none (no io_uring)");
+
+	for (i = 0; i < NOPS; i++) {
+		int op = ksvc_dispatch_tier1_opcode(ops[i].nr);
+
+		if (op == ops[i].op)
+			same++;
+		else
+			tap_diag("%s: library says opcode %d, this test %d",
+				 ops[i].name, op, ops[i].op);
+	}
+	tap_ok(same == NOPS, "ksvc_dispatch_tier1_opcode() names the opcode "
+	       "this test expects for each of the %u calls (%u agree)",
+	       (unsigned int)NOPS, same);
+
+	one_mode(0);
+	one_mode(1);
+	if (probe)
+		io_uring_free_probe(probe);
+	tap_done();
+}
