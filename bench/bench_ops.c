@@ -20,6 +20,12 @@
  *   getppid  an extra row for Tier 2: direct vs Tier 2 on the pool vs
  *            Tier 2 inline (a call that cannot sleep runs on the
  *            dispatcher thread itself).
+ *   recv0    recvfrom(fd, buf, 64, 0) on an empty O_NONBLOCK socket
+ *            (one end of an AF_UNIX stream pair): -EAGAIN, what an event
+ *            loop's read of an idle connection returns.  Tier 2 only,
+ *            like getppid: io_uring does not take a call on a
+ *            non-blocking descriptor, and the dispatcher runs it inline
+ *            (t2i-*) unless told to use the pool (t2-*).
  *
  * Columns (methods):
  *   direct        syscall(2) in a loop
@@ -35,6 +41,13 @@
  *   t1-thread     KSVC Tier 1, dispatcher on its own thread
  *   t1-driven     KSVC Tier 1, KSVC_DISPATCH_CALLER_DRIVES (the waiting
  *                 thread runs the dispatcher, like io_uring without SQPOLL)
+ *                 Both with KSVC_DISPATCH_POSITIONAL_FDS, as a program
+ *                 that knows its preads name files would set it: like
+ *                 liburing, no look at the descriptor per call
+ *   t1-checked    t1-driven without that flag: one statx() per pread to
+ *                 make sure the file has positions (the default).  Only
+ *                 pread4k: /dev/zero is no regular file, so by default
+ *                 pread1's reads go to Tier 2
  *   t2-thread     KSVC Tier 2 on the worker pool (pread's io_uring opcode
  *                 masked out with the test knob, and
  *                 KSVC_DISPATCH_NO_INLINE), dispatcher thread
@@ -78,6 +91,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <liburing.h>
@@ -89,14 +103,16 @@
 #define MAX_ROUNDS	15
 #define FILE_SIZE	(4u << 20)
 
-enum op { OP_PREAD1, OP_PREAD4K, OP_GETPPID, OP_N };
-static const char *op_name[OP_N] = { "pread1", "pread4k", "getppid" };
+enum op { OP_PREAD1, OP_PREAD4K, OP_GETPPID, OP_RECV0, OP_N };
+static const char *op_name[OP_N] = {
+	"pread1", "pread4k", "getppid", "recv0",
+};
 
 enum meth { M_DIRECT, M_URING, M_URINGSQ, M_T1T, M_T1D, M_T2T, M_T2D,
-	    M_T2IT, M_T2ID, M_N };
+	    M_T2IT, M_T2ID, M_T1DC, M_N };
 static const char *meth_name[M_N] = {
 	"direct", "liburing", "liburing-sqp", "t1-thread", "t1-driven",
-	"t2-thread", "t2-driven", "t2i-thread", "t2i-driven",
+	"t2-thread", "t2-driven", "t2i-thread", "t2i-driven", "t1-checked",
 };
 
 struct result {
@@ -107,7 +123,7 @@ struct result {
 	double secs;
 };
 
-static int zero_fd, file_fd;
+static int zero_fd, file_fd, sock_fd;
 static char *bufs;		/* MAX_BATCH x 4096 */
 static unsigned int time_ms = 300;
 static const char *where_label;
@@ -209,6 +225,12 @@ static void fill_args(enum op op, unsigned int i, __u64 n, __u32 *nr,
 		a[2] = 4096;
 		a[3] = (n * 4096) % FILE_SIZE;
 		break;
+	case OP_RECV0:
+		*nr = SYS_recvfrom;
+		a[0] = (__u64)sock_fd;
+		a[1] = (uintptr_t)(bufs + (size_t)i * 4096);
+		a[2] = 64;
+		break;
 	default:
 		*nr = SYS_getppid;
 		break;
@@ -222,6 +244,8 @@ static __s64 expect(enum op op)
 		return 1;
 	case OP_PREAD4K:
 		return 4096;
+	case OP_RECV0:
+		return -EAGAIN;
 	default:
 		return getppid();
 	}
@@ -235,6 +259,14 @@ static void die(const char *what, long err)
 
 /* ---------------------------------------------------------------- */
 
+/* One call made directly, as -errno on failure (as KSVC reports it). */
+static __s64 direct_call(__u32 nr, const __u64 a[6])
+{
+	long v = syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+
+	return v < 0 ? -errno : v;
+}
+
 static void run_direct(enum op op, unsigned int b, struct result *r)
 {
 	__u64 t0, t1, end, n = 0, warm = now_ns() + WARM_MS * 1000000ull;
@@ -244,7 +276,7 @@ static void run_direct(enum op op, unsigned int b, struct result *r)
 
 	for (;;) {		/* warm-up */
 		fill_args(op, 0, n++, &nr, a);
-		if (syscall(nr, a[0], a[1], a[2], a[3]) != want)
+		if (direct_call(nr, a) != want)
 			die("direct", -EIO);
 		if (now_ns() > warm)
 			break;
@@ -258,7 +290,7 @@ static void run_direct(enum op op, unsigned int b, struct result *r)
 
 		for (i = 0; i < b; i++) {
 			fill_args(op, i, n + i, &nr, a);
-			if (syscall(nr, a[0], a[1], a[2], a[3]) != want)
+			if (direct_call(nr, a) != want)
 				die("direct", -EIO);
 		}
 		n += b;
@@ -380,9 +412,11 @@ static void run_ksvc(enum op op, enum meth m, unsigned int b,
 		die("ksvc_open", ret);
 	run_mode = k->mode;
 	memset(&dp, 0, sizeof(dp));
-	if (m == M_T1D || m == M_T2D || m == M_T2ID)
+	if (m == M_T1D || m == M_T2D || m == M_T2ID || m == M_T1DC)
 		dp.flags = KSVC_DISPATCH_CALLER_DRIVES |
 			   KSVC_DISPATCH_ONE_DRIVER;
+	if (m == M_T1T || m == M_T1D)
+		dp.flags |= KSVC_DISPATCH_POSITIONAL_FDS;
 	if (m == M_T2T || m == M_T2D || m == M_T2IT || m == M_T2ID)
 		dp.test_mask_ops[IORING_OP_READ / 64] |=
 			1ull << (IORING_OP_READ % 64);
@@ -440,7 +474,9 @@ static void run_ksvc(enum op op, enum meth m, unsigned int b,
 
 static int applies(enum op op, enum meth m)
 {
-	if (op == OP_GETPPID)
+	if (m == M_T1DC)
+		return op == OP_PREAD4K;
+	if (op == OP_GETPPID || op == OP_RECV0)
 		return m == M_DIRECT || m == M_T2T || m == M_T2D ||
 		       m == M_T2IT || m == M_T2ID;
 	return 1;
@@ -472,11 +508,17 @@ static void setup_files(void)
 {
 	char path[] = "/tmp/ksvc-bench-XXXXXX";
 	char *chunk;
+	int sv[2];
 	unsigned int i;
 
 	zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
 	if (zero_fd < 0)
 		die("/dev/zero", -errno);
+	/* Nothing is ever written to the other end: recv0 gets -EAGAIN. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+		       sv) < 0)
+		die("socketpair", -errno);
+	sock_fd = sv[0];
 	file_fd = mkstemp(path);
 	if (file_fd < 0)
 		die("mkstemp", -errno);
@@ -756,6 +798,12 @@ int main(int argc, char **argv)
 				       100.0 * tp, 100.0 * lat,
 				       tp >= 0.9 && lat >= 0.9 ?
 				       "met" : "NOT met");
+				tp = round_ratio(op, M_T1DC, M_URING, bi, 0);
+				if (m == M_T1D && tp >= 0)
+					printf("    (reference, no goal: without "
+					       "KSVC_DISPATCH_POSITIONAL_FDS, one "
+					       "statx() per pread: %.1f%%)\n",
+					       100.0 * tp);
 				if (m != M_T1T)
 					continue;
 				tp = round_ratio(op, m, M_URINGSQ, bi, 0);
