@@ -18,7 +18,6 @@
  * whole list.  Both dispatcher modes; on the host (anonymous rings) and
  * in the VM (the module's rings), plain and sanitized.
  */
-#include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -27,14 +26,8 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
-#include "test_dispatch.h"
+#include "test_calls.h"
 #include "util.h"
-
-struct call_op {
-	long nr;
-	const char *name;
-	int op;		/* IORING_OP_* that runs it */
-};
 
 /* The list, with the opcode each must become. */
 static const struct call_op ops[] = {
@@ -68,74 +61,6 @@ static const struct call_op ops[] = {
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
 #define NCASES		28	/* checks per mode, below */
 
-static struct io_uring_probe *probe;
-
-/* The table's line for system call @nr. */
-static const struct call_op *call_of(long nr)
-{
-	unsigned int i;
-
-	for (i = 0; i < NOPS; i++)
-		if (ops[i].nr == nr)
-			return &ops[i];
-	tap_bail("no opcode listed for system call %ld", nr);
-	return NULL;
-}
-
-struct ctx {
-	struct ksvc_dispatcher *d;
-	const char *mode;
-	int t1;			/* the dispatcher has io_uring */
-	char dir[64];
-	char path[96];		/* a file with "abcdef" */
-	int fd;			/* path, O_RDWR */
-	__u64 corr;
-};
-
-/* Run one call through the dispatcher; its completion's flags in @fl. */
-static __s64 run(struct ctx *x, long nr, __u64 a0, __u64 a1, __u64 a2,
-		 __u64 a3, __u64 a4, __u32 *fl)
-{
-	struct ksvc_entry e;
-	struct ksvc_completion c;
-	int r;
-
-	ksvc_prep_call(&e, ++x->corr, nr, a0, a1, a2, a3, a4, 0);
-	r = ksvc_dispatch_submit(x->d, &e, 1, KSVC_SUBMIT_WAIT);
-	if (r != 1)
-		tap_bail("submit: %s", strerror(-r));
-	if (td_collect(x->d, &c, 1, 10000) != 1)
-		tap_bail("%s: %s never completed", x->mode, call_of(nr)->name);
-	if (c.corr_id != x->corr)
-		tap_bail("completion for %llu, want %llu",
-			 (unsigned long long)c.corr_id,
-			 (unsigned long long)x->corr);
-	*fl = c.flags;
-	return c.result;
-}
-
-/*
- * One check: the result as wanted (want_ge0: any descriptor), the effect
- * seen, and the tier this kernel's io_uring implies.
- */
-static void check(struct ctx *x, long nr, __s64 res, __s64 want, int want_ge0,
-		  __u32 fl, int effect, const char *what)
-{
-	const struct call_op *c = call_of(nr);
-	int t1 = x->t1 && probe && io_uring_opcode_supported(probe, c->op);
-	int res_ok = want_ge0 ? res >= 0 : res == want;
-	int tier_ok = t1 ? fl == KSVC_COMP_TIER1 : fl == KSVC_COMP_TIER2;
-
-	tap_ok(res_ok && tier_ok && effect,
-	       "%s: %s -> %lld%s, in Tier %d (%s), %s%s",
-	       x->mode, c->name, (long long)res,
-	       res_ok ? "" : " (WRONG)", fl & KSVC_COMP_TIER1 ? 1 :
-	       fl & KSVC_COMP_TIER2 ? 2 : 0,
-	       t1 ? "this kernel's io_uring has the opcode"
-		  : "no io_uring opcode here",
-	       what, effect ? "" : ": NOT SEEN");
-}
-
 static int file_is(int fd, off_t off, const char *want, size_t n)
 {
 	char buf[64];
@@ -156,19 +81,19 @@ static void files(struct ctx *x)
 
 	/* read, pread64, write, pwrite64 */
 	lseek(x->fd, 0, SEEK_SET);
-	r = run(x, SYS_read, (__u64)x->fd, (uintptr_t)got, 3, 0, 0, &fl);
-	check(x, SYS_read, r, 3, 0, fl, memcmp(got, "abc", 3) == 0 &&
+	r = run(x, SYS_read, (__u64)x->fd, (uintptr_t)got, 3, 0, 0, 0, &fl);
+	check(x, SYS_read, OP_TABLE, r, 3, 0, fl, memcmp(got, "abc", 3) == 0 &&
 	      lseek(x->fd, 0, SEEK_CUR) == 3,
 	      "got \"abc\", the file position moved to 3");
-	r = run(x, SYS_pread64, (__u64)x->fd, (uintptr_t)got, 2, 4, 0, &fl);
-	check(x, SYS_pread64, r, 2, 0, fl, memcmp(got, "ef", 2) == 0,
+	r = run(x, SYS_pread64, (__u64)x->fd, (uintptr_t)got, 2, 4, 0, 0, &fl);
+	check(x, SYS_pread64, OP_TABLE, r, 2, 0, fl, memcmp(got, "ef", 2) == 0,
 	      "got \"ef\" from offset 4");
 	lseek(x->fd, 6, SEEK_SET);
-	r = run(x, SYS_write, (__u64)x->fd, (uintptr_t)"gh", 2, 0, 0, &fl);
-	check(x, SYS_write, r, 2, 0, fl, file_is(x->fd, 0, "abcdefgh", 8),
+	r = run(x, SYS_write, (__u64)x->fd, (uintptr_t)"gh", 2, 0, 0, 0, &fl);
+	check(x, SYS_write, OP_TABLE, r, 2, 0, fl, file_is(x->fd, 0, "abcdefgh", 8),
 	      "the file reads \"abcdefgh\"");
-	r = run(x, SYS_pwrite64, (__u64)x->fd, (uintptr_t)"CD", 2, 2, 0, &fl);
-	check(x, SYS_pwrite64, r, 2, 0, fl, file_is(x->fd, 0, "abCDefgh", 8),
+	r = run(x, SYS_pwrite64, (__u64)x->fd, (uintptr_t)"CD", 2, 2, 0, 0, &fl);
+	check(x, SYS_pwrite64, OP_TABLE, r, 2, 0, fl, file_is(x->fd, 0, "abCDefgh", 8),
 	      "the file reads \"abCDefgh\"");
 
 	/* readv, writev at the file position */
@@ -178,55 +103,55 @@ static void files(struct ctx *x)
 	iov[0].iov_len = 2;
 	iov[1].iov_base = got + 4;
 	iov[1].iov_len = 3;
-	r = run(x, SYS_readv, (__u64)x->fd, (uintptr_t)iov, 2, 0, 0, &fl);
-	check(x, SYS_readv, r, 5, 0, fl, memcmp(got, "ab", 2) == 0 &&
+	r = run(x, SYS_readv, (__u64)x->fd, (uintptr_t)iov, 2, 0, 0, 0, &fl);
+	check(x, SYS_readv, OP_TABLE, r, 5, 0, fl, memcmp(got, "ab", 2) == 0 &&
 	      memcmp(got + 4, "CDe", 3) == 0,
 	      "\"ab\" and \"CDe\" in the two buffers");
 	iov[0].iov_base = (void *)"XY";
 	iov[0].iov_len = 2;
 	iov[1].iov_base = (void *)"Z";
 	iov[1].iov_len = 1;
-	r = run(x, SYS_writev, (__u64)x->fd, (uintptr_t)iov, 2, 0, 0, &fl);
-	check(x, SYS_writev, r, 3, 0, fl, file_is(x->fd, 0, "abCDeXYZ", 8),
+	r = run(x, SYS_writev, (__u64)x->fd, (uintptr_t)iov, 2, 0, 0, 0, &fl);
+	check(x, SYS_writev, OP_TABLE, r, 3, 0, fl, file_is(x->fd, 0, "abCDeXYZ", 8),
 	      "the file reads \"abCDeXYZ\"");
 	bad = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	close(bad);	/* a descriptor number that is not open */
-	r = run(x, SYS_readv, (__u64)bad, (uintptr_t)iov, 2, 0, 0, &fl);
-	check(x, SYS_readv, r, -EBADF, 0, fl, 1, "a closed descriptor: EBADF");
+	r = run(x, SYS_readv, (__u64)bad, (uintptr_t)iov, 2, 0, 0, 0, &fl);
+	check(x, SYS_readv, OP_TABLE, r, -EBADF, 0, fl, 1, "a closed descriptor: EBADF");
 
 	/* fsync, fdatasync, fallocate */
-	r = run(x, SYS_fsync, (__u64)x->fd, 0, 0, 0, 0, &fl);
-	check(x, SYS_fsync, r, 0, 0, fl, 1, "returned 0");
-	r = run(x, SYS_fdatasync, (__u64)x->fd, 0, 0, 0, 0, &fl);
-	check(x, SYS_fdatasync, r, 0, 0, fl, 1, "returned 0");
+	r = run(x, SYS_fsync, (__u64)x->fd, 0, 0, 0, 0, 0, &fl);
+	check(x, SYS_fsync, OP_TABLE, r, 0, 0, fl, 1, "returned 0");
+	r = run(x, SYS_fdatasync, (__u64)x->fd, 0, 0, 0, 0, 0, &fl);
+	check(x, SYS_fdatasync, OP_TABLE, r, 0, 0, fl, 1, "returned 0");
 	/* What the file system says to the system call itself. */
 	want = fallocate(x->fd, 0, 0, 4096) < 0 ? -errno : 0;
-	r = run(x, SYS_fallocate, (__u64)x->fd, 0, 0, 65536, 0, &fl);
-	check(x, SYS_fallocate, r, want, 0, fl,
+	r = run(x, SYS_fallocate, (__u64)x->fd, 0, 0, 65536, 0, 0, &fl);
+	check(x, SYS_fallocate, OP_TABLE, r, want, 0, fl,
 	      want || (fstat(x->fd, &st) == 0 && st.st_size == 65536),
 	      want ? "as the system call here" : "the file is 64 KiB long");
 
 	/* openat, statx, close */
 	r = run(x, SYS_openat, (__u64)AT_FDCWD, (uintptr_t)x->path,
-		O_RDONLY | O_CLOEXEC, 0, 0, &fl);
+		O_RDONLY | O_CLOEXEC, 0, 0, 0, &fl);
 	fd = (int)r;
-	check(x, SYS_openat, r, 0, 1, fl, r >= 0 && read(fd, &one, 1) == 1 &&
+	check(x, SYS_openat, OP_TABLE, r, 0, 1, fl, r >= 0 && read(fd, &one, 1) == 1 &&
 	      one == 'a', "a descriptor that reads 'a'");
 	memset(&stx, 0, sizeof(stx));
 	r = run(x, SYS_statx, (__u64)AT_FDCWD, (uintptr_t)x->path, 0,
-		STATX_SIZE, (uintptr_t)&stx, &fl);
-	check(x, SYS_statx, r, 0, 0, fl, fstat(x->fd, &st) == 0 &&
+		STATX_SIZE, (uintptr_t)&stx, 0, &fl);
+	check(x, SYS_statx, OP_TABLE, r, 0, 0, fl, fstat(x->fd, &st) == 0 &&
 	      (stx.stx_mask & STATX_SIZE) &&
 	      stx.stx_size == (__u64)st.st_size, "the file's size");
-	r = run(x, SYS_close, (__u64)fd, 0, 0, 0, 0, &fl);
-	check(x, SYS_close, r, 0, 0, fl, fd >= 0 && fcntl(fd, F_GETFD) < 0 &&
+	r = run(x, SYS_close, (__u64)fd, 0, 0, 0, 0, 0, &fl);
+	check(x, SYS_close, OP_TABLE, r, 0, 0, fl, fd >= 0 && fcntl(fd, F_GETFD) < 0 &&
 	      errno == EBADF, "the descriptor is closed");
 
 	/* mkdirat, renameat2, unlinkat */
 	snprintf(sub, sizeof(sub), "%s/sub", x->dir);
-	r = run(x, SYS_mkdirat, (__u64)AT_FDCWD, (uintptr_t)sub, 0700, 0, 0,
+	r = run(x, SYS_mkdirat, (__u64)AT_FDCWD, (uintptr_t)sub, 0700, 0, 0, 0,
 		&fl);
-	check(x, SYS_mkdirat, r, 0, 0, fl, stat(sub, &st) == 0 &&
+	check(x, SYS_mkdirat, OP_TABLE, r, 0, 0, fl, stat(sub, &st) == 0 &&
 	      S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700,
 	      "a directory, mode 0700");
 	snprintf(a, sizeof(a), "%s/a", x->dir);
@@ -236,19 +161,19 @@ static void files(struct ctx *x)
 		tap_bail("create %s: %s", a, strerror(errno));
 	close(fd);
 	r = run(x, SYS_renameat2, (__u64)AT_FDCWD, (uintptr_t)a,
-		(__u64)AT_FDCWD, (uintptr_t)b, 0, &fl);
-	check(x, SYS_renameat2, r, 0, 0, fl, access(a, F_OK) < 0 &&
+		(__u64)AT_FDCWD, (uintptr_t)b, 0, 0, &fl);
+	check(x, SYS_renameat2, OP_TABLE, r, 0, 0, fl, access(a, F_OK) < 0 &&
 	      access(b, F_OK) == 0, "the file moved");
 	r = run(x, SYS_renameat2, (__u64)AT_FDCWD, (uintptr_t)a,
-		(__u64)AT_FDCWD, (uintptr_t)b, 0, &fl);
-	check(x, SYS_renameat2, r, -ENOENT, 0, fl, access(b, F_OK) == 0,
+		(__u64)AT_FDCWD, (uintptr_t)b, 0, 0, &fl);
+	check(x, SYS_renameat2, OP_TABLE, r, -ENOENT, 0, fl, access(b, F_OK) == 0,
 	      "again: ENOENT, nothing changed");
-	r = run(x, SYS_unlinkat, (__u64)AT_FDCWD, (uintptr_t)b, 0, 0, 0, &fl);
-	check(x, SYS_unlinkat, r, 0, 0, fl, access(b, F_OK) < 0 &&
+	r = run(x, SYS_unlinkat, (__u64)AT_FDCWD, (uintptr_t)b, 0, 0, 0, 0, &fl);
+	check(x, SYS_unlinkat, OP_TABLE, r, 0, 0, fl, access(b, F_OK) < 0 &&
 	      errno == ENOENT, "the file is gone");
 	r = run(x, SYS_unlinkat, (__u64)AT_FDCWD, (uintptr_t)sub, AT_REMOVEDIR,
-		0, 0, &fl);
-	check(x, SYS_unlinkat, r, 0, 0, fl, access(sub, F_OK) < 0,
+		0, 0, 0, &fl);
+	check(x, SYS_unlinkat, OP_TABLE, r, 0, 0, fl, access(sub, F_OK) < 0,
 	      "AT_REMOVEDIR: the directory is gone");
 }
 
@@ -292,28 +217,28 @@ static void sockets(struct ctx *x)
 	    getsockname(lfd, (struct sockaddr *)&la, &len))
 		tap_bail("listening socket: %s", strerror(errno));
 
-	r = run(x, SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0,
+	r = run(x, SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0, 0,
 		&fl);
 	s = (int)r;
 	len = sizeof(type);
-	check(x, SYS_socket, r, 0, 1, fl, r >= 0 &&
+	check(x, SYS_socket, OP_TABLE, r, 0, 1, fl, r >= 0 &&
 	      getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
 	      type == SOCK_STREAM, "a TCP socket");
 	if (r < 0)
 		tap_bail("no socket to go on with");
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-	r = run(x, SYS_connect, (__u64)s, (uintptr_t)&la, sizeof(la), 0, 0,
+	r = run(x, SYS_connect, (__u64)s, (uintptr_t)&la, sizeof(la), 0, 0, 0,
 		&fl);
 	len = sizeof(pa);
-	check(x, SYS_connect, r, 0, 0, fl,
+	check(x, SYS_connect, OP_TABLE, r, 0, 0, fl,
 	      getpeername(s, (struct sockaddr *)&pa, &len) == 0 &&
 	      pa.sin_port == la.sin_port, "connected to the listener");
 
-	r = run(x, SYS_accept4, (__u64)lfd, 0, 0, SOCK_CLOEXEC, 0, &fl);
+	r = run(x, SYS_accept4, (__u64)lfd, 0, 0, SOCK_CLOEXEC, 0, 0, &fl);
 	acc = (int)r;
 	len = sizeof(pa);
-	check(x, SYS_accept4, r, 0, 1, fl, r >= 0 &&
+	check(x, SYS_accept4, OP_TABLE, r, 0, 1, fl, r >= 0 &&
 	      getpeername(acc, (struct sockaddr *)&pa, &len) == 0 &&
 	      (len = sizeof(ca),
 	       getsockname(s, (struct sockaddr *)&ca, &len) == 0) &&
@@ -323,13 +248,13 @@ static void sockets(struct ctx *x)
 	if (r < 0)
 		tap_bail("no connection to go on with");
 
-	r = run(x, SYS_sendto, (__u64)s, (uintptr_t)"ping", 4, 0, 0, &fl);
-	check(x, SYS_sendto, r, 4, 0, fl, peer_got(acc, "ping"),
+	r = run(x, SYS_sendto, (__u64)s, (uintptr_t)"ping", 4, 0, 0, 0, &fl);
+	check(x, SYS_sendto, OP_TABLE, r, 4, 0, fl, peer_got(acc, "ping"),
 	      "the peer received \"ping\"");
 	peer_send(acc, "pong", buf, sizeof(buf));
-	r = run(x, SYS_recvfrom, (__u64)s, (uintptr_t)buf, sizeof(buf), 0, 0,
+	r = run(x, SYS_recvfrom, (__u64)s, (uintptr_t)buf, sizeof(buf), 0, 0, 0,
 		&fl);
-	check(x, SYS_recvfrom, r, 4, 0, fl, memcmp(buf, "pong", 4) == 0,
+	check(x, SYS_recvfrom, OP_TABLE, r, 4, 0, fl, memcmp(buf, "pong", 4) == 0,
 	      "received \"pong\"");
 
 	memset(&mh, 0, sizeof(mh));
@@ -337,18 +262,18 @@ static void sockets(struct ctx *x)
 	iov.iov_len = 5;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
-	r = run(x, SYS_sendmsg, (__u64)s, (uintptr_t)&mh, 0, 0, 0, &fl);
-	check(x, SYS_sendmsg, r, 5, 0, fl, peer_got(acc, "hello"),
+	r = run(x, SYS_sendmsg, (__u64)s, (uintptr_t)&mh, 0, 0, 0, 0, &fl);
+	check(x, SYS_sendmsg, OP_TABLE, r, 5, 0, fl, peer_got(acc, "hello"),
 	      "the peer received \"hello\"");
 	peer_send(acc, "world", buf, sizeof(buf));
 	iov.iov_base = buf;
 	iov.iov_len = sizeof(buf);
-	r = run(x, SYS_recvmsg, (__u64)s, (uintptr_t)&mh, 0, 0, 0, &fl);
-	check(x, SYS_recvmsg, r, 5, 0, fl, memcmp(buf, "world", 5) == 0,
+	r = run(x, SYS_recvmsg, (__u64)s, (uintptr_t)&mh, 0, 0, 0, 0, &fl);
+	check(x, SYS_recvmsg, OP_TABLE, r, 5, 0, fl, memcmp(buf, "world", 5) == 0,
 	      "received \"world\"");
 
-	r = run(x, SYS_shutdown, (__u64)s, SHUT_WR, 0, 0, 0, &fl);
-	check(x, SYS_shutdown, r, 0, 0, fl, recv(acc, buf, sizeof(buf), 0) == 0,
+	r = run(x, SYS_shutdown, (__u64)s, SHUT_WR, 0, 0, 0, 0, &fl);
+	check(x, SYS_shutdown, OP_TABLE, r, 0, 0, fl, recv(acc, buf, sizeof(buf), 0) == 0,
 	      "the peer reads end of file");
 	close(acc);
 	close(s);
@@ -367,8 +292,8 @@ static void pipes(struct ctx *x)
 		tap_bail("pipe2");
 	if (write(p1[1], "12345", 5) != 5)
 		tap_bail("write");
-	r = run(x, SYS_splice, (__u64)p1[0], 0, (__u64)p2[1], 0, 5, &fl);
-	check(x, SYS_splice, r, 5, 0, fl, read(p2[0], buf, sizeof(buf)) == 5 &&
+	r = run(x, SYS_splice, (__u64)p1[0], 0, (__u64)p2[1], 0, 5, 0, &fl);
+	check(x, SYS_splice, OP_TABLE, r, 5, 0, fl, read(p2[0], buf, sizeof(buf)) == 5 &&
 	      memcmp(buf, "12345", 5) == 0, "the bytes came out of the other "
 	      "pipe");
 
@@ -379,9 +304,9 @@ static void pipes(struct ctx *x)
 	ev.events = EPOLLIN;
 	ev.data.u64 = 42;
 	r = run(x, SYS_epoll_ctl, (__u64)ep, EPOLL_CTL_ADD, (__u64)p2[0],
-		(uintptr_t)&ev, 0, &fl);
+		(uintptr_t)&ev, 0, 0, &fl);
 	memset(&got, 0, sizeof(got));
-	check(x, SYS_epoll_ctl, r, 0, 0, fl, write(p2[1], "!", 1) == 1 &&
+	check(x, SYS_epoll_ctl, OP_TABLE, r, 0, 0, fl, write(p2[1], "!", 1) == 1 &&
 	      epoll_wait(ep, &got, 1, 1000) == 1 && got.data.u64 == 42 &&
 	      (got.events & EPOLLIN), "epoll_wait then reports the pipe");
 	close(ep);
@@ -393,54 +318,16 @@ static void pipes(struct ctx *x)
 
 static void one_mode(int mode)
 {
-	struct ksvc_dispatch_stats st;
-	struct ksvc *k = td_open(64, 128);
 	struct ctx x;
-
-	memset(&x, 0, sizeof(x));
-	x.mode = td_mode_names[mode];
-	x.d = td_create(k, td_mode_flags[mode], 2);
-	if (ksvc_dispatch_stats(x.d, &st))
-		tap_bail("stats");
-	x.t1 = st.tier1_available;
-	snprintf(x.dir, sizeof(x.dir), "/tmp/ksvc-calls.XXXXXX");
-	if (!mkdtemp(x.dir))
-		tap_bail("mkdtemp: %s", strerror(errno));
-	snprintf(x.path, sizeof(x.path), "%s/file", x.dir);
-	x.fd = open(x.path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-	if (x.fd < 0 || write(x.fd, "abcdef", 6) != 6)
-		tap_bail("%s: %s", x.path, strerror(errno));
+	struct ksvc *k = ctx_init(&x, mode, "/tmp/ksvc-calls.XXXXXX");
 
 	files(&x);
 	sockets(&x);
 	pipes(&x);
-
-	close(x.fd);
-	unlink(x.path);
-	rmdir(x.dir);
-	ksvc_dispatch_destroy(x.d);
-	ksvc_close(k);
+	ctx_fini(&x, k);
 }
 
 int main(int argc, char **argv)
 {
-	unsigned int i, same = 0;
-
-	td_args(argc, argv);
-	tap_plan(1 + 2 * NCASES);
-	td_say_where();
-	probe = io_uring_get_probe();
-	tap_diag("io_uring probe: %s", probe ? "read" : "none (no io_uring)");
-
-	for (i = 0; i < NOPS; i++)
-		same += ksvc_dispatch_tier1_opcode(ops[i].nr) == ops[i].op;
-	tap_ok(same == NOPS, "ksvc_dispatch_tier1_opcode() names the opcode "
-	       "this test expects for each of the %u calls (%u agree)",
-	       (unsigned int)NOPS, same);
-
-	one_mode(0);
-	one_mode(1);
-	if (probe)
-		io_uring_free_probe(probe);
-	tap_done();
+	tc_main(argc, argv, ops, NOPS, NCASES, one_mode);
 }

@@ -28,7 +28,6 @@
  * Both dispatcher modes; on the host (anonymous rings) and in the VM
  * (the module's rings), plain and sanitized.
  */
-#include <liburing.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <linux/openat2.h>
@@ -40,20 +39,13 @@
 #include <sys/uio.h>
 #include <sys/xattr.h>
 
-#include "test_dispatch.h"
+#include "test_calls.h"
 #include "util.h"
 
 /* Opcodes newer than Debian 12's liburing headers (6.9, 6.11). */
 #define OP_FTRUNCATE	55
 #define OP_BIND		56
 #define OP_LISTEN	57
-#define OP_NONE		-1	/* the check wants Tier 2 */
-
-struct call_op {
-	long nr;
-	const char *name;
-	int op;
-};
 
 static const struct call_op ops[] = {
 	{ SYS_open, "open", IORING_OP_OPENAT },
@@ -96,51 +88,6 @@ static const struct call_op ops[] = {
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
 #define NCASES		53	/* checks per mode, below */
 
-static struct io_uring_probe *probe;
-
-static const struct call_op *call_of(long nr)
-{
-	unsigned int i;
-
-	for (i = 0; i < NOPS; i++)
-		if (ops[i].nr == nr)
-			return &ops[i];
-	tap_bail("no opcode listed for system call %ld", nr);
-	return NULL;
-}
-
-struct ctx {
-	struct ksvc_dispatcher *d;
-	const char *mode;
-	int t1;			/* the dispatcher has io_uring */
-	char dir[64];
-	char path[96];		/* a file with "abcdef" */
-	int fd;			/* path, O_RDWR */
-	int dfd;		/* dir, O_DIRECTORY */
-	__u64 corr;
-};
-
-static __s64 run(struct ctx *x, long nr, __u64 a0, __u64 a1, __u64 a2,
-		 __u64 a3, __u64 a4, __u64 a5, __u32 *fl)
-{
-	struct ksvc_entry e;
-	struct ksvc_completion c;
-	int r;
-
-	ksvc_prep_call(&e, ++x->corr, nr, a0, a1, a2, a3, a4, a5);
-	r = ksvc_dispatch_submit(x->d, &e, 1, KSVC_SUBMIT_WAIT);
-	if (r != 1)
-		tap_bail("submit: %s", strerror(-r));
-	if (td_collect(x->d, &c, 1, 10000) != 1)
-		tap_bail("%s: %s never completed", x->mode, call_of(nr)->name);
-	if (c.corr_id != x->corr)
-		tap_bail("completion for %llu, want %llu",
-			 (unsigned long long)c.corr_id,
-			 (unsigned long long)x->corr);
-	*fl = c.flags;
-	return c.result;
-}
-
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
 		    __u64 a4, __u64 a5)
@@ -148,31 +95,6 @@ static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
 	long r = syscall(nr, a0, a1, a2, a3, a4, a5);
 
 	return r < 0 ? -errno : r;
-}
-
-/*
- * One check: the result as wanted (want_ge0: any descriptor), the effect
- * seen, and the tier: Tier 1 when @op (OP_NONE for "never") is in this
- * kernel's io_uring, Tier 2 otherwise.
- */
-static void check(struct ctx *x, long nr, int op, __s64 res, __s64 want,
-		  int want_ge0, __u32 fl, int effect, const char *what)
-{
-	const struct call_op *c = call_of(nr);
-	int t1 = op != OP_NONE && x->t1 && probe &&
-		 io_uring_opcode_supported(probe, op);
-	int res_ok = want_ge0 ? res >= 0 : res == want;
-	int tier_ok = t1 ? fl == KSVC_COMP_TIER1 : fl == KSVC_COMP_TIER2;
-
-	tap_ok(res_ok && tier_ok && effect,
-	       "%s: %s -> %lld%s, in Tier %d%s (%s), %s%s",
-	       x->mode, c->name, (long long)res, res_ok ? "" : " (WRONG)",
-	       fl & KSVC_COMP_TIER1 ? 1 : fl & KSVC_COMP_TIER2 ? 2 : 0,
-	       tier_ok ? "" : " (WRONG)",
-	       op == OP_NONE ? "Tier 2 whatever the kernel has" :
-	       t1 ? "this kernel's io_uring has the opcode" :
-		    "no io_uring opcode here",
-	       what, effect ? "" : ": NOT SEEN");
 }
 
 static int file_is(int fd, const char *want, size_t n)
@@ -758,24 +680,8 @@ static void promise(struct ksvc *k, int mode)
 
 static void one_mode(int mode)
 {
-	struct ksvc_dispatch_stats st;
-	struct ksvc *k = td_open(64, 128);
 	struct ctx x;
-
-	memset(&x, 0, sizeof(x));
-	x.mode = td_mode_names[mode];
-	x.d = td_create(k, td_mode_flags[mode], 2);
-	if (ksvc_dispatch_stats(x.d, &st))
-		tap_bail("stats");
-	x.t1 = st.tier1_available;
-	snprintf(x.dir, sizeof(x.dir), "/tmp/ksvc-rest.XXXXXX");
-	if (!mkdtemp(x.dir))
-		tap_bail("mkdtemp: %s", strerror(errno));
-	snprintf(x.path, sizeof(x.path), "%s/file", x.dir);
-	x.fd = open(x.path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-	x.dfd = open(x.dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	if (x.fd < 0 || x.dfd < 0 || write(x.fd, "abcdef", 6) != 6)
-		tap_bail("%s: %s", x.path, strerror(errno));
+	struct ksvc *k = ctx_init(&x, mode, "/tmp/ksvc-rest.XXXXXX");
 
 	opens(&x);
 	rw(&x);
@@ -786,42 +692,12 @@ static void one_mode(int mode)
 	pipes(&x);
 	streams(&x);
 	ksvc_dispatch_destroy(x.d);
+	x.d = NULL;
 	promise(k, mode);
-
-	close(x.fd);
-	close(x.dfd);
-	unlink(x.path);
-	if (rmdir(x.dir))
-		tap_diag("rmdir %s: %s", x.dir, strerror(errno));
-	ksvc_close(k);
+	ctx_fini(&x, k);
 }
 
 int main(int argc, char **argv)
 {
-	unsigned int i, same = 0;
-
-	td_args(argc, argv);
-	tap_plan(1 + 2 * NCASES);
-	td_say_where();
-	probe = io_uring_get_probe();
-	tap_diag("io_uring probe: %s", probe ? "read" : "none (no io_uring)");
-
-	for (i = 0; i < NOPS; i++) {
-		int op = ksvc_dispatch_tier1_opcode(ops[i].nr);
-
-		if (op == ops[i].op)
-			same++;
-		else
-			tap_diag("%s: library says opcode %d, this test %d",
-				 ops[i].name, op, ops[i].op);
-	}
-	tap_ok(same == NOPS, "ksvc_dispatch_tier1_opcode() names the opcode "
-	       "this test expects for each of the %u calls (%u agree)",
-	       (unsigned int)NOPS, same);
-
-	one_mode(0);
-	one_mode(1);
-	if (probe)
-		io_uring_free_probe(probe);
-	tap_done();
+	tc_main(argc, argv, ops, NOPS, NCASES, one_mode);
 }
