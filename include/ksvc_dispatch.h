@@ -89,9 +89,15 @@
  * position lock; O_NONBLOCK: see KSVC_DISPATCH_BLOCKING_FDS, and reads
  * or writes at an offset on files without positions: see
  * KSVC_DISPATCH_POSITIONAL_FDS (by default the dispatcher keeps the
- * system call's meaning in both).  A call with two faults at once
- * (invalid flags and a bad pointer, say) may report the other one than
- * the system call would: io_uring checks in its own order.
+ * system call's meaning in both).  A write or send (sendto without an
+ * address) larger than the pipe or socket can take at once returns the
+ * whole count, as the blocking system call does, though io_uring alone
+ * reports only what fit: the dispatcher sends the rest (on an error or a
+ * stop, the count written before, if any); writev and sendmsg keep
+ * io_uring's count, which may be short.  A send timeout (SO_SNDTIMEO)
+ * does not end a Tier 1 send.  A call with two faults at once (invalid
+ * flags and a bad pointer, say) may report the other one than the system
+ * call would: io_uring checks in its own order.
  *
  * Tier 2 runs with the worker thread's credentials, namespaces, working
  * directory and file table: those of the process, unless the calling

@@ -942,6 +942,17 @@ static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
 	io_uring_sqe_set_data(sqe, op);
 	d->sqe_pending++;
 	d->t1_inflight++;
+	/* write and send: a short count is continued (ksvc__t1_more()) */
+	op->more = (kind == RK_T1_SEND && !(fl & MSG_DONTWAIT)) ||
+		   (kind == RK_T1_RW && (t & 0xff) == IORING_OP_WRITE);
+	if (op->more) {
+		op->e.syscall_nr = nr;
+		op->e.args[0] = (__u64)fd;
+		op->e.args[1] = buf;
+		op->e.args[2] = len;
+		op->e.args[3] = fl;
+		op->sent = 0;
+	}
 	op->e.corr_id = corr;
 	op->w = NULL;
 	op->next = NULL;

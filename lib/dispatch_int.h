@@ -6,6 +6,7 @@
 #ifndef KSVC_DISPATCH_INT_H
 #define KSVC_DISPATCH_INT_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
@@ -111,10 +112,12 @@ struct kop {
 	__u8 done_post;			/* on the done stack: already posted */
 	__u8 live;			/* launched into a tier, not finished */
 	__u8 opcode;			/* Tier 1 */
+	__u8 more;			/* Tier 1 write/send: ksvc__t1_more() */
 	struct kwaiter *w;		/* ksvc_dispatch_call() target */
 	struct ksvc_entry e;		/* private copy */
 	struct msghdr msg;		/* Tier 1 sendto with an address */
 	struct iovec iov;
+	__u64 sent;			/* bytes written before a short result */
 } __attribute__((aligned(64)));
 
 _Static_assert(offsetof(struct kop, e.corr_id) + 8 <= 64,
@@ -278,6 +281,8 @@ int ksvc__t1_submit(struct ksvc_dispatcher *d, int wait_nr,
 int ksvc__t1_reap(struct ksvc_dispatcher *d);
 int ksvc__t1_arm(struct ksvc_dispatcher *d, __u32 *addr, __u32 val, __u64 ud);
 int ksvc__t1_need_enter(struct ksvc_dispatcher *d);
+int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res);
+#define KSVC_T1_MORE	INT_MIN	/* ksvc__t1_more(): resubmitted */
 int ksvc__t1_cancel_all(struct ksvc_dispatcher *d);
 
 /*

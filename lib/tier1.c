@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/futex.h>
 
@@ -365,7 +366,65 @@ int ksvc__t1_queue(struct ksvc_dispatcher *d, struct kop *op, int opcode)
 	(void)p3;
 	io_uring_sqe_set_data(sqe, op);
 	d->t1_inflight++;
+	op->sent = 0;
+	op->more = op->e.syscall_nr == SYS_write ||
+		   (op->e.syscall_nr == SYS_sendto && opcode == IORING_OP_SEND &&
+		    !(a[3] & MSG_DONTWAIT));
 	return 0;
+}
+
+/*
+ * A write or send that io_uring finished short.  The blocking system
+ * call waits until it has written everything (on a pipe, a socket, a
+ * terminal): io_uring tries once without waiting and reports what fit.
+ * So the driver sends the rest as a new request (a send waits for room
+ * first, IORING_RECVSEND_POLL_FIRST) and reports the whole count, or,
+ * when a later part fails, the bytes written before (as the system call
+ * does; a stop's -ECANCELED too).  Not for regular files and block
+ * devices, where io_uring already writes all it can: a short count
+ * there is the system call's own (no space, a file size limit).  Only
+ * write and send (sendto without an address) take this: their buffer is
+ * one range the driver can step through without reading the caller's
+ * memory; writev and sendmsg keep io_uring's count.
+ *
+ * Returns the result to complete the op with, or KSVC_T1_MORE when the
+ * rest was queued (the op stays in flight).
+ */
+int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
+{
+	const __u64 *a = op->e.args;
+	__u64 done = op->sent + (__u64)(res > 0 ? res : 0);
+	struct io_uring_sqe *sqe;
+	struct statx stx;
+
+	if (res <= 0)
+		return op->sent ? (int)op->sent : res;
+	/* Nothing new once a stop is asked for: what was written counts. */
+	if (done >= a[2] || A_LOADR(&d->stop_req))
+		return (int)done;
+	if (op->e.syscall_nr == SYS_write && !op->sent &&
+	    syscall(SYS_statx, (int)a[0], "", AT_EMPTY_PATH |
+		    AT_STATX_DONT_SYNC, STATX_TYPE, &stx) == 0 &&
+	    (stx.stx_mask & STATX_TYPE) &&
+	    (S_ISREG(stx.stx_mode) || S_ISBLK(stx.stx_mode)))
+		return (int)done;
+	sqe = get_sqe_or_null(d);
+	if (!sqe)
+		return (int)done;
+	op->sent = done;
+	if (op->e.syscall_nr == SYS_write) {
+		io_uring_prep_write(sqe, (int)a[0],
+				    (const void *)(uintptr_t)(a[1] + done),
+				    (unsigned int)(a[2] - done), -1ull);
+	} else {
+		io_uring_prep_send(sqe, (int)a[0],
+				   (const void *)(uintptr_t)(a[1] + done),
+				   a[2] - done, (int)a[3]);
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+	}
+	io_uring_sqe_set_data(sqe, op);
+	d->t1_inflight++;
+	return KSVC_T1_MORE;
 }
 
 /*
@@ -453,6 +512,7 @@ int ksvc__t1_reap(struct ksvc_dispatcher *d)
 			struct io_uring_cqe *cqe = &ring->cq.cqes[head & mask];
 			__u64 ud = cqe->user_data;
 			int res = cqe->res;
+			struct kop *op;
 
 			d->t1_inflight--;
 			if (ud < UD_INTERNAL_MAX) {
@@ -464,12 +524,16 @@ int ksvc__t1_reap(struct ksvc_dispatcher *d)
 					d->cancel_inflight--;
 				continue;
 			}
-			if (ksvc__t1_done_fast(d, (struct kop *)(uintptr_t)ud,
-					       res) == 0)
+			op = (struct kop *)(uintptr_t)ud;
+			if (op->more) {
+				res = ksvc__t1_more(d, op, res);
+				if (res == KSVC_T1_MORE)
+					continue;
+			}
+			if (ksvc__t1_done_fast(d, op, res) == 0)
 				fast++;
 			else
-				ksvc__finish(d, (struct kop *)(uintptr_t)ud,
-					     res, KSVC_COMP_TIER1);
+				ksvc__finish(d, op, res, KSVC_COMP_TIER1);
 		}
 		io_uring_cq_advance(ring, got);
 		n += got;

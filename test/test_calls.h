@@ -121,15 +121,17 @@ static void check_table(void)
 }
 
 /*
- * The program's run: plan, where, the table check, then @one_mode in
- * both dispatcher modes (thread, driven); ends the TAP stream.
+ * The program's run: plan (@extra checks besides the table's and
+ * @cases_per_mode in each mode), where, the table check, then @one_mode
+ * in both dispatcher modes (thread, driven); ends the TAP stream.
  */
 static void __attribute__((noreturn))
 tc_main(int argc, char **argv, const struct call_op *ops, unsigned int n,
-	unsigned int cases_per_mode, void (*one_mode)(int mode))
+	unsigned int cases_per_mode, unsigned int extra,
+	void (*one_mode)(int mode))
 {
 	td_args(argc, argv);
-	tap_plan((int)(1 + 2 * cases_per_mode));
+	tap_plan((int)(1 + 2 * cases_per_mode + extra));
 	td_say_where();
 	tc_ops = ops;
 	tc_nops = n;

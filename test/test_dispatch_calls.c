@@ -329,5 +329,5 @@ static void one_mode(int mode)
 
 int main(int argc, char **argv)
 {
-	tc_main(argc, argv, ops, NOPS, NCASES, one_mode);
+	tc_main(argc, argv, ops, NOPS, NCASES, 0, one_mode);
 }

@@ -25,6 +25,11 @@
  *   - ftruncate to a negative length (EINVAL, the file unchanged);
  *   - recvfrom with an address (the source address comes back).
  *
+ * And writes and sends larger than what the pipe or socket holds: all of
+ * it, as the blocking system call, where io_uring alone reports what fit
+ * (on a socket and, through ksvc_dispatch_call(), a pipe); what was sent
+ * before the reader left or a stop came; with MSG_DONTWAIT only what fit.
+ *
  * Both dispatcher modes; on the host (anonymous rings) and in the VM
  * (the module's rings), plain and sanitized.
  */
@@ -80,13 +85,14 @@ static const struct call_op ops[] = {
 	/* in the list; here for their argument checks */
 	{ SYS_pread64, "pread64", IORING_OP_READ },
 	{ SYS_pwrite64, "pwrite64", IORING_OP_WRITE },
+	{ SYS_write, "write", IORING_OP_WRITE },
 	{ SYS_splice, "splice", IORING_OP_SPLICE },
 	{ SYS_sendto, "sendto", IORING_OP_SEND },
 	{ SYS_recvfrom, "recvfrom", IORING_OP_RECV },
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		53	/* checks per mode, below */
+#define NCASES		58	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -628,6 +634,197 @@ static void streams(struct ctx *x)
 }
 
 /*
+ * Writes and sends that do not fit at once.  The blocking system call
+ * waits until everything is written; io_uring writes what fits and
+ * reports that: the dispatcher must go on (ksvc__t1_more()) and report
+ * the whole count, or what was written before an error or a stop.
+ */
+#define BIG		(4u << 20)
+
+struct drain {
+	int fd;
+	unsigned int delay_ms;
+	size_t limit;		/* close after this many bytes (0: never) */
+	size_t got;
+	int in_order;
+};
+
+static unsigned char pattern(size_t i)
+{
+	return (unsigned char)(i * 7 + i / 251);
+}
+
+static void *drain_main(void *arg)
+{
+	struct drain *dr = arg;
+	static __thread unsigned char b[65536];
+	ssize_t n, i;
+
+	dr->in_order = 1;
+	usleep(dr->delay_ms * 1000);
+	while ((n = read(dr->fd, b, sizeof(b))) > 0) {
+		for (i = 0; i < n; i++)
+			if (b[i] != pattern(dr->got + (size_t)i))
+				dr->in_order = 0;
+		dr->got += (size_t)n;
+		if (dr->limit && dr->got >= dr->limit)
+			break;
+	}
+	if (dr->limit)
+		close(dr->fd);
+	return NULL;
+}
+
+static int socket_pair(int sv[2])
+{
+	return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+}
+
+static void shorts(struct ctx *x, const unsigned char *big)
+{
+	struct drain dr;
+	pthread_t th;
+	__s64 r;
+	__u32 fl;
+	int sv[2], p[2], avail = 0;
+
+	/* send: everything, in order, after the reader wakes */
+	if (socket_pair(sv))
+		tap_bail("socketpair");
+	memset(&dr, 0, sizeof(dr));
+	dr.fd = sv[1];
+	dr.delay_ms = 50;
+	pthread_create(&th, NULL, drain_main, &dr);
+	r = run(x, SYS_sendto, (__u64)sv[0], (uintptr_t)big, BIG, 0, 0, 0,
+		&fl);
+	close(sv[0]);
+	pthread_join(th, NULL);
+	close(sv[1]);
+	check(x, SYS_sendto, OP_TABLE, r, BIG, 0, fl,
+	      dr.got == BIG && dr.in_order, "4 MiB on a blocking socket that "
+	      "holds far less: all of it, in order, as the system call");
+
+	/* write to a pipe, through ksvc_dispatch_call() (the long path) */
+	if (pipe2(p, O_CLOEXEC))
+		tap_bail("pipe2");
+	memset(&dr, 0, sizeof(dr));
+	dr.fd = p[0];
+	dr.delay_ms = 50;
+	pthread_create(&th, NULL, drain_main, &dr);
+	{
+		__u64 a[6] = { (__u64)p[1], (uintptr_t)big, BIG / 4, 0, 0, 0 };
+
+		if (ksvc_dispatch_call(x->d, SYS_write, a, &r, &fl))
+			tap_bail("ksvc_dispatch_call");
+	}
+	close(p[1]);
+	pthread_join(th, NULL);
+	close(p[0]);
+	check(x, SYS_write, IORING_OP_WRITE, r, BIG / 4, 0, fl,
+	      dr.got == BIG / 4 && dr.in_order,
+	      "1 MiB into a pipe (ksvc_dispatch_call()): all of it, in order");
+
+	/* the reader leaves after 256 KiB: what was sent, not an error */
+	if (socket_pair(sv))
+		tap_bail("socketpair");
+	memset(&dr, 0, sizeof(dr));
+	dr.fd = sv[1];
+	dr.delay_ms = 20;
+	dr.limit = 256 << 10;
+	pthread_create(&th, NULL, drain_main, &dr);
+	r = run(x, SYS_sendto, (__u64)sv[0], (uintptr_t)big, BIG,
+		MSG_NOSIGNAL, 0, 0, &fl);
+	close(sv[0]);		/* before the join: a reader still waiting ends */
+	pthread_join(th, NULL);
+	check(x, SYS_sendto, OP_TABLE, r, 0, 1, fl,
+	      r >= (__s64)dr.got && r < BIG && dr.in_order,
+	      "the reader closes after 256 KiB: the count sent before, as "
+	      "the system call (no EPIPE)");
+
+	/* MSG_DONTWAIT: what fits, at once */
+	if (socket_pair(sv))
+		tap_bail("socketpair");
+	r = run(x, SYS_sendto, (__u64)sv[0], (uintptr_t)big, BIG,
+		MSG_DONTWAIT, 0, 0, &fl);
+	ioctl(sv[1], FIONREAD, &avail);
+	close(sv[0]);
+	close(sv[1]);
+	check(x, SYS_sendto, OP_TABLE, r, 0, 1, fl,
+	      r > 0 && r < BIG && r == avail,
+	      "MSG_DONTWAIT: only what fits, at once, as the system call");
+}
+
+/* The same send on the route table's short path (BLOCKING_FDS). */
+static void short_fast(struct ksvc *k, int mode, const unsigned char *big)
+{
+	struct ctx x;
+	struct drain dr;
+	pthread_t th;
+	__s64 r;
+	__u32 fl;
+	int sv[2];
+
+	memset(&x, 0, sizeof(x));
+	x.mode = mode ? "driven, BLOCKING_FDS" : "thread, BLOCKING_FDS";
+	x.d = td_create(k, td_mode_flags[mode] | KSVC_DISPATCH_BLOCKING_FDS, 2);
+	{
+		struct ksvc_dispatch_stats st;
+
+		ksvc_dispatch_stats(x.d, &st);
+		x.t1 = st.tier1_available;
+	}
+	if (socket_pair(sv))
+		tap_bail("socketpair");
+	memset(&dr, 0, sizeof(dr));
+	dr.fd = sv[1];
+	dr.delay_ms = 50;
+	pthread_create(&th, NULL, drain_main, &dr);
+	r = run(&x, SYS_sendto, (__u64)sv[0], (uintptr_t)big, BIG, 0, 0, 0,
+		&fl);
+	close(sv[0]);
+	pthread_join(th, NULL);
+	close(sv[1]);
+	check(&x, SYS_sendto, OP_TABLE, r, BIG, 0, fl,
+	      dr.got == BIG && dr.in_order, "4 MiB: all of it, in order");
+	ksvc_dispatch_destroy(x.d);
+}
+
+/*
+ * A stop while the rest of a send waits for room: the completion says
+ * how much was sent, which is what the peer can read.
+ */
+static void short_stop(struct ksvc *k, const unsigned char *big)
+{
+	struct ksvc_dispatcher *d = td_create(k, 0, 2);
+	struct ksvc_completion c;
+	struct ksvc_entry e;
+	size_t got = 0;
+	ssize_t n;
+	int sv[2];
+	char b[65536];
+
+	if (socket_pair(sv))
+		tap_bail("socketpair");
+	ksvc_prep_call(&e, 7, SYS_sendto, (__u64)sv[0], (uintptr_t)big, BIG,
+		       0, 0, 0);
+	if (ksvc_dispatch_submit(d, &e, 1, KSVC_SUBMIT_WAIT) != 1)
+		tap_bail("submit");
+	usleep(50000);
+	ksvc_dispatch_stop(d);
+	memset(&c, 0, sizeof(c));
+	if (ksvc_dispatch_reap(d, &c, 1) != 1)
+		c.result = -9999;
+	while ((n = recv(sv[1], b, sizeof(b), MSG_DONTWAIT)) > 0)
+		got += (size_t)n;
+	tap_ok(c.corr_id == 7 && c.result > 0 && (size_t)c.result == got,
+	       "thread: a stop while a 4 MiB send waits for room: %lld, the "
+	       "%zu bytes the peer can read", (long long)c.result, got);
+	close(sv[0]);
+	close(sv[1]);
+	ksvc_dispatch_destroy(d);
+}
+
+/*
  * KSVC_DISPATCH_POSITIONAL_FDS: no look at the descriptor.  pread64 is
  * routed through the route table, preadv the long way: both must see it.
  */
@@ -682,6 +879,13 @@ static void one_mode(int mode)
 {
 	struct ctx x;
 	struct ksvc *k = ctx_init(&x, mode, "/tmp/ksvc-rest.XXXXXX");
+	unsigned char *big = malloc(BIG);
+	size_t i;
+
+	if (!big)
+		tap_bail("malloc");
+	for (i = 0; i < BIG; i++)
+		big[i] = pattern(i);
 
 	opens(&x);
 	rw(&x);
@@ -691,13 +895,18 @@ static void one_mode(int mode)
 	sockets(&x);
 	pipes(&x);
 	streams(&x);
+	shorts(&x, big);
 	ksvc_dispatch_destroy(x.d);
 	x.d = NULL;
 	promise(k, mode);
+	short_fast(k, mode, big);
+	if (mode == 0)
+		short_stop(k, big);
+	free(big);
 	ctx_fini(&x, k);
 }
 
 int main(int argc, char **argv)
 {
-	tc_main(argc, argv, ops, NOPS, NCASES, one_mode);
+	tc_main(argc, argv, ops, NOPS, NCASES, 1, one_mode);
 }
