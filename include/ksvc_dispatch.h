@@ -94,7 +94,10 @@
  * whole count, as the blocking system call does, though io_uring alone
  * reports only what fit: the dispatcher sends the rest (on an error or a
  * stop, the count written before, if any); writev and sendmsg keep
- * io_uring's count, which may be short.  A send timeout (SO_SNDTIMEO)
+ * io_uring's count, which may be short.  io_uring refuses to close an
+ * io_uring descriptor: a close of any descriptor without a file type
+ * (eventfd, epoll, io_uring, ...; one statx() per close) runs in Tier 2,
+ * where it is closed.  A send timeout (SO_SNDTIMEO)
  * does not end a Tier 1 send.  A call with two faults at once (invalid
  * flags and a bad pointer, say) may report the other one than the system
  * call would: io_uring checks in its own order.

@@ -598,11 +598,32 @@ static int nonblock_fd(const struct ksvc_dispatcher *d,
  * positions (a few procfs, tracefs and debugfs files, such as
  * /proc/kmsg) still runs in Tier 1.
  */
+static int fd_type(int fd)
+{
+	struct statx stx;
+
+	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
+		    STATX_TYPE, &stx) < 0 || !(stx.stx_mask & STATX_TYPE))
+		return -1;
+	return stx.stx_mode & S_IFMT;
+}
+
+/*
+ * IORING_OP_CLOSE refuses to close an io_uring descriptor (EBADF, the
+ * descriptor stays open) where close(2) closes it.  io_uring descriptors
+ * are anonymous inodes, which have no file type: a close of any such
+ * descriptor (eventfd, epoll, timerfd, io_uring, ...) runs in Tier 2.
+ * One statx() per close, which costs little next to a close.
+ */
+static int anon_close(const struct ksvc_entry *e)
+{
+	return e->syscall_nr == SYS_close && fd_type((int)e->args[0]) == 0;
+}
+
 static int stream_fd(const struct ksvc_dispatcher *d,
 		     const struct ksvc_entry *e)
 {
-	struct statx stx;
-	int fd = (int)e->args[0];
+	int type;
 
 	if (d->flags & KSVC_DISPATCH_POSITIONAL_FDS)
 		return 0;
@@ -620,10 +641,8 @@ static int stream_fd(const struct ksvc_dispatcher *d,
 	default:
 		return 0;
 	}
-	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
-		    STATX_TYPE, &stx) < 0 || !(stx.stx_mask & STATX_TYPE))
-		return 0;
-	return !S_ISREG(stx.stx_mode) && !S_ISBLK(stx.stx_mode);
+	type = fd_type((int)e->args[0]);
+	return type >= 0 && type != S_IFREG && type != S_IFBLK;
 }
 
 /*
@@ -727,7 +746,7 @@ static int route_of(const struct ksvc_dispatcher *d,
 
 		if (op >= 0 && ksvc__t1_has(d, op)) {
 			nonblock = nonblock_fd(d, e);
-			if (!nonblock && !stream_fd(d, e)) {
+			if (!nonblock && !stream_fd(d, e) && !anon_close(e)) {
 				*opcode = op;
 				return R_T1;
 			}

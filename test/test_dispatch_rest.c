@@ -23,7 +23,9 @@
  *     registered file) or a length of 0 (0 even with bad descriptors);
  *   - openat2 with a struct open_how over a page (E2BIG);
  *   - ftruncate to a negative length (EINVAL, the file unchanged);
- *   - recvfrom with an address (the source address comes back).
+ *   - recvfrom with an address (the source address comes back);
+ *   - close of an io_uring descriptor, or any without a file type
+ *     (io_uring refuses to close those: EBADF, left open).
  *
  * And writes and sends larger than what the pipe or socket holds: all of
  * it, as the blocking system call, where io_uring alone reports what fit
@@ -86,13 +88,14 @@ static const struct call_op ops[] = {
 	{ SYS_pread64, "pread64", IORING_OP_READ },
 	{ SYS_pwrite64, "pwrite64", IORING_OP_WRITE },
 	{ SYS_write, "write", IORING_OP_WRITE },
+	{ SYS_close, "close", IORING_OP_CLOSE },
 	{ SYS_splice, "splice", IORING_OP_SPLICE },
 	{ SYS_sendto, "sendto", IORING_OP_SEND },
 	{ SYS_recvfrom, "recvfrom", IORING_OP_RECV },
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		58	/* checks per mode, below */
+#define NCASES		61	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -754,6 +757,40 @@ static void shorts(struct ctx *x, const unsigned char *big)
 	      "MSG_DONTWAIT: only what fits, at once, as the system call");
 }
 
+/*
+ * IORING_OP_CLOSE refuses io_uring descriptors (EBADF, left open): a
+ * close of an anonymous inode runs in Tier 2, where close(2) closes it.
+ */
+static void closes(struct ctx *x)
+{
+	struct io_uring ring;
+	int efd = eventfd(0, EFD_CLOEXEC), bad, fd;
+	__s64 r;
+	__u32 fl;
+
+	if (io_uring_queue_init(4, &ring, 0) == 0) {
+		fd = ring.ring_fd;
+		r = run(x, SYS_close, (__u64)fd, 0, 0, 0, 0, 0, &fl);
+		check(x, SYS_close, OP_NONE, r, 0, 0, fl,
+		      fcntl(fd, F_GETFD) < 0 && errno == EBADF,
+		      "an io_uring descriptor: closed, as close(2) does");
+		ring.ring_fd = -1;	/* closed: liburing must not again */
+		io_uring_queue_exit(&ring);
+	} else {
+		tap_skip("no io_uring here", "%s: close of an io_uring "
+			 "descriptor", x->mode);
+	}
+	r = run(x, SYS_close, (__u64)efd, 0, 0, 0, 0, 0, &fl);
+	check(x, SYS_close, OP_NONE, r, 0, 0, fl,
+	      fcntl(efd, F_GETFD) < 0 && errno == EBADF,
+	      "an eventfd (no file type either): closed in Tier 2");
+	bad = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	close(bad);
+	r = run(x, SYS_close, (__u64)bad, 0, 0, 0, 0, 0, &fl);
+	check(x, SYS_close, OP_TABLE, r, -EBADF, 0, fl, 1,
+	      "a closed descriptor: EBADF (no type to look at)");
+}
+
 /* The same send on the route table's short path (BLOCKING_FDS). */
 static void short_fast(struct ksvc *k, int mode, const unsigned char *big)
 {
@@ -895,6 +932,7 @@ static void one_mode(int mode)
 	sockets(&x);
 	pipes(&x);
 	streams(&x);
+	closes(&x);
 	shorts(&x, big);
 	ksvc_dispatch_destroy(x.d);
 	x.d = NULL;
