@@ -582,23 +582,11 @@ static int nonblock_fd(const struct ksvc_dispatcher *d,
 }
 
 /*
- * Is this a read or write at an offset (pread64, pwrite64, preadv,
- * pwritev, and preadv2/pwritev2 at an offset >= 0) on a descriptor that
- * may not have positions?  The system call fails with ESPIPE on a file
- * opened without FMODE_PREAD/FMODE_PWRITE (pipes, sockets, FIFOs,
- * terminals, eventfds, ...); io_uring never checks those modes and reads
- * or writes the stream, ignoring the offset: it would consume or add
- * data where the system call changes nothing.  Regular files and block
- * devices have positions, so they stay in Tier 1; anything else goes to
- * Tier 2, where the system call itself answers.  The type comes from
- * statx() with AT_STATX_DONT_SYNC, which never waits for a network file
- * system.  A descriptor statx() cannot look at (EBADF) is left to Tier 1,
- * which reports the same error.  KSVC_DISPATCH_POSITIONAL_FDS skips the
- * look.  Left: a regular file that its file system opens without
- * positions (a few procfs, tracefs and debugfs files, such as
- * /proc/kmsg) still runs in Tier 1.
+ * The file type of @fd (S_IFREG, ...; 0 for an anonymous inode), or -1
+ * if statx() cannot tell (EBADF).  AT_STATX_DONT_SYNC: never a wait for
+ * a network file system.
  */
-static int fd_type(int fd)
+int ksvc__fd_type(int fd)
 {
 	struct statx stx;
 
@@ -617,9 +605,26 @@ static int fd_type(int fd)
  */
 static int anon_close(const struct ksvc_entry *e)
 {
-	return e->syscall_nr == SYS_close && fd_type((int)e->args[0]) == 0;
+	return e->syscall_nr == SYS_close &&
+	       ksvc__fd_type((int)e->args[0]) == 0;
 }
 
+/*
+ * Is this a read or write at an offset (pread64, pwrite64, preadv,
+ * pwritev, and preadv2/pwritev2 at an offset >= 0) on a descriptor that
+ * may not have positions?  The system call fails with ESPIPE on a file
+ * opened without FMODE_PREAD/FMODE_PWRITE (pipes, sockets, FIFOs,
+ * terminals, eventfds, ...); io_uring never checks those modes and reads
+ * or writes the stream, ignoring the offset: it would consume or add
+ * data where the system call changes nothing.  Regular files and block
+ * devices have positions, so they stay in Tier 1; anything else goes to
+ * Tier 2, where the system call itself answers.  The type comes from
+ * ksvc__fd_type(); a descriptor it cannot look at (EBADF) is left to
+ * Tier 1, which reports the same error.  KSVC_DISPATCH_POSITIONAL_FDS
+ * skips the look.  Left: a regular file that its file system opens
+ * without positions (a few procfs, tracefs and debugfs files, such as
+ * /proc/kmsg) still runs in Tier 1.
+ */
 static int stream_fd(const struct ksvc_dispatcher *d,
 		     const struct ksvc_entry *e)
 {
@@ -641,7 +646,7 @@ static int stream_fd(const struct ksvc_dispatcher *d,
 	default:
 		return 0;
 	}
-	type = fd_type((int)e->args[0]);
+	type = ksvc__fd_type((int)e->args[0]);
 	return type >= 0 && type != S_IFREG && type != S_IFBLK;
 }
 

@@ -340,6 +340,7 @@ void ksvc__finish(struct ksvc_dispatcher *d, struct kop *op, __s64 res,
 		  __u32 cflags);
 void ksvc__worker_done(struct ksvc_dispatcher *d, struct kop *op);
 void ksvc__doorbell(struct ksvc_dispatcher *d, int force);
+int ksvc__fd_type(int fd);
 long ksvc__futex(__u32 *uaddr, int op, __u32 val, const struct timespec *ts);
 __u64 ksvc__now_ns(void);
 

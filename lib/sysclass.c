@@ -459,6 +459,7 @@ int ksvc_dispatch_tier1_opcode(long nr)
  *   - splice with offset pointers updates them, io_uring takes values;
  *   - splice and tee: flag bit 31 and a length of 0 (below);
  *   - openat2 with a struct open_how over a page;
+ *   - statx with a NULL path;
  *   - ftruncate to a negative length.
  * Not handled: a call with two faults at once (invalid flags and a bad
  * path pointer, say) may report the other one first, as io_uring checks
@@ -536,6 +537,13 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 		/* The system call refuses a struct open_how larger than a
 		 * page (E2BIG); io_uring takes one whose tail is zero. */
 		if (a[3] > KSVC_OPENAT2_MAX)
+			return -1;
+		break;
+	case SYS_statx:
+		/* Since 6.11 the system call takes a NULL path with
+		 * AT_EMPTY_PATH as the descriptor itself; io_uring copies
+		 * the path from NULL (EFAULT).  The system call decides. */
+		if (!a[1])
 			return -1;
 		break;
 	case SYS_ftruncate:

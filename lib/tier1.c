@@ -395,19 +395,18 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 	const __u64 *a = op->e.args;
 	__u64 done = op->sent + (__u64)(res > 0 ? res : 0);
 	struct io_uring_sqe *sqe;
-	struct statx stx;
 
 	if (res <= 0)
 		return op->sent ? (int)op->sent : res;
 	/* Nothing new once a stop is asked for: what was written counts. */
 	if (done >= a[2] || A_LOADR(&d->stop_req))
 		return (int)done;
-	if (op->e.syscall_nr == SYS_write && !op->sent &&
-	    syscall(SYS_statx, (int)a[0], "", AT_EMPTY_PATH |
-		    AT_STATX_DONT_SYNC, STATX_TYPE, &stx) == 0 &&
-	    (stx.stx_mask & STATX_TYPE) &&
-	    (S_ISREG(stx.stx_mode) || S_ISBLK(stx.stx_mode)))
-		return (int)done;
+	if (op->e.syscall_nr == SYS_write && !op->sent) {
+		int type = ksvc__fd_type((int)a[0]);
+
+		if (type == S_IFREG || type == S_IFBLK)
+			return (int)done;
+	}
 	sqe = get_sqe_or_null(d);
 	if (!sqe)
 		return (int)done;

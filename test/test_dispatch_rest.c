@@ -22,6 +22,7 @@
  *   - splice and tee with flag bit 31 (EINVAL; io_uring would take a
  *     registered file) or a length of 0 (0 even with bad descriptors);
  *   - openat2 with a struct open_how over a page (E2BIG);
+ *   - statx with a NULL path (the descriptor itself since 6.11);
  *   - ftruncate to a negative length (EINVAL, the file unchanged);
  *   - recvfrom with an address (the source address comes back);
  *   - close of an io_uring descriptor, or any without a file type
@@ -89,13 +90,14 @@ static const struct call_op ops[] = {
 	{ SYS_pwrite64, "pwrite64", IORING_OP_WRITE },
 	{ SYS_write, "write", IORING_OP_WRITE },
 	{ SYS_close, "close", IORING_OP_CLOSE },
+	{ SYS_statx, "statx", IORING_OP_STATX },
 	{ SYS_splice, "splice", IORING_OP_SPLICE },
 	{ SYS_sendto, "sendto", IORING_OP_SEND },
 	{ SYS_recvfrom, "recvfrom", IORING_OP_RECV },
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		61	/* checks per mode, below */
+#define NCASES		62	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -187,6 +189,25 @@ static void opens(struct ctx *x)
 	check(x, SYS_openat2, OP_NONE, r, want, 0, fl, want == -E2BIG,
 	      "a struct open_how of 8 KiB: E2BIG, as the system call");
 	free(big);
+}
+
+/* statx with a NULL path: what the system call says (6.11: the fd) */
+static void statx_null(struct ctx *x)
+{
+	struct statx a, b;
+	__s64 r, want;
+	__u32 fl;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	want = direct(SYS_statx, (__u64)x->fd, 0, AT_EMPTY_PATH, STATX_SIZE,
+		      (uintptr_t)&a, 0);
+	r = run(x, SYS_statx, (__u64)x->fd, 0, AT_EMPTY_PATH, STATX_SIZE,
+		(uintptr_t)&b, 0, &fl);
+	check(x, SYS_statx, OP_NONE, r, want, 0, fl,
+	      want || b.stx_size == a.stx_size,
+	      want ? "NULL path: as the system call (no NULL paths here)"
+		   : "NULL path with AT_EMPTY_PATH: the descriptor's size");
 }
 
 static void rw(struct ctx *x)
@@ -925,6 +946,7 @@ static void one_mode(int mode)
 		big[i] = pattern(i);
 
 	opens(&x);
+	statx_null(&x);
 	rw(&x);
 	names(&x);
 	xattrs(&x);
