@@ -97,10 +97,14 @@
  * io_uring's count, which may be short.  io_uring refuses to close an
  * io_uring descriptor: a close of any descriptor without a file type
  * (eventfd, epoll, io_uring, ...; one statx() per close) runs in Tier 2,
- * where it is closed.  A send timeout (SO_SNDTIMEO)
- * does not end a Tier 1 send.  A call with two faults at once (invalid
- * flags and a bad pointer, say) may report the other one than the system
- * call would: io_uring checks in its own order.
+ * where it is closed.  A socket call on a socket with a time-out
+ * (SO_RCVTIMEO for recvfrom, recvmsg, accept, accept4; SO_SNDTIMEO for
+ * sendto, sendmsg, connect) runs in Tier 2, which keeps the time-out
+ * (io_uring would wait on; one getsockopt() per socket call, not under
+ * KSVC_DISPATCH_BLOCKING_FDS); read, write, readv and writev on such a
+ * socket are not looked at and wait.  A call with two faults at once
+ * (invalid flags and a bad pointer, say) may report the other one than
+ * the system call would: io_uring checks in its own order.
  *
  * Tier 2 runs with the worker thread's credentials, namespaces, working
  * directory and file table: those of the process, unless the calling
@@ -186,6 +190,10 @@ struct ksvc_dispatcher;
 	 * because io_uring does not honour O_NONBLOCK on sockets and pipes:
 	 * it waits where the system call fails with EAGAIN (or EINPROGRESS).
 	 * With this flag, such a call on a non-blocking descriptor waits.
+	 * The flag also covers socket time-outs (SO_RCVTIMEO, SO_SNDTIMEO):
+	 * by default a socket call on a socket with one runs in Tier 2
+	 * (one getsockopt() more), with the flag in Tier 1, which waits
+	 * however long it takes.
 	 * The socket calls among them (recvfrom, sendto, recvmsg, sendmsg,
 	 * accept, accept4, connect) on a non-blocking descriptor, or with
 	 * MSG_DONTWAIT, cannot sleep and run on the dispatcher, not the

@@ -47,6 +47,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <linux/futex.h>
 
@@ -651,6 +652,42 @@ static int stream_fd(const struct ksvc_dispatcher *d,
 }
 
 /*
+ * Does this socket call's socket have a time-out (SO_RCVTIMEO for
+ * receives and accept, SO_SNDTIMEO for sends and connect)?  The system
+ * call gives up with EAGAIN (EINPROGRESS for connect) when it expires;
+ * io_uring waits for the socket however long that takes.  Such calls run
+ * in Tier 2, where the system call keeps its time-out.  One getsockopt()
+ * per socket call, after nonblock_fd()'s fcntl(); neither under
+ * KSVC_DISPATCH_BLOCKING_FDS.  read, write, readv and writev on a socket
+ * are not looked at (documented in ksvc_dispatch.h).
+ */
+static int sock_timeout(const struct ksvc_dispatcher *d,
+			const struct ksvc_entry *e)
+{
+	struct timeval tv = { 0, 0 };
+	socklen_t len = sizeof(tv);
+	int opt;
+
+	if ((d->flags & KSVC_DISPATCH_BLOCKING_FDS) ||
+	    !ksvc__sock_call(e->syscall_nr))
+		return 0;
+	switch (e->syscall_nr) {
+	case SYS_sendto:
+	case SYS_sendmsg:
+	case SYS_connect:
+		opt = SO_SNDTIMEO;
+		break;
+	default:
+		opt = SO_RCVTIMEO;
+		break;
+	}
+	if (syscall(SYS_getsockopt, (int)e->args[0], SOL_SOCKET, opt, &tv,
+		    &len) < 0)
+		return 0;
+	return tv.tv_sec || tv.tv_usec;
+}
+
+/*
  * A pread64 that Tier 1 does not take (no io_uring, no opcode for it)
  * runs on the pool, and through the pool a read from the page cache
  * costs two hand-offs between threads for a call that never waits.  So,
@@ -751,7 +788,8 @@ static int route_of(const struct ksvc_dispatcher *d,
 
 		if (op >= 0 && ksvc__t1_has(d, op)) {
 			nonblock = nonblock_fd(d, e);
-			if (!nonblock && !stream_fd(d, e) && !anon_close(e)) {
+			if (!nonblock && !stream_fd(d, e) && !anon_close(e) &&
+			    !sock_timeout(d, e)) {
 				*opcode = op;
 				return R_T1;
 			}

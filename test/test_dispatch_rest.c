@@ -26,7 +26,11 @@
  *   - ftruncate to a negative length (EINVAL, the file unchanged);
  *   - recvfrom with an address (the source address comes back);
  *   - close of an io_uring descriptor, or any without a file type
- *     (io_uring refuses to close those: EBADF, left open).
+ *     (io_uring refuses to close those: EBADF, left open);
+ *   - socket calls on a socket with a time-out (SO_RCVTIMEO for recvfrom
+ *     and accept4, SO_SNDTIMEO for sendto): EAGAIN, or what fit, when it
+ *     expires (io_uring would wait on); not looked at under
+ *     KSVC_DISPATCH_BLOCKING_FDS.
  *
  * And writes and sends larger than what the pipe or socket holds: all of
  * it, as the blocking system call, where io_uring alone reports what fit
@@ -44,6 +48,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
 
@@ -91,13 +96,14 @@ static const struct call_op ops[] = {
 	{ SYS_write, "write", IORING_OP_WRITE },
 	{ SYS_close, "close", IORING_OP_CLOSE },
 	{ SYS_statx, "statx", IORING_OP_STATX },
+	{ SYS_accept4, "accept4", IORING_OP_ACCEPT },
 	{ SYS_splice, "splice", IORING_OP_SPLICE },
 	{ SYS_sendto, "sendto", IORING_OP_SEND },
 	{ SYS_recvfrom, "recvfrom", IORING_OP_RECV },
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		62	/* checks per mode, below */
+#define NCASES		66	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -812,6 +818,54 @@ static void closes(struct ctx *x)
 	      "a closed descriptor: EBADF (no type to look at)");
 }
 
+/*
+ * Sockets with a time-out: the system call gives up when it expires,
+ * io_uring would wait on.  So these run in Tier 2.
+ */
+static void timeouts(struct ctx *x, const unsigned char *big)
+{
+	struct timeval tv = { 0, 50000 };
+	struct sockaddr_in la;
+	socklen_t len = sizeof(la);
+	char buf[8];
+	__s64 r;
+	__u32 fl;
+	__u64 t0;
+	int sv[2], lfd, avail = -1;
+
+	if (socket_pair(sv) ||
+	    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		tap_bail("socket with time-outs: %s", strerror(errno));
+	t0 = td_now_ms();
+	r = run(x, SYS_recvfrom, (__u64)sv[0], (uintptr_t)buf, sizeof(buf), 0,
+		0, 0, &fl);
+	check(x, SYS_recvfrom, OP_NONE, r, -EAGAIN, 0, fl,
+	      td_now_ms() - t0 < 5000, "SO_RCVTIMEO 50 ms, nothing sent: "
+	      "EAGAIN when it expires, as the system call");
+	r = run(x, SYS_sendto, (__u64)sv[0], (uintptr_t)big, BIG, 0, 0, 0,
+		&fl);
+	ioctl(sv[1], FIONREAD, &avail);
+	check(x, SYS_sendto, OP_NONE, r, 0, 1, fl, r > 0 && r == avail,
+	      "SO_SNDTIMEO 50 ms, nobody reads 4 MiB: what fit, when it "
+	      "expires");
+	close(sv[0]);
+	close(sv[1]);
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memset(&la, 0, sizeof(la));
+	la.sin_family = AF_INET;
+	la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&la, len) ||
+	    listen(lfd, 1) ||
+	    setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
+		tap_bail("listener: %s", strerror(errno));
+	r = run(x, SYS_accept4, (__u64)lfd, 0, 0, SOCK_CLOEXEC, 0, 0, &fl);
+	check(x, SYS_accept4, OP_NONE, r, -EAGAIN, 0, fl, 1,
+	      "SO_RCVTIMEO on a listener, nobody connects: EAGAIN");
+	close(lfd);
+}
+
 /* The same send on the route table's short path (BLOCKING_FDS). */
 static void short_fast(struct ksvc *k, int mode, const unsigned char *big)
 {
@@ -844,6 +898,33 @@ static void short_fast(struct ksvc *k, int mode, const unsigned char *big)
 	close(sv[1]);
 	check(&x, SYS_sendto, OP_TABLE, r, BIG, 0, fl,
 	      dr.got == BIG && dr.in_order, "4 MiB: all of it, in order");
+
+	/* the promise covers socket time-outs: no look, Tier 1 */
+	{
+		struct timeval tv = { 0, 50000 };
+		struct ksvc_entry e;
+		struct msghdr mh;
+		char b[4];
+		int ok;
+
+		memset(&mh, 0, sizeof(mh));
+
+		if (socket_pair(sv) || setsockopt(sv[0], SOL_SOCKET,
+						  SO_RCVTIMEO, &tv, sizeof(tv)))
+			tap_bail("socketpair");
+		/* recvfrom has the route table's answer; recvmsg asks */
+		ksvc_prep_call(&e, 1, SYS_recvfrom, (__u64)sv[0],
+			       (uintptr_t)b, sizeof(b), 0, 0, 0);
+		ok = ksvc_dispatch_route(x.d, &e) == KSVC_ROUTE_TIER1;
+		ksvc_prep_call(&e, 2, SYS_recvmsg, (__u64)sv[0],
+			       (uintptr_t)&mh, 0, 0, 0, 0);
+		ok = ok && ksvc_dispatch_route(x.d, &e) == KSVC_ROUTE_TIER1;
+		tap_ok(!x.t1 || ok, "%s: recvfrom and recvmsg on a socket "
+		       "with SO_RCVTIMEO are routed to Tier 1 (not looked at)",
+		       x.mode);
+		close(sv[0]);
+		close(sv[1]);
+	}
 	ksvc_dispatch_destroy(x.d);
 }
 
@@ -955,6 +1036,7 @@ static void one_mode(int mode)
 	pipes(&x);
 	streams(&x);
 	closes(&x);
+	timeouts(&x, big);
 	shorts(&x, big);
 	ksvc_dispatch_destroy(x.d);
 	x.d = NULL;
