@@ -102,9 +102,16 @@
  * sendto, sendmsg, connect) runs in Tier 2, which keeps the time-out
  * (io_uring would wait on; one getsockopt() per socket call, not under
  * KSVC_DISPATCH_BLOCKING_FDS); read, write, readv and writev on such a
- * socket are not looked at and wait.  A call with two faults at once
- * (invalid flags and a bad pointer, say) may report the other one than
- * the system call would: io_uring checks in its own order.
+ * socket are not looked at and wait.  An open (open, openat, creat,
+ * openat2) without O_NONBLOCK of a FIFO, or of a device whose open(2)
+ * waits (a serial line for its carrier), does not wait: io_uring first
+ * tries it with O_NONBLOCK, so a FIFO opens for reading at once and
+ * fails with ENXIO for writing while it has no reader.  Telling
+ * beforehand would take a path lookup on the dispatcher, which can wait
+ * for a network file system; make such opens yourself, or in Tier 2
+ * (KSVC_DISPATCH_NO_TIER1).  A call with two faults at once (invalid
+ * flags and a bad pointer, say) may report the other one than the
+ * system call would: io_uring checks in its own order.
  *
  * Tier 2 runs with the worker thread's credentials, namespaces, working
  * directory and file table: those of the process, unless the calling
