@@ -939,8 +939,9 @@ static void short_stop(struct ksvc *k, const unsigned char *big)
 	struct ksvc_entry e;
 	size_t got = 0;
 	ssize_t n;
-	int sv[2];
+	int sv[2], avail = 0;
 	char b[65536];
+	__u64 t0;
 
 	if (socket_pair(sv))
 		tap_bail("socketpair");
@@ -948,7 +949,12 @@ static void short_stop(struct ksvc *k, const unsigned char *big)
 		       0, 0, 0);
 	if (ksvc_dispatch_submit(d, &e, 1, KSVC_SUBMIT_WAIT) != 1)
 		tap_bail("submit");
-	usleep(50000);
+	/* until the send has started (a slow guest may take a while) */
+	t0 = td_now_ms();
+	while ((ioctl(sv[1], FIONREAD, &avail) || avail <= 0) &&
+	       td_now_ms() - t0 < 10000)
+		usleep(1000);
+	usleep(20000);		/* the rest now waits for room */
 	ksvc_dispatch_stop(d);
 	memset(&c, 0, sizeof(c));
 	if (ksvc_dispatch_reap(d, &c, 1) != 1)
