@@ -1005,8 +1005,7 @@ static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
 	d->sqe_pending++;
 	d->t1_inflight++;
 	/* write and send: a short count is continued (ksvc__t1_more()) */
-	op->more = (kind == RK_T1_SEND && !(fl & MSG_DONTWAIT)) ||
-		   (kind == RK_T1_RW && (t & 0xff) == IORING_OP_WRITE);
+	op->more = (__u8)ksvc__t1_wants_more(nr, t & 0xff, fl);
 	if (op->more) {
 		op->e.syscall_nr = nr;
 		op->e.args[0] = (__u64)fd;
@@ -1090,10 +1089,6 @@ static void t2_count(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 	}
 }
 
-/*
- * Start one op.  Returns 1 if it completed at once (*res, *cflags set),
- * 0 if a tier runs it and will finish it later.
- */
 /* A Tier 2 call that runs (or ran) on the driver. */
 static void count_inline(struct ksvc_dispatcher *d, struct pass_ctx *pc,
 			 __u32 *cflags)
@@ -1105,6 +1100,10 @@ static void count_inline(struct ksvc_dispatcher *d, struct pass_ctx *pc,
 	*cflags = KSVC_COMP_TIER2;
 }
 
+/*
+ * Start one op.  Returns 1 if it completed at once (*res, *cflags set),
+ * 0 if a tier runs it and will finish it later.
+ */
 static int launch(struct ksvc_dispatcher *d, struct pass_ctx *pc,
 		  struct kop *op, __s64 *res, __u32 *cflags)
 {

@@ -282,6 +282,18 @@ int ksvc__t1_reap(struct ksvc_dispatcher *d);
 int ksvc__t1_arm(struct ksvc_dispatcher *d, __u32 *addr, __u32 val, __u64 ud);
 int ksvc__t1_need_enter(struct ksvc_dispatcher *d);
 int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res);
+
+/*
+ * Is a short count of this Tier 1 op continued by ksvc__t1_more()?  A
+ * write, or a sendto that became IORING_OP_SEND (no address), without
+ * MSG_DONTWAIT (@fl: sendto's flags).
+ */
+static inline int ksvc__t1_wants_more(__u32 nr, int opcode, __u64 fl)
+{
+	return nr == SYS_write ||
+	       (nr == SYS_sendto && opcode == IORING_OP_SEND &&
+		!(fl & MSG_DONTWAIT));
+}
 #define KSVC_T1_MORE	INT_MIN	/* ksvc__t1_more(): resubmitted */
 int ksvc__t1_cancel_all(struct ksvc_dispatcher *d);
 

@@ -367,9 +367,7 @@ int ksvc__t1_queue(struct ksvc_dispatcher *d, struct kop *op, int opcode)
 	io_uring_sqe_set_data(sqe, op);
 	d->t1_inflight++;
 	op->sent = 0;
-	op->more = op->e.syscall_nr == SYS_write ||
-		   (op->e.syscall_nr == SYS_sendto && opcode == IORING_OP_SEND &&
-		    !(a[3] & MSG_DONTWAIT));
+	op->more = (__u8)ksvc__t1_wants_more(op->e.syscall_nr, opcode, a[3]);
 	return 0;
 }
 
