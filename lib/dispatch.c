@@ -1005,7 +1005,7 @@ static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
 	d->sqe_pending++;
 	d->t1_inflight++;
 	/* write and send: a short count is continued (ksvc__t1_more()) */
-	op->more = (__u8)ksvc__t1_wants_more(nr, t & 0xff, fl);
+	op->more = (__u8)ksvc__t1_wants_more(nr, fl, 0);
 	if (op->more) {
 		op->e.syscall_nr = nr;
 		op->e.args[0] = (__u64)fd;
@@ -1013,6 +1013,7 @@ static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
 		op->e.args[2] = len;
 		op->e.args[3] = fl;
 		op->sent = 0;
+		op->rest = NULL;
 	}
 	op->e.corr_id = corr;
 	op->w = NULL;
@@ -1651,7 +1652,9 @@ static void t1_abandon(struct ksvc_dispatcher *d)
 		struct kop *op = &d->opmem[i];
 
 		if (op->route == R_T1 && op->live)
-			ksvc__finish(d, op, -ECANCELED, KSVC_COMP_TIER1);
+			ksvc__finish(d, op, op->more ?
+				     ksvc__t1_more(d, op, -ECANCELED) :
+				     -ECANCELED, KSVC_COMP_TIER1);
 	}
 	d->t1_inflight = 0;
 	d->armed_tail = d->armed_db = 0;

@@ -118,6 +118,7 @@ struct kop {
 	struct msghdr msg;		/* Tier 1 sendto with an address */
 	struct iovec iov;
 	__u64 sent;			/* bytes written before a short result */
+	struct t1_rest *rest;		/* writev/sendmsg: ksvc__t1_more() */
 } __attribute__((aligned(64)));
 
 _Static_assert(offsetof(struct kop, e.corr_id) + 8 <= 64,
@@ -285,14 +286,24 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res);
 
 /*
  * Is a short count of this Tier 1 op continued by ksvc__t1_more()?  A
- * write, or a sendto that became IORING_OP_SEND (no address), without
- * MSG_DONTWAIT (@fl: sendto's flags).
+ * write or writev; a sendto or sendmsg without MSG_DONTWAIT (@fl: their
+ * flags); a pwritev2 at the file position (@fl: its offset) without
+ * RWF_NOWAIT (@rwf).
  */
-static inline int ksvc__t1_wants_more(__u32 nr, int opcode, __u64 fl)
+static inline int ksvc__t1_wants_more(__u32 nr, __u64 fl, __u64 rwf)
 {
-	return nr == SYS_write ||
-	       (nr == SYS_sendto && opcode == IORING_OP_SEND &&
-		!(fl & MSG_DONTWAIT));
+	switch (nr) {
+	case SYS_write:
+	case SYS_writev:
+		return 1;
+	case SYS_sendto:
+	case SYS_sendmsg:
+		return !(fl & MSG_DONTWAIT);
+	case SYS_pwritev2:
+		return fl == (__u64)-1 && !(rwf & RWF_NOWAIT);
+	default:
+		return 0;
+	}
 }
 #define KSVC_T1_MORE	INT_MIN	/* ksvc__t1_more(): resubmitted */
 int ksvc__t1_cancel_all(struct ksvc_dispatcher *d);

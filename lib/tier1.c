@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -367,8 +368,113 @@ int ksvc__t1_queue(struct ksvc_dispatcher *d, struct kop *op, int opcode)
 	io_uring_sqe_set_data(sqe, op);
 	d->t1_inflight++;
 	op->sent = 0;
-	op->more = (__u8)ksvc__t1_wants_more(op->e.syscall_nr, opcode, a[3]);
+	op->rest = NULL;
+	op->more = (__u8)ksvc__t1_wants_more(op->e.syscall_nr,
+			op->e.syscall_nr == SYS_sendmsg ? a[2] : a[3], a[5]);
 	return 0;
+}
+
+/* The kernel's MAX_RW_COUNT with 4 KiB pages: INT_MAX & PAGE_MASK. */
+#define KSVC_MAX_RW_COUNT	0x7ffff000ull
+
+/*
+ * The rest of a writev, sendmsg or pwritev2: the caller's iovecs, copied
+ * once (orig), and the part not yet written (cur, rebuilt for each
+ * request).  For sendmsg, the caller's msghdr without its control data,
+ * which went with the first part, as with the system call.
+ */
+struct t1_rest {
+	struct msghdr msg;
+	__u64 total;			/* what the system call would write */
+	unsigned int n;
+	struct iovec iov[];		/* orig[n], then cur[n] */
+};
+
+/* What the system call writes of @n iovecs at @v (MAX_RW_COUNT at most) */
+static __u64 iov_total(const struct iovec *v, size_t n)
+{
+	__u64 total = 0;
+	size_t i;
+
+	for (i = 0; i < n && total < KSVC_MAX_RW_COUNT; i++)
+		total += v[i].iov_len < KSVC_MAX_RW_COUNT ?
+			 v[i].iov_len : KSVC_MAX_RW_COUNT;
+	return total < KSVC_MAX_RW_COUNT ? total : KSVC_MAX_RW_COUNT;
+}
+
+/*
+ * A vectored call that wrote @done bytes: NULL if that is all of it (or
+ * there is no memory to go on), else its rest, for op->rest.
+ * This reads the caller's iovec array (and msghdr): like every memory
+ * argument, they stay valid until the entry's completion
+ * (ksvc_dispatch_submit(3)), and the kernel has just read them for the
+ * first part.
+ */
+static struct t1_rest *rest_get(struct kop *op, __u64 done)
+{
+	const __u64 *a = op->e.args;
+	const struct msghdr *um = NULL;
+	const struct iovec *uv;
+	struct t1_rest *r;
+	__u64 total;
+	size_t n;
+
+	if (op->e.syscall_nr == SYS_sendmsg) {
+		um = (const struct msghdr *)(uintptr_t)a[1];
+		uv = um->msg_iov;
+		n = um->msg_iovlen;
+	} else {
+		uv = (const struct iovec *)(uintptr_t)a[1];
+		n = (size_t)a[2];
+	}
+	if (n > IOV_MAX)	/* the kernel would have refused it */
+		return NULL;
+	total = iov_total(uv, n);
+	if (done >= total)
+		return NULL;
+	r = malloc(sizeof(*r) + 2 * n * sizeof(struct iovec));
+	if (!r)
+		return NULL;
+	memset(&r->msg, 0, sizeof(r->msg));
+	if (um) {
+		r->msg.msg_name = um->msg_name;
+		r->msg.msg_namelen = um->msg_namelen;
+	}
+	r->total = total;
+	r->n = (unsigned int)n;
+	memcpy(r->iov, uv, n * sizeof(struct iovec));
+	r->msg.msg_iov = r->iov + n;
+	return r;
+}
+
+/* cur: orig without its first @skip bytes.  The number of iovecs. */
+static unsigned int rest_skip(struct t1_rest *r, __u64 skip)
+{
+	struct iovec *cur = r->iov + r->n;
+	unsigned int i, k = 0;
+
+	for (i = 0; i < r->n; i++) {
+		struct iovec v = r->iov[i];
+
+		if (skip >= v.iov_len) {
+			skip -= v.iov_len;
+			continue;
+		}
+		v.iov_base = (char *)v.iov_base + skip;
+		v.iov_len -= skip;
+		skip = 0;
+		cur[k++] = v;
+	}
+	r->msg.msg_iovlen = k;
+	return k;
+}
+
+/* The op's final result: the bytes written, or @res if none. */
+static int more_end(struct kop *op, __u64 done, int res)
+{
+	free(op->rest);
+	op->rest = NULL;
+	return done ? (int)done : res;
 }
 
 /*
@@ -380,10 +486,10 @@ int ksvc__t1_queue(struct ksvc_dispatcher *d, struct kop *op, int opcode)
  * when a later part fails, the bytes written before (as the system call
  * does; a stop's -ECANCELED too).  Not for regular files and block
  * devices, where io_uring already writes all it can: a short count
- * there is the system call's own (no space, a file size limit).  Only
- * write and send (sendto without an address) take this: their buffer is
- * one range the driver can step through without reading the caller's
- * memory; writev and sendmsg keep io_uring's count.
+ * there is the system call's own (no space, a file size limit).  write
+ * and sendto step through their one buffer; writev, pwritev2 and
+ * sendmsg copy the caller's iovecs at the first short count (rest_get()).
+ * MSG_FASTOPEN is dropped from the rest: the first part connected.
  *
  * Returns the result to complete the op with, or KSVC_T1_MORE when the
  * rest was queued (the op stays in flight).
@@ -391,33 +497,64 @@ int ksvc__t1_queue(struct ksvc_dispatcher *d, struct kop *op, int opcode)
 int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 {
 	const __u64 *a = op->e.args;
+	__u32 nr = op->e.syscall_nr;
 	__u64 done = op->sent + (__u64)(res > 0 ? res : 0);
+	int vec = nr == SYS_writev || nr == SYS_pwritev2 || nr == SYS_sendmsg;
 	struct io_uring_sqe *sqe;
 
 	if (res <= 0)
-		return op->sent ? (int)op->sent : res;
+		return more_end(op, op->sent, res);
+	if (vec && !op->rest) {
+		/* the first part: all of it, or the rest to make */
+		op->rest = rest_get(op, done);
+		if (!op->rest)
+			return more_end(op, done, res);
+	}
 	/* Nothing new once a stop is asked for: what was written counts. */
-	if (done >= a[2] || A_LOADR(&d->stop_req))
-		return (int)done;
-	if (op->e.syscall_nr == SYS_write && !op->sent) {
+	if (done >= (vec ? op->rest->total : a[2]) ||
+	    A_LOADR(&d->stop_req))
+		return more_end(op, done, res);
+	if (nr != SYS_sendto && nr != SYS_sendmsg && !op->sent) {
 		int type = ksvc__fd_type((int)a[0]);
 
 		if (type == S_IFREG || type == S_IFBLK)
-			return (int)done;
+			return more_end(op, done, res);
 	}
 	sqe = get_sqe_or_null(d);
 	if (!sqe)
-		return (int)done;
+		return more_end(op, done, res);
 	op->sent = done;
-	if (op->e.syscall_nr == SYS_write) {
+	switch (nr) {
+	case SYS_write:
 		io_uring_prep_write(sqe, (int)a[0],
 				    (const void *)(uintptr_t)(a[1] + done),
 				    (unsigned int)(a[2] - done), -1ull);
-	} else {
-		io_uring_prep_send(sqe, (int)a[0],
-				   (const void *)(uintptr_t)(a[1] + done),
-				   a[2] - done, (int)a[3]);
+		break;
+	case SYS_writev:
+	case SYS_pwritev2:
+		io_uring_prep_writev2(sqe, (int)a[0], op->rest->msg.msg_iov,
+				      rest_skip(op->rest, done), -1ull,
+				      nr == SYS_writev ? 0 : (int)a[5]);
+		break;
+	case SYS_sendmsg:
+		rest_skip(op->rest, done);
+		io_uring_prep_sendmsg(sqe, (int)a[0], &op->rest->msg,
+				      (unsigned int)(a[2] & ~MSG_FASTOPEN));
 		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+		break;
+	default:	/* sendto: SEND, or SENDMSG with an address */
+		if (op->opcode == IORING_OP_SENDMSG) {
+			op->iov.iov_base = (void *)(uintptr_t)(a[1] + done);
+			op->iov.iov_len = a[2] - done;
+			io_uring_prep_sendmsg(sqe, (int)a[0], &op->msg,
+				(unsigned int)(a[3] & ~MSG_FASTOPEN));
+		} else {
+			io_uring_prep_send(sqe, (int)a[0],
+				(const void *)(uintptr_t)(a[1] + done),
+				a[2] - done, (int)(a[3] & ~MSG_FASTOPEN));
+		}
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+		break;
 	}
 	io_uring_sqe_set_data(sqe, op);
 	d->t1_inflight++;

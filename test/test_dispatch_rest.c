@@ -34,8 +34,11 @@
  *
  * And writes and sends larger than what the pipe or socket holds: all of
  * it, as the blocking system call, where io_uring alone reports what fit
- * (on a socket and, through ksvc_dispatch_call(), a pipe); what was sent
- * before the reader left or a stop came; with MSG_DONTWAIT only what fit.
+ * (write, sendto, writev, sendmsg, sendto to an address on TCP, pwritev2
+ * at the file position; on sockets and, through ksvc_dispatch_call(),
+ * pipes); sendmsg's control data (a descriptor) arrives once; what was
+ * sent before the reader left or a stop came (sendto and sendmsg); with
+ * MSG_DONTWAIT or RWF_NOWAIT only what fit.
  *
  * Both dispatcher modes; on the host (anonymous rings) and in the VM
  * (the module's rings), plain and sanitized.
@@ -100,10 +103,12 @@ static const struct call_op ops[] = {
 	{ SYS_splice, "splice", IORING_OP_SPLICE },
 	{ SYS_sendto, "sendto", IORING_OP_SEND },
 	{ SYS_recvfrom, "recvfrom", IORING_OP_RECV },
+	{ SYS_writev, "writev", IORING_OP_WRITEV },
+	{ SYS_sendmsg, "sendmsg", IORING_OP_SENDMSG },
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		66	/* checks per mode, below */
+#define NCASES		72	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -677,6 +682,7 @@ struct drain {
 	size_t limit;		/* close after this many bytes (0: never) */
 	size_t got;
 	int in_order;
+	int fds;		/* descriptors received (SCM_RIGHTS) */
 };
 
 static unsigned char pattern(size_t i)
@@ -684,15 +690,54 @@ static unsigned char pattern(size_t i)
 	return (unsigned char)(i * 7 + i / 251);
 }
 
+/* Close the descriptors a message carried; how many. */
+static int got_fds(struct msghdr *m)
+{
+	struct cmsghdr *c;
+	int n = 0, fd;
+	size_t i;
+
+	for (c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		     i++) {
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			close(fd);
+			n++;
+		}
+	}
+	return n;
+}
+
 static void *drain_main(void *arg)
 {
 	struct drain *dr = arg;
 	static __thread unsigned char b[65536];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(4 * sizeof(int))];
+	} cm;
+	struct iovec iov = { b, sizeof(b) };
+	struct msghdr m;
 	ssize_t n, i;
 
 	dr->in_order = 1;
 	usleep(dr->delay_ms * 1000);
-	while ((n = read(dr->fd, b, sizeof(b))) > 0) {
+	for (;;) {
+		memset(&m, 0, sizeof(m));
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = cm.b;
+		m.msg_controllen = sizeof(cm.b);
+		/* recvmsg() where it works (sockets), read() on pipes */
+		n = recvmsg(dr->fd, &m, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == ENOTSOCK)
+			n = read(dr->fd, b, sizeof(b));
+		else if (n > 0)
+			dr->fds += got_fds(&m);
+		if (n <= 0)
+			break;
 		for (i = 0; i < n; i++)
 			if (b[i] != pattern(dr->got + (size_t)i))
 				dr->in_order = 0;
@@ -708,6 +753,157 @@ static void *drain_main(void *arg)
 static int socket_pair(int sv[2])
 {
 	return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+}
+
+/* Start a drain of @fd in @th, 50 ms late. */
+static void drain_start(struct drain *dr, pthread_t *th, int fd)
+{
+	memset(dr, 0, sizeof(*dr));
+	dr->fd = fd;
+	dr->delay_ms = 50;
+	if (pthread_create(th, NULL, drain_main, dr))
+		tap_bail("pthread_create");
+}
+
+/* A connected pair of TCP sockets over the loopback, small buffers. */
+static void tcp_pair(int sv[2], struct sockaddr_in *peer)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), sz = 65536;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || sv[0] < 0 || bind(l, (struct sockaddr *)&a, len) ||
+	    listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &len) ||
+	    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) ||
+	    connect(sv[0], (struct sockaddr *)&a, len))
+		tap_bail("TCP pair: %s", strerror(errno));
+	sv[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (sv[1] < 0 ||
+	    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)))
+		tap_bail("accept4: %s", strerror(errno));
+	close(l);
+	*peer = a;
+}
+
+/*
+ * The vectored writes and the sends with a message: their rest is
+ * stepped through a copy of the caller's iovecs.
+ */
+static void vectored(struct ctx *x, const unsigned char *big)
+{
+	static struct iovec iov[64];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct sockaddr_in peer;
+	struct msghdr m;
+	struct drain dr;
+	pthread_t th;
+	__s64 r;
+	__u32 fl;
+	int sv[2], p[2], i, nfd, avail = 0;
+
+	/* writev, 3 uneven pieces, a blocking socket */
+	if (socket_pair(sv))
+		tap_bail("socketpair");
+	iov[0] = (struct iovec){ (void *)big, 1 };
+	iov[1] = (struct iovec){ (void *)(big + 1), BIG - 2 };
+	iov[2] = (struct iovec){ (void *)(big + BIG - 1), 1 };
+	drain_start(&dr, &th, sv[1]);
+	r = run(x, SYS_writev, (__u64)sv[0], (uintptr_t)iov, 3, 0, 0, 0, &fl);
+	close(sv[0]);
+	pthread_join(th, NULL);
+	close(sv[1]);
+	check(x, SYS_writev, OP_TABLE, r, BIG, 0, fl,
+	      dr.got == BIG && dr.in_order, "4 MiB in 3 pieces on a blocking "
+	      "socket: all of it, in order");
+
+	/* writev, 64 pieces of 16 KiB, a pipe, ksvc_dispatch_call() */
+	if (pipe2(p, O_CLOEXEC))
+		tap_bail("pipe2");
+	for (i = 0; i < 64; i++)
+		iov[i] = (struct iovec){ (void *)(big + i * 16384), 16384 };
+	drain_start(&dr, &th, p[0]);
+	{
+		__u64 a[6] = { (__u64)p[1], (uintptr_t)iov, 64, 0, 0, 0 };
+
+		if (ksvc_dispatch_call(x->d, SYS_writev, a, &r, &fl))
+			tap_bail("ksvc_dispatch_call");
+	}
+	close(p[1]);
+	pthread_join(th, NULL);
+	close(p[0]);
+	check(x, SYS_writev, OP_TABLE, r, 1 << 20, 0, fl,
+	      dr.got == 1 << 20 && dr.in_order,
+	      "1 MiB in 64 pieces into a pipe: all of it, in order");
+
+	/* sendmsg with a descriptor: all the bytes, the descriptor once */
+	if (socket_pair(sv))
+		tap_bail("socketpair");
+	iov[0] = (struct iovec){ (void *)big, BIG / 2 + 3 };
+	iov[1] = (struct iovec){ (void *)(big + BIG / 2 + 3), BIG / 2 - 3 };
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = iov;
+	m.msg_iovlen = 2;
+	m.msg_control = cm.b;
+	m.msg_controllen = sizeof(cm.b);
+	memset(&cm, 0, sizeof(cm));
+	cm.h.cmsg_level = SOL_SOCKET;
+	cm.h.cmsg_type = SCM_RIGHTS;
+	cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+	nfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	memcpy(CMSG_DATA(&cm.h), &nfd, sizeof(nfd));
+	drain_start(&dr, &th, sv[1]);
+	r = run(x, SYS_sendmsg, (__u64)sv[0], (uintptr_t)&m, 0, 0, 0, 0, &fl);
+	close(sv[0]);
+	pthread_join(th, NULL);
+	close(sv[1]);
+	close(nfd);
+	check(x, SYS_sendmsg, OP_TABLE, r, BIG, 0, fl,
+	      dr.got == BIG && dr.in_order && dr.fds == 1,
+	      "4 MiB and a descriptor on a blocking socket: all of it, in "
+	      "order, the descriptor once");
+
+	/* sendto with an address (SENDMSG) on TCP */
+	tcp_pair(sv, &peer);
+	drain_start(&dr, &th, sv[1]);
+	r = run(x, SYS_sendto, (__u64)sv[0], (uintptr_t)big, BIG, 0,
+		(uintptr_t)&peer, sizeof(peer), &fl);
+	close(sv[0]);
+	pthread_join(th, NULL);
+	close(sv[1]);
+	check(x, SYS_sendto, IORING_OP_SENDMSG, r, BIG, 0, fl,
+	      dr.got == BIG && dr.in_order, "4 MiB to an address on a TCP "
+	      "connection with 64 KiB buffers: all of it, in order");
+
+	/* pwritev2 at the file position: all; with RWF_NOWAIT, what fits */
+	if (pipe2(p, O_CLOEXEC))
+		tap_bail("pipe2");
+	iov[0] = (struct iovec){ (void *)big, 1 << 20 };
+	drain_start(&dr, &th, p[0]);
+	r = run(x, SYS_pwritev2, (__u64)p[1], (uintptr_t)iov, 1, (__u64)-1,
+		0, 0, &fl);
+	close(p[1]);
+	pthread_join(th, NULL);
+	close(p[0]);
+	check(x, SYS_pwritev2, OP_TABLE, r, 1 << 20, 0, fl,
+	      dr.got == 1 << 20 && dr.in_order,
+	      "1 MiB at offset -1 into a pipe: all of it, in order");
+	if (pipe2(p, O_CLOEXEC))
+		tap_bail("pipe2");
+	r = run(x, SYS_pwritev2, (__u64)p[1], (uintptr_t)iov, 1, (__u64)-1,
+		0, RWF_NOWAIT, &fl);
+	ioctl(p[0], FIONREAD, &avail);
+	close(p[0]);
+	close(p[1]);
+	check(x, SYS_pwritev2, OP_TABLE, r, 0, 1, fl,
+	      r > 0 && r < 1 << 20 && r == avail,
+	      "RWF_NOWAIT: only what fits, at once, as the system call");
 }
 
 static void shorts(struct ctx *x, const unsigned char *big)
@@ -770,6 +966,8 @@ static void shorts(struct ctx *x, const unsigned char *big)
 	      r >= (__s64)dr.got && r < BIG && dr.in_order,
 	      "the reader closes after 256 KiB: the count sent before, as "
 	      "the system call (no EPIPE)");
+
+	vectored(x, big);
 
 	/* MSG_DONTWAIT: what fits, at once */
 	if (socket_pair(sv))
@@ -932,11 +1130,15 @@ static void short_fast(struct ksvc *k, int mode, const unsigned char *big)
  * A stop while the rest of a send waits for room: the completion says
  * how much was sent, which is what the peer can read.
  */
-static void short_stop(struct ksvc *k, const unsigned char *big)
+static void short_stop(struct ksvc *k, const unsigned char *big, long nr)
 {
 	struct ksvc_dispatcher *d = td_create(k, 0, 2);
 	struct ksvc_completion c;
 	struct ksvc_entry e;
+	struct iovec iov[2] = {
+		{ (void *)big, BIG / 2 }, { (void *)(big + BIG / 2), BIG / 2 },
+	};
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
 	size_t got = 0;
 	ssize_t n;
 	int sv[2], avail = 0;
@@ -945,8 +1147,12 @@ static void short_stop(struct ksvc *k, const unsigned char *big)
 
 	if (socket_pair(sv))
 		tap_bail("socketpair");
-	ksvc_prep_call(&e, 7, SYS_sendto, (__u64)sv[0], (uintptr_t)big, BIG,
-		       0, 0, 0);
+	if (nr == SYS_sendto)
+		ksvc_prep_call(&e, 7, SYS_sendto, (__u64)sv[0],
+			       (uintptr_t)big, BIG, 0, 0, 0);
+	else
+		ksvc_prep_call(&e, 7, SYS_sendmsg, (__u64)sv[0],
+			       (uintptr_t)&m, 0, 0, 0, 0);
 	if (ksvc_dispatch_submit(d, &e, 1, KSVC_SUBMIT_WAIT) != 1)
 		tap_bail("submit");
 	/* until the send has started (a slow guest may take a while) */
@@ -962,8 +1168,9 @@ static void short_stop(struct ksvc *k, const unsigned char *big)
 	while ((n = recv(sv[1], b, sizeof(b), MSG_DONTWAIT)) > 0)
 		got += (size_t)n;
 	tap_ok(c.corr_id == 7 && c.result > 0 && (size_t)c.result == got,
-	       "thread: a stop while a 4 MiB send waits for room: %lld, the "
-	       "%zu bytes the peer can read", (long long)c.result, got);
+	       "thread: a stop while a 4 MiB %s waits for room: %lld, the "
+	       "%zu bytes the peer can read", nr == SYS_sendto ? "sendto" :
+	       "sendmsg", (long long)c.result, got);
 	close(sv[0]);
 	close(sv[1]);
 	ksvc_dispatch_destroy(d);
@@ -1048,13 +1255,15 @@ static void one_mode(int mode)
 	x.d = NULL;
 	promise(k, mode);
 	short_fast(k, mode, big);
-	if (mode == 0)
-		short_stop(k, big);
+	if (mode == 0) {
+		short_stop(k, big, SYS_sendto);
+		short_stop(k, big, SYS_sendmsg);
+	}
 	free(big);
 	ctx_fini(&x, k);
 }
 
 int main(int argc, char **argv)
 {
-	tc_main(argc, argv, ops, NOPS, NCASES, 1, one_mode);
+	tc_main(argc, argv, ops, NOPS, NCASES, 2, one_mode);
 }
