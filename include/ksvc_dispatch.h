@@ -89,12 +89,16 @@
  * position lock; O_NONBLOCK: see KSVC_DISPATCH_BLOCKING_FDS, and reads
  * or writes at an offset on files without positions: see
  * KSVC_DISPATCH_POSITIONAL_FDS (by default the dispatcher keeps the
- * system call's meaning in both).  A write or send (sendto without an
- * address) larger than the pipe or socket can take at once returns the
- * whole count, as the blocking system call does, though io_uring alone
- * reports only what fit: the dispatcher sends the rest (on an error or a
- * stop, the count written before, if any); writev and sendmsg keep
- * io_uring's count, which may be short.  io_uring refuses to close an
+ * system call's meaning in both).  A write, writev, sendto, sendmsg or
+ * pwritev2 at the file position larger than the pipe or socket can take
+ * at once returns the whole count, as the blocking system call does,
+ * though io_uring alone reports only what fit: the dispatcher sends the
+ * rest (on an error or a stop, the count written before, if any; not
+ * with MSG_DONTWAIT or RWF_NOWAIT).  For the vectored ones it reads the
+ * caller's iovec array (and msghdr) again at the first short count (see
+ * ksvc_dispatch_submit()).  sendmsg's control data goes with the first
+ * part only, as with the system call.
+ * io_uring refuses to close an
  * io_uring descriptor: a close of any descriptor without a file type
  * (eventfd, epoll, io_uring, ...; one statx() per close) runs in Tier 2,
  * where it is closed.  A socket call on a socket with a time-out
@@ -345,6 +349,12 @@ void ksvc_dispatch_destroy(struct ksvc_dispatcher *d);
  * reaps must not wait here for more than the ring can hold.  With
  * KSVC_DISPATCH_CALLER_DRIVES the waiting submitter drives while no other
  * thread does, so a program with one thread can use it too.
+ *
+ * The memory an entry's arguments point to (buffers, paths, addresses,
+ * iovec arrays, msghdr) must stay valid and unchanged until its
+ * completion is out, as for the blocking call the entry stands for: the
+ * call may run at any time until then, and a write continued after a
+ * short count reads its iovec array again.
  */
 int ksvc_dispatch_submit(struct ksvc_dispatcher *d,
 			 const struct ksvc_entry *e, unsigned int n,
