@@ -911,7 +911,8 @@ static void vectored(struct ctx *x, const unsigned char *big)
 	close(p[1]);
 	check(x, SYS_pwritev2, OP_TABLE, r, want, 0, fl,
 	      want < 0 ? avail == 0 : r < 1 << 20 && r == avail,
-	      "RWF_NOWAIT: only what fits, at once, as the system call");
+	      "RWF_NOWAIT: as the system call (what fits at once, or its "
+	      "error)");
 }
 
 static void shorts(struct ctx *x, const unsigned char *big)
