@@ -38,7 +38,9 @@
  * at the file position; on sockets and, through ksvc_dispatch_call(),
  * pipes); sendmsg's control data (a descriptor) arrives once; what was
  * sent before the reader left or a stop came (sendto and sendmsg); with
- * MSG_DONTWAIT or RWF_NOWAIT only what fit.
+ * MSG_DONTWAIT or RWF_NOWAIT only what fit.  Receives with MSG_WAITALL
+ * (recvfrom, recvmsg): the whole length, or what came before the peer
+ * closed.
  *
  * Both dispatcher modes; on the host (anonymous rings) and in the VM
  * (the module's rings), plain and sanitized.
@@ -105,10 +107,11 @@ static const struct call_op ops[] = {
 	{ SYS_recvfrom, "recvfrom", IORING_OP_RECV },
 	{ SYS_writev, "writev", IORING_OP_WRITEV },
 	{ SYS_sendmsg, "sendmsg", IORING_OP_SENDMSG },
+	{ SYS_recvmsg, "recvmsg", IORING_OP_RECVMSG },
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		72	/* checks per mode, below */
+#define NCASES		75	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -915,6 +918,75 @@ static void vectored(struct ctx *x, const unsigned char *big)
 	      "error)");
 }
 
+/* Write @len bytes of @big to @fd in 16 KiB pieces, pausing, then close. */
+struct feed {
+	int fd;
+	size_t len;
+	const unsigned char *big;
+};
+
+static void *feed_main(void *arg)
+{
+	struct feed *f = arg;
+	size_t off = 0, n;
+
+	while (off < f->len) {
+		n = f->len - off < 16384 ? f->len - off : 16384;
+		if (write(f->fd, f->big + off, n) != (ssize_t)n)
+			break;
+		off += n;
+		if ((off / 16384) % 16 == 0)
+			usleep(2000);
+	}
+	close(f->fd);
+	return NULL;
+}
+
+/*
+ * MSG_WAITALL: the system call waits for the whole length (or the end
+ * of the stream); io_uring takes the flag and retries short receives
+ * itself.  Each must come back as the system call would.
+ */
+static void waitall(struct ctx *x, const unsigned char *big)
+{
+	static unsigned char b[1 << 20];
+	struct iovec iov[2] = {
+		{ b, 1000 }, { b + 1000, sizeof(b) - 1000 },
+	};
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+	struct feed f;
+	pthread_t th;
+	__s64 r;
+	__u32 fl;
+	int sv[2], k;
+
+	for (k = 0; k < 3; k++) {
+		if (socket_pair(sv))
+			tap_bail("socketpair");
+		f.fd = sv[1];
+		f.big = big;
+		f.len = k == 2 ? 100000 : sizeof(b);
+		memset(b, 0, sizeof(b));
+		if (pthread_create(&th, NULL, feed_main, &f))
+			tap_bail("pthread_create");
+		if (k == 1)
+			r = run(x, SYS_recvmsg, (__u64)sv[0], (uintptr_t)&m,
+				MSG_WAITALL, 0, 0, 0, &fl);
+		else
+			r = run(x, SYS_recvfrom, (__u64)sv[0], (uintptr_t)b,
+				sizeof(b), MSG_WAITALL, 0, 0, &fl);
+		pthread_join(th, NULL);
+		close(sv[0]);
+		check(x, k == 1 ? SYS_recvmsg : SYS_recvfrom, OP_TABLE, r,
+		      (__s64)f.len, 0, fl, memcmp(b, big, f.len) == 0,
+		      k == 0 ? "MSG_WAITALL, 1 MiB sent in pieces: all of it, "
+			       "in order, in one call" :
+		      k == 1 ? "MSG_WAITALL into 2 iovecs: all of it, in order" :
+			       "MSG_WAITALL, the peer closes after 100000 "
+			       "bytes: those, as the system call");
+	}
+}
+
 static void shorts(struct ctx *x, const unsigned char *big)
 {
 	struct drain dr;
@@ -977,6 +1049,7 @@ static void shorts(struct ctx *x, const unsigned char *big)
 	      "the system call (no EPIPE)");
 
 	vectored(x, big);
+	waitall(x, big);
 
 	/* MSG_DONTWAIT: what fits, at once */
 	if (socket_pair(sv))
