@@ -768,6 +768,26 @@ static void drain_start(struct drain *dr, pthread_t *th, int fd)
 		tap_bail("pthread_create");
 }
 
+/*
+ * @nr on the writing end @w (its first argument) while a drain reads the
+ * other end @rd; both closed after.  The call's result; the drain's
+ * findings in @dr.
+ */
+static __s64 drained(struct ctx *x, struct drain *dr, int w, int rd, long nr,
+		     __u64 a1, __u64 a2, __u64 a3, __u64 a4, __u64 a5,
+		     __u32 *fl)
+{
+	pthread_t th;
+	__s64 r;
+
+	drain_start(dr, &th, rd);
+	r = run(x, nr, (__u64)w, a1, a2, a3, a4, a5, fl);
+	close(w);
+	pthread_join(th, NULL);
+	close(rd);
+	return r;
+}
+
 /* A connected pair of TCP sockets over the loopback, small buffers. */
 static void tcp_pair(int sv[2], struct sockaddr_in *peer)
 {
@@ -818,11 +838,8 @@ static void vectored(struct ctx *x, const unsigned char *big)
 	iov[0] = (struct iovec){ (void *)big, 1 };
 	iov[1] = (struct iovec){ (void *)(big + 1), BIG - 2 };
 	iov[2] = (struct iovec){ (void *)(big + BIG - 1), 1 };
-	drain_start(&dr, &th, sv[1]);
-	r = run(x, SYS_writev, (__u64)sv[0], (uintptr_t)iov, 3, 0, 0, 0, &fl);
-	close(sv[0]);
-	pthread_join(th, NULL);
-	close(sv[1]);
+	r = drained(x, &dr, sv[0], sv[1], SYS_writev, (uintptr_t)iov, 3, 0, 0,
+		    0, &fl);
 	check(x, SYS_writev, OP_TABLE, r, BIG, 0, fl,
 	      dr.got == BIG && dr.in_order, "4 MiB in 3 pieces on a blocking "
 	      "socket: all of it, in order");
@@ -862,11 +879,8 @@ static void vectored(struct ctx *x, const unsigned char *big)
 	cm.h.cmsg_len = CMSG_LEN(sizeof(int));
 	nfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	memcpy(CMSG_DATA(&cm.h), &nfd, sizeof(nfd));
-	drain_start(&dr, &th, sv[1]);
-	r = run(x, SYS_sendmsg, (__u64)sv[0], (uintptr_t)&m, 0, 0, 0, 0, &fl);
-	close(sv[0]);
-	pthread_join(th, NULL);
-	close(sv[1]);
+	r = drained(x, &dr, sv[0], sv[1], SYS_sendmsg, (uintptr_t)&m, 0, 0, 0,
+		    0, &fl);
 	close(nfd);
 	check(x, SYS_sendmsg, OP_TABLE, r, BIG, 0, fl,
 	      dr.got == BIG && dr.in_order && dr.fds == 1,
@@ -875,12 +889,8 @@ static void vectored(struct ctx *x, const unsigned char *big)
 
 	/* sendto with an address (SENDMSG) on TCP */
 	tcp_pair(sv, &peer);
-	drain_start(&dr, &th, sv[1]);
-	r = run(x, SYS_sendto, (__u64)sv[0], (uintptr_t)big, BIG, 0,
-		(uintptr_t)&peer, sizeof(peer), &fl);
-	close(sv[0]);
-	pthread_join(th, NULL);
-	close(sv[1]);
+	r = drained(x, &dr, sv[0], sv[1], SYS_sendto, (uintptr_t)big, BIG, 0,
+		    (uintptr_t)&peer, sizeof(peer), &fl);
 	check(x, SYS_sendto, IORING_OP_SENDMSG, r, BIG, 0, fl,
 	      dr.got == BIG && dr.in_order, "4 MiB to an address on a TCP "
 	      "connection with 64 KiB buffers: all of it, in order");
@@ -889,12 +899,8 @@ static void vectored(struct ctx *x, const unsigned char *big)
 	if (pipe2(p, O_CLOEXEC))
 		tap_bail("pipe2");
 	iov[0] = (struct iovec){ (void *)big, 1 << 20 };
-	drain_start(&dr, &th, p[0]);
-	r = run(x, SYS_pwritev2, (__u64)p[1], (uintptr_t)iov, 1, (__u64)-1,
-		0, 0, &fl);
-	close(p[1]);
-	pthread_join(th, NULL);
-	close(p[0]);
+	r = drained(x, &dr, p[1], p[0], SYS_pwritev2, (uintptr_t)iov, 1,
+		    (__u64)-1, 0, 0, &fl);
 	check(x, SYS_pwritev2, OP_TABLE, r, 1 << 20, 0, fl,
 	      dr.got == 1 << 20 && dr.in_order,
 	      "1 MiB at offset -1 into a pipe: all of it, in order");
@@ -998,15 +1004,8 @@ static void shorts(struct ctx *x, const unsigned char *big)
 	/* send: everything, in order, after the reader wakes */
 	if (socket_pair(sv))
 		tap_bail("socketpair");
-	memset(&dr, 0, sizeof(dr));
-	dr.fd = sv[1];
-	dr.delay_ms = 50;
-	pthread_create(&th, NULL, drain_main, &dr);
-	r = run(x, SYS_sendto, (__u64)sv[0], (uintptr_t)big, BIG, 0, 0, 0,
-		&fl);
-	close(sv[0]);
-	pthread_join(th, NULL);
-	close(sv[1]);
+	r = drained(x, &dr, sv[0], sv[1], SYS_sendto, (uintptr_t)big, BIG, 0,
+		    0, 0, &fl);
 	check(x, SYS_sendto, OP_TABLE, r, BIG, 0, fl,
 	      dr.got == BIG && dr.in_order, "4 MiB on a blocking socket that "
 	      "holds far less: all of it, in order, as the system call");
@@ -1151,7 +1150,6 @@ static void short_fast(struct ksvc *k, int mode, const unsigned char *big)
 {
 	struct ctx x;
 	struct drain dr;
-	pthread_t th;
 	__s64 r;
 	__u32 fl;
 	int sv[2];
@@ -1167,15 +1165,8 @@ static void short_fast(struct ksvc *k, int mode, const unsigned char *big)
 	}
 	if (socket_pair(sv))
 		tap_bail("socketpair");
-	memset(&dr, 0, sizeof(dr));
-	dr.fd = sv[1];
-	dr.delay_ms = 50;
-	pthread_create(&th, NULL, drain_main, &dr);
-	r = run(&x, SYS_sendto, (__u64)sv[0], (uintptr_t)big, BIG, 0, 0, 0,
-		&fl);
-	close(sv[0]);
-	pthread_join(th, NULL);
-	close(sv[1]);
+	r = drained(&x, &dr, sv[0], sv[1], SYS_sendto, (uintptr_t)big, BIG, 0,
+		    0, 0, &fl);
 	check(&x, SYS_sendto, OP_TABLE, r, BIG, 0, fl,
 	      dr.got == BIG && dr.in_order, "4 MiB: all of it, in order");
 
