@@ -563,19 +563,24 @@ void ksvc__doorbell(struct ksvc_dispatcher *d, int force)
 /*
  * Does this call name a descriptor with O_NONBLOCK, which io_uring would
  * not honour?  Unknown descriptors (F_GETFL fails) are left to Tier 1,
- * which reports EBADF like the system call.
+ * which reports EBADF like the system call.  @fl0, if not NULL: the
+ * first descriptor's file flags, or -1 when not read.
  */
 static int nonblock_fd(const struct ksvc_dispatcher *d,
-		       const struct ksvc_entry *e)
+		       const struct ksvc_entry *e, long *fl0)
 {
 	int fds[2], n, i;
 
+	if (fl0)
+		*fl0 = -1;
 	if (d->flags & KSVC_DISPATCH_BLOCKING_FDS)
 		return 0;
 	n = ksvc__nonblock_fds(e, fds);
 	for (i = 0; i < n; i++) {
 		long fl = syscall(SYS_fcntl, fds[i], F_GETFL);
 
+		if (i == 0 && fl0)
+			*fl0 = fl;
 		if (fl >= 0 && (fl & O_NONBLOCK))
 			return 1;
 	}
@@ -652,32 +657,78 @@ static int stream_fd(const struct ksvc_dispatcher *d,
 }
 
 /*
- * Does this socket call's socket have a time-out (SO_RCVTIMEO for
- * receives and accept, SO_SNDTIMEO for sends and connect)?  The system
- * call gives up with EAGAIN (EINPROGRESS for connect) when it expires;
- * io_uring waits for the socket however long that takes.  Such calls run
- * in Tier 2, where the system call keeps its time-out.  One getsockopt()
- * per socket call, after nonblock_fd()'s fcntl(); neither under
- * KSVC_DISPATCH_BLOCKING_FDS.  read, write, readv and writev on a socket
- * are not looked at (documented in ksvc_dispatch.h).
+ * The kernel's O_LARGEFILE, which glibc defines as 0 on 64-bit targets:
+ * open() sets it there on every file it opens, and F_SETFL cannot.
+ */
+#if defined(__x86_64__)
+#define KSVC_O_LARGEFILE	0100000
+#elif defined(__aarch64__)
+#define KSVC_O_LARGEFILE	0400000
+#endif
+
+/*
+ * Could the descriptor whose file flags are @fl be a socket?  Sockets
+ * are O_RDWR and, made by socket() or accept() rather than opened, never
+ * O_LARGEFILE; files opened by path (regular files, devices, FIFOs) always
+ * are on 64-bit, and pipes are not O_RDWR.  So only sockets and other
+ * anonymous O_RDWR files (eventfd, timerfd, ...) pass.  Unknown flags
+ * (-1): no.
+ */
+static int maybe_socket(long fl)
+{
+	if (fl < 0 || (fl & O_ACCMODE) != O_RDWR)
+		return 0;
+#ifdef KSVC_O_LARGEFILE
+	return !(fl & KSVC_O_LARGEFILE);
+#else
+	return 1;
+#endif
+}
+
+/*
+ * Does this call's socket have a time-out (SO_RCVTIMEO for receives and
+ * accept, SO_SNDTIMEO for sends and connect)?  The system call gives up
+ * with EAGAIN (EINPROGRESS for connect) when it expires; io_uring waits
+ * for the socket however long that takes.  Such calls run in Tier 2,
+ * where the system call keeps its time-out.  One getsockopt() per socket
+ * call, after nonblock_fd()'s fcntl(); for read, write, readv, writev
+ * (and preadv2/pwritev2 at the file position), which take any file, only
+ * where those flags say it may be a socket (@fl0, maybe_socket()), so
+ * that reads of files pay nothing more.  Neither look under
+ * KSVC_DISPATCH_BLOCKING_FDS.
  */
 static int sock_timeout(const struct ksvc_dispatcher *d,
-			const struct ksvc_entry *e)
+			const struct ksvc_entry *e, long fl0)
 {
 	struct timeval tv = { 0, 0 };
 	socklen_t len = sizeof(tv);
 	int opt;
 
-	if ((d->flags & KSVC_DISPATCH_BLOCKING_FDS) ||
-	    !ksvc__sock_call(e->syscall_nr))
+	if (d->flags & KSVC_DISPATCH_BLOCKING_FDS)
 		return 0;
 	switch (e->syscall_nr) {
+	case SYS_read:
+	case SYS_readv:
+	case SYS_preadv2:
+		if (!maybe_socket(fl0))
+			return 0;
+		opt = SO_RCVTIMEO;
+		break;
+	case SYS_write:
+	case SYS_writev:
+	case SYS_pwritev2:
+		if (!maybe_socket(fl0))
+			return 0;
+		opt = SO_SNDTIMEO;
+		break;
 	case SYS_sendto:
 	case SYS_sendmsg:
 	case SYS_connect:
 		opt = SO_SNDTIMEO;
 		break;
 	default:
+		if (!ksvc__sock_call(e->syscall_nr))
+			return 0;
 		opt = SO_RCVTIMEO;
 		break;
 	}
@@ -773,13 +824,14 @@ static int sock_cannot_sleep(const struct ksvc_dispatcher *d,
 	}
 	if (fl & MSG_DONTWAIT)
 		return 1;
-	return nonblock >= 0 ? nonblock : nonblock_fd(d, e);
+	return nonblock >= 0 ? nonblock : nonblock_fd(d, e, NULL);
 }
 
 static int route_of(const struct ksvc_dispatcher *d,
 		    const struct ksvc_entry *e, int *opcode)
 {
 	int c, nonblock = -1;	/* -1: not looked at */
+	long fl0;
 
 	if (e->flags & ~KSVC_ENTRY_FLAGS_ALL)
 		return R_INVALID;
@@ -787,9 +839,9 @@ static int route_of(const struct ksvc_dispatcher *d,
 		int op = ksvc__t1_op(e, d->cur_pos);
 
 		if (op >= 0 && ksvc__t1_has(d, op)) {
-			nonblock = nonblock_fd(d, e);
+			nonblock = nonblock_fd(d, e, &fl0);
 			if (!nonblock && !stream_fd(d, e) && !anon_close(e) &&
-			    !sock_timeout(d, e)) {
+			    !sock_timeout(d, e, fl0)) {
 				*opcode = op;
 				return R_T1;
 			}

@@ -361,6 +361,12 @@ int ksvc__nonblock_fds(const struct ksvc_entry *e, int fds[2])
 		return 1;
 	}
 	switch (e->syscall_nr) {
+	case SYS_preadv2:
+	case SYS_pwritev2:
+		/* at the file position (-1) they are readv and writev */
+		if ((__s64)e->args[3] != -1)
+			return 0;
+		/* fall through */
 	case SYS_read:
 	case SYS_write:
 	case SYS_readv:

@@ -27,10 +27,13 @@
  *   - recvfrom with an address (the source address comes back);
  *   - close of an io_uring descriptor, or any without a file type
  *     (io_uring refuses to close those: EBADF, left open);
- *   - socket calls on a socket with a time-out (SO_RCVTIMEO for recvfrom
- *     and accept4, SO_SNDTIMEO for sendto): EAGAIN, or what fit, when it
- *     expires (io_uring would wait on); not looked at under
- *     KSVC_DISPATCH_BLOCKING_FDS.
+ *   - calls on a socket with a time-out (SO_RCVTIMEO for recvfrom,
+ *     accept4, read and readv, SO_SNDTIMEO for sendto and write):
+ *     EAGAIN, or what fit, when it expires (io_uring would wait on); not
+ *     looked at under KSVC_DISPATCH_BLOCKING_FDS; a blocking eventfd's
+ *     read stays in Tier 1;
+ *   - preadv2 and pwritev2 at offset -1 on an O_NONBLOCK pipe: EAGAIN,
+ *     as readv and writev (io_uring would wait).
  *
  * And writes and sends larger than what the pipe or socket holds: all of
  * it, as the blocking system call, where io_uring alone reports what fit
@@ -108,10 +111,12 @@ static const struct call_op ops[] = {
 	{ SYS_writev, "writev", IORING_OP_WRITEV },
 	{ SYS_sendmsg, "sendmsg", IORING_OP_SENDMSG },
 	{ SYS_recvmsg, "recvmsg", IORING_OP_RECVMSG },
+	{ SYS_read, "read", IORING_OP_READ },
+	{ SYS_readv, "readv", IORING_OP_READV },
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		75	/* checks per mode, below */
+#define NCASES		81	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -1101,6 +1106,112 @@ static void closes(struct ctx *x)
  * Sockets with a time-out: the system call gives up when it expires,
  * io_uring would wait on.  So these run in Tier 2.
  */
+/*
+ * One entry that must not wait: completed within 3 s, else the test ends
+ * the wait (a write of a byte to @unblock for a read; for a write, @rd,
+ * reads of @unblock until it completes) and the check fails.  The
+ * result, or -9999.
+ */
+static __s64 no_wait(struct ctx *x, long nr, __u64 a0, __u64 a1, __u64 a2,
+		     __u64 a3, __u64 a4, __u64 a5, int unblock, int rd,
+		     __u32 *fl)
+{
+	static char junk[1 << 16];
+	struct ksvc_completion c;
+	struct ksvc_entry e;
+	ssize_t n;
+	int i;
+
+	ksvc_prep_call(&e, ++x->corr, nr, a0, a1, a2, a3, a4, a5);
+	if (ksvc_dispatch_submit(x->d, &e, 1, KSVC_SUBMIT_WAIT) != 1)
+		tap_bail("submit");
+	if (td_collect(x->d, &c, 1, 3000) == 1) {
+		*fl = c.flags;
+		return c.result;
+	}
+	if (!rd && write(unblock, "x", 1) != 1)
+		tap_bail("cannot end the waiting call");
+	for (i = 0; i < 200; i++) {
+		if (td_collect(x->d, &c, 1, 50) == 1) {
+			*fl = c.flags;
+			return -9999;
+		}
+		if (!rd)
+			continue;
+		n = recv(unblock, junk, sizeof(junk), MSG_DONTWAIT);
+		if (n < 0 && errno == ENOTSOCK)
+			n = read(unblock, junk, sizeof(junk));	/* O_NONBLOCK */
+	}
+	tap_bail("the waiting call never completed");
+}
+
+/*
+ * The calls at the file position that mean what read and write mean:
+ * preadv2 and pwritev2 at offset -1 on a non-blocking pipe fail with
+ * EAGAIN, as readv and writev do (io_uring would wait); read, readv,
+ * write and writev on a socket with a time-out give up when it expires.
+ */
+static void positions(struct ctx *x, const unsigned char *big)
+{
+	struct timeval tv = { 0, 50000 };
+	char buf[8];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct iovec wv = { (void *)big, 1 << 20 };
+	__s64 r;
+	__u32 fl;
+	int p[2], sv[2], efd, avail = -1;
+	__u64 one = 7;
+
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC))
+		tap_bail("pipe2");
+	r = no_wait(x, SYS_preadv2, (__u64)p[0], (uintptr_t)&iov, 1,
+		    (__u64)-1, 0, 0, p[1], 0, &fl);
+	check(x, SYS_preadv2, OP_NONE, r, -EAGAIN, 0, fl, 1,
+	      "offset -1 on an empty O_NONBLOCK pipe: EAGAIN, as readv");
+	r = direct(SYS_write, (__u64)p[1], (uintptr_t)big, 1 << 20, 0, 0, 0);
+	if (r <= 0)
+		tap_bail("filling the pipe");
+	r = no_wait(x, SYS_pwritev2, (__u64)p[1], (uintptr_t)&wv, 1,
+		    (__u64)-1, 0, 0, p[0], 1, &fl);
+	check(x, SYS_pwritev2, OP_NONE, r, -EAGAIN, 0, fl, 1,
+	      "offset -1 on a full O_NONBLOCK pipe: EAGAIN, as writev");
+	close(p[0]);
+	close(p[1]);
+
+	if (socket_pair(sv) ||
+	    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		tap_bail("socket with time-outs: %s", strerror(errno));
+	r = no_wait(x, SYS_read, (__u64)sv[0], (uintptr_t)buf, sizeof(buf), 0,
+		    0, 0, sv[1], 0, &fl);
+	check(x, SYS_read, OP_NONE, r, -EAGAIN, 0, fl, 1,
+	      "read on a socket with SO_RCVTIMEO 50 ms, nothing sent: EAGAIN "
+	      "when it expires");
+	r = no_wait(x, SYS_readv, (__u64)sv[0], (uintptr_t)&iov, 1, 0, 0, 0,
+		    sv[1], 0, &fl);
+	check(x, SYS_readv, OP_NONE, r, -EAGAIN, 0, fl, 1,
+	      "readv on that socket: EAGAIN when it expires");
+	r = no_wait(x, SYS_write, (__u64)sv[0], (uintptr_t)big, BIG, 0, 0, 0,
+		    sv[1], 1, &fl);
+	ioctl(sv[1], FIONREAD, &avail);
+	check(x, SYS_write, OP_NONE, r, 0, 1, fl, r > 0 && r == avail,
+	      "write of 4 MiB on SO_SNDTIMEO 50 ms, nobody reads: what fit, "
+	      "when it expires");
+	close(sv[0]);
+	close(sv[1]);
+
+	/* an eventfd is no socket: its read stays in Tier 1 */
+	efd = eventfd(0, EFD_CLOEXEC);
+	if (efd < 0 || write(efd, &one, sizeof(one)) != sizeof(one))
+		tap_bail("eventfd");
+	one = 0;
+	r = run(x, SYS_read, (__u64)efd, (uintptr_t)&one, sizeof(one), 0, 0,
+		0, &fl);
+	check(x, SYS_read, OP_TABLE, r, 8, 0, fl, one == 7,
+	      "read of a blocking eventfd (no socket: no time-out to keep)");
+	close(efd);
+}
+
 static void timeouts(struct ctx *x, const unsigned char *big)
 {
 	struct timeval tv = { 0, 50000 };
@@ -1323,6 +1434,7 @@ static void one_mode(int mode)
 	streams(&x);
 	closes(&x);
 	timeouts(&x, big);
+	positions(&x, big);
 	shorts(&x, big);
 	ksvc_dispatch_destroy(x.d);
 	x.d = NULL;
