@@ -101,12 +101,14 @@
  * io_uring refuses to close an
  * io_uring descriptor: a close of any descriptor without a file type
  * (eventfd, epoll, io_uring, ...; one statx() per close) runs in Tier 2,
- * where it is closed.  A socket call on a socket with a time-out
- * (SO_RCVTIMEO for recvfrom, recvmsg, accept, accept4; SO_SNDTIMEO for
- * sendto, sendmsg, connect) runs in Tier 2, which keeps the time-out
- * (io_uring would wait on; one getsockopt() per socket call, not under
- * KSVC_DISPATCH_BLOCKING_FDS); read, write, readv and writev on such a
- * socket are not looked at and wait.  An open (open, openat, creat,
+ * where it is closed.  A call on a socket with a time-out (SO_RCVTIMEO
+ * for recvfrom, recvmsg, accept, accept4, read, readv; SO_SNDTIMEO for
+ * sendto, sendmsg, connect, write, writev) runs in Tier 2, which keeps
+ * the time-out (io_uring would wait on; one getsockopt() per socket
+ * call, for read and write only where F_GETFL's flags say the descriptor
+ * may be a socket: O_RDWR without O_LARGEFILE; not under
+ * KSVC_DISPATCH_BLOCKING_FDS).  preadv2 and pwritev2 at offset -1 count
+ * as readv and writev here and for O_NONBLOCK.  An open (open, openat, creat,
  * openat2) without O_NONBLOCK of a FIFO, or of a device whose open(2)
  * waits (a serial line for its carrier), does not wait: io_uring first
  * tries it with O_NONBLOCK, so a FIFO opens for reading at once and
@@ -194,17 +196,18 @@ struct ksvc_dispatcher;
 	 * the real call. */
 #define KSVC_DISPATCH_BLOCKING_FDS	(1u << 4)
 	/* The application promises that the descriptors it passes to read,
-	 * write, readv, writev, recvfrom, sendto, recvmsg, sendmsg, accept,
-	 * accept4, connect, splice and tee entries do not have O_NONBLOCK
-	 * set.  By default the dispatcher checks (one fcntl(F_GETFL) per
+	 * write, readv, writev, preadv2 and pwritev2 at offset -1,
+	 * recvfrom, sendto, recvmsg, sendmsg, accept, accept4, connect,
+	 * splice and tee entries do not have O_NONBLOCK set.  By default the dispatcher checks (one fcntl(F_GETFL) per
 	 * such call) and runs calls on non-blocking descriptors in Tier 2,
 	 * because io_uring does not honour O_NONBLOCK on sockets and pipes:
 	 * it waits where the system call fails with EAGAIN (or EINPROGRESS).
 	 * With this flag, such a call on a non-blocking descriptor waits.
 	 * The flag also covers socket time-outs (SO_RCVTIMEO, SO_SNDTIMEO):
-	 * by default a socket call on a socket with one runs in Tier 2
-	 * (one getsockopt() more), with the flag in Tier 1, which waits
-	 * however long it takes.
+	 * by default a call on a socket with one runs in Tier 2 (one
+	 * getsockopt() more; for read and write only on descriptors that
+	 * may be sockets), with the flag in Tier 1, which waits however
+	 * long it takes.
 	 * The socket calls among them (recvfrom, sendto, recvmsg, sendmsg,
 	 * accept, accept4, connect) on a non-blocking descriptor, or with
 	 * MSG_DONTWAIT, cannot sleep and run on the dispatcher, not the
