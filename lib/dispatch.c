@@ -753,8 +753,10 @@ static int sock_timeout(const struct ksvc_dispatcher *d,
  * synchronous direct read still waits for the device), negative offsets
  * (preadv2() reads at the file position for -1), reads over
  * KSVC_NOWAIT_MAX (copying them would hold up every other entry for
- * longer than the pool's hand-offs cost), and KSVC_DISPATCH_NO_INLINE
- * (route_of() does not ask then).
+ * longer than the pool's hand-offs cost), reads of 0 bytes (a vectored
+ * read of nothing returns 0 without asking the file, pread64 asks:
+ * EISDIR for a directory), and KSVC_DISPATCH_NO_INLINE (route_of() does
+ * not ask then).
  */
 #define KSVC_NOWAIT_MAX	(64u * 1024)
 
@@ -763,7 +765,7 @@ static int no_preadv2;	/* atomic: preadv2() is ENOSYS here (seccomp) */
 static int nowait_ok(const struct ksvc_entry *e)
 {
 	return e->syscall_nr == SYS_pread64 && !A_LOADR(&no_preadv2) &&
-	       (__s64)e->args[3] >= 0 && e->args[2] <= KSVC_NOWAIT_MAX;
+	       (__s64)e->args[3] >= 0 && e->args[2] - 1 < KSVC_NOWAIT_MAX;
 }
 
 /* 1 and *@res if the call is done, 0 if it must go to the pool. */
@@ -871,11 +873,11 @@ static int route_of(const struct ksvc_dispatcher *d,
  *                dispatcher (no opcode, or not in the probe) and whose
  *                class does not depend on the arguments;
  *   RK_T1_PRW    pread64/pwrite64 with KSVC_DISPATCH_POSITIONAL_FDS:
- *                Tier 1 if the offset is >= 0 and the length <= INT_MAX
- *                (ksvc__t1_op()), else route_of();
+ *                Tier 1 if the offset is >= 0 and the length is 1 to
+ *                INT_MAX (ksvc__t1_op()), else route_of();
  *   RK_T1_RW     read/write, with IORING_FEAT_RW_CUR_POS and
  *                KSVC_DISPATCH_BLOCKING_FDS: Tier 1 if the length is
- *                <= INT_MAX, else route_of();
+ *                1 to INT_MAX, else route_of();
  *   RK_T1_RECV, RK_T1_SEND
  *                recvfrom/sendto with KSVC_DISPATCH_BLOCKING_FDS: Tier 1
  *                (RECV, SEND) without an address and with a length
@@ -973,14 +975,14 @@ static inline int route_fast(const struct ksvc_dispatcher *d,
 	case RK_T1_PRW:
 		len = e->args[2];
 		off = e->args[3];
-		if (d->t1 && (__s64)off >= 0 && len <= INT_MAX) {
+		if (d->t1 && (__s64)off >= 0 && len - 1 < INT_MAX) {
 			*opcode = t & 0xff;
 			return R_T1;
 		}
 		break;
 	case RK_T1_RW:
 		len = e->args[2];
-		if (d->t1 && len <= INT_MAX) {
+		if (d->t1 && len - 1 < INT_MAX) {	/* 1..INT_MAX */
 			*opcode = t & 0xff;
 			return R_T1;
 		}
@@ -1029,10 +1031,12 @@ static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
 	switch (kind) {
 	case RK_T1_PRW:
 		off = A_LOADR(&s->args[3]);
-		if ((__s64)off < 0)
+		if ((__s64)off < 0 || !len)
 			return -1;
 		break;
 	case RK_T1_RW:
+		if (!len)
+			return -1;
 		off = -1ull;
 		break;
 	case RK_T1_RECV:

@@ -457,6 +457,10 @@ int ksvc_dispatch_tier1_opcode(long nr)
  * The differences handled here:
  *   - io_uring lengths are 32 bits: longer ones go to Tier 2 (read and
  *     write lengths above INT_MAX too, so that clamping is the syscall's);
+ *   - read, write, pread64, pwrite64 of 0 bytes: io_uring returns 0
+ *     without calling a file's .read or .write (loop_rw_iter()), where
+ *     the system call gets the driver's answer (EISDIR for a directory,
+ *     EINVAL for an eventfd);
  *   - pread64/preadv/pwritev with a negative offset fail with EINVAL as
  *     system calls, but -1 means "current position" to io_uring;
  *   - recvfrom with an address writes *addrlen back: the dispatcher
@@ -485,7 +489,7 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 	switch (e->syscall_nr) {
 	case SYS_read:
 	case SYS_write:
-		if (!cur_pos || a[2] > INT_MAX)
+		if (!cur_pos || !a[2] || a[2] > INT_MAX)
 			return -1;
 		break;
 	case SYS_readv:
@@ -495,7 +499,7 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 		break;
 	case SYS_pread64:
 	case SYS_pwrite64:
-		if ((__s64)a[3] < 0 || a[2] > INT_MAX)
+		if ((__s64)a[3] < 0 || !a[2] || a[2] > INT_MAX)
 			return -1;
 		break;
 	case SYS_preadv:

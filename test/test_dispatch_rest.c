@@ -33,7 +33,10 @@
  *     looked at under KSVC_DISPATCH_BLOCKING_FDS; a blocking eventfd's
  *     read stays in Tier 1;
  *   - preadv2 and pwritev2 at offset -1 on an O_NONBLOCK pipe: EAGAIN,
- *     as readv and writev (io_uring would wait).
+ *     as readv and writev (io_uring would wait);
+ *   - read, write and pread64 of 0 bytes (EISDIR from a directory,
+ *     EINVAL to an eventfd; io_uring would return 0), also on the route
+ *     table's paths (BLOCKING_FDS, POSITIONAL_FDS).
  *
  * And writes and sends larger than what the pipe or socket holds: all of
  * it, as the blocking system call, where io_uring alone reports what fit
@@ -116,7 +119,7 @@ static const struct call_op ops[] = {
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		81	/* checks per mode, below */
+#define NCASES		85	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -1161,6 +1164,7 @@ static void positions(struct ctx *x, const unsigned char *big)
 	__u32 fl;
 	int p[2], sv[2], efd, avail = -1;
 	__u64 one = 7;
+	__s64 want;
 
 	if (pipe2(p, O_NONBLOCK | O_CLOEXEC))
 		tap_bail("pipe2");
@@ -1199,6 +1203,23 @@ static void positions(struct ctx *x, const unsigned char *big)
 	      "when it expires");
 	close(sv[0]);
 	close(sv[1]);
+
+	/*
+	 * 0 bytes: the system call asks the file (EISDIR, EINVAL), io_uring
+	 * would return 0 without asking: Tier 2.
+	 */
+	efd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	want = direct(SYS_read, (__u64)efd, (uintptr_t)buf, 0, 0, 0, 0);
+	r = run(x, SYS_read, (__u64)efd, (uintptr_t)buf, 0, 0, 0, 0, &fl);
+	check(x, SYS_read, OP_NONE, r, want, 0, fl, want == -EISDIR,
+	      "0 bytes from a directory: EISDIR, as the system call");
+	close(efd);
+	efd = eventfd(0, EFD_CLOEXEC);
+	want = direct(SYS_write, (__u64)efd, (uintptr_t)buf, 0, 0, 0, 0);
+	r = run(x, SYS_write, (__u64)efd, (uintptr_t)buf, 0, 0, 0, 0, &fl);
+	check(x, SYS_write, OP_NONE, r, want, 0, fl, want == -EINVAL,
+	      "0 bytes to an eventfd: EINVAL, as the system call");
+	close(efd);
 
 	/* an eventfd is no socket: its read stays in Tier 1 */
 	efd = eventfd(0, EFD_CLOEXEC);
@@ -1280,6 +1301,18 @@ static void short_fast(struct ksvc *k, int mode, const unsigned char *big)
 		    0, 0, &fl);
 	check(&x, SYS_sendto, OP_TABLE, r, BIG, 0, fl,
 	      dr.got == BIG && dr.in_order, "4 MiB: all of it, in order");
+
+	/* 0 bytes from a directory: not the route table's Tier 1 */
+	{
+		int dfd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		char b[1];
+
+		r = run(&x, SYS_read, (__u64)dfd, (uintptr_t)b, 0, 0, 0, 0,
+			&fl);
+		check(&x, SYS_read, OP_NONE, r, -EISDIR, 0, fl, 1,
+		      "0 bytes from a directory: EISDIR");
+		close(dfd);
+	}
 
 	/* the promise covers socket time-outs: no look, Tier 1 */
 	{
@@ -1406,6 +1439,21 @@ static void promise(struct ksvc *k, int mode)
 		       "(%s)", td_mode_names[mode], i ? "preadv" : "pread64",
 		       (long long)res, cf & KSVC_COMP_TIER1 ? 1 : 2,
 		       t1 ? "Tier 1 expected" : "no io_uring opcode here");
+	}
+	{
+		int dfd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		__s64 res = 1;
+		__u32 cf = 0;
+		__u64 a[6] = { (__u64)dfd, (uintptr_t)buf, 0, 0, 0, 0 };
+
+		if (ksvc_dispatch_call(d, SYS_pread64, a, &res, &cf))
+			tap_bail("ksvc_dispatch_call");
+		tap_ok(res == -EISDIR && cf == KSVC_COMP_TIER2,
+		       "%s: POSITIONAL_FDS: pread64 of 0 bytes from a "
+		       "directory -> %lld (EISDIR) in Tier %d",
+		       td_mode_names[mode], (long long)res,
+		       cf & KSVC_COMP_TIER1 ? 1 : 2);
+		close(dfd);
 	}
 	ksvc_dispatch_destroy(d);
 	close(zfd);
