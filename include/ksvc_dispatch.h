@@ -108,7 +108,12 @@
  * call, for read and write only where F_GETFL's flags say the descriptor
  * may be a socket: O_RDWR without O_LARGEFILE; not under
  * KSVC_DISPATCH_BLOCKING_FDS).  preadv2 and pwritev2 at offset -1 count
- * as readv and writev here and for O_NONBLOCK.  An open (open, openat, creat,
+ * as readv and writev here and for O_NONBLOCK.  read, write, pread64 and
+ * pwrite64 of 0 bytes run in Tier 2 (io_uring returns 0 without asking
+ * the file, which may say EISDIR or EINVAL).  A read or write on a
+ * descriptor that cannot be read or written but can be polled (epoll,
+ * pidfd, io_uring) waits for it to become ready instead of failing with
+ * EINVAL: io_uring polls before it reads.  An open (open, openat, creat,
  * openat2) without O_NONBLOCK of a FIFO, or of a device whose open(2)
  * waits (a serial line for its carrier), does not wait: io_uring first
  * tries it with O_NONBLOCK, so a FIFO opens for reading at once and
