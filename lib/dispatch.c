@@ -809,22 +809,7 @@ static int try_nowait(const struct ksvc_entry *e, __s64 *res)
 static int sock_cannot_sleep(const struct ksvc_dispatcher *d,
 			     const struct ksvc_entry *e, int nonblock)
 {
-	__u64 fl;
-
-	switch (e->syscall_nr) {
-	case SYS_recvfrom:
-	case SYS_sendto:
-		fl = e->args[3];
-		break;
-	case SYS_recvmsg:
-	case SYS_sendmsg:
-		fl = e->args[2];
-		break;
-	default:
-		fl = 0;
-		break;
-	}
-	if (fl & MSG_DONTWAIT)
+	if (ksvc__msg_flags(e) & MSG_DONTWAIT)
 		return 1;
 	return nonblock >= 0 ? nonblock : nonblock_fd(d, e, NULL);
 }
@@ -1061,7 +1046,7 @@ static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
 	d->sqe_pending++;
 	d->t1_inflight++;
 	/* write and send: a short count is continued (ksvc__t1_more()) */
-	op->more = (__u8)ksvc__t1_wants_more(nr, fl, 0);
+	op->more = (__u8)ksvc__t1_wants_more(nr, fl, off, 0);
 	if (op->more) {
 		op->e.syscall_nr = nr;
 		op->e.args[0] = (__u64)fd;

@@ -284,13 +284,29 @@ int ksvc__t1_arm(struct ksvc_dispatcher *d, __u32 *addr, __u32 val, __u64 ud);
 int ksvc__t1_need_enter(struct ksvc_dispatcher *d);
 int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res);
 
+/* The MSG_* flags of a recvfrom, sendto, recvmsg or sendmsg entry; 0 else. */
+static inline __u64 ksvc__msg_flags(const struct ksvc_entry *e)
+{
+	switch (e->syscall_nr) {
+	case SYS_recvfrom:
+	case SYS_sendto:
+		return e->args[3];
+	case SYS_recvmsg:
+	case SYS_sendmsg:
+		return e->args[2];
+	default:
+		return 0;
+	}
+}
+
 /*
  * Is a short count of this Tier 1 op continued by ksvc__t1_more()?  A
- * write or writev; a sendto or sendmsg without MSG_DONTWAIT (@fl: their
- * flags); a pwritev2 at the file position (@fl: its offset) without
- * RWF_NOWAIT (@rwf).
+ * write or writev; a sendto or sendmsg without MSG_DONTWAIT in
+ * @msg_flags; a pwritev2 at the file position (@off -1) without
+ * RWF_NOWAIT in @rwf.
  */
-static inline int ksvc__t1_wants_more(__u32 nr, __u64 fl, __u64 rwf)
+static inline int ksvc__t1_wants_more(__u32 nr, __u64 msg_flags, __u64 off,
+				      __u64 rwf)
 {
 	switch (nr) {
 	case SYS_write:
@@ -298,9 +314,9 @@ static inline int ksvc__t1_wants_more(__u32 nr, __u64 fl, __u64 rwf)
 		return 1;
 	case SYS_sendto:
 	case SYS_sendmsg:
-		return !(fl & MSG_DONTWAIT);
+		return !(msg_flags & MSG_DONTWAIT);
 	case SYS_pwritev2:
-		return fl == (__u64)-1 && !(rwf & RWF_NOWAIT);
+		return off == (__u64)-1 && !(rwf & RWF_NOWAIT);
 	default:
 		return 0;
 	}
