@@ -127,9 +127,10 @@
  * Tier 2 runs with the worker thread's credentials, namespaces, working
  * directory and file table: those of the process, unless the calling
  * thread detached itself (a raw set*id, unshare, setns): such threads
- * should make their calls themselves.  Signals raised by a call (SIGPIPE)
- * are not delivered to the caller: the dispatcher's threads block them;
- * the call still fails with EPIPE.  io_uring sends add MSG_NOSIGNAL.
+ * should make their calls themselves.  Signals raised by a call (SIGPIPE,
+ * SIGXFSZ) are not delivered to the caller: the dispatcher's threads
+ * block them; the call still fails with EPIPE or EFBIG.  io_uring sends
+ * add MSG_NOSIGNAL.
  *
  * Conventions as in ksvc.h: 0 or a count on success, a negative errno on
  * failure; no function sets errno.

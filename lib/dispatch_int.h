@@ -112,7 +112,7 @@ struct kop {
 	__u8 done_post;			/* on the done stack: already posted */
 	__u8 live;			/* launched into a tier, not finished */
 	__u8 opcode;			/* Tier 1 */
-	__u8 more;			/* Tier 1 write/send: ksvc__t1_more() */
+	__u8 more;			/* Tier 1: KSVC_T1_* for ksvc__t1_more() */
 	struct kwaiter *w;		/* ksvc_dispatch_call() target */
 	struct ksvc_entry e;		/* private copy */
 	struct msghdr msg;		/* Tier 1 sendto with an address */
@@ -300,23 +300,31 @@ static inline __u64 ksvc__msg_flags(const struct ksvc_entry *e)
 }
 
 /*
- * Is a short count of this Tier 1 op continued by ksvc__t1_more()?  A
- * write or writev; a sendto or sendmsg without MSG_DONTWAIT in
- * @msg_flags; a pwritev2 at the file position (@off -1) without
- * RWF_NOWAIT in @rwf.
+ * What ksvc__t1_more() does with this Tier 1 op's result (0: nothing).
+ * KSVC_T1_REST: a short count is continued.  A write or writev; a
+ * sendto or sendmsg without MSG_DONTWAIT in @msg_flags; a pwritev2 at
+ * the file position (@off -1) without RWF_NOWAIT in @rwf.
+ * KSVC_T1_MSGHDR: an EINVAL of sendmsg or recvmsg is looked at again.
  */
-static inline int ksvc__t1_wants_more(__u32 nr, __u64 msg_flags, __u64 off,
-				      __u64 rwf)
+#define KSVC_T1_REST	1u
+#define KSVC_T1_MSGHDR	2u
+static inline unsigned int ksvc__t1_wants_more(__u32 nr, __u64 msg_flags,
+					       __u64 off, __u64 rwf)
 {
 	switch (nr) {
 	case SYS_write:
 	case SYS_writev:
-		return 1;
+		return KSVC_T1_REST;
 	case SYS_sendto:
+		return msg_flags & MSG_DONTWAIT ? 0 : KSVC_T1_REST;
 	case SYS_sendmsg:
-		return !(msg_flags & MSG_DONTWAIT);
+		return KSVC_T1_MSGHDR |
+		       (msg_flags & MSG_DONTWAIT ? 0 : KSVC_T1_REST);
+	case SYS_recvmsg:
+		return KSVC_T1_MSGHDR;
 	case SYS_pwritev2:
-		return off == (__u64)-1 && !(rwf & RWF_NOWAIT);
+		return off == (__u64)-1 && !(rwf & RWF_NOWAIT) ?
+		       KSVC_T1_REST : 0;
 	default:
 		return 0;
 	}

@@ -469,7 +469,9 @@ int ksvc_dispatch_tier1_opcode(long nr)
  *   - splice with offset pointers updates them, io_uring takes values;
  *   - splice and tee: flag bit 31 and a length of 0 (below);
  *   - openat2 with a struct open_how over a page;
- *   - statx with a NULL path;
+ *   - statx with a NULL path, or flags it does not know;
+ *   - preadv2/pwritev2 with RWF_HIPRI, sendmsg/recvmsg with
+ *     MSG_CMSG_COMPAT (below);
  *   - ftruncate to a negative length.
  * Not handled: a call with two faults at once (invalid flags and a bad
  * path pointer, say) may report the other one first, as io_uring checks
@@ -478,6 +480,11 @@ int ksvc_dispatch_tier1_opcode(long nr)
  */
 /* SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT */
 #define KSVC_SPLICE_F_ALL	0x0fu
+/* The kernel's MSG_CMSG_COMPAT, which user space headers do not have */
+#define KSVC_MSG_CMSG_COMPAT	0x80000000u
+/* The flags statx(2) knows */
+#define KSVC_STATX_FLAGS	(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | \
+				 AT_EMPTY_PATH | AT_STATX_SYNC_TYPE)
 /* openat2(2) takes a struct open_how of at most PAGE_SIZE (x86-64: 4 KiB) */
 #define KSVC_OPENAT2_MAX	4096u
 
@@ -511,6 +518,11 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 	case SYS_pwritev2:
 		if ((__s64)a[3] < -1 || ((__s64)a[3] == -1 && !cur_pos))
 			return -1;
+		/* io_uring refuses RWF_HIPRI on a ring without IOPOLL
+		 * (EINVAL); the system call polls, or ignores it for a
+		 * buffered file. */
+		if (a[5] & RWF_HIPRI)
+			return -1;
 		break;
 	case SYS_sync_file_range:
 		if (a[2] > UINT32_MAX)
@@ -524,6 +536,14 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 		break;
 	case SYS_recvfrom:
 		if (a[4] || a[2] > INT_MAX)
+			return -1;
+		break;
+	case SYS_sendmsg:
+	case SYS_recvmsg:
+		/* The system call refuses the kernel's own compat bit
+		 * (EINVAL); io_uring would take it and read the control
+		 * data in the 32-bit layout. */
+		if ((unsigned int)a[2] & KSVC_MSG_CMSG_COMPAT)
 			return -1;
 		break;
 	case SYS_splice:
@@ -554,6 +574,10 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 		 * AT_EMPTY_PATH as the descriptor itself; io_uring copies
 		 * the path from NULL (EFAULT).  The system call decides. */
 		if (!a[1])
+			return -1;
+		/* Unknown flags: the system call decides (6.18 takes some
+		 * with an empty path that io_uring refuses). */
+		if ((unsigned int)a[2] & ~KSVC_STATX_FLAGS)
 			return -1;
 		break;
 	case SYS_ftruncate:

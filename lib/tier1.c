@@ -478,6 +478,26 @@ static int more_end(struct kop *op, __u64 done, int res)
 }
 
 /*
+ * An EINVAL from io_uring's sendmsg or recvmsg (the first part: nothing
+ * sent yet).  io_uring imports the iovecs before it looks at the rest of
+ * the msghdr, and until 6.18 it says EINVAL for more than IOV_MAX of
+ * them; the system call checks the name length first (EINVAL), then the
+ * count (EMSGSIZE).  Every EINVAL comes after io_uring read the msghdr,
+ * so it is there to read (it stays valid until the completion,
+ * ksvc_dispatch_submit(3)).
+ */
+static int msg_einval(const struct kop *op)
+{
+	const struct msghdr *m;
+
+	m = (const struct msghdr *)(uintptr_t)op->e.args[1];
+
+	if (m->msg_name && (int)m->msg_namelen < 0)
+		return -EINVAL;
+	return m->msg_iovlen > IOV_MAX ? -EMSGSIZE : -EINVAL;
+}
+
+/*
  * A write or send that io_uring finished short.  The blocking system
  * call waits until it has written everything (on a pipe, a socket, a
  * terminal): io_uring tries once without waiting and reports what fit.
@@ -490,6 +510,7 @@ static int more_end(struct kop *op, __u64 done, int res)
  * and sendto step through their one buffer; writev, pwritev2 and
  * sendmsg copy the caller's iovecs at the first short count (rest_get()).
  * MSG_FASTOPEN is dropped from the rest: the first part connected.
+ * Also the EINVAL of a sendmsg or recvmsg (KSVC_T1_MSGHDR, msg_einval()).
  *
  * Returns the result to complete the op with, or KSVC_T1_MORE when the
  * rest was queued (the op stays in flight).
@@ -502,6 +523,10 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 	int vec = nr == SYS_writev || nr == SYS_pwritev2 || nr == SYS_sendmsg;
 	struct io_uring_sqe *sqe;
 
+	if (res == -EINVAL && (op->more & KSVC_T1_MSGHDR) && !op->sent)
+		res = msg_einval(op);
+	if (!(op->more & KSVC_T1_REST))
+		return res;
 	if (res <= 0)
 		return more_end(op, op->sent, res);
 	if (vec && !op->rest) {

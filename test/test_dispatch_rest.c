@@ -36,7 +36,13 @@
  *     as readv and writev (io_uring would wait);
  *   - read, write and pread64 of 0 bytes (EISDIR from a directory,
  *     EINVAL to an eventfd; io_uring would return 0), also on the route
- *     table's paths (BLOCKING_FDS, POSITIONAL_FDS).
+ *     table's paths (BLOCKING_FDS, POSITIONAL_FDS);
+ *   - preadv2 and pwritev2 with RWF_HIPRI (io_uring: EINVAL), sendmsg
+ *     and recvmsg with MSG_CMSG_COMPAT (EINVAL; io_uring would take it),
+ *     statx with an unknown flag.
+ *
+ * In Tier 1 with the system call's answer: sendmsg and recvmsg with more
+ * than IOV_MAX iovecs (EMSGSIZE, where io_uring said EINVAL before 6.18).
  *
  * And writes and sends larger than what the pipe or socket holds: all of
  * it, as the blocking system call, where io_uring alone reports what fit
@@ -53,6 +59,7 @@
  */
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -60,11 +67,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
 
 #include "test_calls.h"
 #include "util.h"
+
+/* The kernel's MSG_CMSG_COMPAT, which user space headers do not have */
+#define KSVC_TEST_CMSG_COMPAT	0x80000000u
 
 /* Opcodes newer than Debian 12's liburing headers (6.9, 6.11). */
 #define OP_FTRUNCATE	55
@@ -119,7 +130,7 @@ static const struct call_op ops[] = {
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		85	/* checks per mode, below */
+#define NCASES		93	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -1459,6 +1470,102 @@ static void promise(struct ksvc *k, int mode)
 	close(zfd);
 }
 
+/*
+ * Arguments io_uring takes otherwise than the system call: RWF_HIPRI
+ * (EINVAL without IOPOLL), MSG_CMSG_COMPAT (the kernel's own bit, which
+ * the system call refuses), more than IOV_MAX iovecs in a msghdr
+ * (EMSGSIZE; io_uring said EINVAL before 6.18) and a statx flag nobody
+ * knows: each gets the system call's answer, and nothing moves.
+ */
+static void odd_args(struct ctx *x)
+{
+	static struct iovec many[IOV_MAX + 1];
+	struct sockaddr_un nobody = { .sun_family = AF_UNIX };
+	char a[4] = { 0 };
+	struct iovec iov = { a, 3 };
+	struct msghdr m;
+	struct statx st;
+	__s64 r, want;
+	int sv[2], n = -1;
+	size_t i;
+	__u32 fl;
+
+	reset_file(x);
+	want = direct(SYS_preadv2, (__u64)x->fd, (uintptr_t)&iov, 1, 0, 0,
+		      RWF_HIPRI);
+	memset(a, 0, sizeof(a));
+	r = run(x, SYS_preadv2, (__u64)x->fd, (uintptr_t)&iov, 1, 0, 0,
+		RWF_HIPRI, &fl);
+	check(x, SYS_preadv2, OP_NONE, r, want, 0, fl,
+	      want == 3 && memcmp(a, "abc", 3) == 0,
+	      "RWF_HIPRI on a buffered file: \"abc\", as the system call");
+	iov.iov_base = (void *)"Q";
+	iov.iov_len = 1;
+	r = run(x, SYS_pwritev2, (__u64)x->fd, (uintptr_t)&iov, 1, 1, 0,
+		RWF_HIPRI, &fl);
+	check(x, SYS_pwritev2, OP_NONE, r, 1, 0, fl,
+	      file_is(x->fd, "aQcdef", 6), "RWF_HIPRI: \"Q\" at offset 1");
+
+	if (socket_pair(sv))
+		tap_bail("socketpair: %s", strerror(errno));
+	iov.iov_base = (void *)"abc";
+	iov.iov_len = 3;
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	r = run(x, SYS_sendmsg, (__u64)sv[0], (uintptr_t)&m,
+		MSG_NOSIGNAL | KSVC_TEST_CMSG_COMPAT, 0, 0, 0, &fl);
+	check(x, SYS_sendmsg, OP_NONE, r, -EINVAL, 0, fl,
+	      ioctl(sv[1], FIONREAD, &n) == 0 && n == 0,
+	      "MSG_CMSG_COMPAT: EINVAL, nothing sent");
+	if (write(sv[1], "xyz", 3) != 3)
+		tap_bail("write: %s", strerror(errno));
+	iov.iov_base = a;
+	r = run(x, SYS_recvmsg, (__u64)sv[0], (uintptr_t)&m,
+		KSVC_TEST_CMSG_COMPAT, 0, 0, 0, &fl);
+	check(x, SYS_recvmsg, OP_NONE, r, -EINVAL, 0, fl,
+	      ioctl(sv[0], FIONREAD, &n) == 0 && n == 3,
+	      "MSG_CMSG_COMPAT: EINVAL, the 3 bytes still there");
+
+	for (i = 0; i < IOV_MAX + 1; i++) {
+		many[i].iov_base = a;
+		many[i].iov_len = 1;
+	}
+	m.msg_iov = many;
+	m.msg_iovlen = IOV_MAX + 1;
+	r = run(x, SYS_recvmsg, (__u64)sv[0], (uintptr_t)&m, 0, 0, 0, 0,
+		&fl);
+	check(x, SYS_recvmsg, OP_TABLE, r, -EMSGSIZE, 0, fl,
+	      ioctl(sv[0], FIONREAD, &n) == 0 && n == 3,
+	      "IOV_MAX + 1 iovecs: EMSGSIZE, the bytes still there");
+	r = run(x, SYS_sendmsg, (__u64)sv[0], (uintptr_t)&m, MSG_NOSIGNAL,
+		0, 0, 0, &fl);
+	check(x, SYS_sendmsg, OP_TABLE, r, -EMSGSIZE, 0, fl,
+	      ioctl(sv[1], FIONREAD, &n) == 0 && n == 0,
+	      "IOV_MAX + 1 iovecs: EMSGSIZE, nothing sent");
+	/* the name length is looked at first */
+	m.msg_name = &nobody;
+	m.msg_namelen = (socklen_t)-1;
+	want = direct(SYS_sendmsg, (__u64)sv[0], (uintptr_t)&m, MSG_NOSIGNAL,
+		      0, 0, 0);
+	r = run(x, SYS_sendmsg, (__u64)sv[0], (uintptr_t)&m, MSG_NOSIGNAL,
+		0, 0, 0, &fl);
+	check(x, SYS_sendmsg, OP_TABLE, r, want, 0, fl, want == -EINVAL,
+	      "and a name length of -1: EINVAL, as the system call");
+	close(sv[0]);
+	close(sv[1]);
+
+	memset(&st, 0, sizeof(st));
+	want = direct(SYS_statx, (__u64)x->fd, (uintptr_t)"",
+		      AT_EMPTY_PATH | 0x80000000u, STATX_SIZE, (uintptr_t)&st,
+		      0);
+	r = run(x, SYS_statx, (__u64)x->fd, (uintptr_t)"",
+		AT_EMPTY_PATH | 0x80000000u, STATX_SIZE, (uintptr_t)&st, 0,
+		&fl);
+	check(x, SYS_statx, OP_NONE, r, want, 0, fl, 1,
+	      "an unknown flag: as the system call");
+}
+
 static void one_mode(int mode)
 {
 	struct ctx x;
@@ -1474,6 +1581,7 @@ static void one_mode(int mode)
 	opens(&x);
 	statx_null(&x);
 	rw(&x);
+	odd_args(&x);
 	names(&x);
 	xattrs(&x);
 	memory(&x);
