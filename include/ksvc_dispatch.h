@@ -122,7 +122,12 @@
  * for a network file system; make such opens yourself, or in Tier 2
  * (KSVC_DISPATCH_NO_TIER1).  A call with two faults at once (invalid
  * flags and a bad pointer, say) may report the other one than the
- * system call would: io_uring checks in its own order.
+ * system call would: io_uring checks in its own order.  A read at the
+ * file position of a regular file that a bad buffer or an I/O error cuts
+ * short returns the bytes read but, on some kernels (6.1, 6.18), leaves
+ * the position where it was: io_uring does not store it when its retry
+ * fails.  The same for writes (no space, the file size limit) is mended
+ * by the dispatcher.
  *
  * Tier 2 runs with the worker thread's credentials, namespaces, working
  * directory and file table: those of the process, unless the calling

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/futex.h>
@@ -498,6 +500,74 @@ static int msg_einval(const struct kop *op)
 }
 
 /*
+ * The file position after a short write to a regular file or block
+ * device at the position.  io_uring finishes such a write in its worker
+ * (need_complete_io()); when the rest fails there (no space, the file
+ * size limit, a bad buffer) it completes with the bytes written but
+ * leaves the file position where it was: kiocb_done() stores it only for
+ * a result >= 0 (Debian's 6.1 and 6.12 and 6.18 alike).  write(2) moves
+ * it past those bytes, and a program's next write goes there: left
+ * alone, it would overwrite them, and a loop that writes the rest would
+ * not see the error.  So the driver moves the position itself (to the
+ * end for O_APPEND, where write(2) leaves it).  Whether this kernel
+ * needs it is probed the first time it matters, not assumed: a write at
+ * the position of a memfd, from a buffer whose second half is not
+ * mapped.
+ */
+enum { POS_UNKNOWN, POS_LAGS, POS_MOVES };
+static int pos_probed;		/* POS_*, for the process (atomic) */
+
+static int pos_probe(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	int fd, res = 0, ans = POS_MOVES;
+	char *m;
+
+	fd = memfd_create("ksvc-pos-probe", MFD_CLOEXEC);
+	if (fd < 0)
+		return ans;
+	m = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		goto out;
+	memset(m + pg - 8, 'p', 8);
+	if (mprotect(m + pg, (size_t)pg, PROT_NONE) == 0 &&
+	    io_uring_queue_init(2, &ring, 0) == 0) {
+		io_uring_prep_write(io_uring_get_sqe(&ring), fd, m + pg - 8,
+				    16, -1ull);
+		if (io_uring_submit_and_wait(&ring, 1) == 1 &&
+		    io_uring_peek_cqe(&ring, &cqe) == 0)
+			res = cqe->res;
+		io_uring_queue_exit(&ring);
+		if (res == 8 && lseek(fd, 0, SEEK_CUR) == 0)
+			ans = POS_LAGS;
+	}
+	munmap(m, (size_t)pg * 2);
+out:
+	close(fd);
+	return ans;
+}
+
+/* After a short write of @done bytes at the position of regular file @fd */
+static void pos_mend(int fd, __u64 done)
+{
+	int p = A_LOADR(&pos_probed);
+
+	if (p == POS_UNKNOWN) {
+		p = pos_probe();
+		A_STORE(&pos_probed, p);
+	}
+	if (p != POS_LAGS)
+		return;
+	if (fcntl(fd, F_GETFL) & O_APPEND)
+		lseek(fd, 0, SEEK_END);
+	else
+		lseek(fd, (off_t)done, SEEK_CUR);
+}
+
+/*
  * A write or send that io_uring finished short.  The blocking system
  * call waits until it has written everything (on a pipe, a socket, a
  * terminal): io_uring tries once without waiting and reports what fit.
@@ -506,7 +576,8 @@ static int msg_einval(const struct kop *op)
  * when a later part fails, the bytes written before (as the system call
  * does; a stop's -ECANCELED too).  Not for regular files and block
  * devices, where io_uring already writes all it can: a short count
- * there is the system call's own (no space, a file size limit).  write
+ * there is the system call's own (no space, a file size limit), but the
+ * file position needs mending (pos_mend()).  write
  * and sendto step through their one buffer; writev, pwritev2 and
  * sendmsg copy the caller's iovecs at the first short count (rest_get()).
  * MSG_FASTOPEN is dropped from the rest: the first part connected.
@@ -542,8 +613,10 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 	if (nr != SYS_sendto && nr != SYS_sendmsg && !op->sent) {
 		int type = ksvc__fd_type((int)a[0]);
 
-		if (type == S_IFREG || type == S_IFBLK)
+		if (type == S_IFREG || type == S_IFBLK) {
+			pos_mend((int)a[0], done);
 			return more_end(op, done, res);
+		}
 	}
 	sqe = get_sqe_or_null(d);
 	if (!sqe)

@@ -42,7 +42,10 @@
  *     statx with an unknown flag.
  *
  * In Tier 1 with the system call's answer: sendmsg and recvmsg with more
- * than IOV_MAX iovecs (EMSGSIZE, where io_uring said EINVAL before 6.18).
+ * than IOV_MAX iovecs (EMSGSIZE, where io_uring said EINVAL before 6.18);
+ * a write at the file position that the file size limit cuts short (the
+ * position moves past the bytes written, as with the system call, so the
+ * rest fails with EFBIG instead of overwriting them; O_APPEND too).
  *
  * And writes and sends larger than what the pipe or socket holds: all of
  * it, as the blocking system call, where io_uring alone reports what fit
@@ -65,6 +68,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -130,7 +134,7 @@ static const struct call_op ops[] = {
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		93	/* checks per mode, below */
+#define NCASES		96	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -1566,6 +1570,57 @@ static void odd_args(struct ctx *x)
 	      "an unknown flag: as the system call");
 }
 
+/*
+ * A write at the file position that the file size limit cuts short:
+ * io_uring leaves the position where it was, the system call moves it
+ * past the bytes written (the driver mends it); the rest then fails with
+ * EFBIG instead of overwriting them.  With O_APPEND the position ends at
+ * the end of the file.  SIGXFSZ, which the rest raises, is ignored here.
+ */
+static void short_pos(struct ctx *x)
+{
+	struct rlimit old, lim = { 10, 10 };
+	struct sigaction ign = { .sa_handler = SIG_IGN }, prev;
+	struct iovec iov = { (void *)"01234567", 8 };
+	__s64 r;
+	__u32 fl;
+	int fd;
+
+	if (getrlimit(RLIMIT_FSIZE, &old))
+		tap_bail("getrlimit: %s", strerror(errno));
+	lim.rlim_max = old.rlim_max;
+	reset_file(x);
+	lseek(x->fd, 2, SEEK_SET);
+	sigaction(SIGXFSZ, &ign, &prev);
+	if (setrlimit(RLIMIT_FSIZE, &lim))
+		tap_bail("setrlimit: %s", strerror(errno));
+	r = run(x, SYS_write, (__u64)x->fd, (uintptr_t)"0123456789ABCDEF",
+		16, 0, 0, 0, &fl);
+	check(x, SYS_write, OP_TABLE, r, 8, 0, fl,
+	      lseek(x->fd, 0, SEEK_CUR) == 10 &&
+	      file_is(x->fd, "ab01234567", 10),
+	      "16 bytes at 2 with a 10-byte limit: 8, the position at 10");
+	r = run(x, SYS_write, (__u64)x->fd, (uintptr_t)"89ABCDEF", 8, 0, 0,
+		0, &fl);
+	check(x, SYS_write, OP_TABLE, r, -EFBIG, 0, fl,
+	      file_is(x->fd, "ab01234567", 10),
+	      "the rest: EFBIG, nothing overwritten");
+
+	reset_file(x);
+	fd = open(x->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		tap_bail("open %s: %s", x->path, strerror(errno));
+	r = run(x, SYS_writev, (__u64)fd, (uintptr_t)&iov, 1, 0, 0, 0, &fl);
+	check(x, SYS_writev, OP_TABLE, r, 4, 0, fl,
+	      lseek(fd, 0, SEEK_CUR) == 10 &&
+	      file_is(x->fd, "abcdef0123", 10),
+	      "O_APPEND, 8 bytes to a 6-byte file: 4, the position at the end");
+	close(fd);
+	if (setrlimit(RLIMIT_FSIZE, &old))
+		tap_bail("setrlimit: %s", strerror(errno));
+	sigaction(SIGXFSZ, &prev, NULL);
+}
+
 static void one_mode(int mode)
 {
 	struct ctx x;
@@ -1582,6 +1637,7 @@ static void one_mode(int mode)
 	statx_null(&x);
 	rw(&x);
 	odd_args(&x);
+	short_pos(&x);
 	names(&x);
 	xattrs(&x);
 	memory(&x);
