@@ -406,19 +406,19 @@ static __u64 iov_total(const struct iovec *v, size_t n)
 
 /*
  * A vectored call that wrote @done bytes: NULL if that is all of it (or
- * there is no memory to go on), else its rest, for op->rest.
+ * there is no memory to go on), else its rest, for op->rest.  What the
+ * system call would write in *@total.
  * This reads the caller's iovec array (and msghdr): like every memory
  * argument, they stay valid until the entry's completion
  * (ksvc_dispatch_submit(3)), and the kernel has just read them for the
  * first part.
  */
-static struct t1_rest *rest_get(struct kop *op, __u64 done)
+static struct t1_rest *rest_get(struct kop *op, __u64 done, __u64 *total)
 {
 	const __u64 *a = op->e.args;
 	const struct msghdr *um = NULL;
 	const struct iovec *uv;
 	struct t1_rest *r;
-	__u64 total;
 	size_t n;
 
 	if (op->e.syscall_nr == SYS_sendmsg) {
@@ -429,10 +429,11 @@ static struct t1_rest *rest_get(struct kop *op, __u64 done)
 		uv = (const struct iovec *)(uintptr_t)a[1];
 		n = (size_t)a[2];
 	}
+	*total = 0;
 	if (n > IOV_MAX)	/* the kernel would have refused it */
 		return NULL;
-	total = iov_total(uv, n);
-	if (done >= total)
+	*total = iov_total(uv, n);
+	if (done >= *total)
 		return NULL;
 	r = malloc(sizeof(*r) + 2 * n * sizeof(struct iovec));
 	if (!r)
@@ -442,7 +443,7 @@ static struct t1_rest *rest_get(struct kop *op, __u64 done)
 		r->msg.msg_name = um->msg_name;
 		r->msg.msg_namelen = um->msg_namelen;
 	}
-	r->total = total;
+	r->total = *total;
 	r->n = (unsigned int)n;
 	memcpy(r->iov, uv, n * sizeof(struct iovec));
 	r->msg.msg_iov = r->iov + n;
@@ -593,6 +594,7 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 	__u64 done = op->sent + (__u64)(res > 0 ? res : 0);
 	int vec = nr == SYS_writev || nr == SYS_pwritev2 || nr == SYS_sendmsg;
 	struct io_uring_sqe *sqe;
+	__u64 total;
 
 	if (res == -EINVAL && (op->more & KSVC_T1_MSGHDR) && !op->sent)
 		res = msg_einval(op);
@@ -600,15 +602,13 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 		return res;
 	if (res <= 0)
 		return more_end(op, op->sent, res);
-	if (vec && !op->rest) {
-		/* the first part: all of it, or the rest to make */
-		op->rest = rest_get(op, done);
-		if (!op->rest)
-			return more_end(op, done, res);
-	}
-	/* Nothing new once a stop is asked for: what was written counts. */
-	if (done >= (vec ? op->rest->total : a[2]) ||
-	    A_LOADR(&d->stop_req))
+	if (!vec)
+		total = a[2];
+	else if (op->rest)
+		total = op->rest->total;
+	else	/* the first part: all of it, or the rest to make */
+		op->rest = rest_get(op, done, &total);
+	if (done >= total)
 		return more_end(op, done, res);
 	if (nr != SYS_sendto && nr != SYS_sendmsg && !op->sent) {
 		int type = ksvc__fd_type((int)a[0]);
@@ -618,6 +618,10 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 			return more_end(op, done, res);
 		}
 	}
+	/* Nothing new once a stop is asked for (what was written counts),
+	 * or without memory for the rest. */
+	if (A_LOADR(&d->stop_req) || (vec && !op->rest))
+		return more_end(op, done, res);
 	sqe = get_sqe_or_null(d);
 	if (!sqe)
 		return more_end(op, done, res);
