@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/futex.h>
@@ -523,9 +524,13 @@ static int pos_probe(void)
 	long pg = sysconf(_SC_PAGESIZE);
 	struct io_uring_cqe *cqe;
 	struct io_uring ring;
-	int fd, res = 0, ans = POS_MOVES;
+	int fd, ret, ans = POS_MOVES;
+	struct rlimit fsz;
 	char *m;
 
+	/* The probe's 2-byte write must not raise SIGXFSZ. */
+	if (getrlimit(RLIMIT_FSIZE, &fsz) || fsz.rlim_cur < 2)
+		return POS_UNKNOWN;
 	fd = memfd_create("ksvc-pos-probe", MFD_CLOEXEC);
 	if (fd < 0)
 		return ans;
@@ -533,17 +538,18 @@ static int pos_probe(void)
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		goto out;
-	memset(m + pg - 8, 'p', 8);
+	m[pg - 1] = 'p';
 	if (mprotect(m + pg, (size_t)pg, PROT_NONE) == 0 &&
 	    io_uring_queue_init(2, &ring, 0) == 0) {
-		io_uring_prep_write(io_uring_get_sqe(&ring), fd, m + pg - 8,
-				    16, -1ull);
-		if (io_uring_submit_and_wait(&ring, 1) == 1 &&
-		    io_uring_peek_cqe(&ring, &cqe) == 0)
-			res = cqe->res;
-		io_uring_queue_exit(&ring);
-		if (res == 8 && lseek(fd, 0, SEEK_CUR) == 0)
+		/* one byte written, the second faults in the worker */
+		io_uring_prep_write(io_uring_get_sqe(&ring), fd, m + pg - 1,
+				    2, -1ull);
+		ret = io_uring_submit(&ring) == 1 ? -EINTR : -1;
+		while (ret == -EINTR)
+			ret = io_uring_wait_cqe(&ring, &cqe);
+		if (ret == 0 && cqe->res == 1 && lseek(fd, 0, SEEK_CUR) == 0)
 			ans = POS_LAGS;
+		io_uring_queue_exit(&ring);
 	}
 	munmap(m, (size_t)pg * 2);
 out:
@@ -558,7 +564,7 @@ static void pos_mend(int fd, __u64 done)
 
 	if (p == POS_UNKNOWN) {
 		p = pos_probe();
-		A_STORE(&pos_probed, p);
+		A_STORE(&pos_probed, p);	/* UNKNOWN: ask again */
 	}
 	if (p != POS_LAGS)
 		return;

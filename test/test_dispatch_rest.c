@@ -1579,7 +1579,7 @@ static void odd_args(struct ctx *x)
  */
 static void short_pos(struct ctx *x)
 {
-	struct rlimit old, lim = { 10, 10 };
+	struct rlimit old, lim = { 3, 3 };
 	struct sigaction ign = { .sa_handler = SIG_IGN }, prev;
 	struct iovec iov = { (void *)"01234567", 8 };
 	__s64 r;
@@ -1588,7 +1588,7 @@ static void short_pos(struct ctx *x)
 
 	if (getrlimit(RLIMIT_FSIZE, &old))
 		tap_bail("getrlimit: %s", strerror(errno));
-	lim.rlim_max = old.rlim_max;
+	lim.rlim_max = old.rlim_max;	/* a limit of 3 bytes, then of 10 */
 	reset_file(x);
 	lseek(x->fd, 2, SEEK_SET);
 	sigaction(SIGXFSZ, &ign, &prev);
@@ -1596,16 +1596,19 @@ static void short_pos(struct ctx *x)
 		tap_bail("setrlimit: %s", strerror(errno));
 	r = run(x, SYS_write, (__u64)x->fd, (uintptr_t)"0123456789ABCDEF",
 		16, 0, 0, 0, &fl);
-	check(x, SYS_write, OP_TABLE, r, 8, 0, fl,
-	      lseek(x->fd, 0, SEEK_CUR) == 10 &&
-	      file_is(x->fd, "ab01234567", 10),
-	      "16 bytes at 2 with a 10-byte limit: 8, the position at 10");
-	r = run(x, SYS_write, (__u64)x->fd, (uintptr_t)"89ABCDEF", 8, 0, 0,
-		0, &fl);
+	check(x, SYS_write, OP_TABLE, r, 1, 0, fl,
+	      lseek(x->fd, 0, SEEK_CUR) == 3 &&
+	      file_is(x->fd, "ab0def", 6),
+	      "16 bytes at 2 with a 3-byte limit: 1, the position at 3");
+	r = run(x, SYS_write, (__u64)x->fd, (uintptr_t)"123456789ABCDEF",
+		15, 0, 0, 0, &fl);
 	check(x, SYS_write, OP_TABLE, r, -EFBIG, 0, fl,
-	      file_is(x->fd, "ab01234567", 10),
+	      file_is(x->fd, "ab0def", 6),
 	      "the rest: EFBIG, nothing overwritten");
 
+	lim.rlim_cur = 10;
+	if (setrlimit(RLIMIT_FSIZE, &lim))
+		tap_bail("setrlimit: %s", strerror(errno));
 	reset_file(x);
 	fd = open(x->path, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (fd < 0)
