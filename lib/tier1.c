@@ -557,10 +557,18 @@ out:
 	return ans;
 }
 
-/* After a short write of @done bytes at the position of regular file @fd */
-static void pos_mend(int fd, __u64 done)
+/* RWF_NOAPPEND (Linux 6.9), which Debian 12's headers do not have */
+#define KSVC_RWF_NOAPPEND	0x20
+
+/*
+ * After a short write of @done bytes at the position of a regular file:
+ * @op's write, writev or pwritev2 (whose RWF_APPEND or RWF_NOAPPEND
+ * overrides the descriptor's O_APPEND).
+ */
+static void pos_mend(const struct kop *op, __u64 done)
 {
-	int p = A_LOADR(&pos_probed);
+	const __u64 *a = op->e.args;
+	int p = A_LOADR(&pos_probed), fd = (int)a[0], append;
 
 	if (p == POS_UNKNOWN) {
 		p = pos_probe();
@@ -568,7 +576,14 @@ static void pos_mend(int fd, __u64 done)
 	}
 	if (p != POS_LAGS)
 		return;
-	if (fcntl(fd, F_GETFL) & O_APPEND)
+	if (op->e.syscall_nr == SYS_pwritev2 && (a[5] & RWF_APPEND))
+		append = 1;
+	else if (op->e.syscall_nr == SYS_pwritev2 &&
+		 (a[5] & KSVC_RWF_NOAPPEND))
+		append = 0;
+	else
+		append = !!(fcntl(fd, F_GETFL) & O_APPEND);
+	if (append)
 		lseek(fd, 0, SEEK_END);
 	else
 		lseek(fd, (off_t)done, SEEK_CUR);
@@ -620,7 +635,7 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 		int type = ksvc__fd_type((int)a[0]);
 
 		if (type == S_IFREG || type == S_IFBLK) {
-			pos_mend((int)a[0], done);
+			pos_mend(op, done);
 			return more_end(op, done, res);
 		}
 	}

@@ -45,7 +45,8 @@
  * than IOV_MAX iovecs (EMSGSIZE, where io_uring said EINVAL before 6.18);
  * a write at the file position that the file size limit cuts short (the
  * position moves past the bytes written, as with the system call, so the
- * rest fails with EFBIG instead of overwriting them; O_APPEND too).
+ * rest fails with EFBIG instead of overwriting them; O_APPEND, and
+ * pwritev2's RWF_APPEND and RWF_NOAPPEND too).
  *
  * And writes and sends larger than what the pipe or socket holds: all of
  * it, as the blocking system call, where io_uring alone reports what fit
@@ -80,6 +81,8 @@
 
 /* The kernel's MSG_CMSG_COMPAT, which user space headers do not have */
 #define KSVC_TEST_CMSG_COMPAT	0x80000000u
+/* RWF_NOAPPEND (Linux 6.9), newer than Debian 12's headers */
+#define KSVC_TEST_NOAPPEND	0x20
 
 /* Opcodes newer than Debian 12's liburing headers (6.9, 6.11). */
 #define OP_FTRUNCATE	55
@@ -134,7 +137,7 @@ static const struct call_op ops[] = {
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		96	/* checks per mode, below */
+#define NCASES		98	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -1571,6 +1574,49 @@ static void odd_args(struct ctx *x)
 }
 
 /*
+ * short_pos(): RWF_NOAPPEND (6.9) at -1 on an O_APPEND descriptor writes
+ * at the position, which a limit of 10 bytes cuts short in a 20-byte
+ * file: the position must end at 10, not at the end.  Made directly,
+ * then through the dispatcher, on the same file each time (kernels
+ * without the flag fail both with EOPNOTSUPP).
+ */
+static void noappend(struct ctx *x, const struct rlimit *lim,
+		     const struct rlimit *old)
+{
+	struct iovec iov = { (void *)"0123456789AB", 12 };
+	char got[2][20];
+	off_t pos[2];
+	__s64 r = 0, want = 0;
+	__u32 fl = 0;
+	int pass, fd;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (setrlimit(RLIMIT_FSIZE, old) || ftruncate(x->fd, 0) ||
+		    pwrite(x->fd, "abcdefghijklmnopqrst", 20, 0) != 20 ||
+		    setrlimit(RLIMIT_FSIZE, lim))
+			tap_bail("noappend: %s", strerror(errno));
+		fd = open(x->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (fd < 0 || lseek(fd, 2, SEEK_SET) != 2)
+			tap_bail("open %s: %s", x->path, strerror(errno));
+		if (pass == 0)
+			want = direct(SYS_pwritev2, (__u64)fd, (uintptr_t)&iov,
+				      1, (__u64)-1, 0, KSVC_TEST_NOAPPEND);
+		else
+			r = run(x, SYS_pwritev2, (__u64)fd, (uintptr_t)&iov, 1,
+				(__u64)-1, 0, KSVC_TEST_NOAPPEND, &fl);
+		pos[pass] = lseek(fd, 0, SEEK_CUR);
+		if (pread(x->fd, got[pass], 20, 0) != 20)
+			tap_bail("pread: %s", strerror(errno));
+		close(fd);
+	}
+	check(x, SYS_pwritev2, OP_TABLE, r, want, 0, fl,
+	      pos[1] == pos[0] && memcmp(got[0], got[1], 20) == 0 &&
+	      (want < 0 || pos[0] == 10),
+	      "at -1 with RWF_NOAPPEND on O_APPEND: the system call's count "
+	      "and position");
+}
+
+/*
  * A write at the file position that the file size limit cuts short:
  * io_uring leaves the position where it was, the system call moves it
  * past the bytes written (the driver mends it); the rest then fails with
@@ -1619,6 +1665,15 @@ static void short_pos(struct ctx *x)
 	      file_is(x->fd, "abcdef0123", 10),
 	      "O_APPEND, 8 bytes to a 6-byte file: 4, the position at the end");
 	close(fd);
+
+	reset_file(x);
+	r = run(x, SYS_pwritev2, (__u64)x->fd, (uintptr_t)&iov, 1, (__u64)-1,
+		0, RWF_APPEND, &fl);
+	check(x, SYS_pwritev2, OP_TABLE, r, 4, 0, fl,
+	      lseek(x->fd, 0, SEEK_CUR) == 10 &&
+	      file_is(x->fd, "abcdef0123", 10),
+	      "at -1 with RWF_APPEND, no O_APPEND: 4, the position at the end");
+	noappend(x, &lim, &old);
 	if (setrlimit(RLIMIT_FSIZE, &old))
 		tap_bail("setrlimit: %s", strerror(errno));
 	sigaction(SIGXFSZ, &prev, NULL);
