@@ -470,8 +470,8 @@ int ksvc_dispatch_tier1_opcode(long nr)
  *   - splice and tee: flag bit 31 and a length of 0 (below);
  *   - openat2 with a struct open_how over a page;
  *   - statx with a NULL path, or flags it does not know;
- *   - preadv2/pwritev2 with RWF_HIPRI, sendmsg/recvmsg with
- *     MSG_CMSG_COMPAT (below);
+ *   - preadv2/pwritev2 with RWF_HIPRI, pwritev2 with RWF_NOWAIT,
+ *     sendmsg/recvmsg with MSG_CMSG_COMPAT (below);
  *   - ftruncate to a negative length.
  * Not handled: a call with two faults at once (invalid flags and a bad
  * path pointer, say) may report the other one first, as io_uring checks
@@ -522,6 +522,11 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 		 * (EINVAL); the system call polls, or ignores it for a
 		 * buffered file. */
 		if (a[5] & RWF_HIPRI)
+			return -1;
+		/* A file system that cannot write without waiting says
+		 * EOPNOTSUPP to pwritev2(RWF_NOWAIT) (ext4's buffered
+		 * writes); io_uring turns that into EAGAIN. */
+		if (e->syscall_nr == SYS_pwritev2 && (a[5] & RWF_NOWAIT))
 			return -1;
 		break;
 	case SYS_sync_file_range:

@@ -37,7 +37,8 @@
  *   - read, write and pread64 of 0 bytes (EISDIR from a directory,
  *     EINVAL to an eventfd; io_uring would return 0), also on the route
  *     table's paths (BLOCKING_FDS, POSITIONAL_FDS);
- *   - preadv2 and pwritev2 with RWF_HIPRI (io_uring: EINVAL), sendmsg
+ *   - preadv2 and pwritev2 with RWF_HIPRI (io_uring: EINVAL), pwritev2
+ *     with RWF_NOWAIT (ext4 says EOPNOTSUPP, io_uring EAGAIN), sendmsg
  *     and recvmsg with MSG_CMSG_COMPAT (EINVAL; io_uring would take it),
  *     statx with an unknown flag.
  *
@@ -137,7 +138,7 @@ static const struct call_op ops[] = {
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		98	/* checks per mode, below */
+#define NCASES		99	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -944,7 +945,7 @@ static void vectored(struct ctx *x, const unsigned char *big)
 	ioctl(p[0], FIONREAD, &avail);
 	close(p[0]);
 	close(p[1]);
-	check(x, SYS_pwritev2, OP_TABLE, r, want, 0, fl,
+	check(x, SYS_pwritev2, OP_NONE, r, want, 0, fl,
 	      want < 0 ? avail == 0 : r < 1 << 20 && r == avail,
 	      "RWF_NOWAIT: as the system call (what fits at once, or its "
 	      "error)");
@@ -1512,6 +1513,16 @@ static void odd_args(struct ctx *x)
 		RWF_HIPRI, &fl);
 	check(x, SYS_pwritev2, OP_NONE, r, 1, 0, fl,
 	      file_is(x->fd, "aQcdef", 6), "RWF_HIPRI: \"Q\" at offset 1");
+	/* ext4 refuses buffered RWF_NOWAIT writes (EOPNOTSUPP, where
+	 * io_uring says EAGAIN); tmpfs takes them */
+	want = direct(SYS_pwritev2, (__u64)x->fd, (uintptr_t)&iov, 1, 2, 0,
+		      RWF_NOWAIT);
+	reset_file(x);
+	r = run(x, SYS_pwritev2, (__u64)x->fd, (uintptr_t)&iov, 1, 2, 0,
+		RWF_NOWAIT, &fl);
+	check(x, SYS_pwritev2, OP_NONE, r, want, 0, fl,
+	      file_is(x->fd, want == 1 ? "abQdef" : "abcdef", 6),
+	      "RWF_NOWAIT to a file: as the system call");
 
 	if (socket_pair(sv))
 		tap_bail("socketpair: %s", strerror(errno));
