@@ -511,9 +511,9 @@ static int msg_einval(const struct kop *op)
  * it past those bytes, and a program's next write goes there: left
  * alone, it would overwrite them, and a loop that writes the rest would
  * not see the error.  So the driver moves the position itself (to the
- * end for O_APPEND, where write(2) leaves it).  Whether this kernel
- * needs it is probed the first time it matters, not assumed: a write at
- * the position of a memfd, from a buffer whose second half is not
+ * end for an appending write, where write(2) leaves it).  Whether this
+ * kernel needs it is probed the first time it matters, not assumed: a
+ * 2-byte write at the position of a memfd whose second byte is not
  * mapped.
  */
 enum { POS_UNKNOWN, POS_LAGS, POS_MOVES };
