@@ -110,7 +110,10 @@
  * KSVC_DISPATCH_BLOCKING_FDS).  preadv2 and pwritev2 at offset -1 count
  * as readv and writev here and for O_NONBLOCK.  read, write, pread64 and
  * pwrite64 of 0 bytes run in Tier 2 (io_uring returns 0 without asking
- * the file, which may say EISDIR or EINVAL).  A read or write on a
+ * the file, which may say EISDIR or EINVAL); so do preadv2 and pwritev2
+ * with RWF_HIPRI, pwritev2 with RWF_NOWAIT, sendmsg and recvmsg with
+ * the kernel's MSG_CMSG_COMPAT bit and statx with a flag it does not
+ * know, where io_uring answers otherwise.  A read or write on a
  * descriptor that cannot be read or written but can be polled (epoll,
  * pidfd, io_uring) waits for it to become ready instead of failing with
  * EINVAL: io_uring polls before it reads.  An open (open, openat, creat,
