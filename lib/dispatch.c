@@ -1046,7 +1046,7 @@ static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
 	d->sqe_pending++;
 	d->t1_inflight++;
 	/* write and send: a short count is continued (ksvc__t1_more()) */
-	op->more = (__u8)ksvc__t1_wants_more(nr, fl, off, 0);
+	op->more = (__u8)ksvc__t1_wants_more(nr, fl, off);
 	if (op->more) {
 		op->e.syscall_nr = nr;
 		op->e.args[0] = (__u64)fd;

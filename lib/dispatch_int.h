@@ -303,13 +303,14 @@ static inline __u64 ksvc__msg_flags(const struct ksvc_entry *e)
  * What ksvc__t1_more() does with this Tier 1 op's result (0: nothing).
  * KSVC_T1_REST: a short count is continued.  A write or writev; a
  * sendto or sendmsg without MSG_DONTWAIT in @msg_flags; a pwritev2 at
- * the file position (@off -1) without RWF_NOWAIT in @rwf.
+ * the file position (@off -1; one with RWF_NOWAIT never reaches Tier 1,
+ * ksvc__t1_op()).
  * KSVC_T1_MSGHDR: an EINVAL of sendmsg or recvmsg is looked at again.
  */
 #define KSVC_T1_REST	1u
 #define KSVC_T1_MSGHDR	2u
 static inline unsigned int ksvc__t1_wants_more(__u32 nr, __u64 msg_flags,
-					       __u64 off, __u64 rwf)
+					       __u64 off)
 {
 	switch (nr) {
 	case SYS_write:
@@ -323,8 +324,7 @@ static inline unsigned int ksvc__t1_wants_more(__u32 nr, __u64 msg_flags,
 	case SYS_recvmsg:
 		return KSVC_T1_MSGHDR;
 	case SYS_pwritev2:
-		return off == (__u64)-1 && !(rwf & RWF_NOWAIT) ?
-		       KSVC_T1_REST : 0;
+		return off == (__u64)-1 ? KSVC_T1_REST : 0;
 	default:
 		return 0;
 	}

@@ -373,7 +373,7 @@ int ksvc__t1_queue(struct ksvc_dispatcher *d, struct kop *op, int opcode)
 	op->sent = 0;
 	op->rest = NULL;
 	op->more = (__u8)ksvc__t1_wants_more(op->e.syscall_nr,
-					     ksvc__msg_flags(&op->e), a[3], a[5]);
+					     ksvc__msg_flags(&op->e), a[3]);
 	return 0;
 }
 
