@@ -785,6 +785,17 @@ static int socket_pair(int sv[2])
 	return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
 }
 
+/* socket_pair() with 50 ms SO_RCVTIMEO and SO_SNDTIMEO on sv[0] */
+static void timed_pair(int sv[2])
+{
+	struct timeval tv = { 0, 50000 };
+
+	if (socket_pair(sv) ||
+	    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		tap_bail("socket with time-outs: %s", strerror(errno));
+}
+
 /* Start a drain of @fd in @th, 50 ms late. */
 static void drain_start(struct drain *dr, pthread_t *th, int fd)
 {
@@ -1175,7 +1186,6 @@ static __s64 no_wait(struct ctx *x, long nr, __u64 a0, __u64 a1, __u64 a2,
  */
 static void positions(struct ctx *x, const unsigned char *big)
 {
-	struct timeval tv = { 0, 50000 };
 	char buf[8];
 	struct iovec iov = { buf, sizeof(buf) };
 	struct iovec wv = { (void *)big, 1 << 20 };
@@ -1201,10 +1211,7 @@ static void positions(struct ctx *x, const unsigned char *big)
 	close(p[0]);
 	close(p[1]);
 
-	if (socket_pair(sv) ||
-	    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
-	    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
-		tap_bail("socket with time-outs: %s", strerror(errno));
+	timed_pair(sv);
 	r = no_wait(x, SYS_read, (__u64)sv[0], (uintptr_t)buf, sizeof(buf), 0,
 		    0, 0, sv[1], 0, &fl);
 	check(x, SYS_read, OP_NONE, r, -EAGAIN, 0, fl, 1,
@@ -1263,10 +1270,7 @@ static void timeouts(struct ctx *x, const unsigned char *big)
 	__u64 t0;
 	int sv[2], lfd, avail = -1;
 
-	if (socket_pair(sv) ||
-	    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
-	    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
-		tap_bail("socket with time-outs: %s", strerror(errno));
+	timed_pair(sv);
 	t0 = td_now_ms();
 	r = run(x, SYS_recvfrom, (__u64)sv[0], (uintptr_t)buf, sizeof(buf), 0,
 		0, 0, &fl);
