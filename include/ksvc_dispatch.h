@@ -24,11 +24,12 @@
  *            KSVC_COMP_TIER2.
  *   Refused  calls whose meaning depends on the calling thread or that
  *            change the shape of the process (gettid, exit, clone, execve,
- *            signal masks, prctl, set*id, unshare, ...; the complete,
- *            justified list is in lib/sysclass.c) and system call numbers
- *            the library does not know are never run: they complete at
- *            once with result -EOPNOTSUPP and KSVC_COMP_REFUSED, which
- *            tells the caller to make the call itself, on its own thread.
+ *            signal masks, prctl, set*id, unshare, the keyring calls,
+ *            ...; the complete, justified list is in lib/sysclass.c) and
+ *            system call numbers the library does not know are never
+ *            run: they complete at once with result -EOPNOTSUPP and
+ *            KSVC_COMP_REFUSED, which tells the caller to make the call
+ *            itself, on its own thread.
  *   Tier 0   getpid & co. are answered from the shared page by the
  *            ksvc_get*() accessors of ksvc.h and never need the ring;
  *            ksvc_dispatch_call() answers them that way too.  An entry

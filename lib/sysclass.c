@@ -58,6 +58,12 @@
  *                                  only itself).
  *   unshare, setns                 detach or move the calling thread's
  *                                  fs/files/namespaces.
+ *   pkey_alloc                     sets the new key's access rights in
+ *                                  the calling thread's PKRU register:
+ *                                  the caller's would stay what they were
+ *                                  (by default: no access), and memory
+ *                                  that pkey_mprotect() gives the key
+ *                                  would fault.
  *   set_mempolicy, get_mempolicy   per-thread NUMA policy.
  *   getcpu                         where the calling thread runs.
  *   sched_yield                    yields the calling thread: meaningless
@@ -67,6 +73,23 @@
  *   io_uring_setup, io_uring_enter, io_uring ties rings to tasks
  *   io_uring_register              (SINGLE_ISSUER, DEFER_TASKRUN, task
  *                                  work, enabling a disabled ring).
+ *   add_key, request_key, keyctl   the kernel finds keys through the
+ *                                  calling thread's keyrings (thread,
+ *                                  process, session: part of its
+ *                                  credentials): the special ids name
+ *                                  them, request_key() searches them, and
+ *                                  a key reachable from them is
+ *                                  "possessed", which grants most of its
+ *                                  permissions (a new key's owner may only
+ *                                  view it; its possessor may read it).  A
+ *                                  worker's thread keyring is never the
+ *                                  caller's, so a key the caller added
+ *                                  there is unreadable from a worker.
+ *                                  Creating a process or session keyring
+ *                                  on first use, joining a session
+ *                                  keyring and assuming request_key
+ *                                  authority change only the calling
+ *                                  thread's credentials.
  *
  * Refused only for some arguments (C_SELF: the argument names the caller):
  *
@@ -81,7 +104,22 @@
  *   futex                          priority-inheritance operations (the
  *                                  owner is a thread id)
  *   perf_event_open                pid 0 (counts the calling thread)
+ *   close_range                    CLOSE_RANGE_UNSHARE: gives the calling
+ *                                  thread a file table of its own; a
+ *                                  worker would close nothing of the
+ *                                  caller's and lose sight of every
+ *                                  descriptor opened after
  *   get_robust_list                pid 0
+ *   ppoll, epoll_pwait,            a signal mask: the calling thread's
+ *   epoll_pwait2, pselect6,        mask while it waits.  On a worker it
+ *   io_pgetevents                  would let signals through to the
+ *                                  worker, and a signal sent to the
+ *                                  calling thread alone (pthread_kill(),
+ *                                  a timer's SIGEV_THREAD_ID) would not
+ *                                  end the wait.  For pselect6 and
+ *                                  io_pgetevents: any {mask, size}
+ *                                  pointer (the dispatcher does not read
+ *                                  it; the mask in it may be NULL)
  *
  * Everything else runs in Tier 2 with the worker's view of the process,
  * which is the caller's unless the caller detached itself (see
@@ -94,6 +132,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/close_range.h>
 #include <linux/futex.h>
 #include <linux/ioprio.h>
 #include <time.h>
@@ -126,22 +165,22 @@ static const unsigned char sys_class[NR_TABLE] = {
 	P(fsetxattr), P(getxattr), P(lgetxattr), P(fgetxattr),
 	P(listxattr), P(llistxattr), P(flistxattr), P(removexattr),
 	P(lremovexattr), P(fremovexattr), P(epoll_create), P(epoll_wait),
-	P(epoll_ctl), P(epoll_pwait), P(epoll_pwait2), P(epoll_create1),
+	P(epoll_ctl), P(epoll_create1),
 	P(utimes), P(inotify_init), P(inotify_init1),
 	P(inotify_add_watch), P(inotify_rm_watch), P(openat), P(mkdirat),
 	P(mknodat), P(fchownat), P(futimesat), P(newfstatat), P(unlinkat),
 	P(renameat), P(renameat2), P(linkat), P(symlinkat), P(readlinkat),
-	P(fchmodat), P(faccessat), P(faccessat2), P(pselect6), P(ppoll),
+	P(fchmodat), P(faccessat), P(faccessat2),
 	P(splice), P(tee), P(sync_file_range), P(vmsplice), P(utimensat),
 	P(signalfd), P(signalfd4), P(timerfd_create), P(timerfd_settime),
 	P(timerfd_gettime), P(eventfd), P(eventfd2), P(fallocate),
 	P(pipe2), P(preadv), P(pwritev), P(preadv2), P(pwritev2),
 	P(fanotify_init), P(fanotify_mark), P(name_to_handle_at),
 	P(open_by_handle_at), P(syncfs), P(sync), P(copy_file_range),
-	P(statx), P(openat2), P(close_range), P(memfd_create),
+	P(statx), P(openat2), P(memfd_create),
 	P(memfd_secret), P(userfaultfd), P(fadvise64), P(chroot),
 	P(quotactl), P(quotactl_fd), P(io_setup), P(io_destroy),
-	P(io_getevents), P(io_submit), P(io_cancel), P(io_pgetevents),
+	P(io_getevents), P(io_submit), P(io_cancel),
 	P(mount), P(umount2), P(pivot_root), P(open_tree), P(move_mount),
 	P(fsopen), P(fsconfig), P(fsmount), P(fspick), P(mount_setattr),
 	P(swapon), P(swapoff), P(acct), P(lookup_dcookie),
@@ -156,14 +195,14 @@ static const unsigned char sys_class[NR_TABLE] = {
 	P(mincore), P(madvise), P(mlock), P(munlock), P(mlockall),
 	P(munlockall), P(mlock2), P(remap_file_pages), P(mbind),
 	P(migrate_pages), P(move_pages), P(set_mempolicy_home_node),
-	P(pkey_mprotect), P(pkey_alloc), P(pkey_free), P(modify_ldt),
+	P(pkey_mprotect), P(pkey_free), P(modify_ldt),
 	P(process_madvise), P(process_mrelease), P(membarrier),
 	P(shmget), P(shmat), P(shmctl), P(shmdt),
-	/* IPC, keys, time, misc. */
+	/* IPC, time, misc. */
 	P(semget), P(semop), P(semctl), P(semtimedop), P(msgget),
 	P(msgsnd), P(msgrcv), P(msgctl), P(mq_open), P(mq_unlink),
 	P(mq_timedsend), P(mq_timedreceive), P(mq_notify),
-	P(mq_getsetattr), P(add_key), P(request_key), P(keyctl),
+	P(mq_getsetattr),
 	P(nanosleep), P(timer_settime), P(timer_gettime),
 	P(timer_getoverrun), P(timer_delete), P(clock_settime),
 	P(clock_adjtime), P(adjtimex), P(settimeofday), P(getrandom),
@@ -180,7 +219,8 @@ static const unsigned char sys_class[NR_TABLE] = {
 	PS(sched_setattr), PS(sched_getattr), PS(sched_rr_get_interval),
 	PS(setpriority), PS(ioprio_set), PS(ioprio_get), PS(wait4),
 	PS(waitid), PS(futex), PS(clock_nanosleep), PS(timer_create),
-	PS(get_robust_list),
+	PS(get_robust_list), PS(ppoll), PS(pselect6), PS(epoll_pwait),
+	PS(epoll_pwait2), PS(io_pgetevents), PS(close_range),
 	IS(getpriority), IS(getrusage), IS(clock_gettime), IS(clock_getres),
 	/*
 	 * Inline: process-wide answers computed without sleeping (they may
@@ -206,6 +246,7 @@ static const unsigned char sys_class[NR_TABLE] = {
 	R(setgroups), R(capset), R(unshare), R(setns), R(set_mempolicy),
 	R(get_mempolicy), R(getcpu), R(sched_yield), R(ptrace),
 	R(io_uring_setup), R(io_uring_enter), R(io_uring_register),
+	R(add_key), R(request_key), R(keyctl), R(pkey_alloc),
 	/*
 	 * Not listed, hence refused as unknown: the numbers x86-64 never
 	 * implemented or removed (uselib, _sysctl, create_module,
@@ -285,6 +326,16 @@ static int names_self(const struct ksvc_entry *e)
 		return futex_is_pi(a[1]);
 	case SYS_perf_event_open:
 		return (__s32)a[1] == 0;
+	case SYS_ppoll:
+		return a[3] != 0;
+	case SYS_epoll_pwait:
+	case SYS_epoll_pwait2:
+		return a[4] != 0;
+	case SYS_pselect6:
+	case SYS_io_pgetevents:
+		return a[5] != 0;
+	case SYS_close_range:
+		return ((__u32)a[2] & CLOSE_RANGE_UNSHARE) != 0;
 	}
 	return 0;
 }

@@ -21,12 +21,16 @@
  */
 #include <limits.h>
 #include <signal.h>
+#include <pthread.h>
 #include <sched.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <linux/close_range.h>
 #include <linux/futex.h>
+#include <linux/keyctl.h>
 #include <linux/stat.h>
 #include <sys/ioctl.h>
 #include <liburing.h>
@@ -689,6 +693,8 @@ static const struct { long nr; const char *name; } refused[] = {
 	{ SYS_io_uring_setup, "io_uring_setup" },
 	{ SYS_io_uring_enter, "io_uring_enter" },
 	{ SYS_io_uring_register, "io_uring_register" },
+	{ SYS_add_key, "add_key" }, { SYS_request_key, "request_key" },
+	{ SYS_keyctl, "keyctl" }, { SYS_pkey_alloc, "pkey_alloc" },
 	/* numbers the table does not know */
 	{ 134, "uselib (removed)" }, { 400, "400 (none)" },
 	{ 460, "460 (newer than the table)" }, { 100000, "100000" },
@@ -703,6 +709,116 @@ struct argcase {
 	int refused;
 };
 
+/*
+ * Why the keyring calls are refused: a key the caller keeps in its own
+ * thread keyring may be read only by a thread that possesses it, and no
+ * dispatcher thread does.  The caller reads it itself.
+ */
+static void keyring_refused(struct ksvc_dispatcher *d, const char *m)
+{
+	long id = syscall(SYS_add_key, "user", "ksvc-test", "secret", 6,
+			  KEY_SPEC_THREAD_KEYRING);
+	char buf[16] = "";
+	__u64 a[6] = { KEYCTL_READ, (__u64)id, (uintptr_t)buf, sizeof(buf) };
+	__s64 res = 0;
+	__u32 cf = 0;
+	int r;
+
+	if (id < 0) {
+		tap_skip(strerror(errno), "%s: keyctl(KEYCTL_READ) of a key in "
+			 "the caller's thread keyring is refused", m);
+		return;
+	}
+	r = ksvc_dispatch_call(d, SYS_keyctl, a, &res, &cf);
+	tap_ok(r == 0 && cf == KSVC_COMP_REFUSED &&
+	       res == KSVC_REFUSED_RESULT &&
+	       syscall(SYS_keyctl, KEYCTL_READ, id, buf, sizeof(buf)) == 6 &&
+	       memcmp(buf, "secret", 6) == 0,
+	       "%s: keyctl(KEYCTL_READ) of a key in the caller's thread "
+	       "keyring is refused (r %d, %lld, %s); the caller reads it "
+	       "itself", m, r, (long long)res, flags_str(cf));
+	syscall(SYS_keyctl, KEYCTL_UNLINK, id, KEY_SPEC_THREAD_KEYRING);
+}
+
+static volatile sig_atomic_t got_usr2;
+
+static void on_usr2(int sig)
+{
+	(void)sig;
+	got_usr2 = 1;
+}
+
+/*
+ * Why a wait with a signal mask is refused: a signal sent to the caller
+ * alone, which the mask lets through, ends the caller's own wait at once.
+ * A worker waiting with that mask would not see it.
+ */
+static void sigmask_refused(struct ksvc_dispatcher *d, const char *m)
+{
+	struct timespec t = { 0, 200 * 1000 * 1000 };
+	struct sigaction sa, old;
+	sigset_t usr2, prev, during;
+	__u64 a[6] = { 0, 0, (uintptr_t)&t, (uintptr_t)&during, _NSIG / 8 };
+	__s64 res = 0;
+	__u32 cf = 0;
+	long dr;
+	int r, e;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr2;
+	sigaction(SIGUSR2, &sa, &old);
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &usr2, &prev);
+	during = prev;
+	sigdelset(&during, SIGUSR2);
+	got_usr2 = 0;
+	/* Pending for this thread alone, blocked until a wait lets it in. */
+	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGUSR2);
+	r = ksvc_dispatch_call(d, SYS_ppoll, a, &res, &cf);
+	dr = syscall(SYS_ppoll, NULL, 0, &t, &during, _NSIG / 8);
+	e = errno;
+	pthread_sigmask(SIG_SETMASK, &prev, NULL);
+	sigaction(SIGUSR2, &old, NULL);
+	tap_ok(r == 0 && cf == KSVC_COMP_REFUSED &&
+	       res == KSVC_REFUSED_RESULT && dr == -1 && e == EINTR &&
+	       got_usr2,
+	       "%s: ppoll() with a mask that lets a signal sent to the caller "
+	       "through is refused (r %d, %lld, %s); the caller's own ppoll() "
+	       "ends with EINTR at once (%ld, %s)", m, r, (long long)res,
+	       flags_str(cf), dr, dr < 0 ? strerror(e) : "no error");
+}
+
+/*
+ * Why close_range(CLOSE_RANGE_UNSHARE) is refused: it gives the thread
+ * that makes it a file table of its own.  A worker that made it would
+ * close nothing of the caller's and no longer see descriptors opened
+ * after, so the pool must still see them.
+ */
+static void unshare_refused(struct ksvc_dispatcher *d, const char *m)
+{
+	__u64 a[6] = { 1u << 30, 1u << 30, CLOSE_RANGE_UNSHARE };
+	struct stat sb;
+	__s64 res = 0, res2;
+	__u32 cf = 0, cf2;
+	int r, i, fd, seen = 0;
+
+	r = ksvc_dispatch_call(d, SYS_close_range, a, &res, &cf);
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (i = 0; i < 8; i++) {
+		a[0] = (__u64)fd;
+		a[1] = (uintptr_t)&sb;
+		seen += ksvc_dispatch_call(d, SYS_fstat, a, &res2, &cf2) == 0 &&
+			res2 == 0 && cf2 == KSVC_COMP_TIER2;
+	}
+	close(fd);
+	tap_ok(r == 0 && cf == KSVC_COMP_REFUSED &&
+	       res == KSVC_REFUSED_RESULT && seen == 8,
+	       "%s: close_range(CLOSE_RANGE_UNSHARE) is refused (r %d, %lld, "
+	       "%s); the pool sees a descriptor opened after (%d of 8)", m, r,
+	       (long long)res, flags_str(cf), seen);
+}
+
 static void test_refused(int mode)
 {
 	struct ksvc *k = td_open(256, 512);
@@ -713,8 +829,11 @@ static void test_refused(int mode)
 	struct ksvc_dispatch_stats st;
 	unsigned int i, bad = 0;
 	cpu_set_t cs;
-	struct timespec ts;
+	struct timespec ts, zero = { 0, 0 };
 	struct rusage ru;
+	struct epoll_event ee;
+	sigset_t mask;
+	__u64 msz[2] = { (uintptr_t)&mask, _NSIG / 8 };
 	__s64 res;
 	__u32 cf;
 	int got, prio;
@@ -783,6 +902,37 @@ static void test_refused(int mode)
 			  { (uintptr_t)&prio, FUTEX_LOCK_PI, 0, 0 }, 1 },
 			{ "wait4(__WNOTHREAD)", SYS_wait4,
 			  { (__u64)-1, 0, 0x20000000 | WNOHANG, 0 }, 1 },
+			{ "ppoll(sigmask)", SYS_ppoll,
+			  { 0, 0, (uintptr_t)&zero, (uintptr_t)&mask,
+			    _NSIG / 8 }, 1 },
+			{ "ppoll(no sigmask)", SYS_ppoll,
+			  { 0, 0, (uintptr_t)&zero, 0, _NSIG / 8 }, 0 },
+			{ "epoll_pwait(sigmask)", SYS_epoll_pwait,
+			  { (__u64)-1, (uintptr_t)&ee, 1, 0,
+			    (uintptr_t)&mask, _NSIG / 8 }, 1 },
+			{ "epoll_pwait(no sigmask)", SYS_epoll_pwait,
+			  { (__u64)-1, (uintptr_t)&ee, 1, 0, 0,
+			    _NSIG / 8 }, 0 },
+			{ "epoll_pwait2(sigmask)", SYS_epoll_pwait2,
+			  { (__u64)-1, (uintptr_t)&ee, 1, (uintptr_t)&zero,
+			    (uintptr_t)&mask, _NSIG / 8 }, 1 },
+			{ "epoll_pwait2(no sigmask)", SYS_epoll_pwait2,
+			  { (__u64)-1, (uintptr_t)&ee, 1, (uintptr_t)&zero,
+			    0, _NSIG / 8 }, 0 },
+			{ "pselect6({mask, size})", SYS_pselect6,
+			  { 0, 0, 0, 0, (uintptr_t)&zero, (uintptr_t)msz },
+			  1 },
+			{ "pselect6(NULL)", SYS_pselect6,
+			  { 0, 0, 0, 0, (uintptr_t)&zero, 0 }, 0 },
+			{ "io_pgetevents({mask, size})", SYS_io_pgetevents,
+			  { 0, 0, 0, 0, (uintptr_t)&zero, (uintptr_t)msz },
+			  1 },
+			{ "io_pgetevents(NULL)", SYS_io_pgetevents,
+			  { 0, 0, 0, 0, (uintptr_t)&zero, 0 }, 0 },
+			{ "close_range(CLOSE_RANGE_UNSHARE)", SYS_close_range,
+			  { 1u << 30, 1u << 30, CLOSE_RANGE_UNSHARE }, 1 },
+			{ "close_range(0)", SYS_close_range,
+			  { 1u << 30, 1u << 30, 0 }, 0 },
 		};
 		unsigned int n = sizeof(ac) / sizeof(ac[0]);
 
@@ -803,6 +953,10 @@ static void test_refused(int mode)
 		tap_ok(bad == 0, "%s: %u argument-dependent cases: refused "
 		       "exactly when they name the calling thread", m, n);
 	}
+	sigemptyset(&mask);
+	keyring_refused(d, m);
+	sigmask_refused(d, m);
+	unshare_refused(d, m);
 	ksvc_dispatch_destroy(d);
 	ksvc_close(k);
 }
@@ -1274,7 +1428,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(31 + NMODES * 43 + RT_CONFIGS);
+	tap_plan(31 + NMODES * 46 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
