@@ -135,16 +135,20 @@
  *
  * Tier 2 runs with the worker thread's credentials, namespaces, working
  * directory and file table: those of the process, unless the calling
- * thread detached itself (a raw set*id, unshare, setns): such threads
- * should make their calls themselves.  Paths through /proc/thread-self
- * name the thread that makes the call (a worker, the thread that drives
- * the dispatcher or an io_uring worker; files under /proc/self/attr take
- * writes only from the thread they name), and a read of a signalfd returns
- * the signals pending for the process and for that thread: signals sent
- * to the calling thread alone may stay unseen.  Signals raised by a call
- * (SIGPIPE, SIGXFSZ) are not delivered to the caller: the dispatcher's
- * threads block them; the call still fails with EPIPE or EFBIG.  io_uring
- * sends add MSG_NOSIGNAL.
+ * thread detached itself (a raw set*id, unshare, setns, a seccomp filter
+ * or Landlock domain of its own): such threads should make their calls
+ * themselves.  In both tiers a call runs with the scheduling policy,
+ * nice value, I/O priority, NUMA policy and timer slack of the thread
+ * that makes it (a worker, the thread that drives the dispatcher or an
+ * io_uring worker), which need not be the caller.  Paths through
+ * /proc/thread-self name that thread; /proc/self/attr/ files and
+ * /proc/self/loginuid take writes only from the thread they name, the
+ * main thread.  A read of a signalfd returns the signals pending for the
+ * process and for the thread that reads: signals sent to the calling
+ * thread alone may stay unseen.  Signals raised by a call (SIGPIPE,
+ * SIGXFSZ) are not delivered to the caller: the dispatcher's threads
+ * block them; the call still fails with EPIPE or EFBIG.  io_uring sends
+ * add MSG_NOSIGNAL.
  *
  * Conventions as in ksvc.h: 0 or a count on success, a negative errno on
  * failure; no function sets errno.
