@@ -43,6 +43,23 @@
  * (it never uses io_uring's own links, whose idea of success differs:
  * io_uring breaks a link on a short read, KSVC does not).
  *
+ * Cancelling.  An entry with KSVC_ENTRY_CANCEL (ksvc_prep_cancel(), or
+ * ksvc_dispatch_cancel() to wait for it) is not a system call: it asks
+ * the dispatcher to stop every entry taken before it whose corr_id is its
+ * args[0] and that has not completed.  Its own completion (no tier flag)
+ * has the number of such entries, or -ENOENT.  Each of them still
+ * completes once, as always: with -ECANCELED if it had not started (a
+ * call queued for the pool, a chain's link waiting for the one before
+ * it), or if it was waiting and was interrupted (io_uring's cancel in
+ * Tier 1; in Tier 2, the cancel signal, sent to the worker that makes
+ * the call, and to no other, every millisecond until the call returns);
+ * otherwise with its own result: it finished first, or cannot be
+ * interrupted (disk I/O in progress), or had moved data, whose count it
+ * returns, as the system call does when a signal interrupts it.  A chain
+ * whose link is cancelled stops there (the rest: -ECANCELED).  A cancel
+ * entry with KSVC_ENTRY_LINKED, a syscall_nr or args[1..5] other than 0,
+ * or a corr_id of ksvc_dispatch_call() completes with -EINVAL.
+ *
  * Completions carry the entry's corr_id and the result or -errno; there
  * is no order between independent entries.  Nothing is dropped: the
  * dispatcher takes an entry only when a completion slot is reserved for
@@ -291,6 +308,7 @@ enum ksvc_route {
 	KSVC_ROUTE_TIER2 = 2,	/* worker pool */
 	KSVC_ROUTE_TIER2_INLINE = 3, /* Tier 2, on the dispatcher thread */
 	KSVC_ROUTE_REFUSED = 4,	/* not run: -EOPNOTSUPP, KSVC_COMP_REFUSED */
+	KSVC_ROUTE_CANCEL = 5,	/* a KSVC_ENTRY_CANCEL, run on the dispatcher */
 };
 
 /* Completion result of a refused entry. */
@@ -423,6 +441,18 @@ static inline void ksvc_prep_link(struct ksvc_entry *e)
 }
 
 /*
+ * ksvc_prep_cancel - fill @e as a cancellation (KSVC_ENTRY_CANCEL) of the
+ * entries with corr_id @target submitted before it.  Its own completion
+ * comes with @corr_id (see "Cancelling" at the top of this file).
+ */
+static inline void ksvc_prep_cancel(struct ksvc_entry *e, __u64 corr_id,
+				    __u64 target)
+{
+	ksvc_prep_call(e, corr_id, 0, target, 0, 0, 0, 0, 0);
+	e->flags = KSVC_ENTRY_CANCEL;
+}
+
+/*
  * ksvc_dispatch_reap - take up to @max completions, without waiting for
  * any.  It takes the reap lock, which a thread sleeping in
  * ksvc_dispatch_wait() holds (with a dispatcher thread): then it waits
@@ -496,6 +526,17 @@ int ksvc_dispatch_run(struct ksvc_dispatcher *d);
  */
 int ksvc_dispatch_call(struct ksvc_dispatcher *d, long nr,
 		       const __u64 args[6], __s64 *result, __u32 *cflags);
+
+/*
+ * ksvc_dispatch_cancel - cancel the entries with corr_id @corr_id that
+ * were submitted before this call and have not completed, and wait until
+ * the dispatcher has asked each to stop (not until they completed: each
+ * still completes, see "Cancelling" at the top of this file).
+ * Returns the number found (>= 1), or: -ENOENT (none in flight), -EINVAL
+ * (NULL @d, @corr_id in the reserved range), and the errors of
+ * ksvc_dispatch_call().
+ */
+int ksvc_dispatch_cancel(struct ksvc_dispatcher *d, __u64 corr_id);
 
 /*
  * ksvc_dispatch_route - where an entry would go, without running it.

@@ -195,7 +195,16 @@ struct ksvc_ring_hdr {
 /* Bits in ksvc_entry.flags. */
 /* Run the next entry only if this one succeeds (result >= 0). */
 #define KSVC_ENTRY_LINKED	(1u << 0)
-#define KSVC_ENTRY_FLAGS_ALL	KSVC_ENTRY_LINKED
+/*
+ * Not a system call: cancel the entries taken before this one whose
+ * corr_id is args[0] and that have not completed.  syscall_nr and
+ * args[1..5] must be zero, and KSVC_ENTRY_LINKED clear (else -EINVAL).
+ * Its completion's result is the number of entries found (each then
+ * completes with -ECANCELED, or with its own result if it finished
+ * first), or -ENOENT if none was in flight.
+ */
+#define KSVC_ENTRY_CANCEL	(1u << 1)
+#define KSVC_ENTRY_FLAGS_ALL	(KSVC_ENTRY_LINKED | KSVC_ENTRY_CANCEL)
 
 /* struct ksvc_entry - one system call request, one cache line. */
 struct ksvc_entry {

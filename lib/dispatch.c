@@ -532,6 +532,7 @@ static struct kop *op_alloc(struct ksvc_dispatcher *d)
 static void op_free(struct ksvc_dispatcher *d, struct kop *op)
 {
 	op->live = 0;
+	op->cancel = 0;
 	op->w = NULL;
 	op->link = d->free_ops;
 	d->free_ops = op;
@@ -814,14 +815,31 @@ static int sock_cannot_sleep(const struct ksvc_dispatcher *d,
 	return nonblock >= 0 ? nonblock : nonblock_fd(d, e, NULL);
 }
 
+/*
+ * An entry with flags other than KSVC_ENTRY_LINKED: R_CANCEL for a
+ * well-formed KSVC_ENTRY_CANCEL (see ksvc_uapi.h), else R_INVALID.  A
+ * corr_id of ksvc_dispatch_call() cannot be named: those belong to the
+ * library.
+ */
+static int cancel_route(const struct ksvc_entry *e)
+{
+	const __u64 *a = e->args;
+
+	if (e->flags != KSVC_ENTRY_CANCEL || e->syscall_nr ||
+	    (a[1] | a[2] | a[3] | a[4] | a[5]) ||
+	    (a[0] & KSVC_CORR_RESERVED_MASK) == KSVC_CORR_RESERVED_MASK)
+		return R_INVALID;
+	return R_CANCEL;
+}
+
 static int route_of(const struct ksvc_dispatcher *d,
 		    const struct ksvc_entry *e, int *opcode)
 {
 	int c, nonblock = -1;	/* -1: not looked at */
 	long fl0;
 
-	if (e->flags & ~KSVC_ENTRY_FLAGS_ALL)
-		return R_INVALID;
+	if (e->flags & ~KSVC_ENTRY_LINKED)
+		return cancel_route(e);
 	if (d->t1) {
 		int op = ksvc__t1_op(e, d->cur_pos);
 
@@ -945,8 +963,8 @@ static inline int route_fast(const struct ksvc_dispatcher *d,
 	__u64 len, off, addr;
 	__u16 t;
 
-	if (e->flags & ~KSVC_ENTRY_FLAGS_ALL)
-		return R_INVALID;
+	if (e->flags & ~KSVC_ENTRY_LINKED)
+		return cancel_route(e);
 	if (nr >= KSVC_NR_TABLE)
 		return route_of(d, e, opcode);
 	t = d->rtab[nr];
@@ -1096,6 +1114,7 @@ enum ksvc_route ksvc_dispatch_route(const struct ksvc_dispatcher *d,
 	case R_T2N:	return KSVC_ROUTE_TIER2;	/* may finish inline */
 	case R_T2I:	return KSVC_ROUTE_TIER2_INLINE;
 	case R_REFUSED:	return KSVC_ROUTE_REFUSED;
+	case R_CANCEL:	return KSVC_ROUTE_CANCEL;
 	}
 	return KSVC_ROUTE_INVALID;
 }
@@ -1142,6 +1161,50 @@ static void count_inline(struct ksvc_dispatcher *d, struct pass_ctx *pc,
 	*cflags = KSVC_COMP_TIER2;
 }
 
+/* Ask @op, in flight, to stop (KSVC_ENTRY_CANCEL). */
+static void cancel_op(struct ksvc_dispatcher *d, struct kop *op)
+{
+	__atomic_store_n(&op->cancel, 1, __ATOMIC_SEQ_CST);
+	if (!op->live)
+		return;		/* a chain successor: launch() sees it */
+	if (op->route == R_T1)
+		ksvc__t1_cancel_op(d, op);
+	else if (op->route == R_T2 || op->route == R_T2N)
+		ksvc__pool_cancel_op(d, op);
+}
+
+/*
+ * Run the cancel entry @self: find the entries in flight (taken before
+ * it, since the driver takes in ring order, and not finished) with the
+ * corr_id it names, and cancel each.  An op is in flight while it is
+ * live, or waits in a chain behind a live one.  Returns how many were
+ * found, or -ENOENT.
+ */
+static __s64 do_cancel(struct ksvc_dispatcher *d, struct kop *self)
+{
+	__u64 target = self->e.args[0];
+	unsigned int i;
+	__s64 n = 0;
+
+	for (i = 0; i < d->nops; i++) {
+		struct kop *op = &d->opmem[i];
+
+		if (!op->live || op == self)
+			continue;
+		for (;;) {
+			if (op->e.corr_id == target && !op->w) {
+				if (!op->cancel)	/* asked once is enough */
+					cancel_op(d, op);
+				n++;
+			}
+			if (!op->linked || !op->next)
+				break;
+			op = op->next;
+		}
+	}
+	return n ? n : -ENOENT;
+}
+
 /*
  * Start one op.  Returns 1 if it completed at once (*res, *cflags set),
  * 0 if a tier runs it and will finish it later.
@@ -1149,12 +1212,17 @@ static void count_inline(struct ksvc_dispatcher *d, struct pass_ctx *pc,
 static int launch(struct ksvc_dispatcher *d, struct pass_ctx *pc,
 		  struct kop *op, __s64 *res, __u32 *cflags)
 {
-	if (d->chain_state == CH_STOPPED) {
+	/* A stop, or a chain successor that a cancel named: never runs. */
+	if (d->chain_state == CH_STOPPED || op->cancel) {
 		*res = -ECANCELED;
 		*cflags = 0;
 		return 1;
 	}
 	switch (op->route) {
+	case R_CANCEL:
+		*res = do_cancel(d, op);
+		*cflags = 0;
+		return 1;
 	case R_INVALID:
 		CTR_INC(&d->c_invalid);
 		*res = -EINVAL;
@@ -2647,39 +2715,26 @@ static void wait_sync_driven(struct ksvc_dispatcher *d, struct kwaiter *w)
 	}
 }
 
-int ksvc_dispatch_call(struct ksvc_dispatcher *d, long nr,
-		       const __u64 args[6], __s64 *result, __u32 *cflags)
+static int check_sync(struct ksvc_dispatcher *d)
 {
-	static const __u64 zero[6];
-	struct ksvc_entry e;
-	struct kwaiter *w;
-	__u64 corr;
-	int err;
-
-	if (!d || !result)
+	if (!d)
 		return -EINVAL;
 	if (foreign(d))
 		return -EACCES;
-	if (d->driven) {
-		err = driver_ok(d);
-		if (err)
-			return err;
-	}
-	if (!args)
-		args = zero;
-	if (tier0(nr, args, result)) {
-		if (cflags)
-			*cflags = 0;
-		return 0;
-	}
-	err = waiter_get(d, &w, &corr);
+	return d->driven ? driver_ok(d) : 0;
+}
+
+/* Submit @e (corr_id set here) and wait for its answer. */
+static int run_sync(struct ksvc_dispatcher *d, struct ksvc_entry *e,
+		    __s64 *result, __u32 *cflags)
+{
+	struct kwaiter *w;
+	int err;
+
+	err = waiter_get(d, &w, &e->corr_id);
 	if (err)
 		return err;
-	memset(&e, 0, sizeof(e));
-	e.corr_id = corr;
-	e.syscall_nr = (__u32)nr;
-	memcpy(e.args, args, sizeof(e.args));
-	err = submit_raw(d, &e, 1, 0);
+	err = submit_raw(d, e, 1, 0);
 	if (err < 0) {
 		waiter_put(d, w);
 		return err;
@@ -2693,6 +2748,45 @@ int ksvc_dispatch_call(struct ksvc_dispatcher *d, long nr,
 		*cflags = w->cflags;
 	waiter_put(d, w);
 	return 0;
+}
+
+int ksvc_dispatch_call(struct ksvc_dispatcher *d, long nr,
+		       const __u64 args[6], __s64 *result, __u32 *cflags)
+{
+	static const __u64 zero[6];
+	struct ksvc_entry e;
+	int err;
+
+	err = result ? check_sync(d) : -EINVAL;
+	if (err)
+		return err;
+	if (!args)
+		args = zero;
+	if (tier0(nr, args, result)) {
+		if (cflags)
+			*cflags = 0;
+		return 0;
+	}
+	memset(&e, 0, sizeof(e));
+	e.syscall_nr = (__u32)nr;
+	memcpy(e.args, args, sizeof(e.args));
+	return run_sync(d, &e, result, cflags);
+}
+
+int ksvc_dispatch_cancel(struct ksvc_dispatcher *d, __u64 corr_id)
+{
+	struct ksvc_entry e;
+	__s64 res;
+	int err;
+
+	err = check_sync(d);
+	if (err)
+		return err;
+	if ((corr_id & KSVC_CORR_RESERVED_MASK) == KSVC_CORR_RESERVED_MASK)
+		return -EINVAL;
+	ksvc_prep_cancel(&e, 0, corr_id);
+	err = run_sync(d, &e, &res, NULL);
+	return err ? err : (int)(res < INT_MAX ? res : INT_MAX);
 }
 
 /* ---------------------------------------------------------------- */

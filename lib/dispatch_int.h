@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <liburing.h>
 
 #include "ksvc.h"
@@ -84,7 +85,7 @@ void mprod_commit(struct mprod *m, __u32 start, __u32 n);
  * pool if that does not finish it.
  */
 enum { R_INVALID = 0, R_T1 = 1, R_T2 = 2, R_T2I = 3, R_REFUSED = 4,
-       R_T2N = 5 };
+       R_T2N = 5, R_CANCEL = 6 };
 
 /* A waiter of ksvc_dispatch_call(). */
 struct kwaiter {
@@ -113,6 +114,7 @@ struct kop {
 	__u8 live;			/* launched into a tier, not finished */
 	__u8 opcode;			/* Tier 1 */
 	__u8 more;			/* Tier 1: KSVC_T1_* for ksvc__t1_more() */
+	__u8 cancel;			/* atomic: a KSVC_ENTRY_CANCEL named it */
 	struct kwaiter *w;		/* ksvc_dispatch_call() target */
 	struct ksvc_entry e;		/* private copy */
 	struct msghdr msg;		/* Tier 1 sendto with an address */
@@ -124,11 +126,22 @@ struct kop {
 _Static_assert(offsetof(struct kop, e.corr_id) + 8 <= 64,
 	       "struct kop: the hot fields span two cache lines");
 
+/*
+ * A pool worker.  cur and kick are how one call is cancelled
+ * (ksvc__pool_cancel_op() in tier2.c): cur is the op in the worker's
+ * hands, kick 0 (none), 1 (the driver is starting the timer) or 2 (the
+ * timer runs: the cancel signal every millisecond, until the worker
+ * stops it after the call).
+ */
 struct kworker {
 	pthread_t th;
 	struct ksvc_dispatcher *d;
 	__u32 in_call;			/* atomic */
 	int started;
+	struct kop *cur;		/* atomic */
+	__u32 kick;			/* atomic */
+	int has_timer;
+	timer_t timer;			/* SIGEV_THREAD_ID: this worker */
 };
 
 struct ktier_ctr {
@@ -234,6 +247,7 @@ struct ksvc_dispatcher {
 	unsigned int pool_stop;		/* atomic */
 	unsigned int pool_cancel;	/* atomic */
 	unsigned int pool_running;	/* atomic */
+	unsigned int test_gap_us[4];	/* ksvc__pool_test_gap() */
 	/*
 	 * The hand-off to the spinning worker (see ksvc__pool_push()), on
 	 * a cache line of its own: the driver reads pool_spinning and
@@ -331,6 +345,7 @@ static inline unsigned int ksvc__t1_wants_more(__u32 nr, __u64 msg_flags,
 }
 #define KSVC_T1_MORE	INT_MIN	/* ksvc__t1_more(): resubmitted */
 int ksvc__t1_cancel_all(struct ksvc_dispatcher *d);
+void ksvc__t1_cancel_op(struct ksvc_dispatcher *d, struct kop *op);
 
 /*
  * ksvc__finish() for most Tier 1 ops, inline in the reaping loop: not in
@@ -375,6 +390,7 @@ int ksvc__pool_start(struct ksvc_dispatcher *d);
 void ksvc__pool_push(struct ksvc_dispatcher *d, struct kop **ops,
 		     unsigned int n);
 void ksvc__pool_cancel(struct ksvc_dispatcher *d);
+int ksvc__pool_cancel_op(struct ksvc_dispatcher *d, struct kop *op);
 void ksvc__pool_join(struct ksvc_dispatcher *d);
 void ksvc__pool_test_index(struct ksvc_dispatcher *d, unsigned int idx);
 int ksvc__signal_get(int sig);

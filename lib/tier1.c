@@ -639,9 +639,10 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 			return more_end(op, done, res);
 		}
 	}
-	/* Nothing new once a stop is asked for (what was written counts),
-	 * or without memory for the rest. */
-	if (A_LOADR(&d->stop_req) || (vec && !op->rest))
+	/* Nothing new once a stop or a cancel is asked for (what was
+	 * written counts), or without memory for the rest. */
+	if (A_LOADR(&d->stop_req) || A_LOADR(&op->cancel) ||
+	    (vec && !op->rest))
 		return more_end(op, done, res);
 	sqe = get_sqe_or_null(d);
 	if (!sqe)
@@ -798,6 +799,24 @@ int ksvc__t1_reap(struct ksvc_dispatcher *d)
 	if (fast)
 		CTR_ADD(&d->c1.completed, fast);
 	return (int)n;
+}
+
+/*
+ * Ask io_uring to cancel @op's request (KSVC_ENTRY_CANCEL).  A request
+ * that io_uring can no longer stop (a read in progress in a worker)
+ * completes with its own result; a rest not yet queued is never queued
+ * (ksvc__t1_more() looks at op->cancel).
+ */
+void ksvc__t1_cancel_op(struct ksvc_dispatcher *d, struct kop *op)
+{
+	struct io_uring_sqe *sqe = get_sqe_or_null(d);
+
+	if (!sqe)
+		return;		/* the ring is gone: nothing runs any more */
+	io_uring_prep_cancel64(sqe, (__u64)(uintptr_t)op, 0);
+	io_uring_sqe_set_data64(sqe, UD_CANCEL);
+	d->t1_inflight++;
+	d->cancel_inflight++;
 }
 
 /*

@@ -17,8 +17,19 @@
  * says it is inside a call; one of them lands inside.  A call that never
  * returns to EINTR (an uninterruptible wait: disk I/O in progress) is
  * waited for.
+ *
+ * One call (KSVC_ENTRY_CANCEL, ksvc__pool_cancel_op()) is cancelled the
+ * same way, but only its worker may get the signal: any other call would
+ * fail with EINTR for nothing.  A queued call is taken out of the queue.
+ * A call in a worker's hands gets a timer that sends the worker the
+ * signal every millisecond (the first one may come before the call
+ * starts, as above), which the worker stops after the call, before it
+ * takes another: the signal cannot outlive the call it was meant for.
+ * The driver alone allocates ops, so while it cancels, the op a worker
+ * holds cannot be another call's.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +124,73 @@ static int spin_claim(struct ksvc_dispatcher *d, unsigned int running)
 				   __ATOMIC_SEQ_CST) == 0;
 }
 
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id	_sigev_un._tid
+#endif
+
+/* The timer that sends this worker the cancel signal (see the top). */
+static void kick_timer_create(struct kworker *w)
+{
+	struct sigevent sev;
+
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = w->d->cancel_signal;
+	sev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
+	w->has_timer = timer_create(CLOCK_MONOTONIC, &sev, &w->timer) == 0;
+}
+
+/*
+ * After a call: if the driver kicked it, wait until the timer runs, stop
+ * it, and let the signal it may have left pending be taken now (the
+ * return from timer_settime() delivers it), not by the next call.
+ */
+static void kick_end(struct kworker *w)
+{
+	static const struct itimerspec off;
+
+	while (__atomic_load_n(&w->kick, __ATOMIC_SEQ_CST) == 1)
+		sched_yield();
+	if (w->has_timer)
+		timer_settime(w->timer, 0, &off, NULL);
+	else
+		syscall(SYS_getppid);	/* delivers the pending signal */
+	__atomic_store_n(&w->kick, 0, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * FOR TESTS (test/test_dispatch_cancel.c declares it): make each worker
+ * wait @us microseconds before it publishes the call it took (@where 0)
+ * or after it looked for a cancel and before the call (@where 1), or the
+ * driver when it has seen the call in a worker's hands, before it claims
+ * the kick (@where 2) and before it starts the timer (@where 3): the
+ * windows that ksvc__pool_cancel_op() must cover.  A signal that comes
+ * during the second one is taken there, as it would be just before the
+ * call.
+ */
+void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
+			 unsigned int us);
+void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
+			 unsigned int us)
+{
+	if (where >= 0 && where < 4)
+		__atomic_store_n(&d->test_gap_us[where], us,
+				 __ATOMIC_RELAXED);
+}
+
+static void test_gap(struct ksvc_dispatcher *d, int where)
+{
+	unsigned int us = __atomic_load_n(&d->test_gap_us[where],
+					  __ATOMIC_RELAXED);
+	__u64 end;
+
+	if (__builtin_expect(!us, 1))
+		return;
+	end = ksvc__now_ns() + (__u64)us * 1000;
+	while (ksvc__now_ns() < end)
+		usleep(100);	/* EINTR: the signal is taken here */
+}
+
 static void *worker_main(void *arg)
 {
 	struct kworker *w = arg;
@@ -125,6 +203,7 @@ static void *worker_main(void *arg)
 	sigfillset(&set);
 	sigdelset(&set, d->cancel_signal);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
+	kick_timer_create(w);
 
 	for (;;) {
 		struct kop *op = NULL;
@@ -180,20 +259,33 @@ static void *worker_main(void *arg)
 			break;
 		}
 		op = d->pq[d->pq_head++ % d->pq_cap];
-		A_ADD(&d->pool_running, 1);
+		if (op)			/* NULL: cancelled in the queue */
+			A_ADD(&d->pool_running, 1);
 		/* More queued: make sure somebody else takes them. */
 		if (d->pq_head != d->pq_tail)
 			pthread_cond_signal(&d->pool_cv);
 		pthread_mutex_unlock(&d->pool_lock);
+		if (!op)
+			continue;
 run:
 		ksvc__busy(d->on_cpu, &ks);
+		test_gap(d, 0);
+		/* cur before cancel is read: see ksvc__pool_cancel_op() */
+		__atomic_store_n(&w->cur, op, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&w->in_call, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&d->pool_cancel, __ATOMIC_SEQ_CST))
+		if (__atomic_load_n(&d->pool_cancel, __ATOMIC_SEQ_CST) ||
+		    __atomic_load_n(&op->cancel, __ATOMIC_SEQ_CST)) {
 			res = -ECANCELED;	/* never started */
-		else
+		} else {
+			test_gap(d, 1);
 			res = ksvc__run_syscall(&op->e);
+		}
 		__atomic_store_n(&w->in_call, 0, __ATOMIC_SEQ_CST);
-		if (res == -EINTR && A_LOAD(&d->pool_cancel))
+		__atomic_store_n(&w->cur, NULL, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&w->kick, __ATOMIC_SEQ_CST))
+			kick_end(w);
+		if (res == -EINTR && (A_LOAD(&d->pool_cancel) ||
+				      A_LOAD(&op->cancel)))
 			res = -ECANCELED;
 
 		op->res = res;
@@ -203,6 +295,8 @@ run:
 		ksvc__worker_done(d, op);
 		A_ADD(&d->pool_running, -1);
 	}
+	if (w->has_timer)
+		timer_delete(w->timer);
 	return NULL;
 }
 
@@ -349,6 +443,76 @@ void ksvc__pool_cancel(struct ksvc_dispatcher *d)
 			sleep_ms(1);
 		round++;
 	} while (busy);
+}
+
+/* Start @w's timer if it still holds @op (see the top of this file). */
+static void pool_kick(struct ksvc_dispatcher *d, struct kworker *w,
+		      struct kop *op)
+{
+	static const struct itimerspec every_ms = { { 0, 1000000 },
+						    { 0, 1 } };
+	__u32 none = 0;
+
+	test_gap(d, 2);
+	if (!__atomic_compare_exchange_n(&w->kick, &none, 1, 0,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return;		/* running already, for this call */
+	if (__atomic_load_n(&w->cur, __ATOMIC_SEQ_CST) != op) {
+		/* Done meanwhile; the worker did not see the kick. */
+		__atomic_store_n(&w->kick, 0, __ATOMIC_SEQ_CST);
+		return;
+	}
+	test_gap(d, 3);
+	if (w->has_timer)
+		timer_settime(w->timer, 0, &every_ms, NULL);
+	else
+		pthread_kill(w->th, d->cancel_signal);	/* once: best effort */
+	__atomic_store_n(&w->kick, 2, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Cancel one pool call, on the driver (KSVC_ENTRY_CANCEL): op->cancel is
+ * set.  A call still in the mailbox or the queue is taken out and
+ * completes -ECANCELED at once; a call in a worker's hands is interrupted
+ * (or, if the worker has not started it, never started: the worker
+ * publishes cur, then reads op->cancel; this sets op->cancel, then reads
+ * cur, both sequentially consistent, so one of them sees the other).
+ * Returns 1 if the call was taken out.
+ */
+int ksvc__pool_cancel_op(struct ksvc_dispatcher *d, struct kop *op)
+{
+	struct kop *want = op;
+	unsigned int i;
+	int out = 0;
+
+	if (__atomic_compare_exchange_n(&d->mbox, &want, NULL, 0,
+					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+		out = 1;
+	} else {
+		pthread_mutex_lock(&d->pool_lock);
+		for (i = d->pq_head; i != d->pq_tail; i++) {
+			if (d->pq[i % d->pq_cap] == op) {
+				d->pq[i % d->pq_cap] = NULL;
+				out = 1;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&d->pool_lock);
+	}
+	if (out) {
+		op->res = -ECANCELED;
+		op->cflags = KSVC_COMP_TIER2;
+		ksvc__worker_done(d, op);
+		return 1;
+	}
+	for (i = 0; i < d->nworkers; i++) {
+		struct kworker *w = &d->workers[i];
+
+		if (w->started &&
+		    __atomic_load_n(&w->cur, __ATOMIC_SEQ_CST) == op)
+			pool_kick(d, w, op);
+	}
+	return 0;
 }
 
 /*

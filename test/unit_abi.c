@@ -161,7 +161,8 @@ static void test_constants(void)
 	     KSVC_FRESH_ALL == (KSVC_FRESH_PID | KSVC_FRESH_PPID |
 				KSVC_FRESH_IDS | KSVC_FRESH_UTS |
 				KSVC_FRESH_NOFILE) &&
-	     KSVC_RING_NEED_WAKEUP == 1 && KSVC_ENTRY_FLAGS_ALL == 1 &&
+	     KSVC_RING_NEED_WAKEUP == 1 && KSVC_ENTRY_LINKED == 1 &&
+	     KSVC_ENTRY_CANCEL == 2 && KSVC_ENTRY_FLAGS_ALL == 3 &&
 	     (KSVC_FEAT_NOTIFY | KSVC_FEAT_REFRESH | KSVC_FEAT_TIER0) == 7 &&
 	     (KSVC_COMP_REFUSED | KSVC_COMP_TIER1 | KSVC_COMP_TIER2) == 7;
 	tap_ok(ok, "entry bounds 16..32768, 4 KiB pages, flag and bit values");

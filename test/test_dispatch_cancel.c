@@ -1,0 +1,675 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_dispatch_cancel - KSVC_ENTRY_CANCEL and ksvc_dispatch_cancel().
+ *
+ * In both dispatcher modes:
+ *   - a pool call blocked in the kernel (read on an empty pipe) completes
+ *     -ECANCELED; the cancel entry says 1; the worker's next calls are
+ *     not interrupted (no stray signal);
+ *   - a pool call queued behind busy workers completes -ECANCELED at
+ *     once, while they stay blocked; ksvc_dispatch_cancel() frees them;
+ *   - a Tier 1 receive waiting for data completes -ECANCELED, and the
+ *     socket loses nothing;
+ *   - a write that moved data before the cancel returns that count, in
+ *     Tier 1 (the dispatcher's continuation) and in the pool, also with
+ *     the cancel in the write's own batch;
+ *   - chains: a cancelled waiting link never runs; a cancelled running
+ *     link ends the chain;
+ *   - two entries with one corr_id: both, and the result says 2;
+ *   - nothing in flight: -ENOENT; malformed cancel entries: -EINVAL, and
+ *     their target runs on;
+ *   - a cancel that comes in either window of a pool call (taken, not
+ *     yet published; published, not yet started), each held open, and
+ *     the driver's (the call ends as its worker's timer is started: the
+ *     worker's next call must not get the signal);
+ *   - many cancels racing calls that start or finish at that moment:
+ *     each call completes once, each cancel lands within the bound, and
+ *     no call that was not cancelled ever sees EINTR.
+ * "Promptly" is 5 s here: a functional bound, not a timing (QEMU TCG).
+ */
+#include <limits.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <liburing.h>
+
+#include "test_dispatch.h"
+
+#define PROMPT_MS	5000
+
+/* lib/tier2.c, for tests */
+void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
+			 unsigned int us);
+
+static struct ksvc_dispatcher *mk(struct ksvc *k, int mode,
+				  unsigned int workers, int pool_rw)
+{
+	struct ksvc_dispatch_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = td_mode_flags[mode];
+	p.workers = workers;
+	if (pool_rw) {		/* read and write in the pool, not Tier 1 */
+		td_mask_op(&p, IORING_OP_READ);
+		td_mask_op(&p, IORING_OP_WRITE);
+	}
+	return td_create_p(k, &p);
+}
+
+/* Submit, and give the calls time to start (a driven dispatcher: run). */
+static void go(struct ksvc_dispatcher *d, int mode,
+	       const struct ksvc_entry *e, unsigned int n)
+{
+	int r = ksvc_dispatch_submit(d, e, n, 0);
+
+	if (r != (int)n)
+		tap_bail("ksvc_dispatch_submit: %d", r);
+	if (mode == 1)
+		ksvc_dispatch_run(d);
+	usleep(50000);
+	if (mode == 1)
+		ksvc_dispatch_run(d);
+}
+
+static struct ksvc_entry cancel_entry(__u64 corr, __u64 target)
+{
+	struct ksvc_entry e;
+
+	ksvc_prep_cancel(&e, corr, target);
+	return e;
+}
+
+static void mkpipe(int p[2])
+{
+	if (pipe(p))
+		tap_bail("pipe: %s", strerror(errno));
+}
+
+static void put(int fd, const char *s)
+{
+	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
+		tap_bail("write: %s", strerror(errno));
+}
+
+/* Pool calls that must run whole: nanosleep(2 ms) fails with EINTR if a
+ * stray cancel signal reaches its worker. */
+static int pool_clean(struct ksvc_dispatcher *d, int n)
+{
+	static const struct timespec ms2 = { 0, 2000000 };
+	__u64 a[6] = { (uintptr_t)&ms2, 0 };
+	int i, ok = 0;
+
+	for (i = 0; i < n; i++) {
+		__s64 res = -1;
+		__u32 cf = 0;
+
+		ok += ksvc_dispatch_call(d, SYS_nanosleep, a, &res, &cf) == 0 &&
+		      res == 0 && cf == KSVC_COMP_TIER2;
+	}
+	return ok == n;
+}
+
+static void test_pool_running(int mode)
+{
+	struct ksvc *k = td_open(64, 64);
+	struct ksvc_dispatcher *d = mk(k, mode, 2, 1);
+	const char *m = td_mode_names[mode];
+	const struct ksvc_completion *x, *y;
+	struct ksvc_completion c[4];
+	struct ksvc_entry e[2];
+	char buf[8] = "";
+	int p[2], ok;
+	unsigned int got;
+	__u64 t0;
+
+	mkpipe(p);
+	e[0] = td_entry(10, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
+	go(d, mode, e, 1);
+	got = td_collect(d, c, 1, 100);
+	tap_ok(got == 0, "%s: a pool read on an empty pipe blocks", m);
+
+	t0 = td_now_ms();
+	e[0] = cancel_entry(11, 10);
+	go(d, mode, e, 1);
+	got = td_collect(d, c, 2, PROMPT_MS);
+	x = td_find(c, got, 10);
+	y = td_find(c, got, 11);
+	ok = got == 2 && x && y && x->result == -ECANCELED &&
+	     x->flags == KSVC_COMP_TIER2 && y->result == 1 && y->flags == 0;
+	tap_ok(ok, "%s: cancelled, it completes -ECANCELED (%lld, %#x); the "
+	       "cancel entry says 1 (%lld, %#x), in %llu ms", m,
+	       x ? (long long)x->result : 0LL, x ? x->flags : 0,
+	       y ? (long long)y->result : 0LL, y ? y->flags : 0,
+	       (unsigned long long)(td_now_ms() - t0));
+
+	put(p[1], "ab");
+	e[0] = td_entry(12, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
+	go(d, mode, e, 1);
+	got = td_collect(d, c, 1, PROMPT_MS);
+	tap_ok(got == 1 && c[0].result == 2 && memcmp(buf, "ab", 2) == 0 &&
+	       pool_clean(d, 20),
+	       "%s: the pipe lost nothing, and 20 pool nanosleep()s after run "
+	       "whole (no stray signal)", m);
+	close(p[0]);
+	close(p[1]);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+static void test_pool_queued(int mode)
+{
+	struct ksvc *k = td_open(64, 64);
+	struct ksvc_dispatcher *d = mk(k, mode, 2, 1);
+	const char *m = td_mode_names[mode];
+	struct ksvc_completion c[4];
+	struct ksvc_entry e[2];
+	char buf[3][8];
+	int p[3][2], i, r1, r2, ok;
+	unsigned int got;
+
+	for (i = 0; i < 3; i++)
+		mkpipe(p[i]);
+	for (i = 0; i < 2; i++)
+		e[i] = td_entry(20 + (__u64)i, SYS_read, (__u64)p[i][0],
+				(uintptr_t)buf[i], 8, 0);
+	go(d, mode, e, 2);
+	e[0] = td_entry(22, SYS_read, (__u64)p[2][0], (uintptr_t)buf[2], 8, 0);
+	go(d, mode, e, 1);
+	e[0] = cancel_entry(23, 22);
+	go(d, mode, e, 1);
+	got = td_collect(d, c, 2, PROMPT_MS);
+	ok = got == 2 && td_find(c, got, 22) &&
+	     td_find(c, got, 22)->result == -ECANCELED &&
+	     td_find(c, got, 23) && td_find(c, got, 23)->result == 1;
+	tap_ok(ok && td_collect(d, c, 1, 100) == 0,
+	       "%s: a read queued behind 2 blocked workers completes "
+	       "-ECANCELED at once; they stay blocked", m);
+
+	r1 = ksvc_dispatch_cancel(d, 20);
+	r2 = ksvc_dispatch_cancel(d, 21);
+	got = td_collect(d, c, 2, PROMPT_MS);
+	ok = r1 == 1 && r2 == 1 && got == 2 &&
+	     c[0].result == -ECANCELED && c[1].result == -ECANCELED;
+	tap_ok(ok, "%s: ksvc_dispatch_cancel() returns 1 for each (%d, %d) "
+	       "and both complete -ECANCELED (%u)", m, r1, r2, got);
+	tap_ok(ksvc_dispatch_cancel(d, 20) == -ENOENT &&
+	       ksvc_dispatch_cancel(d, 999) == -ENOENT &&
+	       ksvc_dispatch_cancel(d, KSVC_CORR_RESERVED_MASK | 5) == -EINVAL,
+	       "%s: ksvc_dispatch_cancel(): -ENOENT when nothing is in "
+	       "flight, -EINVAL for a reserved corr_id", m);
+	for (i = 0; i < 3; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+static void test_tier1(int mode)
+{
+	struct ksvc *k = td_open(64, 64);
+	struct ksvc_dispatcher *d = mk(k, mode, 2, 0);
+	const char *m = td_mode_names[mode];
+	const struct ksvc_completion *x, *y;
+	struct ksvc_dispatch_stats st;
+	struct ksvc_completion c[4];
+	struct ksvc_entry e[2];
+	char buf[8] = "";
+	int sv[2], ok;
+	unsigned int got;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		tap_bail("socketpair");
+	ksvc_dispatch_stats(d, &st);
+	if (!st.tier1_available) {
+		tap_skip("no io_uring", "%s: a Tier 1 receive is cancelled", m);
+		tap_skip("no io_uring", "%s: the socket lost nothing", m);
+		goto out;
+	}
+	e[0] = td_entry(30, SYS_recvfrom, (__u64)sv[0], (uintptr_t)buf, 8, 0);
+	go(d, mode, e, 1);
+	e[0] = cancel_entry(31, 30);
+	go(d, mode, e, 1);
+	got = td_collect(d, c, 2, PROMPT_MS);
+	x = td_find(c, got, 30);
+	y = td_find(c, got, 31);
+	ok = got == 2 && x && y && x->result == -ECANCELED &&
+	     x->flags == KSVC_COMP_TIER1 && y->result == 1;
+	tap_ok(ok, "%s: a Tier 1 receive waiting for data completes "
+	       "-ECANCELED (%lld, %#x); the cancel says %lld", m,
+	       x ? (long long)x->result : 0LL, x ? x->flags : 0,
+	       y ? (long long)y->result : 0LL);
+	put(sv[1], "xyz");
+	e[0] = td_entry(32, SYS_recvfrom, (__u64)sv[0], (uintptr_t)buf, 8, 0);
+	go(d, mode, e, 1);
+	got = td_collect(d, c, 1, PROMPT_MS);
+	tap_ok(got == 1 && c[0].result == 3 && memcmp(buf, "xyz", 3) == 0 &&
+	       c[0].flags == KSVC_COMP_TIER1,
+	       "%s: the socket lost nothing: the next receive gets the data", m);
+out:
+	close(sv[0]);
+	close(sv[1]);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+/*
+ * A blocking write of 1 MiB into a pipe nobody reads fills the pipe and
+ * waits; cancelled, it returns what it wrote, as the system call
+ * interrupted by a signal does, and nothing more is written after.
+ * @together: the cancel in the same batch.  In Tier 1 the first part is
+ * then written as the batch goes in, and the cancel finds nothing in
+ * io_uring: the dispatcher must not send the rest.  In the pool the
+ * call never starts.
+ */
+static void test_partial(int mode, int pool, int together)
+{
+	struct ksvc *k = td_open(64, 64);
+	struct ksvc_dispatcher *d = mk(k, mode, 2, pool);
+	const char *m = td_mode_names[mode];
+	const struct ksvc_completion *x;
+	size_t big = 1 << 20;
+	char *src = malloc(big), *dst = malloc(big);
+	struct ksvc_completion c[4];
+	struct ksvc_entry e[2];
+	int p[2], cap, queued = -1, ok;
+	unsigned int got;
+
+	if (!src || !dst)
+		tap_bail("malloc");
+	mkpipe(p);
+	cap = fcntl(p[1], F_GETPIPE_SZ);
+	memset(src, 'w', big);
+	e[0] = td_entry(40, SYS_write, (__u64)p[1], (uintptr_t)src, big, 0);
+	e[1] = cancel_entry(41, 40);
+	if (together) {
+		go(d, mode, e, 2);
+		if (pool)
+			cap = -ECANCELED;	/* never started */
+	} else {
+		go(d, mode, e, 1);
+		go(d, mode, e + 1, 1);
+	}
+	got = td_collect(d, c, 2, PROMPT_MS);
+	x = td_find(c, got, 40);
+	usleep(50000);
+	ioctl(p[0], FIONREAD, &queued);
+	ok = got == 2 && x && cap && x->result == cap &&
+	     queued == (cap > 0 ? cap : 0) &&
+	     x->flags == (pool ? KSVC_COMP_TIER2 : KSVC_COMP_TIER1);
+	tap_ok(ok, "%s: a %s write of 1 MiB into a pipe nobody reads, "
+	       "cancelled %s, returns %d (%lld, %#x), and no more came (%d "
+	       "in the pipe)", m, pool ? "pool" : "Tier 1",
+	       together ? "in its batch" : "once it waits", cap,
+	       x ? (long long)x->result : 0LL, x ? x->flags : 0, queued);
+	free(src);
+	free(dst);
+	close(p[0]);
+	close(p[1]);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+static void test_chains(int mode)
+{
+	struct ksvc *k = td_open(64, 64);
+	struct ksvc_dispatcher *d = mk(k, mode, 2, 1);
+	const char *m = td_mode_names[mode];
+	const struct ksvc_completion *a, *b, *x;
+	char path[] = "/tmp/ksvc-cancel-XXXXXX", buf[8];
+	struct ksvc_completion c[4];
+	struct ksvc_entry e[2];
+	struct stat sb;
+	int p[2], fd = mkstemp(path), ok;
+	unsigned int got;
+
+	if (fd < 0)
+		tap_bail("mkstemp: %s", strerror(errno));
+	unlink(path);
+	mkpipe(p);
+
+	/* The waiting link is cancelled: it never runs. */
+	e[0] = td_entry(50, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
+	ksvc_prep_link(&e[0]);
+	e[1] = td_entry(51, SYS_write, (__u64)fd, (uintptr_t)"abc", 3, 0);
+	go(d, mode, e, 2);
+	e[0] = cancel_entry(52, 51);
+	go(d, mode, e, 1);
+	got = td_collect(d, c, 1, PROMPT_MS);
+	x = td_find(c, got, 52);
+	ok = got == 1 && x && x->result == 1;
+	put(p[1], "z");
+	got += td_collect(d, c + got, 2, PROMPT_MS);
+	a = td_find(c, got, 50);
+	b = td_find(c, got, 51);
+	ok = ok && got == 3 && a && b && a->result == 1 &&
+	     b->result == -ECANCELED && b->flags == 0 &&
+	     fstat(fd, &sb) == 0 && sb.st_size == 0;
+	tap_ok(ok, "%s: chain read -> write, the write cancelled while the "
+	       "read waits: the read completes 1, the write -ECANCELED and "
+	       "never ran (file size 0)", m);
+
+	/* The running link is cancelled: the chain ends there. */
+	e[0] = td_entry(53, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
+	ksvc_prep_link(&e[0]);
+	e[1] = td_entry(54, SYS_write, (__u64)fd, (uintptr_t)"abc", 3, 0);
+	go(d, mode, e, 2);
+	e[0] = cancel_entry(55, 53);
+	go(d, mode, e, 1);
+	got = td_collect(d, c, 3, PROMPT_MS);
+	a = td_find(c, got, 53);
+	b = td_find(c, got, 54);
+	x = td_find(c, got, 55);
+	ok = got == 3 && a && b && x && x->result == 1 &&
+	     a->result == -ECANCELED && b->result == -ECANCELED &&
+	     b->flags == 0 && fstat(fd, &sb) == 0 && sb.st_size == 0;
+	tap_ok(ok, "%s: the same chain with the read cancelled: both "
+	       "complete -ECANCELED, the write never ran", m);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+static void test_matching(int mode)
+{
+	struct ksvc *k = td_open(64, 64);
+	struct ksvc_dispatcher *d = mk(k, mode, 3, 1);
+	const char *m = td_mode_names[mode];
+	const struct ksvc_completion *x;
+	struct ksvc_completion c[8];
+	struct ksvc_entry e[4];
+	char buf[2][8];
+	int p[2][2], i, ok, bad;
+	unsigned int got;
+
+	for (i = 0; i < 2; i++)
+		mkpipe(p[i]);
+	for (i = 0; i < 2; i++)
+		e[i] = td_entry(60, SYS_read, (__u64)p[i][0],
+				(uintptr_t)buf[i], 8, 0);
+	go(d, mode, e, 2);
+
+	/* Malformed cancels: -EINVAL, and the reads wait on. */
+	e[0] = cancel_entry(61, 60);
+	e[0].syscall_nr = SYS_getppid;	/* SYS_read is 0 */
+	e[1] = cancel_entry(62, 60);
+	e[1].args[1] = 1;
+	e[2] = cancel_entry(63, 60);
+	e[2].flags |= KSVC_ENTRY_LINKED;
+	e[3] = td_entry(64, SYS_getppid, 0, 0, 0, 0);
+	go(d, mode, e, 4);
+	got = td_collect(d, c, 4, PROMPT_MS);
+	bad = 0;
+	for (i = 0; i < 3; i++) {
+		x = td_find(c, got, 61 + (__u64)i);
+		bad += !x || x->result != -EINVAL;
+	}
+	x = td_find(c, got, 64);
+	ok = got == 4 && !bad && x && x->result == -ECANCELED &&
+	     td_collect(d, c, 1, 100) == 0;
+	tap_ok(ok, "%s: cancel entries with a syscall_nr, an args[1] or "
+	       "KSVC_ENTRY_LINKED complete -EINVAL (the linked one's "
+	       "successor -ECANCELED); their target waits on", m);
+
+	e[0] = cancel_entry(65, KSVC_CORR_RESERVED_MASK | 60);
+	e[1] = cancel_entry(66, 999);
+	go(d, mode, e, 2);
+	got = td_collect(d, c, 2, PROMPT_MS);
+	ok = got == 2 && td_find(c, got, 65) && td_find(c, got, 66) &&
+	     td_find(c, got, 65)->result == -EINVAL &&
+	     td_find(c, got, 66)->result == -ENOENT;
+	tap_ok(ok, "%s: a cancel naming a reserved corr_id: -EINVAL; naming "
+	       "nothing in flight: -ENOENT", m);
+	tap_ok(ksvc_dispatch_route(d, &e[0]) == KSVC_ROUTE_INVALID &&
+	       ksvc_dispatch_route(d, &e[1]) == KSVC_ROUTE_CANCEL,
+	       "%s: ksvc_dispatch_route(): KSVC_ROUTE_CANCEL, or INVALID", m);
+
+	e[0] = cancel_entry(67, 60);
+	go(d, mode, e, 1);
+	got = td_collect(d, c, 3, PROMPT_MS);
+	x = td_find(c, got, 67);
+	ok = got == 3 && x && x->result == 2;
+	for (i = 0; i < (int)got; i++)
+		if (c[i].corr_id == 60 && c[i].result != -ECANCELED)
+			ok = 0;
+	tap_ok(ok, "%s: two reads with one corr_id: the cancel says 2 (%lld), "
+	       "both complete -ECANCELED", m, x ? (long long)x->result : 0LL);
+
+	/* A call that finished is not in flight. */
+	e[0] = td_entry(68, SYS_getppid, 0, 0, 0, 0);
+	e[1] = cancel_entry(69, 68);
+	go(d, mode, e, 2);
+	got = td_collect(d, c, 2, PROMPT_MS);
+	x = td_find(c, got, 69);
+	tap_ok(got == 2 && x && x->result == -ENOENT,
+	       "%s: cancelling a call that already finished: -ENOENT", m);
+	for (i = 0; i < 2; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+/*
+ * The two windows of a pool call, made 200 ms wide: the cancel comes
+ * while the worker holds the call but has not published it (the worker
+ * must see the cancel itself), or after the worker looked for one and
+ * before the call (the first signal is taken there; the next one, a
+ * millisecond later, must interrupt the call).
+ */
+static void test_windows(int mode)
+{
+	static const char *const what[2] = { "before the worker publishes it",
+					     "just before the call starts" };
+	const char *m = td_mode_names[mode];
+	int where;
+
+	for (where = 0; where < 2; where++) {
+		struct ksvc *k = td_open(64, 64);
+		struct ksvc_dispatcher *d = mk(k, mode, 1, 1);
+		const struct ksvc_completion *x, *y;
+		struct ksvc_completion c[4];
+		struct ksvc_entry e[1];
+		char buf[8];
+		unsigned int got;
+		int p[2];
+
+		mkpipe(p);
+		ksvc__pool_test_gap(d, where, 200000);
+		e[0] = td_entry(70, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
+		go(d, mode, e, 1);
+		e[0] = cancel_entry(71, 70);
+		go(d, mode, e, 1);
+		got = td_collect(d, c, 2, PROMPT_MS);
+		x = td_find(c, got, 70);
+		y = td_find(c, got, 71);
+		ksvc__pool_test_gap(d, where, 0);
+		tap_ok(got == 2 && x && y && x->result == -ECANCELED &&
+		       y->result == 1 && pool_clean(d, 5),
+		       "%s: a read on an empty pipe cancelled %s completes "
+		       "-ECANCELED (%lld); the worker runs on", m, what[where],
+		       x ? (long long)x->result : 0LL);
+		close(p[0]);
+		close(p[1]);
+		ksvc_dispatch_destroy(d);
+		ksvc_close(k);
+	}
+}
+
+struct late_data {
+	int fd;
+	unsigned int ms;
+};
+
+static void *write_late(void *arg)
+{
+	const struct late_data *ld = arg;
+
+	usleep(ld->ms * 1000);
+	put(ld->fd, "L");
+	return NULL;
+}
+
+/*
+ * The driver's windows: it has seen the worker in the call, and is about
+ * to claim the kick (@where 2) or to start the worker's timer (@where 3),
+ * each held open 200 ms, when the call finishes (data comes) and the
+ * worker could take its next call, a queued nanosleep().  In the first,
+ * the driver must see the call gone and start nothing; in the second,
+ * the worker must wait for the timer, stop it and take the signal
+ * itself.  Either way the nanosleep() runs whole.
+ */
+static void test_kick_window(int mode, int where)
+{
+	static const struct timespec ms50 = { 0, 50000000 };
+	struct ksvc *k = td_open(64, 64);
+	struct ksvc_dispatcher *d = mk(k, mode, 1, 1);
+	const char *m = td_mode_names[mode];
+	const struct ksvc_completion *a, *b, *x;
+	struct ksvc_completion c[4];
+	struct ksvc_entry e[2];
+	struct late_data ld;
+	pthread_t th;
+	unsigned int got;
+	char buf[8];
+	int p[2];
+
+	mkpipe(p);
+	e[0] = td_entry(80, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
+	e[1] = td_entry(81, SYS_nanosleep, (uintptr_t)&ms50, 0, 0, 0);
+	go(d, mode, e, 2);
+	ksvc__pool_test_gap(d, where, 200000);
+	ld.fd = p[1];
+	ld.ms = 50;
+	if (pthread_create(&th, NULL, write_late, &ld))
+		tap_bail("pthread_create");
+	e[0] = cancel_entry(82, 80);
+	go(d, mode, e, 1);
+	got = td_collect(d, c, 3, PROMPT_MS);
+	pthread_join(th, NULL);
+	ksvc__pool_test_gap(d, where, 0);
+	a = td_find(c, got, 80);
+	b = td_find(c, got, 81);
+	x = td_find(c, got, 82);
+	tap_ok(got == 3 && a && b && x && x->result == 1 &&
+	       (a->result == 1 || a->result == -ECANCELED) && b->result == 0 &&
+	       pool_clean(d, 5),
+	       "%s: the call ends as the driver %s: the worker's next call, a "
+	       "nanosleep(), runs whole (%lld); the read: %lld", m,
+	       where == 2 ? "claims the kick" : "starts the worker's timer",
+	       b ? (long long)b->result : 0LL,
+	       a ? (long long)a->result : 0LL);
+	close(p[0]);
+	close(p[1]);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+/*
+ * Cancels racing calls: a pool read that may or may not have data, and
+ * may or may not have started, cancelled after 0 to 2 ms.  Every read
+ * completes once (its data, or -ECANCELED), every cancel says 1 or
+ * -ENOENT (the read finished first), nothing takes longer than the
+ * bound, and a pool nanosleep() after each never sees EINTR.
+ */
+static void test_race(int mode)
+{
+	struct ksvc *k = td_open(64, 64);
+	struct ksvc_dispatcher *d = mk(k, mode, 2, 1);
+	const char *m = td_mode_names[mode];
+	unsigned int n = (unsigned int)td_count(400, 40), i, got;
+	unsigned int cancelled = 0, finished = 0, bad = 0, eintr = 0;
+	struct ksvc_completion c[4];
+	struct ksvc_entry e[2];
+	uint64_t rnd = 0x2545f4914f6cdd1dull;
+	char buf[8];
+	int p[2];
+
+	mkpipe(p);
+	for (i = 0; i < n; i++) {
+		const struct ksvc_completion *x, *y;
+		uint64_t r = td_rnd(&rnd);
+		int data = (r & 3) == 0;
+		__u64 id = 1000 + (__u64)i * 2;
+
+		if (data)
+			put(p[1], "q");
+		e[0] = td_entry(id, SYS_read, (__u64)p[0], (uintptr_t)buf, 1, 0);
+		e[1] = cancel_entry(id + 1, id);
+		if (r & 4) {
+			if (ksvc_dispatch_submit(d, e, 2, 0) != 2)
+				tap_bail("submit");
+		} else {
+			if (ksvc_dispatch_submit(d, e, 1, 0) != 1)
+				tap_bail("submit");
+			if (mode == 1)
+				ksvc_dispatch_run(d);
+			usleep((useconds_t)((r >> 8) % 2000));
+			if (ksvc_dispatch_submit(d, e + 1, 1, 0) != 1)
+				tap_bail("submit");
+		}
+		got = td_collect(d, c, 2, PROMPT_MS);
+		x = td_find(c, got, id);
+		y = td_find(c, got, id + 1);
+		if (got != 2 || !x || !y) {
+			bad++;
+			tap_diag("round %u: %u completions", i, got);
+			break;
+		}
+		if (x->result == -ECANCELED && y->result == 1) {
+			cancelled++;
+		} else if (x->result == 1 &&
+			   (y->result == -ENOENT || y->result == 1)) {
+			finished++;
+		} else {
+			bad++;
+			tap_diag("round %u: read %lld, cancel %lld", i,
+				 (long long)x->result, (long long)y->result);
+		}
+		if (!data && x->result == 1)
+			bad++;		/* data from nowhere */
+		if (data && x->result == -ECANCELED) {
+			/* the byte stays in the pipe: take it back */
+			if (read(p[0], buf, 1) != 1)
+				bad++;
+		}
+		if (!pool_clean(d, 1))
+			eintr++;
+	}
+	tap_ok(!bad && !eintr && cancelled + finished == n && cancelled > 0,
+	       "%s: %u reads each cancelled after 0 to 2 ms: %u cancelled, %u "
+	       "finished first, %u wrong, %u stray EINTRs", m, n, cancelled,
+	       finished, bad, eintr);
+	close(p[0]);
+	close(p[1]);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+int main(int argc, char **argv)
+{
+	int mode;
+
+	td_args(argc, argv);
+	tap_plan(2 * 24);
+	td_say_where();
+	for (mode = 0; mode < 2; mode++) {
+		test_pool_running(mode);
+		test_pool_queued(mode);
+		test_tier1(mode);
+		test_partial(mode, 0, 0);
+		test_partial(mode, 1, 0);
+		test_partial(mode, 0, 1);
+		test_partial(mode, 1, 1);
+		test_chains(mode);
+		test_matching(mode);
+		test_windows(mode);
+		test_kick_window(mode, 2);
+		test_kick_window(mode, 3);
+		test_race(mode);
+	}
+	return tap_done();
+}
