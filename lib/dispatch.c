@@ -532,7 +532,6 @@ static struct kop *op_alloc(struct ksvc_dispatcher *d)
 static void op_free(struct ksvc_dispatcher *d, struct kop *op)
 {
 	op->live = 0;
-	op->cancel = 0;
 	op->w = NULL;
 	op->link = d->free_ops;
 	d->free_ops = op;
@@ -1080,6 +1079,7 @@ static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
 	op->linked = 0;
 	op->route = R_T1;
 	op->opcode = (__u8)t;
+	op->cancel = 0;
 	op->live = 1;
 	return 0;
 }
@@ -1517,6 +1517,7 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 		}
 		linked = (op->e.flags & KSVC_ENTRY_LINKED) != 0;
 		op->w = w;
+		op->cancel = 0;		/* ops are freed on more than one path */
 		op->next = NULL;
 		op->linked = (__u8)linked;
 		op->route = (__u8)route_fast(d, &op->e, &opcode);

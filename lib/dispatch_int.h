@@ -382,6 +382,9 @@ static inline int ksvc__t1_done_fast(struct ksvc_dispatcher *d,
 #define UD_TAIL		1ull
 #define UD_DB		2ull
 #define UD_CANCEL	3ull
+/* Or'ed into an op's address (64-byte aligned): io_uring's answer to
+ * ksvc__t1_cancel_op() for that op. */
+#define UD_OP_CANCEL	1ull
 #define UD_NOP		4ull	/* a request of no op's (cannot happen) */
 #define UD_INTERNAL_MAX	64ull
 

@@ -744,6 +744,41 @@ int ksvc__t1_submit(struct ksvc_dispatcher *d, int wait_nr,
 }
 
 /*
+ * Ask io_uring to cancel @op's request (KSVC_ENTRY_CANCEL).  A request
+ * that io_uring can no longer stop (a read in progress in a worker)
+ * completes with its own result; a rest not yet queued is never queued
+ * (ksvc__t1_more() looks at op->cancel).
+ */
+void ksvc__t1_cancel_op(struct ksvc_dispatcher *d, struct kop *op)
+{
+	struct io_uring_sqe *sqe = get_sqe_or_null(d);
+
+	if (!sqe)
+		return;		/* the ring is gone: nothing runs any more */
+	io_uring_prep_cancel64(sqe, (__u64)(uintptr_t)op, 0);
+	io_uring_sqe_set_data64(sqe, (__u64)(uintptr_t)op | UD_OP_CANCEL);
+	d->t1_inflight++;
+	d->cancel_inflight++;
+}
+
+/*
+ * io_uring answered the cancel of @op with @res.  -ENOENT while the op
+ * is still ours to finish means the request was between two of
+ * io_uring's homes: 6.1 moves a write it cannot do without waiting from
+ * the submission to task work, then to a worker, and a cancel that comes
+ * in between finds it nowhere.  Ask again (up to 254 times; the op's own
+ * completion, if it came first, was reaped before this answer).
+ */
+static void cancel_again(struct ksvc_dispatcher *d, struct kop *op, int res)
+{
+	if (res != -ENOENT || !op->live || op->route != R_T1 ||
+	    !op->cancel || op->cancel == 255)
+		return;
+	op->cancel++;
+	ksvc__t1_cancel_op(d, op);
+}
+
+/*
  * Collect every completion the ring holds.  Returns how many.
  *
  * Like io_uring_for_each_cqe(), but with one acquire load of the tail
@@ -782,6 +817,12 @@ int ksvc__t1_reap(struct ksvc_dispatcher *d)
 					d->cancel_inflight--;
 				continue;
 			}
+			if (ud & UD_OP_CANCEL) {
+				d->cancel_inflight--;
+				cancel_again(d, (struct kop *)(uintptr_t)
+						(ud & ~UD_OP_CANCEL), res);
+				continue;
+			}
 			op = (struct kop *)(uintptr_t)ud;
 			if (op->more) {
 				res = ksvc__t1_more(d, op, res);
@@ -799,24 +840,6 @@ int ksvc__t1_reap(struct ksvc_dispatcher *d)
 	if (fast)
 		CTR_ADD(&d->c1.completed, fast);
 	return (int)n;
-}
-
-/*
- * Ask io_uring to cancel @op's request (KSVC_ENTRY_CANCEL).  A request
- * that io_uring can no longer stop (a read in progress in a worker)
- * completes with its own result; a rest not yet queued is never queued
- * (ksvc__t1_more() looks at op->cancel).
- */
-void ksvc__t1_cancel_op(struct ksvc_dispatcher *d, struct kop *op)
-{
-	struct io_uring_sqe *sqe = get_sqe_or_null(d);
-
-	if (!sqe)
-		return;		/* the ring is gone: nothing runs any more */
-	io_uring_prep_cancel64(sqe, (__u64)(uintptr_t)op, 0);
-	io_uring_sqe_set_data64(sqe, UD_CANCEL);
-	d->t1_inflight++;
-	d->cancel_inflight++;
 }
 
 /*
