@@ -284,9 +284,9 @@ out:
  * A blocking write of 1 MiB into a pipe nobody reads fills the pipe and
  * waits; cancelled, it returns what it wrote, as the system call
  * interrupted by a signal does, and nothing more is written after.
- * @together: the cancel in the same batch.  In Tier 1 the first part is
- * then written as the batch goes in, and the cancel finds nothing in
- * io_uring: the dispatcher must not send the rest.  In the pool the
+ * @together: the cancel in the same batch.  In Tier 1 (6.12) the first
+ * part is then written as the batch goes in, and the cancel finds nothing
+ * in io_uring: the dispatcher must not send the rest.  In the pool the
  * call never starts.
  */
 static void test_partial(int mode, int pool, int together)
@@ -322,12 +322,21 @@ static void test_partial(int mode, int pool, int together)
 	usleep(50000);
 	ioctl(p[0], FIONREAD, &queued);
 	ok = got == 2 && x && cap && x->result == cap &&
-	     queued == (cap > 0 ? cap : 0) &&
-	     x->flags == (pool ? KSVC_COMP_TIER2 : KSVC_COMP_TIER1);
+	     queued == (cap > 0 ? cap : 0);
+	/*
+	 * Tier 1 in one batch: 6.12 writes the first part as the batch goes
+	 * in; 6.1 hands the write to a worker, and the cancel may catch it
+	 * before it starts.  Either way the result says what the pipe has.
+	 */
+	if (together && !pool && x && x->result == -ECANCELED && queued == 0)
+		ok = got == 2;
+	ok = ok && x->flags == (pool ? KSVC_COMP_TIER2 : KSVC_COMP_TIER1);
 	tap_ok(ok, "%s: a %s write of 1 MiB into a pipe nobody reads, "
-	       "cancelled %s, returns %d (%lld, %#x), and no more came (%d "
+	       "cancelled %s, returns %s (%lld, %#x), and no more came (%d "
 	       "in the pipe)", m, pool ? "pool" : "Tier 1",
-	       together ? "in its batch" : "once it waits", cap,
+	       together ? "in its batch" : "once it waits",
+	       together && !pool ? "what it wrote, or -ECANCELED" :
+	       cap > 0 ? "what it wrote" : "-ECANCELED",
 	       x ? (long long)x->result : 0LL, x ? x->flags : 0, queued);
 	free(src);
 	free(dst);
