@@ -71,12 +71,46 @@ static void go(struct ksvc_dispatcher *d, int mode,
 		ksvc_dispatch_run(d);
 }
 
+/* Close @n pipes at @p, stop @d, close @k. */
+static void teardown(struct ksvc_dispatcher *d, struct ksvc *k,
+		     int (*p)[2], int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
 static struct ksvc_entry cancel_entry(__u64 corr, __u64 target)
 {
 	struct ksvc_entry e;
 
 	ksvc_prep_cancel(&e, corr, target);
 	return e;
+}
+
+/*
+ * Cancel entry @id with a cancel entry @id + 1, and collect both answers
+ * (@x: the call's, @y: the cancel's; NULL if missing).  Returns how many
+ * came.
+ */
+static unsigned int cancel_now(struct ksvc_dispatcher *d, int mode,
+			       __u64 id, struct ksvc_completion *c,
+			       const struct ksvc_completion **x,
+			       const struct ksvc_completion **y)
+{
+	struct ksvc_entry e = cancel_entry(id + 1, id);
+	unsigned int got;
+
+	go(d, mode, &e, 1);
+	got = td_collect(d, c, 2, PROMPT_MS);
+	*x = td_find(c, got, id);
+	*y = td_find(c, got, id + 1);
+	return got;
 }
 
 static void mkpipe(int p[2])
@@ -129,11 +163,7 @@ static void test_pool_running(int mode)
 	tap_ok(got == 0, "%s: a pool read on an empty pipe blocks", m);
 
 	t0 = td_now_ms();
-	e[0] = cancel_entry(11, 10);
-	go(d, mode, e, 1);
-	got = td_collect(d, c, 2, PROMPT_MS);
-	x = td_find(c, got, 10);
-	y = td_find(c, got, 11);
+	got = cancel_now(d, mode, 10, c, &x, &y);
 	ok = got == 2 && x && y && x->result == -ECANCELED &&
 	     x->flags == KSVC_COMP_TIER2 && y->result == 1 && y->flags == 0;
 	tap_ok(ok, "%s: cancelled, it completes -ECANCELED (%lld, %#x); the "
@@ -150,10 +180,7 @@ static void test_pool_running(int mode)
 	       pool_clean(d, 20),
 	       "%s: the pipe lost nothing, and 20 pool nanosleep()s after run "
 	       "whole (no stray signal)", m);
-	close(p[0]);
-	close(p[1]);
-	ksvc_dispatch_destroy(d);
-	ksvc_close(k);
+	teardown(d, k, &p, 1);
 }
 
 static void test_pool_queued(int mode)
@@ -197,12 +224,7 @@ static void test_pool_queued(int mode)
 	       ksvc_dispatch_cancel(d, KSVC_CORR_RESERVED_MASK | 5) == -EINVAL,
 	       "%s: ksvc_dispatch_cancel(): -ENOENT when nothing is in "
 	       "flight, -EINVAL for a reserved corr_id", m);
-	for (i = 0; i < 3; i++) {
-		close(p[i][0]);
-		close(p[i][1]);
-	}
-	ksvc_dispatch_destroy(d);
-	ksvc_close(k);
+	teardown(d, k, p, 3);
 }
 
 static void test_tier1(int mode)
@@ -230,11 +252,7 @@ static void test_tier1(int mode)
 	}
 	e[0] = td_entry(30, SYS_recvfrom, (__u64)sv[0], (uintptr_t)buf, 8, 0);
 	go(d, mode, e, 1);
-	e[0] = cancel_entry(31, 30);
-	go(d, mode, e, 1);
-	got = td_collect(d, c, 2, PROMPT_MS);
-	x = td_find(c, got, 30);
-	y = td_find(c, got, 31);
+	got = cancel_now(d, mode, 30, c, &x, &y);
 	ok = got == 2 && x && y && x->result == -ECANCELED &&
 	     x->flags == KSVC_COMP_TIER1 && y->result == 1;
 	tap_ok(ok, "%s: a Tier 1 receive waiting for data completes "
@@ -340,10 +358,24 @@ static void test_partial(int mode, int pool, int together)
 	       x ? (long long)x->result : 0LL, x ? x->flags : 0, queued);
 	free(src);
 	free(dst);
-	close(p[0]);
-	close(p[1]);
-	ksvc_dispatch_destroy(d);
-	ksvc_close(k);
+	teardown(d, k, &p, 1);
+}
+
+/*
+ * The chain read(@rfd) -> write(@wfd, "abc") as entries @id and @id + 1,
+ * then, once the read waits, a cancel of @target as @id + 2.
+ */
+static void chain_and_cancel(struct ksvc_dispatcher *d, int mode, int rfd,
+			     int wfd, char *buf, __u64 id, __u64 target)
+{
+	struct ksvc_entry e[2];
+
+	e[0] = td_entry(id, SYS_read, (__u64)rfd, (uintptr_t)buf, 8, 0);
+	ksvc_prep_link(&e[0]);
+	e[1] = td_entry(id + 1, SYS_write, (__u64)wfd, (uintptr_t)"abc", 3, 0);
+	go(d, mode, e, 2);
+	e[0] = cancel_entry(id + 2, target);
+	go(d, mode, e, 1);
 }
 
 static void test_chains(int mode)
@@ -354,7 +386,6 @@ static void test_chains(int mode)
 	const struct ksvc_completion *a, *b, *x;
 	char path[] = "/tmp/ksvc-cancel-XXXXXX", buf[8];
 	struct ksvc_completion c[4];
-	struct ksvc_entry e[2];
 	struct stat sb;
 	int p[2], fd = mkstemp(path), ok;
 	unsigned int got;
@@ -365,12 +396,7 @@ static void test_chains(int mode)
 	mkpipe(p);
 
 	/* The waiting link is cancelled: it never runs. */
-	e[0] = td_entry(50, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
-	ksvc_prep_link(&e[0]);
-	e[1] = td_entry(51, SYS_write, (__u64)fd, (uintptr_t)"abc", 3, 0);
-	go(d, mode, e, 2);
-	e[0] = cancel_entry(52, 51);
-	go(d, mode, e, 1);
+	chain_and_cancel(d, mode, p[0], fd, buf, 50, 51);
 	got = td_collect(d, c, 1, PROMPT_MS);
 	x = td_find(c, got, 52);
 	ok = got == 1 && x && x->result == 1;
@@ -386,12 +412,7 @@ static void test_chains(int mode)
 	       "never ran (file size 0)", m);
 
 	/* The running link is cancelled: the chain ends there. */
-	e[0] = td_entry(53, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
-	ksvc_prep_link(&e[0]);
-	e[1] = td_entry(54, SYS_write, (__u64)fd, (uintptr_t)"abc", 3, 0);
-	go(d, mode, e, 2);
-	e[0] = cancel_entry(55, 53);
-	go(d, mode, e, 1);
+	chain_and_cancel(d, mode, p[0], fd, buf, 53, 53);
 	got = td_collect(d, c, 3, PROMPT_MS);
 	a = td_find(c, got, 53);
 	b = td_find(c, got, 54);
@@ -402,10 +423,7 @@ static void test_chains(int mode)
 	tap_ok(ok, "%s: the same chain with the read cancelled: both "
 	       "complete -ECANCELED, the write never ran", m);
 	close(fd);
-	close(p[0]);
-	close(p[1]);
-	ksvc_dispatch_destroy(d);
-	ksvc_close(k);
+	teardown(d, k, &p, 1);
 }
 
 static void test_matching(int mode)
@@ -481,12 +499,7 @@ static void test_matching(int mode)
 	x = td_find(c, got, 69);
 	tap_ok(got == 2 && x && x->result == -ENOENT,
 	       "%s: cancelling a call that already finished: -ENOENT", m);
-	for (i = 0; i < 2; i++) {
-		close(p[i][0]);
-		close(p[i][1]);
-	}
-	ksvc_dispatch_destroy(d);
-	ksvc_close(k);
+	teardown(d, k, p, 2);
 }
 
 /*
@@ -517,21 +530,14 @@ static void test_windows(int mode)
 		ksvc__pool_test_gap(d, where, 200000);
 		e[0] = td_entry(70, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
 		go(d, mode, e, 1);
-		e[0] = cancel_entry(71, 70);
-		go(d, mode, e, 1);
-		got = td_collect(d, c, 2, PROMPT_MS);
-		x = td_find(c, got, 70);
-		y = td_find(c, got, 71);
+		got = cancel_now(d, mode, 70, c, &x, &y);
 		ksvc__pool_test_gap(d, where, 0);
 		tap_ok(got == 2 && x && y && x->result == -ECANCELED &&
 		       y->result == 1 && pool_clean(d, 5),
 		       "%s: a read on an empty pipe cancelled %s completes "
 		       "-ECANCELED (%lld); the worker runs on", m, what[where],
 		       x ? (long long)x->result : 0LL);
-		close(p[0]);
-		close(p[1]);
-		ksvc_dispatch_destroy(d);
-		ksvc_close(k);
+		teardown(d, k, &p, 1);
 	}
 }
 
@@ -598,10 +604,7 @@ static void test_kick_window(int mode, int where)
 	       where == 2 ? "claims the kick" : "starts the worker's timer",
 	       b ? (long long)b->result : 0LL,
 	       a ? (long long)a->result : 0LL);
-	close(p[0]);
-	close(p[1]);
-	ksvc_dispatch_destroy(d);
-	ksvc_close(k);
+	teardown(d, k, &p, 1);
 }
 
 /*
@@ -679,10 +682,7 @@ static void test_race(int mode)
 	       "%s: %u reads each cancelled after 0 to 2 ms: %u cancelled, %u "
 	       "finished first, %u wrong, %u stray EINTRs", m, n, cancelled,
 	       finished, bad, eintr);
-	close(p[0]);
-	close(p[1]);
-	ksvc_dispatch_destroy(d);
-	ksvc_close(k);
+	teardown(d, k, &p, 1);
 }
 
 int main(int argc, char **argv)
