@@ -22,6 +22,14 @@
 
 #include "test_tier0.h"
 
+/*
+ * The test page's pid and ppid: above the kernel's PID_MAX_LIMIT (2^22),
+ * so that no real process has them (a child that happened to get pid
+ * 4242 once made a check fail that must not).
+ */
+#define PAGE_PID	4194401
+#define PAGE_PPID	4194402
+
 static int have_dev;
 
 static long sys_pid(void)
@@ -245,7 +253,7 @@ static void dispatch_tier0_from_page(void)
 	CALL(SYS_getrlimit, &nofile);
 #undef CALL
 	ksvc_dispatch_stats(d, &st);
-	tap_ok(pid == 4242 && ppid == 4343 && uid == 5001 && un == 0 &&
+	tap_ok(pid == PAGE_PID && ppid == PAGE_PPID && uid == 5001 && un == 0 &&
 	       strcmp(u.nodename, "from-the-page") == 0 && nofile == 0 &&
 	       rl.rlim_cur == 77 && cfs == 0 && st.taken == 0,
 	       "ksvc_dispatch_call() answers Tier 0 from the page: getpid "
@@ -282,8 +290,8 @@ static void test_installed(void)
 		tap_bail("mmap/madvise: %s", strerror(errno));
 	t0_fill_page(page);
 	/* Values no syscall gives here, to see where answers come from. */
-	page->pid = 4242;
-	page->ppid = 4343;
+	page->pid = PAGE_PID;
+	page->ppid = PAGE_PPID;
 	page->uid = 5001;
 	page->gid = 5002;
 	page->euid = 5003;
@@ -297,8 +305,9 @@ static void test_installed(void)
 	tap_ok(info.state == KSVC__T0_READY && info.page == page,
 	       "library reports it (state %d)", info.state);
 
-	tap_ok(ksvc_getpid() == 4242, "fresh PID: ksvc_getpid from the page");
-	tap_ok(ksvc_getppid() == 4343,
+	tap_ok(ksvc_getpid() == PAGE_PID,
+	       "fresh PID: ksvc_getpid from the page");
+	tap_ok(ksvc_getppid() == PAGE_PPID,
 	       "fresh PPID: ksvc_getppid from the page");
 	tap_ok(ksvc_getuid() == 5001 && ksvc_getgid() == 5002 &&
 	       ksvc_geteuid() == 5003 && ksvc_getegid() == 5004,
@@ -436,7 +445,7 @@ static void test_stress(void)
 	/* Restore the plain test page. */
 	page_write_begin();
 	strcpy(page->utsname_nodename, "from-the-page");
-	page->pid = 4242;
+	page->pid = PAGE_PID;
 	page_write_end();
 }
 
@@ -449,7 +458,7 @@ static int child_checks(void)
 	ksvc__t0_info(&info);
 	if (info.state != KSVC__T0_UNINIT || info.page)
 		bad |= 1;	/* the parent's state leaked into the child */
-	if (ksvc_getpid() != sys_pid() || ksvc_getpid() == 4242)
+	if (ksvc_getpid() != sys_pid() || ksvc_getpid() == PAGE_PID)
 		bad |= 2;
 	if (!t0_acc_ok("child"))
 		bad |= 4;
@@ -488,7 +497,7 @@ static void test_fork_children(void)
 	st = t0_wait(pid);
 	tap_ok(st == 0, "raw clone(SIGCHLD): same (status %d)", st);
 
-	tap_ok(ksvc_getpid() == 4242, "the parent still reads its page");
+	tap_ok(ksvc_getpid() == PAGE_PID, "the parent still reads its page");
 }
 
 static void test_vfork_installed(void)
@@ -530,7 +539,7 @@ static void on_alarm(int sig)
 
 	(void)sig;
 	sig_calls++;
-	if (ksvc_getpid() != 4242 || ksvc_uname(&u) != 0 ||
+	if (ksvc_getpid() != PAGE_PID || ksvc_uname(&u) != 0 ||
 	    strcmp(u.nodename, "from-the-page") != 0)
 		sig_bad++;
 	errno = saved;
@@ -550,7 +559,7 @@ static void test_signal(void)
 	sigaction(SIGALRM, &sa, NULL);
 	setitimer(ITIMER_REAL, &it, NULL);
 	for (i = 0; sig_calls < 50 && i < 2000000000L; i++) {
-		if (ksvc_getpid() != 4242 || ksvc_uname(&u) != 0)
+		if (ksvc_getpid() != PAGE_PID || ksvc_uname(&u) != 0)
 			bad++;
 		if ((i & 0xffff) == 0 && time(NULL) - start > 5)
 			break;
