@@ -49,7 +49,7 @@ static struct ksvc_dispatcher *mk(struct ksvc *k, int mode,
 	memset(&p, 0, sizeof(p));
 	p.flags = td_mode_flags[mode];
 	p.workers = workers;
-	if (pool_rw) {		/* read and write in the pool, not Tier 1 */
+	if (pool_rw) {	/* read and write in the pool, not Tier 1 */
 		td_mask_op(&p, IORING_OP_READ);
 		td_mask_op(&p, IORING_OP_WRITE);
 	}
@@ -265,7 +265,8 @@ static void test_tier1(int mode)
 	got = td_collect(d, c, 1, PROMPT_MS);
 	tap_ok(got == 1 && c[0].result == 3 && memcmp(buf, "xyz", 3) == 0 &&
 	       c[0].flags == KSVC_COMP_TIER1,
-	       "%s: the socket lost nothing: the next receive gets the data", m);
+	       "%s: the socket lost nothing: the next receive gets the data",
+	       m);
 
 	/*
 	 * A cancel that loses: the receive has its data as the batch goes
@@ -528,7 +529,8 @@ static void test_windows(int mode)
 
 		mkpipe(p);
 		ksvc__pool_test_gap(d, where, 200000);
-		e[0] = td_entry(70, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
+		e[0] = td_entry(70, SYS_read, (__u64)p[0], (uintptr_t)buf, 8,
+				0);
 		go(d, mode, e, 1);
 		got = cancel_now(d, mode, 70, c, &x, &y);
 		ksvc__pool_test_gap(d, where, 0);
@@ -636,7 +638,8 @@ static void test_race(int mode)
 
 		if (data)
 			put(p[1], "q");
-		e[0] = td_entry(id, SYS_read, (__u64)p[0], (uintptr_t)buf, 1, 0);
+		e[0] = td_entry(id, SYS_read, (__u64)p[0], (uintptr_t)buf, 1,
+				0);
 		e[1] = cancel_entry(id + 1, id);
 		if (r & 4) {
 			if (ksvc_dispatch_submit(d, e, 2, 0) != 2)
