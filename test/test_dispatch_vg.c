@@ -4,7 +4,8 @@
  * use of uninitialised memory, and nothing leaked, after a run that uses
  * every path that allocates: Tier 1, Tier 2 (pool and inline), refused,
  * chains, the blocking call, full rings, a writev continued after a short
- * count, and a stop that cancels calls blocked in the kernel (one of them
+ * count, two blocked calls cancelled one by one (KSVC_ENTRY_CANCEL), and a
+ * stop that cancels calls blocked in the kernel (one of them
  * such a writev waiting for room); with the dispatcher thread and with
  * the caller driving.
  *
@@ -150,6 +151,20 @@ static int scenario(int mode)
 	pthread_join(th, &th_got);
 	if ((uintptr_t)th_got != VG_BIG)
 		bad++;
+	/* Cancelled one by one: a pool call and a read, each blocked. */
+	e[0] = td_entry(20, SYS_nanosleep, (uintptr_t)&ts, 0, 0, 0);
+	e[1] = td_entry(21, SYS_read, (__u64)pfd[0], (uintptr_t)buf, 8, 0);
+	ksvc_dispatch_submit(d, e, 2, 0);
+	if (mode == 1)
+		ksvc_dispatch_run(d);
+	usleep(200000);
+	if (ksvc_dispatch_cancel(d, 20) != 1 ||
+	    ksvc_dispatch_cancel(d, 21) != 1)
+		bad++;
+	got = td_collect(d, c, 2, 20000);
+	if (got != 2 || c[0].result != -ECANCELED ||
+	    c[1].result != -ECANCELED)
+		bad++;
 	/* Calls blocked in the kernel, then stop; the writev has 64 KiB in. */
 	e[0] = td_entry(10, SYS_read, (__u64)pfd[0], (uintptr_t)buf, 8, 0);
 	e[1] = td_entry(11, SYS_nanosleep, (uintptr_t)&ts, 0, 0, 0);
@@ -225,9 +240,8 @@ int main(int argc, char **argv)
 		tap_bail("waitpid");
 	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	       "valgrind memcheck: thread and driven dispatchers, every tier, "
-	       "chains, full rings, a continued writev, stop with blocked "
-	       "calls: no error, no leak "
-	       "(status %d%s)", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+	       "chains, full rings, a continued writev, cancels, stop with "
+	       "blocked calls: no error, no leak (status %d%s)", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
 	       WIFEXITED(st) && WEXITSTATUS(st) == 99 ? ": valgrind errors" :
 	       WIFEXITED(st) && WEXITSTATUS(st) == 1 ? ": a check failed" : "");
 	tap_done();
