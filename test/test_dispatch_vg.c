@@ -56,6 +56,16 @@ static void *drain(void *arg)
 	return (void *)(uintptr_t)got;
 }
 
+/* Submit calls that will block, and give them time to start. */
+static void start_blocked(struct ksvc_dispatcher *d, int mode,
+			  const struct ksvc_entry *e, unsigned int n)
+{
+	ksvc_dispatch_submit(d, e, n, 0);
+	if (mode == 1)
+		ksvc_dispatch_run(d);
+	usleep(200000);
+}
+
 static int scenario(int mode)
 {
 	struct ksvc_dispatch_params p;
@@ -154,10 +164,7 @@ static int scenario(int mode)
 	/* Cancelled one by one: a pool call and a read, each blocked. */
 	e[0] = td_entry(20, SYS_nanosleep, (uintptr_t)&ts, 0, 0, 0);
 	e[1] = td_entry(21, SYS_read, (__u64)pfd[0], (uintptr_t)buf, 8, 0);
-	ksvc_dispatch_submit(d, e, 2, 0);
-	if (mode == 1)
-		ksvc_dispatch_run(d);
-	usleep(200000);
+	start_blocked(d, mode, e, 2);
 	if (ksvc_dispatch_cancel(d, 20) != 1 ||
 	    ksvc_dispatch_cancel(d, 21) != 1)
 		bad++;
@@ -169,10 +176,7 @@ static int scenario(int mode)
 	e[0] = td_entry(10, SYS_read, (__u64)pfd[0], (uintptr_t)buf, 8, 0);
 	e[1] = td_entry(11, SYS_nanosleep, (uintptr_t)&ts, 0, 0, 0);
 	e[2] = td_entry(12, SYS_writev, (__u64)wfd[1], (uintptr_t)iov, 2, 0);
-	ksvc_dispatch_submit(d, e, 3, 0);
-	if (mode == 1)
-		ksvc_dispatch_run(d);
-	usleep(200000);
+	start_blocked(d, mode, e, 3);
 	if (ksvc_dispatch_stop(d) != 0)
 		bad++;
 	got = td_collect(d, c, 3, 5000);
