@@ -287,7 +287,8 @@ struct ksvc_dispatch_params {
 				 * signalling a worker before it reports the
 				 * call as uninterruptible and waits; default
 				 * 2000 */
-	int cancel_signal;	/* signal that interrupts Tier 2 workers,
+	int cancel_signal;	/* signal that interrupts Tier 2 workers
+				 * (stop, KSVC_ENTRY_CANCEL),
 				 * 1.._NSIG-1 but SIGKILL and SIGSTOP;
 				 * default SIGRTMIN + 6.  The library installs
 				 * an empty handler (no SA_RESTART) while a
