@@ -127,16 +127,16 @@ _Static_assert(offsetof(struct kop, e.corr_id) + 8 <= 64,
 	       "struct kop: the hot fields span two cache lines");
 
 /*
- * A pool worker.  cur and kick are how one call is cancelled
- * (ksvc__pool_cancel_op() in tier2.c): cur is the op in the worker's
- * hands, kick 0 (none), 1 (the driver is starting the timer) or 2 (the
- * timer runs: the cancel signal every millisecond, until the worker
- * stops it after the call).
+ * A pool worker.  cur is the op in the worker's hands, NULL between
+ * calls (a stop signals the worker while it is set).  With kick it is how
+ * one call is cancelled (ksvc__pool_cancel_op() in tier2.c): kick 0
+ * (none), 1 (the driver is starting the timer) or 2 (the timer runs: the
+ * cancel signal every millisecond, until the worker stops it after the
+ * call).
  */
 struct kworker {
 	pthread_t th;
 	struct ksvc_dispatcher *d;
-	__u32 in_call;			/* atomic */
 	int started;
 	struct kop *cur;		/* atomic */
 	__u32 kick;			/* atomic */

@@ -13,8 +13,8 @@
  * while the pool is cancelling).  The signal can arrive just before the
  * worker enters the call (after it checked pool_cancel): then the handler
  * runs, the call starts and blocks.  The stopper therefore sends the
- * signal again every millisecond for as long as the worker's in_call flag
- * says it is inside a call; one of them lands inside.  A call that never
+ * signal again every millisecond for as long as the worker holds a call
+ * (its cur op); one of them lands inside.  A call that never
  * returns to EINTR (an uninterruptible wait: disk I/O in progress) is
  * waited for.
  *
@@ -272,7 +272,6 @@ run:
 		test_gap(d, 0);
 		/* cur before cancel is read: see ksvc__pool_cancel_op() */
 		__atomic_store_n(&w->cur, op, __ATOMIC_SEQ_CST);
-		__atomic_store_n(&w->in_call, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&d->pool_cancel, __ATOMIC_SEQ_CST) ||
 		    __atomic_load_n(&op->cancel, __ATOMIC_SEQ_CST)) {
 			res = -ECANCELED;	/* never started */
@@ -280,7 +279,6 @@ run:
 			test_gap(d, 1);
 			res = ksvc__run_syscall(&op->e);
 		}
-		__atomic_store_n(&w->in_call, 0, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&w->cur, NULL, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&w->kick, __ATOMIC_SEQ_CST))
 			kick_end(w);
@@ -418,7 +416,7 @@ void ksvc__pool_cancel(struct ksvc_dispatcher *d)
 			struct kworker *w = &d->workers[i];
 
 			if (!w->started ||
-			    !__atomic_load_n(&w->in_call, __ATOMIC_SEQ_CST))
+			    !__atomic_load_n(&w->cur, __ATOMIC_SEQ_CST))
 				continue;
 			busy = 1;
 			/*
