@@ -160,7 +160,10 @@
  * io_uring worker), which need not be the caller.  Paths through
  * /proc/thread-self name that thread; /proc/self/attr/ files and
  * /proc/self/loginuid take writes only from the thread they name, the
- * main thread.  A read of a signalfd returns the signals pending for the
+ * main thread.  A write to Smack's relabel-self file (smackfs) sets
+ * the label list of the thread that writes, in its own credentials: a
+ * worker or the driver would keep it, and the caller would not get it.
+ * A read of a signalfd returns the signals pending for the
  * process and for the thread that reads: signals sent to the calling
  * thread alone may stay unseen.  Signals raised by a call (SIGPIPE,
  * SIGXFSZ) are not delivered to the caller: the dispatcher's threads
