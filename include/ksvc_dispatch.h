@@ -166,9 +166,13 @@
  * A read of a signalfd returns the signals pending for the
  * process and for the thread that reads: signals sent to the calling
  * thread alone may stay unseen.  Signals raised by a call (SIGPIPE,
- * SIGXFSZ) are not delivered to the caller: the dispatcher's threads
- * block them; the call still fails with EPIPE or EFBIG.  io_uring sends
- * add MSG_NOSIGNAL.
+ * SIGXFSZ) are not delivered to the caller when the dispatcher thread or
+ * a pool worker makes the call: those threads block them; the call still
+ * fails with EPIPE or EFBIG.  With KSVC_DISPATCH_CALLER_DRIVES the calls
+ * the driver makes itself (inline Tier 2 calls, and Tier 1 requests that
+ * io_uring issues at once) raise them on the driving thread, which is an
+ * application thread, as the system call would.  io_uring sends add
+ * MSG_NOSIGNAL.
  *
  * Conventions as in ksvc.h: 0 or a count on success, a negative errno on
  * failure; no function sets errno.
@@ -342,8 +346,9 @@ enum ksvc_route {
  * dispatcher runs everything in Tier 2 and says so in
  * ksvc_dispatch_stats().tier1_available.
  *
- * Returns 0, or: -EINVAL (NULL out or k, bad flags, a field out of range,
- * non-zero reserved, ONE_DRIVER without CALLER_DRIVES); -EBUSY (another
+ * Returns 0, or: -EINVAL (NULL out or k, an instance whose rings are not
+ * mapped, bad flags, a field out of range, non-zero reserved, ONE_DRIVER
+ * without CALLER_DRIVES); -EBUSY (another
  * dispatcher serves @k, or cancel_signal has an application handler);
  * -EACCES (@k belongs to another process); -ENOMEM; -EAGAIN (a thread
  * could not be created); or the error of a setup system call.
@@ -363,8 +368,9 @@ int ksvc_dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
  * thread, more than once, concurrently with every call but destroy.
  *
  * Returns the number of submit-ring entries left unanswered because the
- * completion ring was full (normally 0), or -EACCES in a forked child,
- * -EPERM from a non-driver thread with KSVC_DISPATCH_ONE_DRIVER.
+ * completion ring was full (normally 0), or -EINVAL (NULL @d), -EACCES
+ * in a forked child, -EPERM from a non-driver thread with
+ * KSVC_DISPATCH_ONE_DRIVER.
  */
 int ksvc_dispatch_stop(struct ksvc_dispatcher *d);
 
@@ -515,7 +521,7 @@ int ksvc_dispatch_run(struct ksvc_dispatcher *d);
  * accessors and never reach the ring (*cflags 0).  A refused call is not
  * made: *result is KSVC_REFUSED_RESULT and *cflags has KSVC_COMP_REFUSED.
  *
- * Returns 0 when *result is valid, or: -EINVAL (NULL @result), -EAGAIN
+ * Returns 0 when *result is valid, or: -EINVAL (NULL @d or @result), -EAGAIN
  * (submit ring full), -ESHUTDOWN (stopped before the call reached the
  * submit ring), -EACCES (forked child), -EPERM (ONE_DRIVER and another
  * thread).  A call still in the submit ring or in flight when
@@ -537,7 +543,8 @@ int ksvc_dispatch_call(struct ksvc_dispatcher *d, long nr,
  * the dispatcher has asked each to stop (not until they completed: each
  * still completes, see "Cancelling" at the top of this file).
  * Returns the number found (>= 1), or: -ENOENT (none in flight), -EINVAL
- * (NULL @d, @corr_id in the reserved range), and the errors of
+ * (NULL @d, @corr_id in the reserved range), -ECANCELED (the dispatcher
+ * stopped before the cancel entry ran), and the errors of
  * ksvc_dispatch_call().
  */
 int ksvc_dispatch_cancel(struct ksvc_dispatcher *d, __u64 corr_id);

@@ -688,12 +688,64 @@ static void test_race(int mode)
 	teardown(d, k, &p, 1);
 }
 
+/*
+ * Cancels and a stop.  A caller-driven dispatcher holds its entries in
+ * the submit ring until a thread drives it: a cancel entry still there
+ * when the dispatcher stops is answered -ECANCELED, as every other entry
+ * (ksvc_dispatch_cancel() returns that answer).  Once stopped,
+ * ksvc_dispatch_cancel() gives -ESHUTDOWN.
+ */
+static void test_stop(int mode)
+{
+	struct ksvc *k = td_open(64, 64);
+	struct ksvc_dispatcher *d = mk(k, mode, 2, 1);
+	const char *m = td_mode_names[mode];
+	const struct ksvc_completion *x, *y;
+	struct ksvc_completion c[4];
+	struct ksvc_entry e;
+	char buf[8];
+	int p[2], r, ok;
+	unsigned int got;
+
+	mkpipe(p);
+	e = td_entry(70, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
+	go(d, mode, &e, 1);
+	if (mode == 1) {
+		e = cancel_entry(71, 70);
+		r = ksvc_dispatch_submit(d, &e, 1, 0);
+		if (r != 1)
+			tap_bail("ksvc_dispatch_submit: %d", r);
+	}
+	r = ksvc_dispatch_stop(d);
+	got = td_collect(d, c, 3, 1000);
+	x = td_find(c, got, 70);
+	y = td_find(c, got, 71);
+	if (mode == 1) {
+		ok = r == 0 && got == 2 && x && y &&
+		     x->result == -ECANCELED && y->result == -ECANCELED;
+		tap_ok(ok, "%s: a cancel entry still in the submit ring at the "
+		       "stop completes -ECANCELED (%lld), as its target (%lld)",
+		       m, y ? (long long)y->result : 0LL,
+		       x ? (long long)x->result : 0LL);
+	} else {
+		tap_skip("a dispatcher thread takes entries at once",
+			 "%s: a cancel entry still in the submit ring at the "
+			 "stop completes -ECANCELED", m);
+	}
+	ok = (mode == 1 || (r == 0 && got == 1 && x &&
+			    x->result == -ECANCELED)) &&
+	     ksvc_dispatch_cancel(d, 70) == -ESHUTDOWN;
+	tap_ok(ok, "%s: after a stop, ksvc_dispatch_cancel() gives -ESHUTDOWN",
+	       m);
+	teardown(d, k, &p, 1);
+}
+
 int main(int argc, char **argv)
 {
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(2 * 25);
+	tap_plan(2 * 27);
 	td_say_where();
 	for (mode = 0; mode < 2; mode++) {
 		test_pool_running(mode);
@@ -709,6 +761,7 @@ int main(int argc, char **argv)
 		test_kick_window(mode, 2);
 		test_kick_window(mode, 3);
 		test_race(mode);
+		test_stop(mode);
 	}
 	return tap_done();
 }
