@@ -1173,6 +1173,13 @@ static void cancel_op(struct ksvc_dispatcher *d, struct kop *op)
 		ksvc__pool_cancel_op(d, op);
 }
 
+/* A pool call whose worker has posted its result (thread mode). */
+static int posted(const struct kop *op)
+{
+	return (op->route == R_T2 || op->route == R_T2N) &&
+	       __atomic_load_n(&op->done_post, __ATOMIC_RELAXED);
+}
+
 /*
  * Run the cancel entry @self: find the entries in flight (taken before
  * it, since the driver takes in ring order, and not finished) with the
@@ -1192,7 +1199,8 @@ static __s64 do_cancel(struct ksvc_dispatcher *d, struct kop *self)
 		if (!op->live || op == self)
 			continue;
 		for (;;) {
-			if (op->e.corr_id == target && !op->w) {
+			if (op->e.corr_id == target && !op->w &&
+			    !posted(op)) {
 				if (!op->cancel)	/* asked once is enough */
 					cancel_op(d, op);
 				n++;
@@ -1256,6 +1264,7 @@ static int launch(struct ksvc_dispatcher *d, struct pass_ctx *pc,
 		__attribute__((__fallthrough__));	/* to the pool */
 	default:
 		CTR_INC(&d->c2.submitted);
+		__atomic_store_n(&op->done_post, 0, __ATOMIC_RELAXED);
 		op->live = 1;
 		if (!pc) {			/* outside a pass: at once */
 			ksvc__pool_push(d, &op, 1);
@@ -1333,12 +1342,18 @@ void ksvc__worker_done(struct ksvc_dispatcher *d, struct kop *op)
 	__u32 start;
 
 	if (d->driven || op->linked) {
-		op->done_post = 0;
+		__atomic_store_n(&op->done_post, 0, __ATOMIC_RELAXED);
 		done_push(d, op);
 		ksvc__doorbell(d, 0);
 		return;
 	}
 	count_done(d, op->res, op->cflags, 1);
+	/*
+	 * Before the result is out: once the application has seen it, a
+	 * cancel naming the call must not find it in flight (do_cancel()),
+	 * although the driver takes the op back only later.
+	 */
+	__atomic_store_n(&op->done_post, 1, __ATOMIC_RELAXED);
 	if (op->w) {
 		deliver_sync(d, op->w, op->res, op->cflags);
 	} else {
@@ -1355,7 +1370,7 @@ void ksvc__worker_done(struct ksvc_dispatcher *d, struct kop *op)
 		c->reserved1 = 0;
 		mprod_commit(&d->cqp, start, 1);
 	}
-	op->done_post = 1;
+	ksvc__test_gap(d, 7);
 	/* The op may be reused as soon as it is pushed: nothing after. */
 	if (op->w) {
 		done_push(d, op);
@@ -1392,7 +1407,7 @@ static int drain_done(struct ksvc_dispatcher *d)
 
 		rev = op->link;
 		n++;
-		if (op->done_post)
+		if (__atomic_load_n(&op->done_post, __ATOMIC_RELAXED))
 			op_free(d, op);
 		else
 			ksvc__finish(d, op, op->res, op->cflags);

@@ -110,7 +110,7 @@ struct kop {
 	__u32 cflags;
 	__u8 route;			/* R_* */
 	__u8 linked;			/* has a successor in ring order */
-	__u8 done_post;			/* on the done stack: already posted */
+	__u8 done_post;			/* atomic: pool op already posted */
 	__u8 live;			/* launched into a tier, not finished */
 	__u8 opcode;			/* Tier 1 */
 	__u8 more;			/* Tier 1: KSVC_T1_* for ksvc__t1_more() */
@@ -158,6 +158,8 @@ struct ktier_ctr {
 struct kcpu {
 	__u32 busy;
 } __attribute__((aligned(64)));
+
+#define KSVC_TEST_GAPS	8		/* ksvc__pool_test_gap() */
 
 struct ksvc_dispatcher {
 	struct ksvc *k;
@@ -247,7 +249,7 @@ struct ksvc_dispatcher {
 	unsigned int pool_stop;		/* atomic */
 	unsigned int pool_cancel;	/* atomic */
 	unsigned int pool_running;	/* atomic */
-	unsigned int test_gap_us[4];	/* ksvc__pool_test_gap() */
+	unsigned int test_gap_us[KSVC_TEST_GAPS]; /* ksvc__pool_test_gap() */
 	/*
 	 * The hand-off to the spinning worker (see ksvc__pool_push()), on
 	 * a cache line of its own: the driver reads pool_spinning and
@@ -405,6 +407,7 @@ __s64 ksvc__run_syscall(const struct ksvc_entry *e);
 void ksvc__finish(struct ksvc_dispatcher *d, struct kop *op, __s64 res,
 		  __u32 cflags);
 void ksvc__worker_done(struct ksvc_dispatcher *d, struct kop *op);
+void ksvc__test_gap(struct ksvc_dispatcher *d, int where);
 void ksvc__doorbell(struct ksvc_dispatcher *d, int force);
 int ksvc__fd_type(int fd);
 long ksvc__futex(__u32 *uaddr, int op, __u32 val, const struct timespec *ts);
@@ -484,6 +487,7 @@ static inline void ksvc__spin(struct kcpu *on_cpu, struct kspin *s,
 #define A_LOAD(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define A_LOADR(p)	__atomic_load_n((p), __ATOMIC_RELAXED)
 #define A_STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define A_STORER(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define A_ADD(p, v)	__atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
 #define A_INC(p)	__atomic_fetch_add((p), 1, __ATOMIC_RELAXED)
 #define A_ADDR(p, v)	__atomic_fetch_add((p), (v), __ATOMIC_RELAXED)

@@ -159,26 +159,30 @@ static void kick_end(struct kworker *w)
 }
 
 /*
- * FOR TESTS (test/test_dispatch_cancel.c declares it): make each worker
- * wait @us microseconds before it publishes the call it took (@where 0)
- * or after it looked for a cancel and before the call (@where 1), or the
- * driver when it has seen the call in a worker's hands, before it claims
- * the kick (@where 2) and before it starts the timer (@where 3): the
- * windows that ksvc__pool_cancel_op() must cover.  A signal that comes
- * during the second one is taken there, as it would be just before the
- * call.
+ * FOR TESTS (test/test_dispatch_cancel.c and test_dispatch_handoff.c
+ * declare it): make a thread wait @us microseconds in one of the windows
+ * where a race matters (@where):
+ * 0  a worker, before it publishes the call it took;
+ * 1  a worker, after it looked for a cancel and before the call (a
+ *    signal that comes then is taken there, as just before the call);
+ * 2  the driver, having seen the call in a worker's hands, before it
+ *    claims the kick, and 3 before it starts the timer (0 to 3 are the
+ *    windows ksvc__pool_cancel_op() must cover);
+ * 4  a worker after a call, before it claims the spin, and 5 after;
+ * 6  the driver, after it queued calls, before it decides whom to wake;
+ * 7  a worker, after it posted a result, before it hands the op back.
  */
 void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
 			 unsigned int us);
 void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
 			 unsigned int us)
 {
-	if (where >= 0 && where < 4)
+	if (where >= 0 && where < KSVC_TEST_GAPS)
 		__atomic_store_n(&d->test_gap_us[where], us,
 				 __ATOMIC_RELAXED);
 }
 
-static void test_gap(struct ksvc_dispatcher *d, int where)
+void ksvc__test_gap(struct ksvc_dispatcher *d, int where)
 {
 	unsigned int us = __atomic_load_n(&d->test_gap_us[where],
 					  __ATOMIC_RELAXED);
@@ -244,6 +248,8 @@ static void *worker_main(void *arg)
 						 __ATOMIC_SEQ_CST);
 			if (!op)
 				A_ADD(&d->pool_running, -1);
+			else if (A_LOADR(&d->pq_tail) != A_LOADR(&d->pq_head))
+				pthread_cond_signal(&d->pool_cv);
 			spin = 0;
 		}
 		if (op)
@@ -258,7 +264,8 @@ static void *worker_main(void *arg)
 			ksvc__idle(d->on_cpu, &ks);
 			break;
 		}
-		op = d->pq[d->pq_head++ % d->pq_cap];
+		op = d->pq[d->pq_head % d->pq_cap];
+		A_STORER(&d->pq_head, d->pq_head + 1);
 		if (op)			/* NULL: cancelled in the queue */
 			A_ADD(&d->pool_running, 1);
 		/* More queued: make sure somebody else takes them. */
@@ -269,14 +276,14 @@ static void *worker_main(void *arg)
 			continue;
 run:
 		ksvc__busy(d->on_cpu, &ks);
-		test_gap(d, 0);
+		ksvc__test_gap(d, 0);
 		/* cur before cancel is read: see ksvc__pool_cancel_op() */
 		__atomic_store_n(&w->cur, op, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&d->pool_cancel, __ATOMIC_SEQ_CST) ||
 		    __atomic_load_n(&op->cancel, __ATOMIC_SEQ_CST)) {
 			res = -ECANCELED;	/* never started */
 		} else {
-			test_gap(d, 1);
+			ksvc__test_gap(d, 1);
 			res = ksvc__run_syscall(&op->e);
 		}
 		__atomic_store_n(&w->cur, NULL, __ATOMIC_SEQ_CST);
@@ -288,8 +295,10 @@ run:
 
 		op->res = res;
 		op->cflags = KSVC_COMP_TIER2;
+		ksvc__test_gap(d, 4);
 		/* The spin to come, if no other worker is in a call. */
 		spin = spin_claim(d, 1);
+		ksvc__test_gap(d, 5);
 		ksvc__worker_done(d, op);
 		A_ADD(&d->pool_running, -1);
 	}
@@ -368,14 +377,19 @@ void ksvc__pool_push(struct ksvc_dispatcher *d, struct kop **ops,
 		return;
 	pthread_mutex_lock(&d->pool_lock);
 	for (i = 0; i < n; i++)
-		d->pq[d->pq_tail++ % d->pq_cap] = ops[i];
+		d->pq[(d->pq_tail + i) % d->pq_cap] = ops[i];
+	A_STORER(&d->pq_tail, d->pq_tail + n);
 	pthread_mutex_unlock(&d->pool_lock);
+	ksvc__test_gap(d, 6);
 	/*
 	 * A spinning worker will take the first call without a wake-up
 	 * (it clears pool_spinning, then looks at the queue under the
 	 * lock: both sides use sequentially consistent accesses, so either
 	 * we see it spinning and it sees the call, or we wake somebody);
 	 * whoever takes a call wakes another worker if more are queued.
+	 * That includes a spinner that finds a call in the mailbox instead
+	 * (pushed after this one, while it was still claiming its spin):
+	 * it runs that call and wakes a sleeper for the queue.
 	 * A batch wakes every idle worker at once.
 	 */
 	if (n > 1)
@@ -451,7 +465,7 @@ static void pool_kick(struct ksvc_dispatcher *d, struct kworker *w,
 						    { 0, 1 } };
 	__u32 none = 0;
 
-	test_gap(d, 2);
+	ksvc__test_gap(d, 2);
 	if (!__atomic_compare_exchange_n(&w->kick, &none, 1, 0,
 					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 		return;		/* running already, for this call */
@@ -460,7 +474,7 @@ static void pool_kick(struct ksvc_dispatcher *d, struct kworker *w,
 		__atomic_store_n(&w->kick, 0, __ATOMIC_SEQ_CST);
 		return;
 	}
-	test_gap(d, 3);
+	ksvc__test_gap(d, 3);
 	if (w->has_timer)
 		timer_settime(w->timer, 0, &every_ms, NULL);
 	else
@@ -521,8 +535,10 @@ int ksvc__pool_cancel_op(struct ksvc_dispatcher *d, struct kop *op)
 void ksvc__pool_test_index(struct ksvc_dispatcher *d, unsigned int idx)
 {
 	pthread_mutex_lock(&d->pool_lock);
-	if (d->pq_head == d->pq_tail)
-		d->pq_head = d->pq_tail = idx;
+	if (d->pq_head == d->pq_tail) {
+		A_STORER(&d->pq_head, idx);
+		A_STORER(&d->pq_tail, idx);
+	}
 	pthread_mutex_unlock(&d->pool_lock);
 }
 
