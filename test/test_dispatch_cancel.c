@@ -689,6 +689,44 @@ static void test_race(int mode)
 }
 
 /*
+ * A pool call whose result the application has seen is no longer in
+ * flight, even while its worker has not yet handed the op back to the
+ * driver (a window held open 500 ms; with a dispatcher thread the worker
+ * posts the result itself).
+ */
+static void test_posted(int mode)
+{
+	struct ksvc *k = td_open(64, 64);
+	struct ksvc_dispatcher *d = mk(k, mode, 2, 1);
+	const char *m = td_mode_names[mode];
+	const struct ksvc_completion *x, *y;
+	struct ksvc_completion c[4];
+	struct ksvc_entry e;
+	char buf[8];
+	int p[2], ok;
+	unsigned int got;
+
+	mkpipe(p);
+	put(p[1], "z");
+	ksvc__pool_test_gap(d, 7, 500000);
+	e = td_entry(80, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
+	go(d, mode, &e, 1);
+	got = td_collect(d, c, 1, PROMPT_MS);
+	x = td_find(c, got, 80);
+	ok = x && x->result == 1;
+	e = cancel_entry(81, 80);
+	go(d, mode, &e, 1);
+	got = td_collect(d, c, 1, PROMPT_MS);
+	y = td_find(c, got, 81);
+	ksvc__pool_test_gap(d, 7, 0);
+	tap_ok(ok && y && y->result == -ENOENT,
+	       "%s: a cancel naming a pool call whose result was reaped: "
+	       "-ENOENT (%lld), though its worker has not handed it back",
+	       m, y ? (long long)y->result : 0LL);
+	teardown(d, k, &p, 1);
+}
+
+/*
  * Cancels and a stop.  A caller-driven dispatcher holds its entries in
  * the submit ring until a thread drives it: a cancel entry still there
  * when the dispatcher stops is answered -ECANCELED, as every other entry
@@ -745,7 +783,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(2 * 27);
+	tap_plan(2 * 28);
 	td_say_where();
 	for (mode = 0; mode < 2; mode++) {
 		test_pool_running(mode);
@@ -761,6 +799,7 @@ int main(int argc, char **argv)
 		test_kick_window(mode, 2);
 		test_kick_window(mode, 3);
 		test_race(mode);
+		test_posted(mode);
 		test_stop(mode);
 	}
 	return tap_done();
