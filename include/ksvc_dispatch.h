@@ -97,8 +97,9 @@
  * MADV_WIPEONFORK page (which also catches raw clone() calls): in a child
  * every function below that returns an int fails with -EACCES without
  * touching anything; ksvc_dispatch_destroy() frees the child's copy of
- * the handle and closes its copy of the io_uring descriptor, and nothing
- * else; ksvc_dispatch_route() and ksvc_dispatch_mode() answer as in the
+ * the handle, closes its copy of the io_uring descriptor and gives back
+ * the copy's hold on the cancel signal, and nothing else;
+ * ksvc_dispatch_route() and ksvc_dispatch_mode() answer as in the
  * parent.
  *
  * Tier 1 is io_uring, with io_uring's behaviour where it differs from
@@ -381,8 +382,9 @@ int ksvc_dispatch_stop(struct ksvc_dispatcher *d);
  * KSVC_DISPATCH_ONE_DRIVER call it on the driver thread (elsewhere
  * io_uring refuses to be waited on, and Tier 1 requests in flight are
  * answered -ECANCELED without waiting for them).  In a forked child it
- * only frees the child's copy of the handle and closes its copy of the
- * io_uring descriptor.
+ * only frees the child's copy of the handle, closes its copy of the
+ * io_uring descriptor and gives back the copy's hold on the cancel
+ * signal.
  */
 void ksvc_dispatch_destroy(struct ksvc_dispatcher *d);
 

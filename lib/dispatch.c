@@ -2135,10 +2135,12 @@ void ksvc_dispatch_destroy(struct ksvc_dispatcher *d)
 	if (foreign(d)) {
 		/*
 		 * A forked child: no threads, no rings here.  Free this
-		 * process's copy of the memory, and close its copy of the
-		 * io_uring descriptor.
+		 * process's copy of the memory, close its copy of the
+		 * io_uring descriptor, and give back its hold on the cancel
+		 * signal (the parent's handler, inherited).
 		 */
 		ksvc__t1_exit(d);
+		ksvc__signal_put(d->cancel_signal);
 		reg_del(d->k);
 		free_all(d, 1);
 		return;
