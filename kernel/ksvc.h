@@ -97,7 +97,8 @@ struct ksvc_instance {
 
 /* Per open file. */
 struct ksvc_file {
-	struct mutex lock;		/* serialises CREATE */
+	struct mutex lock;		/* protects creating, publishes inst */
+	bool creating;			/* a CREATE is under way */
 	struct ksvc_instance *inst;	/* set once, smp_store_release */
 };
 

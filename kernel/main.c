@@ -96,20 +96,34 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	if (ret)
 		return ret;
 
-	/* Cheap early answer; the authoritative check is under the lock. */
-	if (ksvc_file_instance(file))
+	/*
+	 * One CREATE per file at a time, and none after one succeeded: a
+	 * second one fails here, before it writes anything to its argp.
+	 * The claim is dropped, not held, across the work and the copy out,
+	 * so that no lock is held while argp faults.
+	 */
+	mutex_lock(&kf->lock);
+	if (kf->inst || kf->creating) {
+		mutex_unlock(&kf->lock);
 		return -EBUSY;
+	}
+	kf->creating = true;
+	mutex_unlock(&kf->lock);
 
 	if (p.eventfd != -1) {
 		evfd = eventfd_ctx_fdget(p.eventfd);	/* EBADF or EINVAL */
-		if (IS_ERR(evfd))
-			return PTR_ERR(evfd);
+		if (IS_ERR(evfd)) {
+			ret = PTR_ERR(evfd);
+			goto out_unclaim;
+		}
 	}
 
 	/* Takes ownership of evfd, success or not. */
 	inst = ksvc_instance_create(&p, evfd);
-	if (IS_ERR(inst))
-		return PTR_ERR(inst);
+	if (IS_ERR(inst)) {
+		ret = PTR_ERR(inst);
+		goto out_unclaim;
+	}
 
 	p.abi_version = KSVC_ABI_VERSION;
 	p.features = KSVC_FEAT_NOTIFY | KSVC_FEAT_REFRESH | KSVC_FEAT_TIER0;
@@ -120,29 +134,30 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	/*
 	 * Copy out before publishing: once published, another thread may map
 	 * the instance, and a failed CREATE must leave the file untouched.
-	 * No lock is held here, so a fault on argp cannot deadlock against
-	 * mmap (which takes mmap_lock and then looks at kf->inst).
 	 */
 	if (copy_to_user(argp, &p, sizeof(p))) {
 		ksvc_instance_destroy(inst);
-		return -EFAULT;
+		ret = -EFAULT;
+		goto out_unclaim;
 	}
 
 	mutex_lock(&kf->lock);
-	if (kf->inst) {
-		mutex_unlock(&kf->lock);
-		ksvc_instance_destroy(inst);
-		return -EBUSY;
-	}
 	/* Visible to Tier 0 hooks before the first refresh. */
 	ksvc_t0_register(inst);
 	/* mmap and ioctls that see the pointer see the whole instance. */
 	smp_store_release(&kf->inst, inst);
+	kf->creating = false;
 	mutex_unlock(&kf->lock);
 
 	ksvc_t0_scan_sharers(inst);
 	ksvc_t0_refresh(inst, KSVC_FRESH_ALL);
 	return 0;
+
+out_unclaim:
+	mutex_lock(&kf->lock);
+	kf->creating = false;
+	mutex_unlock(&kf->lock);
+	return ret;
 }
 
 static long ksvc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)

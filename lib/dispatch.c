@@ -2657,7 +2657,7 @@ static int waiter_get(struct ksvc_dispatcher *d, struct kwaiter **wp,
 	pthread_mutex_unlock(&d->sync_lock);
 	w = &d->waiters[idx];
 	w->gen++;
-	w->sleeping = 0;
+	__atomic_store_n(&w->sleeping, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->state, W_WAIT, __ATOMIC_RELEASE);
 	*wp = w;
 	*corr = KSVC_CORR_RESERVED_MASK | ((__u64)w->gen << 16) | idx;

@@ -385,6 +385,7 @@ static void test_bounds(void)
 static pthread_barrier_t race_bar;
 static int race_fd;
 static int race_res[RACERS];
+static int race_touched[RACERS];	/* a loser's argument was written */
 
 static void *racer(void *arg)
 {
@@ -392,9 +393,18 @@ static void *racer(void *arg)
 	int round;
 
 	for (round = 0; round < ROUNDS; round++) {
-		pthread_barrier_wait(&race_bar);
+		struct ksvc_create_params p, before;
+
+		memset(&p, 0, sizeof(p));
 		/* alternate sizes so that pages tell who won */
-		race_res[i] = ku_create(race_fd, 16u << (i % 4), 16, -1);
+		p.submit_ring_entries = 16u << (i % 4);
+		p.complete_ring_entries = 16;
+		p.eventfd = -1;
+		before = p;
+		pthread_barrier_wait(&race_bar);
+		race_res[i] = ku_create_p(race_fd, &p);
+		race_touched[i] = race_res[i] != 0 &&
+				  memcmp(&p, &before, sizeof(p)) != 0;
 		pthread_barrier_wait(&race_bar);
 		pthread_barrier_wait(&race_bar);	/* main checked */
 	}
@@ -404,7 +414,7 @@ static void *racer(void *arg)
 static void test_race(void)
 {
 	pthread_t t[RACERS];
-	int round, bad_count = 0, bad_errno = 0, bad_dbg = 0;
+	int round, bad_count = 0, bad_errno = 0, bad_dbg = 0, touched = 0;
 	long i;
 
 	pthread_barrier_init(&race_bar, NULL, RACERS + 1);
@@ -419,6 +429,7 @@ static void test_race(void)
 		pthread_barrier_wait(&race_bar);	/* go */
 		pthread_barrier_wait(&race_bar);	/* all done */
 		for (i = 0; i < RACERS; i++) {
+			touched += race_touched[i];
 			if (race_res[i] == 0) {
 				wins++;
 				winner = (int)i;
@@ -451,6 +462,8 @@ static void test_race(void)
 	tap_ok(bad_count == 0, "%d threads CREATE on one file at once, %d "
 	       "rounds: exactly one succeeds each time", RACERS, ROUNDS);
 	tap_ok(bad_errno == 0, "the losers all get EBUSY");
+	tap_ok(touched == 0, "and find their argument as they passed it "
+	       "(%d written)", touched);
 	tap_ok(bad_dbg == 0, "debugfs shows exactly the winner's instance and "
 	       "pages each round");
 	tap_ok(ku_counts_wait(base), "after the races the counters return to "
@@ -461,8 +474,8 @@ int main(void)
 {
 	ku_require_module();
 	/* 3 open + 3 ioctls + 16 entries + 1 flags + 7 reserved
-	 * + 7 eventfd + 4 efault + 11 success + 6 bounds + 4 race */
-	tap_plan(62);
+	 * + 7 eventfd + 4 efault + 11 success + 6 bounds + 5 race */
+	tap_plan(63);
 	base = ku_counts();
 	fd = ku_open();
 	if (fd < 0)
