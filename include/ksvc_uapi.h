@@ -90,7 +90,8 @@ struct ksvc_create_params {
 };
 
 /*
- * KSVC_IOC_CREATE: set up the one instance of this open file.
+ * KSVC_IOC_CREATE: set up the one instance of this open file (EMFILE
+ *                  past the module's per-user limit, max_user_instances).
  * KSVC_IOC_NOTIFY: signal the instance's eventfd (ENOENT without one).
  * KSVC_IOC_REFRESH: bring every fresh bit of the shared page that can be
  *                   set back (see struct ksvc_shared_page).

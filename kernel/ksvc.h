@@ -9,6 +9,7 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/uidgid.h>
 #include <linux/workqueue.h>
 
 #include "ksvc_uapi.h"
@@ -100,6 +101,7 @@ struct ksvc_file {
 	struct mutex lock;		/* protects creating, publishes inst */
 	bool creating;			/* a CREATE is under way */
 	struct ksvc_instance *inst;	/* set once, smp_store_release */
+	kuid_t uid;			/* charged for inst (limit.c) */
 };
 
 /* instance.c */
@@ -148,6 +150,11 @@ void ksvc_hooks_exit(void);
 u32 ksvc_hooks_missing_groups(void);
 struct seq_file;
 void ksvc_hooks_show(struct seq_file *m);
+
+/* limit.c */
+int ksvc_user_charge(kuid_t uid);
+void ksvc_user_uncharge(kuid_t uid);
+void ksvc_limit_exit(void);
 
 /* debugfs.c */
 void ksvc_debugfs_init(void);

@@ -9,6 +9,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cred.h>
 #include <linux/eventfd.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
@@ -47,8 +48,10 @@ static int ksvc_release(struct inode *inode, struct file *file)
 {
 	struct ksvc_file *kf = file->private_data;
 
-	if (kf->inst)
+	if (kf->inst) {
 		ksvc_instance_release(kf->inst);
+		ksvc_user_uncharge(kf->uid);
+	}
 	mutex_destroy(&kf->lock);
 	kfree(kf);
 	return 0;
@@ -88,6 +91,7 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	struct ksvc_create_params p;
 	struct eventfd_ctx *evfd = NULL;
 	struct ksvc_instance *inst;
+	kuid_t uid;
 	long ret;
 
 	if (copy_from_user(&p, argp, sizeof(p)))
@@ -110,11 +114,16 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	kf->creating = true;
 	mutex_unlock(&kf->lock);
 
+	uid = current_uid();
+	ret = ksvc_user_charge(uid);		/* EMFILE past the limit */
+	if (ret)
+		goto out_unclaim;
+
 	if (p.eventfd != -1) {
 		evfd = eventfd_ctx_fdget(p.eventfd);	/* EBADF or EINVAL */
 		if (IS_ERR(evfd)) {
 			ret = PTR_ERR(evfd);
-			goto out_unclaim;
+			goto out_uncharge;
 		}
 	}
 
@@ -122,7 +131,7 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	inst = ksvc_instance_create(&p, evfd);
 	if (IS_ERR(inst)) {
 		ret = PTR_ERR(inst);
-		goto out_unclaim;
+		goto out_uncharge;
 	}
 
 	p.abi_version = KSVC_ABI_VERSION;
@@ -138,10 +147,11 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	if (copy_to_user(argp, &p, sizeof(p))) {
 		ksvc_instance_destroy(inst);
 		ret = -EFAULT;
-		goto out_unclaim;
+		goto out_uncharge;
 	}
 
 	mutex_lock(&kf->lock);
+	kf->uid = uid;
 	/* Visible to Tier 0 hooks before the first refresh. */
 	ksvc_t0_register(inst);
 	/* mmap and ioctls that see the pointer see the whole instance. */
@@ -153,6 +163,8 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	ksvc_t0_refresh(inst, KSVC_FRESH_ALL);
 	return 0;
 
+out_uncharge:
+	ksvc_user_uncharge(uid);
 out_unclaim:
 	mutex_lock(&kf->lock);
 	kf->creating = false;
@@ -242,6 +254,7 @@ static void __exit ksvc_exit(void)
 	ksvc_debugfs_exit();
 	ksvc_hooks_exit();
 	ksvc_instance_exit();
+	ksvc_limit_exit();
 }
 
 module_init(ksvc_init);
