@@ -203,9 +203,16 @@ static int ksvc_rlimit_after(struct kretprobe_instance *ri,
 
 /* ---- a task leaves an address space -------------------------------- */
 
-/* {exit,exec}_mm_release(tsk, mm) */
+/*
+ * {exit,exec}_mm_release(tsk, mm).  ksvc_t0_mm_release() frees and
+ * allocates, which an int3 trap (NMI context) must not do; there the
+ * hook does nothing, and the bits come back at the next refresh, which
+ * drops the sharers that left (t0_sharers_present()).
+ */
 static int ksvc_mm_release_before(struct kprobe *kp, struct pt_regs *regs)
 {
+	if (!kprobe_ftrace(kp))
+		return 0;
 	ksvc_t0_mm_release((struct task_struct *)regs_get_kernel_argument(regs, 0),
 			   (struct mm_struct *)regs_get_kernel_argument(regs, 1));
 	return 0;

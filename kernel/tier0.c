@@ -1144,7 +1144,8 @@ void ksvc_t0_scan_sharers(struct ksvc_instance *inst)
 /*
  * @tsk drops its address space @mm for good (exit, or execve past the
  * point of no return).  If it was a sharer, forget it and bring the bits
- * back now: @tsk never runs user code in @mm again.
+ * back now: @tsk never runs user code in @mm again.  Frees and allocates:
+ * only from an ftrace-based kprobe (hooks.c).
  */
 void ksvc_t0_mm_release(struct task_struct *tsk, struct mm_struct *mm)
 {
