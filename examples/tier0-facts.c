@@ -85,6 +85,15 @@ static void facts(const char *prefix)
 	    krl.rlim_cur != rl.rlim_cur || krl.rlim_max != rl.rlim_max)
 		mismatch(prefix, "getrlimit", (long)rl.rlim_cur,
 			 (long)krl.rlim_cur);
+	{
+		/* The kernel takes NULL and stores nothing, so glibc: 0. */
+		struct rlimit *volatile none = NULL;
+		long r = getrlimit(RLIMIT_NOFILE, none);
+
+		if (r != syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, NULL))
+			mismatch(prefix, "getrlimit(RLIMIT_NOFILE, NULL)", r,
+				 0);
+	}
 }
 
 static void *thread_main(void *arg)

@@ -105,6 +105,13 @@ EXPORT int getrlimit(__rlimit_resource_t resource, struct rlimit *rlim)
 	unsigned hit = 0;
 	int r;
 
+	/*
+	 * <sys/resource.h> declares rlim nonnull, so the compiler would drop
+	 * the NULL test of ksvc__t0_try_nofile() and store through it.  The
+	 * kernel takes NULL (glibc passes it on: 0, nothing stored), so must
+	 * we: the empty asm makes rlim a value the compiler knows nothing of.
+	 */
+	__asm__("" : "+r"(rlim));
 	if (__builtin_expect((int)resource == RLIMIT_NOFILE &&
 			     ksvc__t0_try_nofile(rlim), 1)) {
 		count(S_GETRLIMIT, 1);
