@@ -304,12 +304,80 @@ static void test_wait_alone(int mode)
 	ksvc_close(k);
 }
 
+/*
+ * A batch that does not fit whole queues nothing: with the completion
+ * ring full the dispatcher takes nothing, 12 entries wait in the 16-entry
+ * submit ring, and a batch of 8 gets -EAGAIN with the 12 still alone.
+ */
+static void test_batch_whole(int mode)
+{
+	struct ksvc *k = td_open(16, 16);
+	struct ksvc_dispatcher *d = td_create(k, td_mode_flags[mode], 2);
+	const char *m = td_mode_names[mode];
+	struct ksvc_completion c[40];
+	struct ksvc_entry e[8];
+	int i, r, got, ok;
+	__u32 ready;
+
+	for (i = 0; i < 28; i++) {
+		e[0] = td_entry((__u64)i, SYS_getppid, 0, 0, 0, 0);
+		if (ksvc_dispatch_submit(d, e, 1, 0) != 1)
+			tap_bail("submit %d", i);
+		settle(d, mode);
+	}
+	for (i = 0; i < 8; i++)
+		e[i] = td_entry(100 + (__u64)i, SYS_getppid, 0, 0, 0, 0);
+	r = ksvc_dispatch_submit(d, e, 8, 0);
+	ready = ksvc_ring_ready(&k->sq);
+	got = (int)td_collect(d, c, 40, 2000);
+	ok = r == -EAGAIN && ready == 12 && got == 28;
+	for (i = 0; i < got; i++)
+		if (c[i].corr_id >= 28)
+			ok = 0;
+	tap_ok(ok, "%s: a batch of 8 with room for 4: -EAGAIN (%d), nothing "
+	       "of it queued (%u waiting), the 28 before all answered (%d)",
+	       m, r, ready, got);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+/*
+ * After a stop, a wait for more completions than are ready gets
+ * -ESHUTDOWN, and what is ready stays for reap; a second stop answers as
+ * the first and changes nothing.
+ */
+static void test_stop_short(int mode)
+{
+	struct ksvc *k = td_open(16, 16);
+	struct ksvc_dispatcher *d = td_create(k, td_mode_flags[mode], 2);
+	const char *m = td_mode_names[mode];
+	struct ksvc_entry e = td_entry(7, SYS_getppid, 0, 0, 0, 0);
+	struct ksvc_completion c[4];
+	int i, r, s1, s2;
+
+	if (ksvc_dispatch_submit(d, &e, 1, 0) != 1)
+		tap_bail("submit");
+	for (i = 0; i < 200 && ksvc_ring_ready(&k->cq) == 0; i++)
+		settle(d, mode);
+	s1 = ksvc_dispatch_stop(d);
+	r = ksvc_dispatch_wait(d, c, 4, 2, 1000);
+	s2 = ksvc_dispatch_stop(d);
+	tap_ok(s1 == 0 && r == -ESHUTDOWN && ksvc_dispatch_reap(d, c, 4) == 1 &&
+	       c[0].corr_id == 7,
+	       "%s: after a stop, a wait for 2 with 1 ready: -ESHUTDOWN (%d), "
+	       "the 1 stays for reap", m, r);
+	tap_ok(s2 == s1 && ksvc_dispatch_reap(d, c, 4) == 0,
+	       "%s: a second stop returns as the first (%d, %d)", m, s1, s2);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
 int main(int argc, char **argv)
 {
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(2 * 11 + 1);
+	tap_plan(2 * 14 + 1);
 	td_say_where();
 	for (mode = 0; mode < 2; mode++) {
 		test_full(mode);
@@ -317,6 +385,8 @@ int main(int argc, char **argv)
 		test_stop_full(mode);
 		test_stop_waiting_submitter(mode);
 		test_wait_alone(mode);
+		test_batch_whole(mode);
+		test_stop_short(mode);
 	}
 	tap_done();
 }
