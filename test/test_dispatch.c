@@ -209,6 +209,40 @@ static void test_api(void)
 	p.uring_entries = 100;
 	tap_ok(ksvc_dispatch_create(&d, k, &p) == -EINVAL,
 	       "create: io_uring entries not a power of two -> EINVAL");
+	{
+		static const struct { __u32 workers, spin_us, uring; } out[] = {
+			{ 257, 0, 0 }, { 0, 10001, 0 }, { 0, 0, 4 },
+			{ 0, 0, 8192 },
+		}, at[] = { { 256, 10000, 8 }, { 1, 0, 4096 } };
+		unsigned int i, bad = 0;
+		int r;
+
+		for (i = 0; i < 4; i++) {
+			memset(&p, 0, sizeof(p));
+			p.workers = out[i].workers;
+			p.spin_us = out[i].spin_us;
+			p.uring_entries = out[i].uring;
+			r = ksvc_dispatch_create(&d, k, &p);
+			bad += r != -EINVAL;
+			if (r == 0)
+				ksvc_dispatch_destroy(d);
+		}
+		tap_ok(!bad, "create: 257 workers, spin_us 10001, 4 or 8192 "
+		       "io_uring entries -> EINVAL (%u not)", bad);
+		for (i = 0; i < 2; i++) {
+			memset(&p, 0, sizeof(p));
+			p.workers = at[i].workers;
+			p.spin_us = at[i].spin_us;
+			p.uring_entries = at[i].uring;
+			if (ksvc_dispatch_create(&d, k, &p) == 0)
+				ksvc_dispatch_destroy(d);
+			else
+				bad++;
+		}
+		tap_ok(!bad, "create: at the limits (256 workers, spin_us "
+		       "10000, 8 and 4096 io_uring entries) it works (%u not)",
+		       bad);
+	}
 
 	/* An application handler on the cancel signal is never replaced. */
 	memset(&sa, 0, sizeof(sa));
@@ -313,7 +347,7 @@ static void test_api(void)
 		pthread_create(&th, NULL, one_driver_thread, &a);
 		pthread_join(th, NULL);
 		tap_ok(a.r == 1, "ONE_DRIVER: another thread may submit, and "
-		       "gets EPERM from wait/run/call");
+		       "gets EPERM from wait/run/call/stop");
 	}
 	ksvc_dispatch_destroy(d);
 	ksvc_close(k2);
@@ -360,7 +394,7 @@ static void *one_driver_thread(void *arg)
 	       ksvc_dispatch_wait(a->d, &c, 1, 1, 0) == -EPERM &&
 	       ksvc_dispatch_run(a->d) == -EPERM &&
 	       ksvc_dispatch_call(a->d, SYS_getppid, NULL, &res, NULL) ==
-	       -EPERM;
+	       -EPERM && ksvc_dispatch_stop(a->d) == -EPERM;
 	return NULL;
 }
 
@@ -1428,7 +1462,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(31 + NMODES * 46 + RT_CONFIGS);
+	tap_plan(33 + NMODES * 46 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
