@@ -60,7 +60,7 @@ static struct ksvc_dispatcher *mk(struct ksvc *k, int mode,
 static void go(struct ksvc_dispatcher *d, int mode,
 	       const struct ksvc_entry *e, unsigned int n)
 {
-	int r = ksvc_dispatch_submit(d, e, n, 0);
+	int r = n ? ksvc_dispatch_submit(d, e, n, 0) : 0;
 
 	if (r != (int)n)
 		tap_bail("ksvc_dispatch_submit: %d", r);
@@ -477,6 +477,23 @@ static void test_matching(int mode)
 	     td_find(c, got, 66)->result == -ENOENT;
 	tap_ok(ok, "%s: a cancel naming a reserved corr_id: -EINVAL; naming "
 	       "nothing in flight: -ENOENT", m);
+	for (i = 2; i < 6; i++) {
+		e[i - 2] = cancel_entry(90 + (__u64)i, 60);
+		e[i - 2].args[i] = 1;
+	}
+	go(d, mode, e, 4);
+	got = td_collect(d, c, 4, PROMPT_MS);
+	bad = 0;
+	for (i = 2; i < 6; i++) {
+		x = td_find(c, got, 90 + (__u64)i);
+		bad += !x || x->result != -EINVAL;
+	}
+	tap_ok(got == 4 && !bad && td_collect(d, c, 1, 100) == 0,
+	       "%s: cancel entries with args[2], [3], [4] or [5] set complete "
+	       "-EINVAL; their target waits on", m);
+
+	e[0] = cancel_entry(65, KSVC_CORR_RESERVED_MASK | 60);
+	e[1] = cancel_entry(66, 999);
 	tap_ok(ksvc_dispatch_route(d, &e[0]) == KSVC_ROUTE_INVALID &&
 	       ksvc_dispatch_route(d, &e[1]) == KSVC_ROUTE_CANCEL,
 	       "%s: ksvc_dispatch_route(): KSVC_ROUTE_CANCEL, or INVALID", m);
@@ -727,55 +744,70 @@ static void test_posted(int mode)
 }
 
 /*
- * Cancels and a stop.  A caller-driven dispatcher holds its entries in
- * the submit ring until a thread drives it: a cancel entry still there
- * when the dispatcher stops is answered -ECANCELED, as every other entry
- * (ksvc_dispatch_cancel() returns that answer).  Once stopped,
- * ksvc_dispatch_cancel() gives -ESHUTDOWN.
+ * Cancels and a stop, with the completion ring full (16 answers nobody
+ * reaped), so that the dispatcher takes nothing more, in both modes: a
+ * cancel entry submitted as such stays in the submit ring, and so does
+ * the one of a ksvc_dispatch_cancel() waiting on another thread.  The
+ * stop answers that call -ECANCELED (a blocking call needs no completion
+ * slot), leaves the other unanswered for want of room (its return value
+ * says 1), and runs neither.  After it, ksvc_dispatch_cancel() gives
+ * -ESHUTDOWN.
  */
+struct cancel_arg {
+	struct ksvc_dispatcher *d;
+	int r, done;
+};
+
+static void *cancel_thread(void *arg)
+{
+	struct cancel_arg *a = arg;
+
+	a->r = ksvc_dispatch_cancel(a->d, 70);
+	__atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
 static void test_stop(int mode)
 {
-	struct ksvc *k = td_open(64, 64);
+	struct ksvc *k = td_open(64, 16);
 	struct ksvc_dispatcher *d = mk(k, mode, 2, 1);
 	const char *m = td_mode_names[mode];
-	const struct ksvc_completion *x, *y;
-	struct ksvc_completion c[4];
-	struct ksvc_entry e;
-	char buf[8];
-	int p[2], r, ok;
+	struct cancel_arg a = { d, 0, 0 };
+	struct ksvc_completion c[20];
+	struct ksvc_entry e[16];
+	int i, left, waited, right;
 	unsigned int got;
+	pthread_t th;
 
-	mkpipe(p);
-	e = td_entry(70, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
-	go(d, mode, &e, 1);
-	if (mode == 1) {
-		e = cancel_entry(71, 70);
-		r = ksvc_dispatch_submit(d, &e, 1, 0);
-		if (r != 1)
-			tap_bail("ksvc_dispatch_submit: %d", r);
-	}
-	r = ksvc_dispatch_stop(d);
-	got = td_collect(d, c, 3, 1000);
-	x = td_find(c, got, 70);
-	y = td_find(c, got, 71);
-	if (mode == 1) {
-		ok = r == 0 && got == 2 && x && y &&
-		     x->result == -ECANCELED && y->result == -ECANCELED;
-		tap_ok(ok, "%s: a cancel entry still in the submit ring at the "
-		       "stop completes -ECANCELED (%lld), as its target (%lld)",
-		       m, y ? (long long)y->result : 0LL,
-		       x ? (long long)x->result : 0LL);
-	} else {
-		tap_skip("a dispatcher thread takes entries at once",
-			 "%s: a cancel entry still in the submit ring at the "
-			 "stop completes -ECANCELED", m);
-	}
-	ok = (mode == 1 || (r == 0 && got == 1 && x &&
-			    x->result == -ECANCELED)) &&
-	     ksvc_dispatch_cancel(d, 70) == -ESHUTDOWN;
-	tap_ok(ok, "%s: after a stop, ksvc_dispatch_cancel() gives -ESHUTDOWN",
-	       m);
-	teardown(d, k, &p, 1);
+	for (i = 0; i < 16; i++)
+		e[i] = td_entry(200 + (__u64)i, SYS_getppid, 0, 0, 0, 0);
+	go(d, mode, e, 16);
+	for (i = 0; i < 100 && ksvc_ring_ready(&k->cq) < 16; i++)
+		go(d, mode, NULL, 0);
+	e[0] = cancel_entry(71, 70);
+	go(d, mode, e, 1);
+	pthread_create(&th, NULL, cancel_thread, &a);
+	usleep(100000);
+	waited = !__atomic_load_n(&a.done, __ATOMIC_ACQUIRE);
+	left = ksvc_dispatch_stop(d);
+	pthread_join(th, NULL);
+	tap_ok(waited && a.r == -ECANCELED,
+	       "%s: a ksvc_dispatch_cancel() whose entry is still in the "
+	       "submit ring when the dispatcher stops returns -ECANCELED "
+	       "(%d)", m, a.r);
+	got = td_collect(d, c, 20, 300);
+	right = got == 16;
+	for (i = 0; i < (int)got; i++)
+		if (c[i].corr_id < 200 || c[i].result != getppid())
+			right = 0;
+	tap_ok(left == 1 && right,
+	       "%s: the cancel entry with no completion slot is left "
+	       "unanswered (stop says %d) and never run; the 16 answers stay "
+	       "(%u)", m, left, got);
+	tap_ok(ksvc_dispatch_cancel(d, 70) == -ESHUTDOWN,
+	       "%s: after a stop, ksvc_dispatch_cancel() gives -ESHUTDOWN", m);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
 }
 
 int main(int argc, char **argv)
@@ -783,7 +815,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(2 * 28);
+	tap_plan(2 * 30);
 	td_say_where();
 	for (mode = 0; mode < 2; mode++) {
 		test_pool_running(mode);
