@@ -12,6 +12,7 @@
  * working during and after, also when the fork happens while one of its
  * Tier 2 calls is blocked.
  */
+#include <dirent.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -50,6 +51,25 @@ enum {
 
 static struct ksvc *pk;
 static struct ksvc_dispatcher *pd;
+/* The parent's answers, which the child's copy must give too. */
+static enum ksvc_mode pmode;
+static enum ksvc_route proute;
+static int ptier1;
+
+/* Open descriptors of this process. */
+static int count_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(dir);
+	return n - 1;		/* the directory's own */
+}
 
 /* What the child checks; the exit status has one bit per success. */
 static int child_checks(int full)
@@ -64,11 +84,19 @@ static int child_checks(int full)
 		bits |= C_SUBMIT;
 	if (ksvc_dispatch_reap(pd, c, 2) == -EACCES)
 		bits |= C_REAP;
-	if (ksvc_dispatch_wait(pd, c, 2, 1, 100) == -EACCES)
+	if (ksvc_dispatch_wait(pd, c, 2, 1, 100) == -EACCES &&
+	    ksvc_dispatch_run(pd) == -EACCES)
 		bits |= C_WAIT;
-	if (ksvc_dispatch_call(pd, SYS_getppid, NULL, &res, NULL) == -EACCES)
-		bits |= C_CALL;
-	if (ksvc_dispatch_stats(pd, &st) == -EACCES)
+	if (ksvc_dispatch_call(pd, SYS_getppid, NULL, &res, NULL) == -EACCES) {
+		struct ksvc_dispatcher *d2 = NULL;
+
+		/* The parent's instance is not the child's to serve. */
+		if (ksvc_dispatch_create(&d2, pk, NULL) == -EACCES)
+			bits |= C_CALL;
+	}
+	if (ksvc_dispatch_stats(pd, &st) == -EACCES &&
+	    ksvc_dispatch_mode(pd) == pmode &&
+	    ksvc_dispatch_route(pd, &e) == proute)
 		bits |= C_STATS;
 	if (ksvc_dispatch_stop(pd) == -EACCES)
 		bits |= C_STOP;
@@ -76,7 +104,14 @@ static int child_checks(int full)
 		bits |= C_UNMAPPED;
 	if (!full || !CHILD_MAY_ALLOCATE)
 		return bits | C_OWN;
-	ksvc_dispatch_destroy(pd);	/* frees the child's copy only */
+	{
+		int before = count_fds();
+
+		/* frees the child's copy only, and closes its io_uring fd */
+		ksvc_dispatch_destroy(pd);
+		if (before < 0 || count_fds() != before - (ptier1 ? 1 : 0))
+			return bits;
+	}
 	{
 		struct sigaction sa;
 
@@ -157,15 +192,26 @@ static void test_mode(int mode)
 	pk = td_open(64, 128);
 	pd = td_create(pk, td_mode_flags[mode], 2);
 	tap_ok(parent_works(), "%s: the parent's dispatcher works", m);
+	{
+		struct ksvc_entry ge = td_entry(1, SYS_getppid, 0, 0, 0, 0);
+		struct ksvc_dispatch_stats st;
+
+		pmode = ksvc_dispatch_mode(pd);
+		proute = ksvc_dispatch_route(pd, &ge);
+		ptier1 = ksvc_dispatch_stats(pd, &st) == 0 &&
+			 st.tier1_available;
+	}
 
 	pid = fork();
 	if (pid == 0)
 		_exit(child_checks(1));
 	ok = parent_works();
 	st = wait_child(pid);
-	tap_ok(st == C_ALL, "%s: fork child: submit/reap/wait/call/stats/stop "
-	       "-> EACCES, rings unmapped, destroy gives the cancel signal "
-	       "back, own dispatcher works (%#x)", m, st);
+	tap_ok(st == C_ALL, "%s: fork child: submit/reap/wait/run/call/stats/"
+	       "stop and a create on the parent's instance -> EACCES, mode "
+	       "and route as in the parent, rings unmapped, destroy closes "
+	       "the io_uring fd and gives the cancel signal back, own "
+	       "dispatcher works (%#x)", m, st);
 	tap_ok(ok && parent_works(), "%s: the parent's dispatcher works during "
 	       "and after", m);
 
