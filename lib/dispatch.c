@@ -993,7 +993,8 @@ static inline int route_fast(const struct ksvc_dispatcher *d,
 	case RK_T1_SEND:
 		len = e->args[2];
 		addr = e->args[4];
-		if (d->t1 && !addr && len <= INT_MAX) {
+		if (d->t1 && !addr && len <= INT_MAX &&
+		    ((t >> 8) == RK_T1_SEND || !(e->args[3] & MSG_WAITALL))) {
 			*opcode = t & 0xff;
 			return R_T1;
 		}
@@ -1046,6 +1047,8 @@ static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
 		fl = A_LOADR(&s->args[3]);
 		if (A_LOADR(&s->args[4]))
 			return -1;	/* an address: SENDMSG, or EISCONN */
+		if (kind == RK_T1_RECV && (fl & MSG_WAITALL))
+			return -1;	/* Tier 2: see ksvc__t1_op() */
 		break;
 	default:
 		return -1;
@@ -1056,7 +1059,8 @@ static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
 	if (kind == RK_T1_RECV || kind == RK_T1_SEND) {
 		sqe->msg_flags = (__u32)fl;
 		if (kind == RK_T1_RECV &&
-		    (d->flags & KSVC_DISPATCH_RECV_POLL_FIRST))
+		    (d->flags & KSVC_DISPATCH_RECV_POLL_FIRST) &&
+		    !(fl & MSG_DONTWAIT))	/* see tier1.c's poll_first() */
 			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	}
 	io_uring_sqe_set_data(sqe, op);

@@ -587,11 +587,19 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 	case SYS_sendto:
 		if (a[2] > INT_MAX)
 			return -1;
-		if (a[4])
+		if (a[4]) {
+			/* sendto() refuses an address length of 0 or over
+			 * sizeof(struct sockaddr_storage) (EINVAL); a
+			 * msghdr's is cut to that size, or drops the
+			 * address. */
+			if ((int)a[5] <= 0 ||
+			    (int)a[5] > (int)sizeof(struct sockaddr_storage))
+				return -1;
 			op = IORING_OP_SENDMSG;
+		}
 		break;
 	case SYS_recvfrom:
-		if (a[4] || a[2] > INT_MAX)
+		if (a[4] || a[2] > INT_MAX || (a[3] & MSG_WAITALL))
 			return -1;
 		break;
 	case SYS_sendmsg:
@@ -600,6 +608,13 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 		 * (EINVAL); io_uring would take it and read the control
 		 * data in the 32-bit layout. */
 		if ((unsigned int)a[2] & KSVC_MSG_CMSG_COMPAT)
+			return -1;
+		/* io_uring retries a short MSG_WAITALL receive on any
+		 * stream or seqpacket socket, from the same buffer: it
+		 * merges packets the system call returns one at a time,
+		 * and a MSG_PEEK peeks the same bytes again.  Tier 2. */
+		if (e->syscall_nr == SYS_recvmsg &&
+		    ((unsigned int)a[2] & MSG_WAITALL))
 			return -1;
 		break;
 	case SYS_splice:

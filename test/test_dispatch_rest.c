@@ -138,7 +138,7 @@ static const struct call_op ops[] = {
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		99	/* checks per mode, below */
+#define NCASES		105	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -1021,7 +1021,7 @@ static void waitall(struct ctx *x, const unsigned char *big)
 				sizeof(b), MSG_WAITALL, 0, 0, &fl);
 		pthread_join(th, NULL);
 		close(sv[0]);
-		check(x, k == 1 ? SYS_recvmsg : SYS_recvfrom, OP_TABLE, r,
+		check(x, k == 1 ? SYS_recvmsg : SYS_recvfrom, OP_NONE, r,
 		      (__s64)f.len, 0, fl, memcmp(b, big, f.len) == 0,
 		      k == 0 ? "MSG_WAITALL, 1 MiB sent in pieces: all of it, "
 			       "in order, in one call" :
@@ -1589,6 +1589,136 @@ static void odd_args(struct ctx *x)
 }
 
 /*
+ * More arguments io_uring takes otherwise than the system call:
+ * - MSG_WAITALL receives (Tier 2): io_uring retries a short one on any
+ *   stream or seqpacket socket, merging the records of a seqpacket
+ *   socket the system call returns one at a time;
+ * - a write longer than MAX_RW_COUNT: the system call writes that much
+ *   and returns it; the dispatcher must not continue the "short" write
+ *   (to /dev/null, which reads nothing of the buffer);
+ * - sendto with an address length of 0 or over sizeof(struct
+ *   sockaddr_storage): EINVAL (Tier 2), where a msghdr's is cut or the
+ *   address dropped.
+ */
+static void odd_args2(struct ctx *x)
+{
+	static char sbuf[256];
+	struct sockaddr_in to = { .sin_family = AF_INET,
+				  .sin_port = htons(9),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char b[100];
+	struct iovec iov = { b, sizeof(b) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	__s64 r;
+	__u32 fl;
+	int sv[2], nfd, ufd, n = -1;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		tap_bail("socketpair: %s", strerror(errno));
+	if (write(sv[1], "abc", 3) != 3 || write(sv[1], "defg", 4) != 4 ||
+	    write(sv[1], "hij", 3) != 3)
+		tap_bail("write: %s", strerror(errno));
+	memset(b, 0, sizeof(b));
+	r = run(x, SYS_recvfrom, (__u64)sv[0], (uintptr_t)b, sizeof(b),
+		MSG_WAITALL, 0, 0, &fl);
+	check(x, SYS_recvfrom, OP_NONE, r, 3, 0, fl, memcmp(b, "abc", 4) == 0,
+	      "MSG_WAITALL on a seqpacket socket: one record, \"abc\"");
+	memset(b, 0, sizeof(b));
+	r = run(x, SYS_recvmsg, (__u64)sv[0], (uintptr_t)&m, MSG_WAITALL, 0,
+		0, 0, &fl);
+	check(x, SYS_recvmsg, OP_NONE, r, 4, 0, fl,
+	      memcmp(b, "defg", 5) == 0 &&
+	      ioctl(sv[0], FIONREAD, &n) == 0 && n == 3,
+	      "MSG_WAITALL on a seqpacket socket: the next record, \"defg\", "
+	      "the third still there");
+	close(sv[0]);
+	close(sv[1]);
+
+	nfd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (nfd < 0)
+		tap_bail("/dev/null: %s", strerror(errno));
+	r = run(x, SYS_write, (__u64)nfd, (uintptr_t)sbuf, 0x7fffffffu, 0, 0,
+		0, &fl);
+	check(x, SYS_write, OP_TABLE, r,
+	      direct(SYS_write, (__u64)nfd, (uintptr_t)sbuf, 0x7fffffffu, 0,
+		     0, 0), 0, fl, r == 0x7ffff000,
+	      "INT_MAX bytes to /dev/null: MAX_RW_COUNT, as the system "
+	      "call, not continued");
+	close(nfd);
+
+	ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (ufd < 0)
+		tap_bail("socket: %s", strerror(errno));
+	memcpy(sbuf, &to, sizeof(to));
+	r = run(x, SYS_sendto, (__u64)ufd, (uintptr_t)"abc", 3, 0,
+		(uintptr_t)sbuf, 0, &fl);
+	check(x, SYS_sendto, OP_NONE, r,
+	      direct(SYS_sendto, (__u64)ufd, (uintptr_t)"abc", 3, 0,
+		     (uintptr_t)sbuf, 0), 0, fl, r == -EINVAL,
+	      "an address of length 0: EINVAL, as the system call");
+	r = run(x, SYS_sendto, (__u64)ufd, (uintptr_t)"abc", 3, 0,
+		(uintptr_t)sbuf, sizeof(sbuf), &fl);
+	check(x, SYS_sendto, OP_NONE, r,
+	      direct(SYS_sendto, (__u64)ufd, (uintptr_t)"abc", 3, 0,
+		     (uintptr_t)sbuf, sizeof(sbuf)), 0, fl, r == -EINVAL,
+	      "an address of length 256: EINVAL, as the system call");
+	close(ufd);
+}
+
+/*
+ * KSVC_DISPATCH_RECV_POLL_FIRST and MSG_DONTWAIT: io_uring does not try
+ * a poll-first receive before it polls, and fails one with MSG_DONTWAIT
+ * with EAGAIN even when data is queued (not every time: it depends on
+ * what the socket's wait queue saw); the dispatcher leaves poll-first
+ * off for those.  20 rounds on a blocking socket: 6 bytes queued, a
+ * direct recv of 2, then recvfrom and recvmsg with MSG_DONTWAIT must
+ * read 2 bytes each.
+ */
+static void poll_first(struct ksvc *k, int mode)
+{
+	struct ksvc_dispatcher *d;
+	char b[4] = "";
+	struct iovec iov = { b, 2 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	__u64 a[6];
+	__s64 r1 = 0, r2 = 0;
+	__u32 c1 = 0, c2 = 0;
+	int sv[2], i, bad = 0;
+
+	d = td_create(k, td_mode_flags[mode] | KSVC_DISPATCH_RECV_POLL_FIRST,
+		      2);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		tap_bail("socketpair: %s", strerror(errno));
+	for (i = 0; i < 20; i++) {
+		if (write(sv[1], "uvwxyz", 6) != 6 ||
+		    recv(sv[0], b, 2, 0) != 2)
+			tap_bail("write/recv: %s", strerror(errno));
+		a[0] = (__u64)sv[0];
+		a[1] = (uintptr_t)b;
+		a[2] = 2;
+		a[3] = MSG_DONTWAIT;
+		a[4] = a[5] = 0;
+		if (ksvc_dispatch_call(d, SYS_recvfrom, a, &r1, &c1))
+			tap_bail("ksvc_dispatch_call");
+		bad += r1 != 2 || memcmp(b, "wx", 2) != 0;
+		a[1] = (uintptr_t)&m;
+		a[2] = MSG_DONTWAIT;
+		a[3] = 0;
+		if (ksvc_dispatch_call(d, SYS_recvmsg, a, &r2, &c2))
+			tap_bail("ksvc_dispatch_call");
+		bad += r2 != 2 || memcmp(b, "yz", 2) != 0;
+	}
+	tap_ok(!bad, "%s: RECV_POLL_FIRST, MSG_DONTWAIT with data queued, 20 "
+	       "rounds: recvfrom and recvmsg read it as the system call (%d "
+	       "wrong; last %lld, %lld in Tier %d, %d)", td_mode_names[mode],
+	       bad, (long long)r1, (long long)r2, c1 & KSVC_COMP_TIER1 ? 1 : 2,
+	       c2 & KSVC_COMP_TIER1 ? 1 : 2);
+	close(sv[0]);
+	close(sv[1]);
+	ksvc_dispatch_destroy(d);
+}
+
+/*
  * short_pos(): RWF_NOAPPEND (6.9) at -1 on an O_APPEND descriptor writes
  * at the position, which a limit of 10 bytes cuts short in a 20-byte
  * file: the position must end at 10, not at the end.  Made directly,
@@ -1710,6 +1840,7 @@ static void one_mode(int mode)
 	statx_null(&x);
 	rw(&x);
 	odd_args(&x);
+	odd_args2(&x);
 	short_pos(&x);
 	names(&x);
 	xattrs(&x);
@@ -1724,6 +1855,7 @@ static void one_mode(int mode)
 	ksvc_dispatch_destroy(x.d);
 	x.d = NULL;
 	promise(k, mode);
+	poll_first(k, mode);
 	short_fast(k, mode, big);
 	if (mode == 0) {
 		short_stop(k, big, SYS_sendto);
