@@ -252,10 +252,12 @@ struct ksvc_dispatcher;
 	 * because io_uring does not honour O_NONBLOCK on sockets and pipes:
 	 * it waits where the system call fails with EAGAIN (or EINPROGRESS).
 	 * With this flag, such a call on a non-blocking descriptor waits.
-	 * The flag also covers socket time-outs (SO_RCVTIMEO, SO_SNDTIMEO):
-	 * by default a call on a socket with one runs in Tier 2 (one
-	 * getsockopt() more; for read and write only on descriptors that
-	 * may be sockets), with the flag in Tier 1, which waits however
+	 * The flag also covers socket time-outs (SO_RCVTIMEO, SO_SNDTIMEO)
+	 * and a receive low-water mark (SO_RCVLOWAT above 1): by default a
+	 * call on a socket with one runs in Tier 2 (one getsockopt() more,
+	 * two for receives; for read and write only on descriptors that
+	 * may be sockets), with the flag in Tier 1, which returns what is
+	 * queued without waiting for the low-water mark, and waits however
 	 * long it takes.
 	 * The socket calls among them (recvfrom, sendto, recvmsg, sendmsg,
 	 * accept, accept4, connect) on a non-blocking descriptor, or with

@@ -694,8 +694,10 @@ static int maybe_socket(long fl)
  * call, after nonblock_fd()'s fcntl(); for read, write, readv, writev
  * (and preadv2/pwritev2 at the file position), which take any file, only
  * where those flags say it may be a socket (@fl0, maybe_socket()), so
- * that reads of files pay nothing more.  Neither look under
- * KSVC_DISPATCH_BLOCKING_FDS.
+ * that reads of files pay nothing more.  Receives (not accept) also look
+ * at SO_RCVLOWAT, a second getsockopt(): the system call waits until that
+ * many bytes are there, io_uring's first try takes what is queued.
+ * Neither look under KSVC_DISPATCH_BLOCKING_FDS.
  */
 static int sock_timeout(const struct ksvc_dispatcher *d,
 			const struct ksvc_entry *e, long fl0)
@@ -735,7 +737,18 @@ static int sock_timeout(const struct ksvc_dispatcher *d,
 	if (syscall(SYS_getsockopt, (int)e->args[0], SOL_SOCKET, opt, &tv,
 		    &len) < 0)
 		return 0;
-	return tv.tv_sec || tv.tv_usec;
+	if (tv.tv_sec || tv.tv_usec)
+		return 1;
+	if (opt == SO_RCVTIMEO && e->syscall_nr != SYS_accept &&
+	    e->syscall_nr != SYS_accept4) {
+		int lowat = 1;
+
+		len = sizeof(lowat);
+		if (syscall(SYS_getsockopt, (int)e->args[0], SOL_SOCKET,
+			    SO_RCVLOWAT, &lowat, &len) == 0 && lowat > 1)
+			return 1;
+	}
+	return 0;
 }
 
 /*

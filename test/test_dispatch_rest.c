@@ -138,7 +138,7 @@ static const struct call_op ops[] = {
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		105	/* checks per mode, below */
+#define NCASES		106	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -986,6 +986,18 @@ static void *feed_main(void *arg)
 	return NULL;
 }
 
+/* @f->len bytes after 200 ms, then close. */
+static void *late_feed(void *arg)
+{
+	struct feed *f = arg;
+
+	usleep(200000);
+	if (write(f->fd, f->big, f->len) != (ssize_t)f->len)
+		f->len = 0;
+	close(f->fd);
+	return NULL;
+}
+
 /*
  * MSG_WAITALL: the system call waits for the whole length (or the end
  * of the stream); io_uring takes the flag and retries short receives
@@ -1298,6 +1310,34 @@ static void timeouts(struct ctx *x, const unsigned char *big)
 	check(x, SYS_accept4, OP_NONE, r, -EAGAIN, 0, fl, 1,
 	      "SO_RCVTIMEO on a listener, nobody connects: EAGAIN");
 	close(lfd);
+
+	/* SO_RCVLOWAT 6, 3 bytes there, 3 more 200 ms later: all 6. */
+	{
+		static const unsigned char six[] = "abcdef";
+		struct feed f;
+		pthread_t th;
+		int lowat = 6;
+		char b6[16] = "";
+
+		if (socket_pair(sv) ||
+		    setsockopt(sv[0], SOL_SOCKET, SO_RCVLOWAT, &lowat,
+			       sizeof(lowat)) ||
+		    write(sv[1], six, 3) != 3)
+			tap_bail("SO_RCVLOWAT: %s", strerror(errno));
+		f.fd = sv[1];
+		f.len = 3;
+		f.big = six + 3;
+		if (pthread_create(&th, NULL, late_feed, &f))
+			tap_bail("pthread_create");
+		r = run(x, SYS_recvfrom, (__u64)sv[0], (uintptr_t)b6,
+			sizeof(b6), 0, 0, 0, &fl);
+		pthread_join(th, NULL);
+		check(x, SYS_recvfrom, OP_NONE, r, 6, 0, fl,
+		      memcmp(b6, six, 6) == 0,
+		      "SO_RCVLOWAT 6, 3 bytes queued and 3 more later: waits "
+		      "for the 6, as the system call");
+		close(sv[0]);
+	}
 }
 
 /* The same send on the route table's short path (BLOCKING_FDS). */
