@@ -126,7 +126,15 @@
  * the time-out (io_uring would wait on; one getsockopt() per socket
  * call, for read and write only where F_GETFL's flags say the descriptor
  * may be a socket: O_RDWR without O_LARGEFILE; not under
- * KSVC_DISPATCH_BLOCKING_FDS).  preadv2 and pwritev2 at offset -1 count
+ * KSVC_DISPATCH_BLOCKING_FDS); so does a receive on a socket whose
+ * SO_RCVLOWAT is above 1 (a second getsockopt()), which io_uring's first
+ * try would answer with what is queued.  recvfrom and recvmsg with
+ * MSG_WAITALL run in Tier 2 (io_uring retries a short one on seqpacket
+ * sockets too, merging records, and re-peeks with MSG_PEEK); so does a
+ * sendto to an address whose length is 0 or over sizeof(struct
+ * sockaddr_storage) (EINVAL; io_uring's msghdr would cut it or drop the
+ * address).  A write or sendto longer than the kernel's MAX_RW_COUNT
+ * (0x7ffff000) returns that count, as the system call.  preadv2 and pwritev2 at offset -1 count
  * as readv and writev here and for O_NONBLOCK.  read, write, pread64 and
  * pwrite64 of 0 bytes run in Tier 2 (io_uring returns 0 without asking
  * the file, which may say EISDIR or EINVAL); so do preadv2 and pwritev2
@@ -149,7 +157,17 @@
  * short returns the bytes read but, on some kernels (6.1, 6.18), leaves
  * the position where it was: io_uring does not store it when its retry
  * fails.  The same for writes (no space, the file size limit) is mended
- * by the dispatcher.
+ * by the dispatcher.  Also left as io_uring does them: a read of a
+ * terminal in non-canonical mode with VMIN 0 waits for input (io_uring
+ * polls a file that cannot be read without waiting; the system call
+ * returns 0 at once or after VTIME); a connect that fails (ECONNREFUSED)
+ * leaves the socket in the connecting state, so a second connect gives
+ * ECONNABORTED and a listen EINVAL, where after the system call both
+ * work (close the socket after a failed connect, as POSIX leaves its
+ * state unspecified); and readv, preadv and preadv2 whose iovecs add up
+ * to 0 bytes ask the file (an eventfd says EINVAL) where the system call
+ * returns 0 (telling would mean reading the caller's iovecs on the
+ * dispatcher, which it does only to continue short writes).
  *
  * Tier 2 runs with the worker thread's credentials, namespaces, working
  * directory and file table: those of the process, unless the calling
