@@ -1281,7 +1281,6 @@ static int launch(struct ksvc_dispatcher *d, struct pass_ctx *pc,
 		__attribute__((__fallthrough__));	/* to the pool */
 	default:
 		CTR_INC(&d->c2.submitted);
-		__atomic_store_n(&op->done_post, 0, __ATOMIC_RELAXED);
 		op->live = 1;
 		if (!pc) {			/* outside a pass: at once */
 			ksvc__pool_push(d, &op, 1);
@@ -1550,6 +1549,8 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 		linked = (op->e.flags & KSVC_ENTRY_LINKED) != 0;
 		op->w = w;
 		op->cancel = 0;		/* ops are freed on more than one path */
+		/* a chain successor waits unlaunched: not posted (posted()) */
+		__atomic_store_n(&op->done_post, 0, __ATOMIC_RELAXED);
 		op->next = NULL;
 		op->linked = (__u8)linked;
 		op->route = (__u8)route_fast(d, &op->e, &opcode);

@@ -663,7 +663,7 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 	case SYS_write:
 		io_uring_prep_write(sqe, (int)a[0],
 				    (const void *)(uintptr_t)(a[1] + done),
-				    (unsigned int)(a[2] - done), -1ull);
+				    (unsigned int)(total - done), -1ull);
 		break;
 	case SYS_writev:
 	case SYS_pwritev2:
@@ -680,13 +680,13 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 	default:	/* sendto: SEND, or SENDMSG with an address */
 		if (op->opcode == IORING_OP_SENDMSG) {
 			op->iov.iov_base = (void *)(uintptr_t)(a[1] + done);
-			op->iov.iov_len = a[2] - done;
+			op->iov.iov_len = total - done;
 			io_uring_prep_sendmsg(sqe, (int)a[0], &op->msg,
 				(unsigned int)(a[3] & ~MSG_FASTOPEN));
 		} else {
 			io_uring_prep_send(sqe, (int)a[0],
 				(const void *)(uintptr_t)(a[1] + done),
-				a[2] - done, (int)(a[3] & ~MSG_FASTOPEN));
+				total - done, (int)(a[3] & ~MSG_FASTOPEN));
 		}
 		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		break;
