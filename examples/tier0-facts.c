@@ -40,6 +40,14 @@ static void mismatch(const char *prefix, const char *what, long got,
 	failed = 1;
 }
 
+/*
+ * getrlimit() as declared without <sys/resource.h>'s nonnull, so that
+ * NULL can be passed (the kernel takes it) without the compiler or
+ * UBSan objecting.
+ */
+extern int getrlimit_any(int resource, struct rlimit *rlim)
+	__asm__("getrlimit");
+
 static void facts(const char *prefix)
 {
 	pid_t pid = getpid(), ppid = getppid();
@@ -87,8 +95,7 @@ static void facts(const char *prefix)
 			 (long)krl.rlim_cur);
 	{
 		/* The kernel takes NULL and stores nothing, so glibc: 0. */
-		struct rlimit *volatile none = NULL;
-		long r = getrlimit(RLIMIT_NOFILE, none);
+		long r = getrlimit_any(RLIMIT_NOFILE, NULL);
 
 		if (r != syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, NULL))
 			mismatch(prefix, "getrlimit(RLIMIT_NOFILE, NULL)", r,
