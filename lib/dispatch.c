@@ -1071,9 +1071,7 @@ static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
 			 (unsigned int)len, off);
 	if (kind == RK_T1_RECV || kind == RK_T1_SEND) {
 		sqe->msg_flags = (__u32)fl;
-		if (kind == RK_T1_RECV &&
-		    (d->flags & KSVC_DISPATCH_RECV_POLL_FIRST) &&
-		    !(fl & MSG_DONTWAIT))	/* see tier1.c's poll_first() */
+		if (kind == RK_T1_RECV && ksvc__poll_first(d, (__u32)fl))
 			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	}
 	io_uring_sqe_set_data(sqe, op);

@@ -484,6 +484,19 @@ static inline void ksvc__spin(struct kcpu *on_cpu, struct kspin *s,
 	}
 }
 
+/*
+ * IORING_RECVSEND_POLL_FIRST for a receive with these flags: with
+ * KSVC_DISPATCH_RECV_POLL_FIRST, but not with MSG_DONTWAIT (io_uring does
+ * not try that one before the poll, and fails it with EAGAIN even when
+ * data is queued).  ksvc__t1_queue() and take_t1_fast().
+ */
+static inline int ksvc__poll_first(const struct ksvc_dispatcher *d,
+				   __u32 msg_flags)
+{
+	return (d->flags & KSVC_DISPATCH_RECV_POLL_FIRST) &&
+	       !(msg_flags & MSG_DONTWAIT);
+}
+
 #define A_LOAD(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define A_LOADR(p)	__atomic_load_n((p), __ATOMIC_RELAXED)
 #define A_STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)

@@ -154,17 +154,6 @@ static struct io_uring_sqe *get_sqe(struct ksvc_dispatcher *d)
 	return sqe;
 }
 
-/*
- * KSVC_DISPATCH_RECV_POLL_FIRST, but not for a receive with MSG_DONTWAIT:
- * io_uring does not try that one before the poll, and fails it with
- * EAGAIN even when data is queued.
- */
-static int poll_first(const struct ksvc_dispatcher *d, unsigned int msg_flags)
-{
-	return (d->flags & KSVC_DISPATCH_RECV_POLL_FIRST) &&
-	       !(msg_flags & MSG_DONTWAIT);
-}
-
 /* Turn one entry into one SQE (the opcode decided by ksvc__t1_op()). */
 int ksvc__t1_queue(struct ksvc_dispatcher *d, struct kop *op, int opcode)
 {
@@ -269,7 +258,7 @@ int ksvc__t1_queue(struct ksvc_dispatcher *d, struct kop *op, int opcode)
 		break;
 	case SYS_recvfrom:
 		io_uring_prep_recv(sqe, (int)a[0], p1, a[2], (int)a[3]);
-		if (poll_first(d, (unsigned int)a[3]))
+		if (ksvc__poll_first(d, (unsigned int)a[3]))
 			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		break;
 	case SYS_sendmsg:
@@ -277,7 +266,7 @@ int ksvc__t1_queue(struct ksvc_dispatcher *d, struct kop *op, int opcode)
 		break;
 	case SYS_recvmsg:
 		io_uring_prep_recvmsg(sqe, (int)a[0], p1, (unsigned)a[2]);
-		if (poll_first(d, (unsigned int)a[2]))
+		if (ksvc__poll_first(d, (unsigned int)a[2]))
 			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		break;
 	case SYS_shutdown:
