@@ -63,6 +63,7 @@ extern "C" {
 #define KSVC_FEAT_NOTIFY	(1u << 0)	/* KSVC_IOC_NOTIFY exists */
 #define KSVC_FEAT_REFRESH	(1u << 1)	/* KSVC_IOC_REFRESH exists */
 #define KSVC_FEAT_TIER0		(1u << 2)	/* shared page is maintained */
+#define KSVC_FEAT_INFO		(1u << 3)	/* KSVC_IOC_INFO exists */
 
 /*
  * struct ksvc_create_params - argument of KSVC_IOC_CREATE.
@@ -90,16 +91,41 @@ struct ksvc_create_params {
 };
 
 /*
+ * struct ksvc_info - argument of KSVC_IOC_INFO (all out).
+ *
+ * id:    the instance's number, never 0, never given to another instance
+ *        while the module stays loaded.  Two descriptors show the same id
+ *        exactly when they are the same open file (dup(), fork(),
+ *        SCM_RIGHTS): this is how a library tells its own descriptor from
+ *        another /dev/ksvc descriptor that took the same number.
+ * flags: KSVC_INFO_OWNER if the calling process owns the instance (may
+ *        mmap it and use the other ioctls).
+ * reserved: zero.
+ */
+#define KSVC_INFO_OWNER		(1u << 0)
+
+struct ksvc_info {
+	__u64 id;
+	__u32 flags;
+	__u32 reserved[5];
+};
+
+/*
  * KSVC_IOC_CREATE: set up the one instance of this open file (EMFILE
  *                  past the module's per-user limit, max_user_instances).
  * KSVC_IOC_NOTIFY: signal the instance's eventfd (ENOENT without one).
  * KSVC_IOC_REFRESH: bring every fresh bit of the shared page that can be
  *                   set back (see struct ksvc_shared_page).
- * The last two refresh the shared page too, like any instance ioctl.
+ * KSVC_IOC_INFO:   describe the instance; any process holding the
+ *                  descriptor may ask (KSVC_FEAT_INFO).
+ * All but CREATE fail with EINVAL before CREATE.  NOTIFY and REFRESH
+ * belong to the owner (EACCES for others) and refresh the shared page
+ * too; INFO changes nothing.
  */
 #define KSVC_IOC_CREATE		_IOWR(KSVC_IOC_MAGIC, 1, struct ksvc_create_params)
 #define KSVC_IOC_NOTIFY		_IO(KSVC_IOC_MAGIC, 2)
 #define KSVC_IOC_REFRESH	_IO(KSVC_IOC_MAGIC, 3)
+#define KSVC_IOC_INFO		_IOR(KSVC_IOC_MAGIC, 4, struct ksvc_info)
 
 /*
  * mmap offsets.  Each region is mapped whole (offset and length exactly
@@ -354,6 +380,10 @@ KSVC_STATIC_ASSERT(sizeof(struct ksvc_create_params) == 64);
 KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_create_params, eventfd) == 12);
 KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_create_params, shared_page_size) == 32);
 KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_create_params, reserved) == 36);
+
+KSVC_STATIC_ASSERT(sizeof(struct ksvc_info) == 32);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_info, flags) == 8);
+KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_info, reserved) == 12);
 
 KSVC_STATIC_ASSERT(sizeof(struct ksvc_ring_hdr) == KSVC_RING_HDR_SIZE);
 KSVC_STATIC_ASSERT(KSVC_OFFSETOF(struct ksvc_ring_hdr, ring_size) == 20);

@@ -9,6 +9,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/atomic.h>
 #include <linux/eventfd.h>
 #include <linux/gfp.h>
 #include <linux/mm.h>
@@ -31,6 +32,9 @@ static_assert(PAGE_SIZE == KSVC_PAGE_SIZE);
  * printing an allocation-failure splat.
  */
 #define KSVC_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
+
+/* The last instance id given out (64 bits: never wraps). */
+static atomic64_t ksvc_last_id = ATOMIC64_INIT(0);
 
 /* Frees instances after an RCU grace period, in process context. */
 static struct workqueue_struct *ksvc_free_wq;
@@ -117,6 +121,7 @@ struct ksvc_instance *ksvc_instance_create(const struct ksvc_create_params *p,
 		return ERR_PTR(-ENOMEM);
 	}
 	inst->evfd = evfd;
+	inst->id = atomic64_inc_return(&ksvc_last_id);
 	inst->sq_entries = p->submit_ring_entries;
 	inst->cq_entries = p->complete_ring_entries;
 	inst->mm = current->mm;

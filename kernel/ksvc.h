@@ -65,6 +65,7 @@ struct ksvc_instance {
 	u32 sq_entries;
 	u32 cq_entries;
 	struct eventfd_ctx *evfd;	/* may be NULL */
+	u64 id;				/* KSVC_IOC_INFO; unique, never 0 */
 
 	/* Owner: the creating process, by address space and thread group. */
 	struct mm_struct *mm;		/* mmgrab()ed; compared, not used */

@@ -135,7 +135,8 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	}
 
 	p.abi_version = KSVC_ABI_VERSION;
-	p.features = KSVC_FEAT_NOTIFY | KSVC_FEAT_REFRESH | KSVC_FEAT_TIER0;
+	p.features = KSVC_FEAT_NOTIFY | KSVC_FEAT_REFRESH | KSVC_FEAT_TIER0 |
+		     KSVC_FEAT_INFO;
 	p.submit_ring_size = inst->sq.nr_pages << PAGE_SHIFT;
 	p.complete_ring_size = inst->cq.nr_pages << PAGE_SHIFT;
 	p.shared_page_size = inst->sp.nr_pages << PAGE_SHIFT;
@@ -172,18 +173,35 @@ out_unclaim:
 	return ret;
 }
 
+/*
+ * Anyone holding the file may ask: it says nothing the holder could not
+ * learn by using the file, and a forked child needs it to tell whether a
+ * descriptor is still the one its parent's library opened.
+ */
+static long ksvc_ioctl_info(struct ksvc_instance *inst, void __user *argp)
+{
+	struct ksvc_info info = { .id = inst->id };
+
+	if (ksvc_instance_owned_by_current(inst))
+		info.flags |= KSVC_INFO_OWNER;
+	return copy_to_user(argp, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
 static long ksvc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct ksvc_instance *inst;
 
 	if (cmd == KSVC_IOC_CREATE)
 		return ksvc_ioctl_create(file, (void __user *)arg);
-	if (cmd != KSVC_IOC_NOTIFY && cmd != KSVC_IOC_REFRESH)
+	if (cmd != KSVC_IOC_NOTIFY && cmd != KSVC_IOC_REFRESH &&
+	    cmd != KSVC_IOC_INFO)
 		return -ENOTTY;
 
 	inst = ksvc_file_instance(file);
 	if (!inst)
 		return -EINVAL;
+	if (cmd == KSVC_IOC_INFO)
+		return ksvc_ioctl_info(inst, (void __user *)arg);
 	if (!ksvc_instance_owned_by_current(inst))
 		return -EACCES;
 

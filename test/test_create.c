@@ -284,9 +284,11 @@ static void test_success(void)
 	       "out: abi_version %u; the in fields are left as they were",
 	       p.abi_version);
 	tap_ok((p.features & KSVC_FEAT_NOTIFY) && (p.features & KSVC_FEAT_REFRESH) &&
+	       (p.features & KSVC_FEAT_INFO) &&
 	       !(p.features & ~(KSVC_FEAT_NOTIFY | KSVC_FEAT_REFRESH |
-				KSVC_FEAT_TIER0)),
-	       "out: features %#x has NOTIFY and REFRESH and no unknown bit",
+				KSVC_FEAT_TIER0 | KSVC_FEAT_INFO)),
+	       "out: features %#x has NOTIFY, REFRESH and INFO and no unknown "
+	       "bit",
 	       p.features);
 	tap_ok(p.submit_ring_size == ku_region_size(KU_SQ, 64, 128) &&
 	       p.complete_ring_size == ku_region_size(KU_CQ, 64, 128) &&

@@ -65,6 +65,12 @@ static void test_layout(void)
 		F(ksvc_create_params, reserved, 36),
 		F(ksvc_create_params, reserved[6], 60),
 	};
+	static const struct field in[] = {
+		F(ksvc_info, id, 0),
+		F(ksvc_info, flags, 8),
+		F(ksvc_info, reserved, 12),
+		F(ksvc_info, reserved[4], 28),
+	};
 	static const struct field rh[] = {
 		F(ksvc_ring_hdr, magic, 0),
 		F(ksvc_ring_hdr, entries, 4),
@@ -120,6 +126,9 @@ static void test_layout(void)
 	tap_ok(check_fields("ksvc_create_params", cp, N(cp),
 			    sizeof(struct ksvc_create_params), 64),
 	       "struct ksvc_create_params: 64 bytes, every field at its offset");
+	tap_ok(check_fields("ksvc_info", in, N(in), sizeof(struct ksvc_info),
+			    32) && _Alignof(struct ksvc_info) == 8,
+	       "struct ksvc_info: 32 bytes, every field at its offset");
 	tap_ok(check_fields("ksvc_ring_hdr", rh, N(rh),
 			    sizeof(struct ksvc_ring_hdr), 256) &&
 	       KSVC_RING_HDR_SIZE == 256,
@@ -144,9 +153,10 @@ static void test_constants(void)
 	int ok;
 
 	ok = KSVC_IOC_CREATE == 0xc0404b01u && KSVC_IOC_NOTIFY == 0x4b02u &&
-	     KSVC_IOC_REFRESH == 0x4b03u;
+	     KSVC_IOC_REFRESH == 0x4b03u && KSVC_IOC_INFO == 0x80204b04u;
 	tap_ok(ok, "ioctl numbers: CREATE 0xc0404b01 (_IOWR 'K' 1, 64 bytes), "
-	       "NOTIFY 0x4b02, REFRESH 0x4b03");
+	       "NOTIFY 0x4b02, REFRESH 0x4b03, INFO 0x80204b04 (_IOR 'K' 4, "
+	       "32 bytes)");
 	ok = KSVC_OFF_SUBMIT_RING == 0 && KSVC_OFF_COMPLETE_RING == 0x10000000ULL &&
 	     KSVC_OFF_SHARED_PAGE == 0x20000000ULL;
 	tap_ok(ok, "mmap offsets 0, 0x10000000, 0x20000000");
@@ -163,7 +173,8 @@ static void test_constants(void)
 				KSVC_FRESH_NOFILE) &&
 	     KSVC_RING_NEED_WAKEUP == 1 && KSVC_ENTRY_LINKED == 1 &&
 	     KSVC_ENTRY_CANCEL == 2 && KSVC_ENTRY_FLAGS_ALL == 3 &&
-	     (KSVC_FEAT_NOTIFY | KSVC_FEAT_REFRESH | KSVC_FEAT_TIER0) == 7 &&
+	     (KSVC_FEAT_NOTIFY | KSVC_FEAT_REFRESH | KSVC_FEAT_TIER0 |
+	      KSVC_FEAT_INFO) == 15 && KSVC_INFO_OWNER == 1 &&
 	     (KSVC_COMP_REFUSED | KSVC_COMP_TIER1 | KSVC_COMP_TIER2) == 7;
 	tap_ok(ok, "entry bounds 16..32768, 4 KiB pages, flag and bit values");
 }
@@ -745,7 +756,7 @@ static void test_strerror(void)
 
 int main(void)
 {
-	tap_plan(42);
+	tap_plan(43);
 
 	test_layout();
 	test_constants();
