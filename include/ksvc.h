@@ -293,8 +293,9 @@ static inline int ksvc_cq_pop(struct ksvc_ring *cq, struct ksvc_completion *c)
  * the kernel marks the group fresh, through the real system call
  * otherwise.  They need no handle: the library keeps one process-wide
  * Tier 0 instance, opened on first use (and again in a forked child,
- * which closes the descriptor it inherited; never touched from a vfork
- * child), and makes plain system calls where /dev/ksvc does not exist.
+ * which closes the descriptor it inherited if KSVC_IOC_INFO shows it is
+ * still the library's; never touched from a vfork child), and makes
+ * plain system calls where /dev/ksvc does not exist.
  * A fork() while another thread makes the first call waits (at most
  * about a second) until that open is over.  Async-signal-safe and
  * thread-safe; errno is changed only when the call fails, as by the

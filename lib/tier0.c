@@ -100,7 +100,8 @@ static int t0_atfork_ok;		/* the atfork handler is registered */
 static struct {
 	int fd;
 	__u64 rdev;
-} t0_rec = { -1, 0 };
+	__u64 id;	/* KSVC_IOC_INFO's id; 0 until known, or no INFO */
+} t0_rec = { -1, 0, 0 };
 
 /*
  * fork() during the first open.  While t0_open() runs, a fork by another
@@ -213,31 +214,59 @@ static int t0_is_ksvc_fd(int fd, __u64 rdev, __u64 *out)
 }
 
 /*
+ * Is @fd, in a child, still the descriptor its parent's library opened?
+ * 1: it is, and this process does not own it (close it); 0: it is ours
+ * after all (keep it); -1: another file took the number (leave it alone).
+ *
+ * With the instance id known (KSVC_IOC_INFO) the kernel says which file
+ * it is.  Without it (a module without INFO) the only test is whether
+ * this process may use it: a KSVC file it does not own (EACCES), or one
+ * with no instance yet (EINVAL).  That test cannot tell the library's
+ * descriptor from one the application opened itself at the same number
+ * after closing ours behind our back.
+ */
+static int t0_inherited(int fd, __u64 id)
+{
+	struct ksvc_info info;
+	long r;
+
+	if (id) {
+		r = SYS3(SYS_ioctl, fd, KSVC_IOC_INFO, &info);
+		if (r != 0 || info.id != id)
+			return -1;
+		return (info.flags & KSVC_INFO_OWNER) ? 0 : 1;
+	}
+	r = SYS3(SYS_ioctl, fd, KSVC_IOC_REFRESH, 0);
+	if (r == 0)
+		return 0;
+	return r == -EACCES || r == -EINVAL ? 1 : -1;
+}
+
+/*
  * A child of fork() inherited its parent's descriptor: close it if it is
- * still that one (a KSVC file this process does not own: EACCES, or one
- * the parent had not created an instance on yet: EINVAL).  The kernel
- * decides, not the pid: a child forked into a new pid namespace can have
- * its parent's pid number.  Our own descriptor answers 0 and is kept.
+ * still that one.  The kernel decides, not the pid: a child forked into
+ * a new pid namespace can have its parent's pid number.
  */
 static void t0_close_inherited(void)
 {
 	/* Claimed first: a signal handler's own open may come in between. */
 	int fd = __atomic_exchange_n(&t0_rec.fd, -1, __ATOMIC_ACQ_REL);
+	__u64 id = __atomic_load_n(&t0_rec.id, __ATOMIC_RELAXED);
 	int expected = -1;
-	long r;
 
 	if (fd < 0 || !t0_is_ksvc_fd(fd, t0_rec.rdev, NULL))
 		return;
-	r = SYS3(SYS_ioctl, fd, KSVC_IOC_REFRESH, 0);
-	if (r == 0) {
+	switch (t0_inherited(fd, id)) {
+	case 0:
 		/* Ours after all: keep the record. */
 		__atomic_compare_exchange_n(&t0_rec.fd, &expected, fd, 0,
 					    __ATOMIC_ACQ_REL,
 					    __ATOMIC_RELAXED);
-		return;
-	}
-	if (r == -EACCES || r == -EINVAL)
+		break;
+	case 1:
 		SYS1(SYS_close, fd);
+		break;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -309,6 +338,7 @@ static void t0_open(struct t0_state *st)
 	if (is_ksvc) {
 		/* Record it at once: a child made from now on must close it. */
 		t0_rec.rdev = rdev;
+		__atomic_store_n(&t0_rec.id, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&t0_rec.fd, (int)fd, __ATOMIC_RELEASE);
 	}
 	if (fd < 0)
@@ -333,6 +363,12 @@ static void t0_open(struct t0_state *st)
 	if (page->magic != KSVC_SHARED_MAGIC || page->version < 1) {
 		SYS2(SYS_munmap, page, KSVC_PAGE_SIZE);
 		goto unrecord;
+	}
+	if (cp.features & KSVC_FEAT_INFO) {
+		struct ksvc_info info;
+
+		if (SYS3(SYS_ioctl, fd, KSVC_IOC_INFO, &info) == 0 && info.id)
+			__atomic_store_n(&t0_rec.id, info.id, __ATOMIC_RELAXED);
 	}
 
 	st->fd = (int)fd;

@@ -27,7 +27,12 @@
  * copy of its parent's fork-in-progress word; a CLONE_VM child that
  * forks writes none of it; a raw clone(CLONE_FILES) child shares the
  * parent's descriptor table, so it neither closes the parent's
- * descriptor nor opens one of its own there; a fork() gives up on an
+ * descriptor nor opens one of its own there; a descriptor the
+ * application opened itself at the number of the library's (after
+ * closing that one behind the library's back) stays open in a child,
+ * with or without an instance (the library asks KSVC_IOC_INFO for the
+ * instance id it recorded), and with a module without that ioctl the
+ * child still closes its parent's; a fork() gives up on an
  * opener that is stuck or gone, within about a second (timed, with wide
  * margins).  Runs as root in the VM with the module.
  */
@@ -55,8 +60,9 @@ static int held_fd = -1;	/* what that open returned */
 static sem_t opened;		/* posted when it returned */
 static int fail_create;		/* fail the next KSVC_IOC_CREATE ... */
 static int open_fd = -1;	/* ... and hold the close of this one */
-static int signal_armed;	/* SIGUSR1 after a child's next REFRESH */
+static int signal_armed;	/* SIGUSR1 after a child's next INFO */
 static pid_t signal_parent;	/* ... in a child of this process */
+static int old_module;		/* hide KSVC_IOC_INFO, as a 1.0 module */
 
 /*
  * The library always passes six arguments; this program's own calls
@@ -78,6 +84,19 @@ long syscall(long nr, ...)
 	va_end(ap);
 	if (!real_syscall)
 		real_syscall = (syscall_fn)dlsym(RTLD_NEXT, "syscall");
+	if (nr == SYS_ioctl && (unsigned long)a[1] == KSVC_IOC_INFO &&
+	    __atomic_load_n(&old_module, __ATOMIC_ACQUIRE)) {
+		errno = ENOTTY;
+		return -1;
+	}
+	if (nr == SYS_ioctl && (unsigned long)a[1] == KSVC_IOC_CREATE &&
+	    __atomic_load_n(&old_module, __ATOMIC_ACQUIRE)) {
+		r = real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		if (r == 0)
+			((struct ksvc_create_params *)a[2])->features &=
+				~KSVC_FEAT_INFO;
+		return r;
+	}
 	if (nr == SYS_ioctl && (unsigned long)a[1] == KSVC_IOC_CREATE &&
 	    __atomic_load_n(&fail_create, __ATOMIC_ACQUIRE)) {
 		__atomic_store_n(&open_fd, (int)a[0], __ATOMIC_RELEASE);
@@ -116,7 +135,7 @@ long syscall(long nr, ...)
 		nanosleep(&pause, NULL);
 		errno = e;
 	}
-	if (nr == SYS_ioctl && (unsigned long)a[1] == KSVC_IOC_REFRESH &&
+	if (nr == SYS_ioctl && (unsigned long)a[1] == KSVC_IOC_INFO &&
 	    __atomic_load_n(&signal_armed, __ATOMIC_ACQUIRE) &&
 	    real_syscall(SYS_getpid) != signal_parent) {
 		int e = errno;
@@ -514,6 +533,127 @@ static void test_clone_files(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* The application's own /dev/ksvc at the library's number             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * In a process of its own: close the library's descriptor behind its
+ * back, open /dev/ksvc at the same number (with an instance of its own
+ * if @create), and fork.  The child's first accessor call must leave
+ * that descriptor alone: it is the application's, not the library's.
+ */
+static int app_took_number(int create)
+{
+	struct ksvc__t0_info info;
+	struct ksvc_info ki;
+	__u64 app_id = 0;
+	int fd, n, st;
+	pid_t pid;
+
+	if (!t0_lib_page())
+		return 10;
+	ksvc__t0_info(&info);
+	n = info.fd;
+	if (n < 0 || close(n) != 0)
+		return 11;
+	fd = open(KSVC_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	if (fd >= 0 && fd != n) {
+		if (dup2(fd, n) != n)
+			return 12;
+		close(fd);
+	}
+	if (fd < 0)
+		return 13;
+	if (create) {
+		if (ku_create(n, 16, 16, -1) != 0 ||
+		    ioctl(n, KSVC_IOC_INFO, &ki) != 0)
+			return 14;
+		app_id = ki.id;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int bad = 0, r;
+
+		if (ksvc_getpid() != (pid_t)syscall(SYS_getpid))
+			bad |= 1;
+		if (fd_closed(n))
+			_exit(bad | 2);
+		r = ioctl(n, KSVC_IOC_INFO, &ki) == 0 ? 0 : -errno;
+		if (create ? r != 0 || ki.id != app_id : r != -EINVAL)
+			bad |= 4;
+		if (!child_own_instance())
+			bad |= 8;
+		_exit(bad);
+	}
+	st = t0_wait(pid);
+	return st;
+}
+
+/*
+ * A module without KSVC_IOC_INFO: the child falls back to asking whether
+ * it may use the descriptor, and closes its parent's.
+ */
+static int old_module_parent(void)
+{
+	struct ksvc__t0_info info;
+	int n, st;
+	pid_t pid;
+
+	__atomic_store_n(&old_module, 1, __ATOMIC_RELEASE);
+	if (!t0_lib_page())
+		return 10;
+	ksvc__t0_info(&info);
+	n = info.fd;
+	if (n < 0)
+		return 11;
+	pid = fork();
+	if (pid == 0) {
+		struct ksvc__t0_info i;
+		struct ksvc_info ki;
+		int bad = 0;
+
+		if (ksvc_getpid() != (pid_t)syscall(SYS_getpid))
+			bad |= 1;
+		ksvc__t0_info(&i);
+		/* Its own new one may have taken the number. */
+		if (i.fd == n ? ioctl(n, KSVC_IOC_INFO, &ki) != 0 ||
+				!(ki.flags & KSVC_INFO_OWNER) : !fd_closed(n))
+			bad |= 2;
+		if (!child_own_instance())
+			bad |= 4;
+		_exit(bad);
+	}
+	st = t0_wait(pid);
+	return st;
+}
+
+static void test_old_module(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0)
+		_exit(old_module_parent());
+	st = t0_wait(pid);
+	tap_ok(st == 0, "a module without KSVC_IOC_INFO: a forked child still "
+	       "closes its parent's library descriptor (status %d)", st);
+}
+
+static void test_app_took_number(int create)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0)
+		_exit(app_took_number(create));
+	st = t0_wait(pid);
+	tap_ok(st == 0, "the application closed the library's descriptor and "
+	       "opened /dev/ksvc at its number (%s): a forked child keeps "
+	       "it, and gets its own instance (status %d)",
+	       create ? "with an instance of its own" : "no instance yet", st);
+}
+
+/* ------------------------------------------------------------------ */
 /* A fork gives up on an opener that is stuck or gone                 */
 /* ------------------------------------------------------------------ */
 
@@ -598,7 +738,7 @@ static void test_fork_gives_up(int kind)
 int main(void)
 {
 	t0_need_module();
-	tap_plan(16);
+	tap_plan(19);
 	test_same_pid();
 	test_fork_during_open();
 	test_fork_on_failure_path();
@@ -607,6 +747,9 @@ int main(void)
 	test_stale_fork_word();
 	test_clone_vm_fork();
 	test_clone_files();
+	test_app_took_number(0);
+	test_app_took_number(1);
+	test_old_module();
 	test_fork_gives_up(HOLD_STUCK);
 	test_fork_gives_up(HOLD_GONE);
 	tap_done();
