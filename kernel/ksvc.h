@@ -43,7 +43,15 @@ enum ksvc_t0_group {
 	KSVC_G_NR,
 };
 
-/* A task that shares the owner's mm without being one of its threads. */
+/*
+ * A task that shares the owner's mm without being one of its threads.
+ * An instance keeps a record of at most KSVC_MAX_SHARERS of them and
+ * only counts the rest: every clone(CLONE_VM) in the address space, and
+ * every exit of a sharer, then costs each instance of it a bounded walk
+ * and at most one small allocation.
+ */
+#define KSVC_MAX_SHARERS	16
+
 struct ksvc_sharer {
 	struct list_head node;
 	struct task_struct *task;	/* holds a task reference */
@@ -82,7 +90,8 @@ struct ksvc_instance {
 	/* CLONE_VM non-thread children sharing mm; under sharer_lock. */
 	spinlock_t sharer_lock;
 	struct list_head sharers;
-	bool sharer_overflow;
+	unsigned int nr_sharers;	/* records on sharers */
+	unsigned int sharers_untracked;	/* sharers without a record */
 	bool sharer_scan_pending;	/* CREATE has not looked for them yet */
 
 	/* Registry linkage, under ksvc_reg_lock; read under RCU. */

@@ -522,11 +522,12 @@ static bool t0_sharers_present(struct ksvc_instance *inst)
 		task_unlock(s->task);
 		if (!still) {
 			list_del(&s->node);
+			inst->nr_sharers--;
 			put_task_struct(s->task);
 			kfree(s);
 		}
 	}
-	present = inst->sharer_overflow || inst->sharer_scan_pending ||
+	present = inst->sharers_untracked || inst->sharer_scan_pending ||
 		  !list_empty(&inst->sharers);
 	spin_unlock(&inst->sharer_lock);
 	return present;
@@ -1091,19 +1092,29 @@ void ksvc_t0_task_exit(struct task_struct *p)
 	spin_unlock(&ksvc_reg_lock);
 }
 
-/* Record @p as sharing @inst's address space; every bit goes clear. */
+/*
+ * Record @p as sharing @inst's address space; every bit goes clear.  Past
+ * KSVC_MAX_SHARERS records, or without memory, @p is only counted: the
+ * count comes down when a sharer without a record drops the address
+ * space (ksvc_t0_mm_release()), and stays up if that is never seen,
+ * which keeps the bits clear (the safe side).  The record is charged to
+ * the caller's memory cgroup and never taken from the atomic reserves.
+ */
 static void t0_add_sharer(struct ksvc_instance *inst, struct task_struct *p)
 {
-	struct ksvc_sharer *s = kmalloc(sizeof(*s), GFP_ATOMIC | __GFP_NOWARN);
+	struct ksvc_sharer *s = NULL;
 
 	spin_lock(&inst->sharer_lock);
+	if (inst->nr_sharers < KSVC_MAX_SHARERS)
+		s = kmalloc(sizeof(*s),
+			    GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN);
 	if (s) {
 		get_task_struct(p);
 		s->task = p;
 		list_add(&s->node, &inst->sharers);
+		inst->nr_sharers++;
 	} else {
-		/* Cannot track it: stay clear for good. */
-		inst->sharer_overflow = true;
+		inst->sharers_untracked++;
 	}
 	spin_unlock(&inst->sharer_lock);
 	ksvc_t0_invalidate(inst, KSVC_FRESH_ALL);
@@ -1157,21 +1168,31 @@ void ksvc_t0_mm_release(struct task_struct *tsk, struct mm_struct *mm)
 	hash_for_each_possible_rcu(ksvc_by_mm, inst, by_mm,
 				   (unsigned long)mm) {
 		struct ksvc_sharer *s, *tmp;
-		bool was_sharer = false;
+		bool was_sharer = false, last;
 
 		if (inst->mm != mm)
 			continue;
 		spin_lock(&inst->sharer_lock);
+		/* Whole list: the CREATE scan may have recorded @tsk twice. */
 		list_for_each_entry_safe(s, tmp, &inst->sharers, node) {
 			if (s->task != tsk)
 				continue;
 			list_del(&s->node);
+			inst->nr_sharers--;
 			put_task_struct(s->task);
 			kfree(s);
 			was_sharer = true;
 		}
+		/* Any task of this mm outside the owner is a sharer. */
+		if (!was_sharer && inst->sharers_untracked &&
+		    task_tgid(tsk) != inst->tgid) {
+			inst->sharers_untracked--;
+			was_sharer = true;
+		}
+		last = list_empty(&inst->sharers) && !inst->sharers_untracked;
 		spin_unlock(&inst->sharer_lock);
-		if (was_sharer)
+		/* While other sharers remain a refresh would publish nothing. */
+		if (was_sharer && last)
 			ksvc_t0_refresh(inst, KSVC_FRESH_ALL);
 	}
 	rcu_read_unlock();

@@ -3,7 +3,7 @@
  * test_tier0_basic - the shared page in steady state, and the process
  * shapes around it: threads, CREATE on a non-main thread, fork, _Fork,
  * raw clone, vfork, a CLONE_VM child (and a thread of one that outlives
- * it), execve, a new pid namespace, a
+ * it; and more of them at once than the module keeps records of), execve, a new pid namespace, a
  * user namespace with a uid map (and, before the map, the overflow ids
  * changed by sysctl), a new UTS namespace.
  *
@@ -410,6 +410,66 @@ static void test_clone_vm_thread(void)
 	munmap(stack, 2 * sz);
 	tap_ok(refresh_and_check("after the CLONE_VM child's thread"),
 	       "after it exited, REFRESH sets every bit again");
+}
+
+/*
+ * More CLONE_VM children at once than the module keeps a record of (it
+ * keeps 16 and counts the rest).  The last one made, which has no
+ * record, lives longest: the bits must stay clear until it is gone too,
+ * and come back by themselves when it goes (the hook of its exit).
+ */
+#define MANY_CVM	40
+
+static volatile int many_go[MANY_CVM];
+
+static int many_child(void *arg)
+{
+	volatile int *go = arg;
+
+	__atomic_store_n(go, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(go, __ATOMIC_ACQUIRE) != 2)
+		syscall(SYS_sched_yield);
+	return 0;
+}
+
+static void test_many_clone_vm(void)
+{
+	size_t sz = 64 * 1024;
+	char *stacks = mmap(NULL, MANY_CVM * sz, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	pid_t pids[MANY_CVM];
+	struct t0_page_snap s;
+	int i, j;
+
+	if (stacks == MAP_FAILED)
+		tap_bail("mmap");
+	if (!refresh_and_check("before many CLONE_VM children"))
+		tap_diag("the page was not fresh before the test");
+	for (i = 0; i < MANY_CVM; i++) {
+		pids[i] = clone(many_child, stacks + (i + 1) * sz,
+				CLONE_VM | SIGCHLD, (void *)&many_go[i]);
+		if (pids[i] < 0)
+			tap_bail("clone %d: %s", i, strerror(errno));
+		for (j = 0; j < 10000 &&
+		     __atomic_load_n(&many_go[i], __ATOMIC_ACQUIRE) != 1; j++)
+			usleep(1000);
+	}
+	/* All but the last one made go. */
+	for (i = 0; i < MANY_CVM - 1; i++) {
+		__atomic_store_n(&many_go[i], 2, __ATOMIC_RELEASE);
+		t0_wait(pids[i]);
+	}
+	t0_inst_refresh(&main_inst);
+	t0_read_page(main_inst.p, &s);
+	tap_ok(s.fresh == 0, "%d CLONE_VM children, %d of them gone: while the "
+	       "last one made lives every bit stays clear, even after REFRESH "
+	       "(fresh %#x)", MANY_CVM, MANY_CVM - 1, s.fresh);
+	__atomic_store_n(&many_go[MANY_CVM - 1], 2, __ATOMIC_RELEASE);
+	t0_wait(pids[MANY_CVM - 1]);
+	t0_read_page(main_inst.p, &s);
+	tap_ok(s.fresh == ALL, "when it is gone too, every bit is back without "
+	       "REFRESH (fresh %#x)", s.fresh);
+	munmap(stacks, MANY_CVM * sz);
 }
 
 /*
@@ -873,7 +933,7 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--exec-child") == 0)
 		return exec_child(atoi(argv[2]));
 	t0_need_module();
-	tap_plan(6 + 4 + 16 + 7 + 5 + 3 + 2 + 4 + 4 + 7 + 2 + 4);
+	tap_plan(6 + 4 + 16 + 7 + 5 + 3 + 2 + 2 + 4 + 4 + 7 + 2 + 4);
 	t0_inst_must(&main_inst, 1);
 
 	test_steady();		/* 6 */
@@ -882,6 +942,7 @@ int main(int argc, char **argv)
 	test_vfork();		/* 7 */
 	test_clone_vm();	/* 5 */
 	test_clone_vm_thread();	/* 3 */
+	test_many_clone_vm();	/* 2 */
 	test_clone_vm_creates();	/* 2 */
 	test_exec();		/* 4 */
 	test_pidns();		/* 4 */
