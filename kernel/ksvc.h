@@ -14,6 +14,7 @@
 
 #include "ksvc_uapi.h"
 
+struct cred;
 struct eventfd_ctx;
 struct mm_struct;
 struct page;
@@ -111,7 +112,7 @@ struct ksvc_file {
 	struct mutex lock;		/* protects creating, publishes inst */
 	bool creating;			/* a CREATE is under way */
 	struct ksvc_instance *inst;	/* set once, smp_store_release */
-	kuid_t uid;			/* charged for inst (limit.c) */
+	const struct cred *cred;	/* charged for inst (limit.c) */
 };
 
 /* instance.c */
@@ -162,8 +163,8 @@ struct seq_file;
 void ksvc_hooks_show(struct seq_file *m);
 
 /* limit.c */
-int ksvc_user_charge(kuid_t uid);
-void ksvc_user_uncharge(kuid_t uid);
+int ksvc_user_charge(const struct cred *cred);
+void ksvc_user_uncharge(const struct cred *cred);
 void ksvc_limit_exit(void);
 
 /* debugfs.c */

@@ -50,7 +50,8 @@ static int ksvc_release(struct inode *inode, struct file *file)
 
 	if (kf->inst) {
 		ksvc_instance_release(kf->inst);
-		ksvc_user_uncharge(kf->uid);
+		ksvc_user_uncharge(kf->cred);
+		put_cred(kf->cred);
 	}
 	mutex_destroy(&kf->lock);
 	kfree(kf);
@@ -91,7 +92,7 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	struct ksvc_create_params p;
 	struct eventfd_ctx *evfd = NULL;
 	struct ksvc_instance *inst;
-	kuid_t uid;
+	const struct cred *cred;
 	long ret;
 
 	if (copy_from_user(&p, argp, sizeof(p)))
@@ -114,10 +115,10 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	kf->creating = true;
 	mutex_unlock(&kf->lock);
 
-	uid = current_uid();
-	ret = ksvc_user_charge(uid);		/* EMFILE past the limit */
+	cred = get_current_cred();
+	ret = ksvc_user_charge(cred);		/* EMFILE past the limit */
 	if (ret)
-		goto out_unclaim;
+		goto out_put_cred;
 
 	if (p.eventfd != -1) {
 		evfd = eventfd_ctx_fdget(p.eventfd);	/* EBADF or EINVAL */
@@ -152,7 +153,7 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	}
 
 	mutex_lock(&kf->lock);
-	kf->uid = uid;
+	kf->cred = cred;
 	/* Visible to Tier 0 hooks before the first refresh. */
 	ksvc_t0_register(inst);
 	/* mmap and ioctls that see the pointer see the whole instance. */
@@ -165,8 +166,9 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	return 0;
 
 out_uncharge:
-	ksvc_user_uncharge(uid);
-out_unclaim:
+	ksvc_user_uncharge(cred);
+out_put_cred:
+	put_cred(cred);
 	mutex_lock(&kf->lock);
 	kf->creating = false;
 	mutex_unlock(&kf->lock);

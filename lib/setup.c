@@ -498,8 +498,9 @@ static const struct {
 	{ ENOMEM, "Out of memory for the rings (they are charged to your memory "
 		  "cgroup): use smaller rings or raise the limit." },
 	{ EMFILE, "Too many open files in this process: raise RLIMIT_NOFILE "
-		  "(ulimit -n) or close some; or this user has as many KSVC "
-		  "instances as the module allows (max_user_instances in "
+		  "(ulimit -n) or close some; or this user (or the user who "
+		  "made its user namespace) has as many KSVC instances as the "
+		  "module allows (max_user_instances in "
 		  "/sys/module/ksvc/parameters)." },
 	{ ENFILE, "Too many open files in the system: raise fs.file-max or "
 		  "close some." },

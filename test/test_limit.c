@@ -8,11 +8,14 @@
  * was); closing one lets the next CREATE through; another user has a
  * count of its own; an instance is counted against the user that created
  * it, also when the process that holds it changes its uid before it
- * closes it; a limit of 0 refuses every CREATE.  The old limit is put
+ * closes it; the ids of a user namespace count against the user who
+ * made the namespace too (once, also where it is one of those ids); a
+ * limit of 0 refuses every CREATE.  The old limit is put
  * back and the counters return to base.  The harness checks the guest's
  * kernel log (limit.c WARNs on a count that goes wrong, and at unload on
  * a count left behind).
  */
+#include <sched.h>
 #include <sys/wait.h>
 
 #include "util.h"
@@ -212,6 +215,98 @@ static void test_charged_uid(void)
 	tap_ok(ku_counts_wait(base), "counters back to base");
 }
 
+/*
+ * The ids of a user namespace share the limit of the user who made it:
+ * user OWNER makes a namespace, root maps 8 ids into it, and the
+ * namespace's root takes each id in turn (keeping 0 as its saved uid)
+ * and creates one instance as it.  Without the owner's charge each id
+ * would have a count of its own and all 8 would succeed.
+ */
+#define OWNER	4242
+#define NS_IDS	8
+
+static int write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fputs(text, f) >= 0;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static int ns_child(int ready, int mapped, int self)
+{
+	int fd[NS_IDS], made = 0, err = 0, i;
+	char c = 0;
+
+	if (setresgid(OWNER, OWNER, OWNER) || setresuid(OWNER, OWNER, OWNER))
+		return 100;
+	if (unshare(CLONE_NEWUSER))
+		return 77;
+	if (write(ready, &c, 1) != 1 || read(mapped, &c, 1) != 1 || c != 1)
+		return 101;
+	if (setresgid(0, 0, 0) || setresuid(0, 0, 0))
+		return 102;
+	for (i = 0; i < NS_IDS; i++) {
+		if (setresuid(self ? 0 : i, self ? 0 : i, 0))
+			return 103;
+		fd[made] = make();
+		if (fd[made] >= 0)
+			made++;
+		else if (!err)
+			err = fd[made];
+		if (setresuid(0, 0, 0))
+			return 104;
+	}
+	close_n(fd, made);
+	return made == LIMIT && err == -EMFILE ? 0 : 1 + made;
+}
+
+/* @self: the namespace maps only OWNER itself, as its uid 0. */
+static void test_userns(int self)
+{
+	int ready[2], mapped[2], st;
+	char path[64], c = 0;
+	pid_t pid;
+
+	if (pipe(ready) || pipe(mapped))
+		tap_bail("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid == 0)
+		_exit(ns_child(ready[1], mapped[0], self));
+	close(ready[1]);
+	close(mapped[0]);
+	if (read(ready[0], &c, 1) == 1) {
+		const char *map = self ? "0 4242 1\n" : "0 300000 8\n";
+
+		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+		c = write_file(path, map) == 0;
+		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
+		c = c && write_file(path, map) == 0;
+		if (write(mapped[1], &c, 1) != 1)
+			tap_bail("write: %s", strerror(errno));
+	}
+	close(ready[0]);
+	close(mapped[1]);
+	st = wait_child(pid);
+	if (st == 77) {
+		tap_skip("no user namespace for an unprivileged user here",
+			 "the ids of a user namespace share its owner's limit");
+	} else if (self) {
+		tap_ok(st == 0, "user %d as root of its own namespace (itself "
+		       "twice: uid and owner) is counted once: %d of %d "
+		       "CREATEs succeed, then EMFILE (child status %d)", OWNER,
+		       LIMIT, NS_IDS, st);
+	} else {
+		tap_ok(st == 0, "%d ids of a namespace user %d made each create "
+		       "once: %d succeed, then EMFILE (child status %d)",
+		       NS_IDS, OWNER, LIMIT, st);
+	}
+	tap_ok(ku_counts_wait(base), "counters back to base");
+}
+
 static void test_zero(void)
 {
 	int r;
@@ -236,7 +331,7 @@ int main(void)
 	long old;
 
 	ku_require_module();
-	tap_plan(11);
+	tap_plan(15);
 	base = ku_counts();
 	old = param_read();
 	if (old < 0)
@@ -247,6 +342,8 @@ int main(void)
 	test_one_user();
 	test_other_user();
 	test_charged_uid();
+	test_userns(0);
+	test_userns(1);
 	test_zero();
 	if (param_write(old))
 		tap_bail("cannot put back " PARAM);
