@@ -53,13 +53,12 @@ static void ksvc_region_free(struct ksvc_region *r)
 }
 
 static int ksvc_region_alloc(struct ksvc_instance *inst, struct ksvc_region *r,
-			     unsigned int nr_pages, u64 offset, const char *name)
+			     unsigned int nr_pages, u64 offset)
 {
 	unsigned int i;
 
 	r->inst = inst;
 	r->offset = offset;
-	r->name = name;
 	r->nr_pages = nr_pages;
 	r->pages = kvcalloc(nr_pages, sizeof(*r->pages), KSVC_GFP);
 	if (!r->pages)
@@ -138,17 +137,16 @@ struct ksvc_instance *ksvc_instance_create(const struct ksvc_create_params *p,
 	ret = ksvc_region_alloc(inst, &inst->sq,
 				ksvc_ring_pages(inst->sq_entries,
 						sizeof(struct ksvc_entry)),
-				KSVC_OFF_SUBMIT_RING, "[ksvc-submit]");
+				KSVC_OFF_SUBMIT_RING);
 	if (ret)
 		goto err;
 	ret = ksvc_region_alloc(inst, &inst->cq,
 				ksvc_ring_pages(inst->cq_entries,
 						sizeof(struct ksvc_completion)),
-				KSVC_OFF_COMPLETE_RING, "[ksvc-complete]");
+				KSVC_OFF_COMPLETE_RING);
 	if (ret)
 		goto err;
-	ret = ksvc_region_alloc(inst, &inst->sp, 1, KSVC_OFF_SHARED_PAGE,
-				"[ksvc-shared]");
+	ret = ksvc_region_alloc(inst, &inst->sp, 1, KSVC_OFF_SHARED_PAGE);
 	if (ret)
 		goto err;
 

@@ -32,7 +32,6 @@ struct ksvc_region {
 	struct page **pages;
 	unsigned int nr_pages;
 	u64 offset;			/* KSVC_OFF_* */
-	const char *name;		/* for /proc/pid/maps */
 };
 
 enum ksvc_t0_group {

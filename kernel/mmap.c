@@ -59,24 +59,15 @@ static int ksvc_vm_mprotect_shared(struct vm_area_struct *vma,
 	return (newflags & VM_WRITE) ? -EPERM : 0;
 }
 
-static const char *ksvc_vm_name(struct vm_area_struct *vma)
-{
-	struct ksvc_region *r = ksvc_vma_region(vma);
-
-	return r ? r->name : "[ksvc-detached]";
-}
-
 static const struct vm_operations_struct ksvc_ring_vm_ops = {
 	.open		= ksvc_vm_open,
 	.fault		= ksvc_vm_fault,
-	.name		= ksvc_vm_name,
 };
 
 static const struct vm_operations_struct ksvc_shared_vm_ops = {
 	.open		= ksvc_vm_open,
 	.fault		= ksvc_vm_fault,
 	.mprotect	= ksvc_vm_mprotect_shared,
-	.name		= ksvc_vm_name,
 };
 
 static struct ksvc_region *ksvc_find_region(struct ksvc_instance *inst,
