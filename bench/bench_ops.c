@@ -194,6 +194,16 @@ static void sample(__u64 v)
 	samples[nsamples++] = v;
 }
 
+/* Nearest-rank percentile @p of @n sorted values (n > 0), as echo-client. */
+static __u64 pct(const __u64 *v, size_t n, unsigned int p)
+{
+	size_t rank = (n * p + 99) / 100;	/* ceil(n * p / 100) */
+
+	if (rank == 0)
+		rank = 1;
+	return v[rank - 1];
+}
+
 static void finish_cell(struct result *r, __u64 ops, __u64 t0, __u64 t1)
 {
 	r->valid = 1;
@@ -201,8 +211,8 @@ static void finish_cell(struct result *r, __u64 ops, __u64 t0, __u64 t1)
 	r->secs = (double)(t1 - t0) / 1e9;
 	r->ops_per_s = (double)ops / r->secs;
 	qsort(samples, nsamples, sizeof(*samples), cmp_u64);
-	r->p50 = samples[nsamples / 2];
-	r->p99 = samples[(nsamples * 99) / 100];
+	r->p50 = pct(samples, nsamples, 50);
+	r->p99 = pct(samples, nsamples, 99);
 	nsamples = 0;
 }
 
