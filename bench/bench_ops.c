@@ -76,6 +76,14 @@
  * within each round (columns measured well under a second apart) and
  * the median of those ratios is printed.
  *
+ * Path check: every completion of a KSVC column must carry the tier the
+ * column names (KSVC_COMP_TIER1 for t1-*, KSVC_COMP_TIER2 for t2-* and
+ * t2i-*), and the pool columns (t2-thread, t2-driven) must have no call
+ * finished on the dispatcher (its tier2_inline count).  A cell where a
+ * measured op did not is marked INVALID in the table, counted in the
+ * CSV's off_path_ops column, left out of the goals, and makes bench_ops
+ * exit 1: it measured another path than its column's.
+ *
  * Output: a table on stdout, and CSV (default bench_ops.csv) with the
  * columns where,kernel,mode,op,method,batch,ops,seconds,ops_per_s,
  * p50_ns,p99_ns.  Then the goals of the project, as ratios measured in
@@ -123,6 +131,9 @@ struct result {
 	__u64 p50, p99;
 	__u64 ops;
 	double secs;
+	__u64 off_path;	/* KSVC columns: ops that did not run where the
+			 * column says (another tier; inline in a pool
+			 * column) */
 };
 
 static int zero_fd, file_fd, sock_fd;
@@ -422,9 +433,13 @@ static void run_ksvc(enum op op, enum meth m, unsigned int b,
 	struct ksvc_dispatcher *d;
 	struct ksvc_completion c[MAX_BATCH];
 	struct ksvc_entry e[MAX_BATCH];
+	struct ksvc_dispatch_stats st0, st1;
 	struct ksvc *k;
-	__u64 t0 = 0, t1 = 0, end, n = 0;
+	__u64 t0 = 0, t1 = 0, end, n = 0, off = 0;
 	__s64 want = expect(op);
+	/* The tier each completion must carry: the column's. */
+	__u32 tier = m == M_T1T || m == M_T1D || m == M_T1DC ?
+		     KSVC_COMP_TIER1 : KSVC_COMP_TIER2;
 	int ret, phase;
 
 	memset(&kp, 0, sizeof(kp));
@@ -451,13 +466,13 @@ static void run_ksvc(enum op op, enum meth m, unsigned int b,
 	if (ret < 0)
 		die("ksvc_dispatch_create", ret);
 	if (m == M_T1T || m == M_T1D) {
-		struct ksvc_dispatch_stats st;
-
-		ksvc_dispatch_stats(d, &st);
-		uring_flags_seen = st.uring_setup_flags;
+		ksvc_dispatch_stats(d, &st0);
+		uring_flags_seen = st0.uring_setup_flags;
 	}
 
 	for (phase = 0; phase < 2; phase++) {
+		if (phase)
+			ksvc_dispatch_stats(d, &st0);
 		t0 = now_ns();
 		end = t0 + (__u64)(phase ? round_ms() : WARM_MS) * 1000000ull;
 		n = 0;
@@ -479,11 +494,14 @@ static void run_ksvc(enum op op, enum meth m, unsigned int b,
 							 1, 10000);
 				if (ret < 0)
 					die("ksvc_dispatch_wait", ret);
-				for (i = 0; i < (unsigned)ret; i++)
+				for (i = 0; i < (unsigned)ret; i++) {
 					if (c[i].result != want)
 						die("ksvc result",
 						    c[i].result < 0 ?
 						    c[i].result : -EIO);
+					if (!(c[i].flags & tier))
+						off++;
+				}
 				got += (unsigned)ret;
 			}
 			n += b;
@@ -491,8 +509,15 @@ static void run_ksvc(enum op op, enum meth m, unsigned int b,
 			if (phase)
 				sample(t1 - s);
 		} while (t1 < end);
+		if (!phase)
+			off = 0;	/* count the measured ops only */
 	}
 	finish_cell(r, n, t0, t1);
+	/* A pool column whose calls ran on the dispatcher measured that. */
+	ksvc_dispatch_stats(d, &st1);
+	if (m == M_T2T || m == M_T2D)
+		off += st1.tier2_inline - st0.tier2_inline;
+	r->off_path = off;
 	ksvc_dispatch_destroy(d);
 	ksvc_close(k);
 }
@@ -615,7 +640,7 @@ static double median(double *v, unsigned int n)
 struct summary {
 	int valid;
 	double ops_per_s, p50, p99, secs;
-	__u64 ops;
+	__u64 ops, off_path;
 };
 
 static struct summary summarize(enum op op, enum meth m, unsigned int bi)
@@ -633,6 +658,7 @@ static struct summary summarize(enum op op, enum meth m, unsigned int bi)
 		v[1][n] = (double)x->p50;
 		sm.ops += x->ops;
 		sm.secs += x->secs;
+		sm.off_path += x->off_path;
 		n++;
 	}
 	if (!n)
@@ -642,6 +668,40 @@ static struct summary summarize(enum op op, enum meth m, unsigned int bi)
 	sm.p50 = median(v[1], n);
 	sm.p99 = (double)p99_all[op][m][bi];
 	return sm;
+}
+
+/* A KSVC column: its completions say which path its calls took. */
+static int checked(enum meth m)
+{
+	return m >= M_T1T;
+}
+
+static const char *path_name(enum meth m)
+{
+	if (m == M_T1T || m == M_T1D || m == M_T1DC)
+		return "in Tier 1 (io_uring)";
+	if (m == M_T2T || m == M_T2D)
+		return "on the Tier 2 pool";
+	return "in Tier 2";
+}
+
+static unsigned int invalid_cells;
+
+/*
+ * Whether a cell measured the path its column names; if not, say so (as
+ * the rest of a line that @lead begins) and return 0.
+ */
+static int path_ok(enum op op, enum meth m, unsigned int bi,
+		   const char *lead)
+{
+	struct summary sm = summarize(op, m, bi);
+
+	if (!sm.valid || !sm.off_path)
+		return 1;
+	printf("%sINVALID, not judged: %llu of %llu measured ops of %s did "
+	       "not run %s\n", lead, (unsigned long long)sm.off_path,
+	       (unsigned long long)sm.ops, meth_name[m], path_name(m));
+	return 0;
 }
 
 /*
@@ -685,6 +745,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static char csvbuf[4096];
+	char lead[64];
 	const char *csv = "bench_ops.csv";
 	int csv_given = 0;
 	struct utsname u;
@@ -792,7 +853,7 @@ int main(int argc, char **argv)
 	if (!f)
 		die(csv, -errno);
 	fprintf(f, "where,kernel,mode,op,method,batch,rounds,ops,seconds,"
-		   "ops_per_s,p50_ns,p99_ns\n");
+		   "ops_per_s,p50_ns,p99_ns,off_path_ops\n");
 	for (op = 0; op < OP_N; op++) {
 		for (m = 0; m < M_N; m++) {
 			for (bi = 0; bi < nbatches; bi++) {
@@ -800,15 +861,22 @@ int main(int argc, char **argv)
 
 				if (!sm.valid)
 					continue;
-				printf("%-8s %-12s %5u %12.0f %10.0f %11.0f\n",
+				printf("%-8s %-12s %5u %12.0f %10.0f %11.0f%s\n",
 				       op_name[op], meth_name[m], batches[bi],
-				       sm.ops_per_s, sm.p50, sm.p99);
+				       sm.ops_per_s, sm.p50, sm.p99,
+				       sm.off_path ? "  INVALID (path)" : "");
+				if (sm.off_path)
+					invalid_cells++;
 				fprintf(f, "%s,%s,%s,%s,%s,%u,%u,%llu,%.6f,"
-					   "%.0f,%.0f,%.0f\n", where(),
+					   "%.0f,%.0f,%.0f,", where(),
 					u.release, ksvc_mode_name(run_mode),
 					op_name[op], meth_name[m], batches[bi],
 					rounds, (unsigned long long)sm.ops,
 					sm.secs, sm.ops_per_s, sm.p50, sm.p99);
+				if (checked(m))
+					fprintf(f, "%llu", (unsigned long long)
+						sm.off_path);
+				fprintf(f, "\n");
 			}
 		}
 		printf("\n");
@@ -824,29 +892,35 @@ int main(int argc, char **argv)
 		for (op = OP_PREAD1; op <= OP_PREAD4K; op++) {
 			for (m = M_T1T; m <= M_T1D; m++) {
 				double tp, lat;
+				int ok;
 
 				tp = round_ratio(op, m, M_URING, bi, 0);
 				lat = round_ratio(op, m, M_URING, bi, 1);
 				if (tp < 0)
 					continue;
+				snprintf(lead, sizeof(lead), "  Tier 1 %-9s "
+					 "batch 32 %-7s: ", meth_name[m] + 3,
+					 op_name[op]);
+				ok = path_ok(op, m, bi, lead);
 				/*
 				 * Two views: throughput over the run, and the
 				 * median batch time.  Met only if both are.
 				 */
-				printf("  Tier 1 %-9s batch 32 %-7s: %.1f%% of "
-				       "liburing's throughput, %.1f%% by median "
-				       "batch time (goal >= 90%%): %s\n",
-				       meth_name[m] + 3, op_name[op],
-				       100.0 * tp, 100.0 * lat,
-				       tp >= 0.9 && lat >= 0.9 ?
-				       "met" : "NOT met");
+				if (ok)
+					printf("%s%.1f%% of liburing's "
+					       "throughput, %.1f%% by median "
+					       "batch time (goal >= 90%%): %s\n",
+					       lead, 100.0 * tp, 100.0 * lat,
+					       tp >= 0.9 && lat >= 0.9 ?
+					       "met" : "NOT met");
 				tp = round_ratio(op, M_T1DC, M_URING, bi, 0);
-				if (m == M_T1D && tp >= 0)
+				if (m == M_T1D && tp >= 0 &&
+				    path_ok(op, M_T1DC, bi, "    (reference) "))
 					printf("    (reference, no goal: without "
 					       "KSVC_DISPATCH_POSITIONAL_FDS, one "
 					       "statx() per pread: %.1f%%)\n",
 					       100.0 * tp);
-				if (m != M_T1T)
+				if (m != M_T1T || !ok)
 					continue;
 				tp = round_ratio(op, m, M_URINGSQ, bi, 0);
 				if (tp >= 0)
@@ -868,13 +942,23 @@ int main(int argc, char **argv)
 
 				if (add < -1e8)
 					continue;
-				printf("  Tier 2 %-10s batch 1 %-7s: adds %.2f us "
-				       "at p50 over direct (goal <= 2 us): %s\n",
-				       meth_name[m], op_name[op], add,
+				snprintf(lead, sizeof(lead), "  Tier 2 %-10s "
+					 "batch 1 %-7s: ", meth_name[m],
+					 op_name[op]);
+				if (!path_ok(op, m, bi, lead))
+					continue;
+				printf("%sadds %.2f us at p50 over direct (goal "
+				       "<= 2 us): %s\n", lead, add,
 				       add <= 2.0 ? "met" : "NOT met");
 			}
 		}
 	}
 	printf("CSV: %s\n", csv);
+	if (invalid_cells) {
+		fprintf(stderr, "bench_ops: %u cell(s) INVALID: their calls did "
+			"not all run on the path the column names (see above)\n",
+			invalid_cells);
+		return 1;
+	}
 	return 0;
 }
