@@ -84,11 +84,17 @@
  * CSV's off_path_ops column, left out of the goals, and makes bench_ops
  * exit 1: it measured another path than its column's.
  *
- * Output: a table on stdout, and CSV (default bench_ops.csv) with the
- * columns where,kernel,mode,op,method,batch,ops,seconds,ops_per_s,
- * p50_ns,p99_ns.  Then the goals of the project, as ratios measured in
- * this run: Tier 1 at batch 32 within 10% of liburing (throughput), and
- * Tier 2 dispatch adding at most 2 us at p50 (batch 1, vs direct).
+ * Output: a table on stdout, and CSV (default bench_ops.csv), a line per
+ * cell, with the columns where,kernel,mode,op,method,batch,rounds,ops,
+ * seconds,ops_per_s,p50_ns,p99_ns,off_path_ops: rounds is how many
+ * rounds the cell ran; ops and seconds are totals over those rounds (so
+ * ops / seconds is the rate of all rounds together, not ops_per_s);
+ * ops_per_s and p50_ns are the median over the rounds, as printed;
+ * p99_ns is over the batches of all rounds; off_path_ops is empty for
+ * direct and liburing (nothing to check).  Then the goals of the
+ * project, as ratios measured in this run: Tier 1 at batch 32 within 10%
+ * of liburing (throughput), and Tier 2 dispatch adding at most 2 us at
+ * p50 (batch 1, vs direct).
  * Timings inside QEMU TCG are not hardware timings; the ratios are what
  * to look at there.
  */
