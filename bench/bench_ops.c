@@ -8,7 +8,8 @@
  *             [--where LABEL] [--ops LIST] [--methods LIST]
  *
  * The CSV goes to FILE, else $BENCH_OUT/bench_ops.csv when BENCH_OUT is
- * set (bench/run.sh sets it), else ./bench_ops.csv.
+ * set (bench/run.sh sets it), else ./bench_ops.csv; the goals go next to
+ * it, "_goals" added before ".csv" (bench_ops_goals.csv).
  *
  * Operations:
  *   pread1   pread64(fd, buf, 1, 0) on /dev/zero: the cheapest call that
@@ -93,8 +94,15 @@
  * p99_ns is over the batches of all rounds; off_path_ops is empty for
  * direct and liburing (nothing to check).  Then the goals of the
  * project, as ratios measured in this run: Tier 1 at batch 32 within 10%
- * of liburing (throughput), and Tier 2 dispatch adding at most 2 us at
- * p50 (batch 1, vs direct).
+ * of liburing (throughput and median batch time), and Tier 2 dispatch
+ * adding at most 2 us at p50 (batch 1, vs direct).  They are printed and
+ * written to the goals CSV, a line per goal or reference ratio, with the
+ * columns where,kernel,mode,op,method,batch,against,ratio,
+ * batch_time_ratio,p50_added_us,goal,verdict: ratio is the throughput
+ * of method over against, batch_time_ratio against's median batch time
+ * over method's, p50_added_us method's p50 minus against's (each empty
+ * where it is not the measure); verdict is met, NOT met, invalid (the
+ * path check failed; no figures) or reference (no goal).
  * Timings inside QEMU TCG are not hardware timings; the ratios are what
  * to look at there.
  */
@@ -737,6 +745,37 @@ static double round_ratio(enum op op, enum meth a, enum meth b,
 	return n ? median(v, n) : -1e9;
 }
 
+/* The goals CSV, one line per goal and reference ratio. */
+static FILE *goals_f;
+static const char *kernel_release;
+#define NONE	(-1e9)		/* no figure (round_ratio() found none) */
+#define T1_GOAL	"throughput and median batch time >= 0.9 of liburing"
+#define T2_GOAL	"p50 added <= 2 us"
+
+static void csv_num(double v, const char *fmt)
+{
+	if (v > NONE / 10)
+		fprintf(goals_f, fmt, v);
+	fputc(',', goals_f);
+}
+
+/*
+ * One line: @m against @against; @ratio (throughput), @bt (median batch
+ * time) and @add (p50 added, us) where they apply, else NONE.
+ */
+static void goal_csv(enum op op, enum meth m, unsigned int bi,
+		     enum meth against, double ratio, double bt, double add,
+		     const char *goal, const char *verdict)
+{
+	fprintf(goals_f, "%s,%s,%s,%s,%s,%u,%s,", where(), kernel_release,
+		ksvc_mode_name(run_mode), op_name[op], meth_name[m],
+		batches[bi], meth_name[against]);
+	csv_num(ratio, "%.4f");
+	csv_num(bt, "%.4f");
+	csv_num(add, "%.3f");
+	fprintf(goals_f, "%s,%s\n", goal, verdict);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -750,8 +789,9 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static char csvbuf[4096];
+	static char csvbuf[4096], goalsbuf[4096];
 	char lead[64];
+	size_t len;
 	const char *csv = "bench_ops.csv";
 	int csv_given = 0;
 	struct utsname u;
@@ -890,6 +930,16 @@ int main(int argc, char **argv)
 	fclose(f);
 
 	/* The goals, from this run: ratios within a round, median. */
+	len = strlen(csv);
+	if (len > 4 && !strcmp(csv + len - 4, ".csv"))
+		len -= 4;
+	snprintf(goalsbuf, sizeof(goalsbuf), "%.*s_goals.csv", (int)len, csv);
+	goals_f = fopen(goalsbuf, "w");
+	if (!goals_f)
+		die(goalsbuf, -errno);
+	kernel_release = u.release;
+	fprintf(goals_f, "where,kernel,mode,op,method,batch,against,ratio,"
+		"batch_time_ratio,p50_added_us,goal,verdict\n");
 	printf("Goals (measured side by side, median over %u rounds):\n",
 	       rounds);
 	for (bi = 0; bi < nbatches; bi++) {
@@ -912,29 +962,50 @@ int main(int argc, char **argv)
 				 * Two views: throughput over the run, and the
 				 * median batch time.  Met only if both are.
 				 */
-				if (ok)
+				if (ok) {
+					const char *v = tp >= 0.9 &&
+							lat >= 0.9 ?
+							"met" : "NOT met";
+
 					printf("%s%.1f%% of liburing's "
 					       "throughput, %.1f%% by median "
 					       "batch time (goal >= 90%%): %s\n",
-					       lead, 100.0 * tp, 100.0 * lat,
-					       tp >= 0.9 && lat >= 0.9 ?
-					       "met" : "NOT met");
+					       lead, 100.0 * tp, 100.0 * lat, v);
+					goal_csv(op, m, bi, M_URING, tp, lat,
+						 NONE, T1_GOAL, v);
+				} else {
+					goal_csv(op, m, bi, M_URING, NONE,
+						 NONE, NONE, T1_GOAL,
+						 "invalid");
+				}
 				tp = round_ratio(op, M_T1DC, M_URING, bi, 0);
-				if (m == M_T1D && tp >= 0 &&
-				    path_ok(op, M_T1DC, bi, "    (reference) "))
-					printf("    (reference, no goal: without "
-					       "KSVC_DISPATCH_POSITIONAL_FDS, one "
-					       "statx() per pread: %.1f%%)\n",
-					       100.0 * tp);
+				if (m == M_T1D && tp >= 0) {
+					int cok = path_ok(op, M_T1DC, bi,
+							  "    (reference) ");
+
+					if (cok)
+						printf("    (reference, no goal: "
+						       "without KSVC_DISPATCH_"
+						       "POSITIONAL_FDS, one "
+						       "statx() per pread: "
+						       "%.1f%%)\n", 100.0 * tp);
+					goal_csv(op, M_T1DC, bi, M_URING,
+						 cok ? tp : NONE, NONE, NONE,
+						 "none", cok ? "reference" :
+						 "invalid");
+				}
 				if (m != M_T1T || !ok)
 					continue;
 				tp = round_ratio(op, m, M_URINGSQ, bi, 0);
-				if (tp >= 0)
+				if (tp >= 0) {
 					printf("    (reference, no goal: %.1f%% of "
 					       "liburing with SQPOLL, whose "
 					       "kernel thread takes each batch "
 					       "on another CPU too)\n",
 					       100.0 * tp);
+					goal_csv(op, m, bi, M_URINGSQ, tp, NONE,
+						 NONE, "none", "reference");
+				}
 			}
 		}
 	}
@@ -951,15 +1022,23 @@ int main(int argc, char **argv)
 				snprintf(lead, sizeof(lead), "  Tier 2 %-10s "
 					 "batch 1 %-7s: ", meth_name[m],
 					 op_name[op]);
-				if (!path_ok(op, m, bi, lead))
+				if (!path_ok(op, m, bi, lead)) {
+					goal_csv(op, m, bi, M_DIRECT, NONE,
+						 NONE, NONE, T2_GOAL,
+						 "invalid");
 					continue;
+				}
 				printf("%sadds %.2f us at p50 over direct (goal "
 				       "<= 2 us): %s\n", lead, add,
 				       add <= 2.0 ? "met" : "NOT met");
+				goal_csv(op, m, bi, M_DIRECT, NONE, NONE, add,
+					 T2_GOAL, add <= 2.0 ? "met" :
+					 "NOT met");
 			}
 		}
 	}
-	printf("CSV: %s\n", csv);
+	fclose(goals_f);
+	printf("CSV: %s, goals: %s\n", csv, goalsbuf);
 	if (invalid_cells) {
 		fprintf(stderr, "bench_ops: %u cell(s) INVALID: their calls did "
 			"not all run on the path the column names (see above)\n",
