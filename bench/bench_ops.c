@@ -62,7 +62,8 @@
  *                 calling thread, behind the rings)
  *
  * A "batch" of b: b operations submitted together, then all b results
- * collected (for direct: b calls in a row).  latency = the time of one
+ * collected (for direct: b calls in a row; liburing submits and waits
+ * for b, and the KSVC columns wait for all the results still missing).  latency = the time of one
  * batch (submit to the last result), p50 and p99 by nearest rank over
  * the batches; throughput = operations per second over the run.
  *
@@ -504,8 +505,10 @@ static void run_ksvc(enum op op, enum meth m, unsigned int b,
 			if (ret < 0)
 				die("ksvc_dispatch_submit", ret);
 			while (got < b) {
+				/* All that is missing, as liburing's
+				 * submit_and_wait(b). */
 				ret = ksvc_dispatch_wait(d, c, MAX_BATCH,
-							 1, 10000);
+							 b - got, 10000);
 				if (ret < 0)
 					die("ksvc_dispatch_wait", ret);
 				for (i = 0; i < (unsigned)ret; i++) {
