@@ -71,7 +71,8 @@
  * more than the differences measured.  So every cell is measured in
  * --rounds runs (default 5) of --time-ms / rounds each (default 300 ms in
  * all, after a warm-up per run), and the rounds are interleaved: round r
- * runs every method of one (op, batch) before round r + 1 starts.  The
+ * runs every method of one (op, batch) before round r + 1 starts, each
+ * round starting one method further along the list.  The
  * ops/s and p50 printed are the median over the rounds; the p99 is taken
  * over the batches of all rounds together (a median of the rounds' p99s
  * would hide the tail of a slow round).  Each goal ratio is computed
@@ -800,7 +801,7 @@ int main(int argc, char **argv)
 	struct utsname u;
 	FILE *f;
 	int o, op, m;
-	unsigned int bi, r;
+	unsigned int bi, r, k;
 
 	while ((o = getopt_long(argc, argv, "c:t:r:b:w:o:m:h", lo, NULL)) !=
 	       -1) {
@@ -867,16 +868,27 @@ int main(int argc, char **argv)
 		       "kernel thread needs a CPU of its own)\n");
 	}
 
-	/* Rounds innermost but one: a cell's rounds spread over the run. */
+	/*
+	 * Rounds innermost but one: a cell's rounds spread over the run.
+	 * Each round starts one method further along the methods that run,
+	 * so that the first place (right after another cell's rounds or
+	 * the last method of the round before) goes round too.
+	 */
 	for (op = 0; op < OP_N; op++) {
 		for (bi = 0; bi < nbatches; bi++) {
+			int run[M_N];
+			unsigned int nrun = 0;
+
+			for (m = 0; m < M_N; m++)
+				if (applies(op, m) &&
+				    !(m == M_URINGSQ && skip_sqp) &&
+				    listed(only_ops, op_name[op]) &&
+				    listed(only_methods, meth_name[m]))
+					run[nrun++] = m;
 			for (r = 0; r < rounds; r++)
-				for (m = 0; m < M_N; m++)
-					if (applies(op, m) &&
-					    !(m == M_URINGSQ && skip_sqp) &&
-					    listed(only_ops, op_name[op]) &&
-					    listed(only_methods, meth_name[m]))
-						run_cell(op, m, bi, r);
+				for (k = 0; k < nrun; k++)
+					run_cell(op, run[(k + r) % nrun], bi,
+						 r);
 			for (m = 0; m < M_N; m++) {
 				struct samples *sp = &smp[m];
 
