@@ -28,7 +28,8 @@
 # a connection when the client closes its side.
 #
 # For each repeat, each load and each server (interleaved, so that drift in
-# the machine's speed spreads over all servers alike): pick a free port,
+# the machine's speed spreads over all servers alike; each repeat starts
+# one server further along the list): pick a free port,
 # start the server, wait until it accepts connections, run the client,
 # record messages/s, p50 and p99 and the server's CPU time during the run
 # (all threads), stop the server. Then print the tables (medians, with
@@ -277,10 +278,22 @@ run_one() {	# server load rep
 }
 
 echo "server,load,run,conns,msgs,size,threads,messages,errors,seconds,msgs_per_s,p50_us,p99_us,max_us,server_cpu_ns,status" >"$runs"
+# The words after the first from the N-th on (N mod their number), then
+# the ones before it: each repeat starts one server further on.
+rotate() {	# N WORD...
+	local n=$1
+	shift
+	[ $# -gt 0 ] || return 0
+	local a=("$@")
+	n=$((n % $#))
+	echo "${a[@]:n}" "${a[@]:0:n}"
+}
+
 failed=0
 for rep in $(seq "$repeats"); do
 	for load in $loads; do
-		for s in $present; do
+		# shellcheck disable=SC2086 # split the list
+		for s in $(rotate $((rep - 1)) $present); do
 			run_one "$s" "$load" "$rep"
 			rc=$?
 			status=ok
