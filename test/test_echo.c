@@ -16,9 +16,13 @@
  *  1-4 again with ksvc-echo --no-tier1: everything in Tier 2, as where
  *     io_uring is not available; it says so, every byte still comes
  *     back, and no call is answered in Tier 1.
- *  5-7. echo-client against a broken server (a child of this program)
- *     that flips one byte, sends one byte too many, or closes the
- *     connection early: it must exit 1 each time.
+ *  5-12. echo-client against a broken server (a child of this program)
+ *     that flips one byte, sends one byte too many, closes the
+ *     connection early, drops, duplicates or swaps a byte, stops
+ *     echoing (hangs) with the connection open, or sends a byte after
+ *     the end: it must exit 1 each
+ *     time, and say why (the check that caught it), within its stall
+ *     time-out (-w 1 where that is the check).
  */
 #include <libgen.h>
 #include <poll.h>
@@ -126,12 +130,15 @@ struct run {
 	unsigned long conns, msgs, size, threads, messages, errors;
 	double secs, rate, p50, p99, max;
 	int fields;
+	char out[1024];		/* what it printed */
 };
 
+/* echo-client with @c, @m, @s and -w @w; give up after @ms. */
 static void run_client(int port, const char *c, const char *m,
-		       const char *s, const char *w, struct run *r, int both)
+		       const char *s, const char *w, struct run *r, int both,
+		       unsigned int ms)
 {
-	char portstr[16], out[512];
+	char portstr[16], out[1024];
 	char *argv[] = { client, "--csv", "-c", (char *)c, "-m", (char *)m,
 			 "-s", (char *)s, "-w", (char *)w, "127.0.0.1",
 			 portstr, NULL };
@@ -140,9 +147,10 @@ static void run_client(int port, const char *c, const char *m,
 
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	pid = spawn(argv, &fd, both);
-	slurp(fd, out, sizeof(out), 120000, 0);
+	slurp(fd, out, sizeof(out), ms, 0);
 	close(fd);
 	memset(r, 0, sizeof(*r));
+	memcpy(r->out, out, sizeof(r->out));
 	r->status = reap(pid, 10000);
 	if (both) {
 		char *line = strtok(out, "\n");
@@ -170,30 +178,60 @@ static void check_run(const struct run *r, unsigned long conns,
 }
 
 /*
- * A broken echo server for one connection: 1 flips byte 100, 2 sends
- * one byte too many after the first read, 3 closes after 200 bytes.
+ * A broken echo server for one connection (the client sends 64-byte
+ * messages): 1 flips byte 100 of the stream, 2 sends one byte too many
+ * after the first read, 3 closes after 200 bytes, 4 drops byte 127 (the
+ * last of the second message), 5 sends byte 100 twice, 6 swaps the
+ * first two adjacent bytes that differ from byte 100 on (two equal
+ * bytes swapped would change nothing), 7 echoes three messages and then
+ * reads on without echoing anything, until the client closes, 8 sends a
+ * byte after the end (when the client has shut down its side).
  */
 static void broken_server(int lfd, int how)
 {
-	char buf[4096];
-	size_t total = 0;
-	int c = accept(lfd, NULL, NULL);
+	char buf[4096], t;
+	size_t total = 0, i;
+	int c = accept(lfd, NULL, NULL), swapped = 0;
 
 	if (c < 0)
 		_exit(1);
 	for (;;) {
-		ssize_t n = read(c, buf, sizeof(buf));
+		ssize_t n = read(c, buf, sizeof(buf) - 1);
 		size_t len;
 
-		if (n <= 0)
+		if (n <= 0) {
+			if (how == 8 && n == 0 && write(c, "X", 1) != 1)
+				_exit(1);
 			break;
+		}
 		len = (size_t)n;
 		if (how == 1 && total <= 100 && total + len > 100)
 			buf[100 - total] ^= 0x20;
 		if (how == 2 && total == 0)
 			buf[len++] = 'X';
+		if (how == 4 && total <= 127 && total + len > 127) {
+			i = 127 - total;
+			memmove(buf + i, buf + i + 1, len - i - 1);
+			len--;
+		}
+		if (how == 5 && total <= 100 && total + len > 100) {
+			i = 100 - total;
+			memmove(buf + i + 1, buf + i, len - i);
+			len++;
+		}
+		for (i = total < 100 ? 100 - total : 0;
+		     how == 6 && !swapped && i + 1 < len; i++) {
+			if (buf[i] == buf[i + 1])
+				continue;
+			t = buf[i];
+			buf[i] = buf[i + 1];
+			buf[i + 1] = t;
+			swapped = 1;
+		}
+		if (how == 7 && total >= 3 * 64)
+			len = 0;
 		total += (size_t)n;
-		if (write(c, buf, len) != (ssize_t)len)
+		if (len && write(c, buf, len) != (ssize_t)len)
 			break;
 		if (how == 3 && total >= 200)
 			break;
@@ -202,7 +240,13 @@ static void broken_server(int lfd, int how)
 	_exit(0);
 }
 
-static void broken(int how, const char *what)
+/*
+ * echo-client against broken server @how with stall time-out @w: it must
+ * exit 1 and print @want (or @want2, if not NULL) among its diagnostics,
+ * the check that caught it.
+ */
+static void broken(int how, const char *what, const char *w,
+		   const char *want, const char *want2)
 {
 	struct sockaddr_in a;
 	socklen_t len = sizeof(a);
@@ -222,10 +266,13 @@ static void broken(int how, const char *what)
 	if (srv == 0)
 		broken_server(lfd, how);
 	close(lfd);
-	run_client(ntohs(a.sin_port), "1", "20", "64", "3", &r, 1);
+	run_client(ntohs(a.sin_port), "1", "20", "64", w, &r, 1, 15000);
 	reap(srv, 5000);
-	tap_ok(r.status == 1, "echo-client against a server that %s: exit %d "
-	       "(want 1)", what, r.status);
+	tap_ok(r.status == 1 && (strstr(r.out, want) ||
+				 (want2 && strstr(r.out, want2))),
+	       "echo-client against a server that %s: exit %d (want 1), "
+	       "says \"%s\"%s%s%s", what, r.status, want,
+	       want2 ? " or \"" : "", want2 ? want2 : "", want2 ? "\"" : "");
 }
 
 /*
@@ -261,9 +308,9 @@ static void serve(const char *flag)
 	       td_have_module() ? "kernel" : "anonymous",
 	       (int)strcspn(line, "\n"), line);
 
-	run_client(port, "8", "300", "64", "30", &r1, 0);
+	run_client(port, "8", "300", "64", "30", &r1, 0, 120000);
 	check_run(&r1, 8, 300, "8 x 300 x 64 B");
-	run_client(port, "4", "50", "4K", "30", &r2, 0);
+	run_client(port, "4", "50", "4K", "30", &r2, 0, 120000);
 	check_run(&r2, 4, 50, "4 x 50 x 4 KiB");
 
 	kill(pid, SIGTERM);
@@ -298,12 +345,24 @@ int main(int argc, char **argv)
 	if (access(server, X_OK) || access(client, X_OK))
 		tap_skip_all("examples/ksvc-echo or examples/echo-client is "
 			     "not built next to this program (make examples)");
-	tap_plan(4 + 4 + 3);
+	tap_plan(4 + 4 + 8);
 	td_say_where();
 	serve(NULL);
 	serve("--no-tier1");
-	broken(1, "flips one byte");
-	broken(2, "sends one byte too many");
-	broken(3, "closes the connection early");
+	broken(1, "flips one byte", "3", ", expected 0x", NULL);
+	broken(2, "sends one byte too many", "3", " were sent", NULL);
+	/* EOF, or a reset if the next message reached the closed socket. */
+	broken(3, "closes the connection early", "3",
+	       "server closed the connection after", "reset by peer");
+	/* The client's stall time-out is -w: 1 s keeps these short. */
+	broken(4, "drops the last byte of a message", "1",
+	       "msg 1: 63 of 64 bytes back, nothing more within", NULL);
+	/* 65 bytes in one read, or the rest of a split read shifted. */
+	broken(5, "sends one byte twice", "3", " were sent", ", expected 0x");
+	broken(6, "swaps two bytes", "3", ", expected 0x", NULL);
+	broken(7, "stops echoing with the connection open", "1",
+	       "msg 3: 0 of 64 bytes back, nothing more within", NULL);
+	broken(8, "sends a byte after the end", "3",
+	       "bytes after the last message", NULL);
 	tap_done();
 }
