@@ -63,9 +63,10 @@
  *
  * A "batch" of b: b operations submitted together, then all b results
  * collected (for direct: b calls in a row; liburing submits and waits
- * for b, and the KSVC columns wait for all the results still missing).  latency = the time of one
- * batch (submit to the last result), p50 and p99 by nearest rank over
- * the batches; throughput = operations per second over the run.
+ * for b, and the KSVC columns wait for all the results still missing).
+ * latency = the time of one batch (submit to the last result), p50 and
+ * p99 by nearest rank over the batches; throughput = operations per
+ * second over the run.
  *
  * Rounds: this machine's speed drifts by tens of percent within minutes,
  * more than the differences measured.  So every cell is measured in
@@ -922,8 +923,9 @@ int main(int argc, char **argv)
 
 				if (!sm.valid)
 					continue;
-				printf("%-8s %-12s %5u %12.0f %10.0f %11.0f%s\n",
-				       op_name[op], meth_name[m], batches[bi],
+				printf("%-8s %-12s %5u %12.0f %10.0f %11.0f"
+				       "%s\n", op_name[op], meth_name[m],
+				       batches[bi],
 				       sm.ops_per_s, sm.p50, sm.p99,
 				       sm.off_path ? "  INVALID (path)" : "");
 				if (sm.off_path)
@@ -984,8 +986,9 @@ int main(int argc, char **argv)
 
 					printf("%s%.1f%% of liburing's "
 					       "throughput, %.1f%% by median "
-					       "batch time (goal >= 90%%): %s\n",
-					       lead, 100.0 * tp, 100.0 * lat, v);
+					       "batch time (goal >= 90%%): "
+					       "%s\n", lead, 100.0 * tp,
+					       100.0 * lat, v);
 					goal_csv(op, m, bi, M_URING, tp, lat,
 						 NONE, T1_GOAL, v);
 				} else {
@@ -999,11 +1002,12 @@ int main(int argc, char **argv)
 							  "    (reference) ");
 
 					if (cok)
-						printf("    (reference, no goal: "
-						       "without KSVC_DISPATCH_"
-						       "POSITIONAL_FDS, one "
-						       "statx() per pread: "
-						       "%.1f%%)\n", 100.0 * tp);
+						printf("    (reference, no "
+						       "goal: without KSVC_"
+						       "DISPATCH_POSITIONAL_"
+						       "FDS, one statx() per "
+						       "pread: %.1f%%)\n",
+						       100.0 * tp);
 					goal_csv(op, M_T1DC, bi, M_URING,
 						 cok ? tp : NONE, NONE, NONE,
 						 "none", cok ? "reference" :
@@ -1043,8 +1047,8 @@ int main(int argc, char **argv)
 						 "invalid");
 					continue;
 				}
-				printf("%sadds %.2f us at p50 over direct (goal "
-				       "<= 2 us): %s\n", lead, add,
+				printf("%sadds %.2f us at p50 over direct "
+				       "(goal <= 2 us): %s\n", lead, add,
 				       add <= 2.0 ? "met" : "NOT met");
 				goal_csv(op, m, bi, M_DIRECT, NONE, NONE, add,
 					 T2_GOAL, add <= 2.0 ? "met" :
@@ -1055,9 +1059,9 @@ int main(int argc, char **argv)
 	fclose(goals_f);
 	printf("CSV: %s, goals: %s\n", csv, goalsbuf);
 	if (invalid_cells) {
-		fprintf(stderr, "bench_ops: %u cell(s) INVALID: their calls did "
-			"not all run on the path the column names (see above)\n",
-			invalid_cells);
+		fprintf(stderr, "bench_ops: %u cell(s) INVALID: their calls "
+			"did not all run on the path the column names (see "
+			"above)\n", invalid_cells);
 		return 1;
 	}
 	return 0;
