@@ -13,5 +13,8 @@ $(O)/test/%: test/%.c $(TEST_HDRS) $(LIB_HDRS) $(LIBKSVC)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -Itest $< -o $@ $(LIBKSVC) $(USER_LDFLAGS) $(LIB_LIBS)
 
-check: test
+# The host tests run more than the test programs: test_tier0_preload runs
+# the preload shim, ksvc-run and examples/tier0-facts, test_echo the echo
+# examples.
+check: lib test examples
 	O=$(O) test/run-host.sh
