@@ -54,8 +54,17 @@ module modules:
 	  exit 1; fi
 	$(MAKE) -C $(KDIR) M=$(CURDIR) O= modules
 
+# What kbuild leaves in the tree (make modules): ksvc.ko and its
+# intermediates at the top, the objects in kernel/.  Removed by name, so
+# that clean works without a kernel build tree as well.
+KBUILD_OUTPUTS	= $(foreach d,. kernel,$(wildcard $(d)/*.o $(d)/.*.o $(d)/*.ko \
+		    $(d)/*.mod $(d)/*.mod.c $(d)/.*.cmd $(d)/*.symtypes \
+		    $(d)/*.dwo $(d)/*.su)) Module.symvers modules.order
+
 modules-clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) O= clean; fi
+	rm -f $(KBUILD_OUTPUTS)
+	rm -rf .tmp_versions
 
 # Each part of the tree adds its own rules.
 include lib/lib.mk
