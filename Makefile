@@ -28,6 +28,10 @@ PACKAGE_NAME	:= ksvc
 PACKAGE_VERSION	:= $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
 
 O	?= .
+# An empty O= is the tree, as no O= is (not the root directory).
+ifeq ($(strip $(O)),)
+override O := .
+endif
 CC	?= cc
 SAN	?=
 OPT	?= -O2
@@ -87,6 +91,13 @@ dkms-remove:
 	-dkms remove -m $(PACKAGE_NAME) -v $(PACKAGE_VERSION) --all
 	rm -rf /usr/src/$(PACKAGE_NAME)-$(PACKAGE_VERSION)
 
+# User space: what the build made below $(O), and nothing outside it.
+# The module is built in the tree whatever O= says (modules-clean).
 clean: modules-clean
-	rm -rf build
+	rm -rf $(O)/build
 	rm -f $(TEST_PROGS) $(EXAMPLE_PROGS) $(LIBKSVC) $(LIBKSVC_PRELOAD)
+ifneq ($(abspath $(O)),$(abspath .))
+	rm -f $(KSVC_RUN)
+	@for d in test examples lib tools; do \
+	  if [ -d $(O)/$$d ]; then rmdir $(O)/$$d 2>/dev/null || :; fi; done
+endif
