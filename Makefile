@@ -48,6 +48,13 @@ USER_LDFLAGS += -pthread
 	dkms-install dkms-remove install uninstall help
 .DEFAULT_GOAL := module
 
+# make -j clean lib: clean and the build would run side by side, and the
+# build would lose.  With clean among the goals, the goals run one after
+# the other, in the order given.
+ifneq ($(filter clean,$(MAKECMDGOALS)),)
+.NOTPARALLEL:
+endif
+
 all: module lib test examples
 
 module modules:
