@@ -3,7 +3,9 @@
 # make               build ksvc.ko for the running kernel (KDIR=... for another)
 # make lib           build libksvc.a and libksvc-preload.so
 # make test          build every test program
-# make check         run the host tests (no module needed)
+# make examples      build the example programs
+# make check         build lib, test and examples and run the host tests
+#                    (no module needed)
 # make bench         run the benchmarks
 # make dkms-install  install the module through DKMS (KVER=... for another kernel)
 # make dkms-remove   remove it again
@@ -11,6 +13,8 @@
 #                    preload shim, ksvc-run and the man pages
 #                    (PREFIX=/usr/local, DESTDIR=; see install.mk)
 # make uninstall     remove what make install installed
+# make clean         remove what the build made (below O=, and ksvc.ko)
+# make help          print this
 #
 # User-space outputs go below $(O) (default: the source tree itself);
 # SAN=1 adds AddressSanitizer and UndefinedBehaviorSanitizer, e.g.
@@ -76,6 +80,11 @@ modules-clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) O= clean; fi
 	rm -f $(KBUILD_OUTPUTS)
 	rm -rf .tmp_versions
+
+# The comment at the top of this file, without its first line (the
+# licence) and the comment markers.
+help:
+	@sed -n -e '1d' -e '2{/^#$$/d;}' -e '/^#/!q' -e 's/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # Each part of the tree adds its own rules.
 include lib/lib.mk
