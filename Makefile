@@ -93,19 +93,46 @@ include examples/examples.mk
 -include bench/bench.mk
 include install.mk
 
-dkms-install:
-	@command -v dkms >/dev/null || { echo "dkms is not installed (apt-get install dkms)"; exit 1; }
-	rm -rf /usr/src/$(PACKAGE_NAME)-$(PACKAGE_VERSION)
-	mkdir -p /usr/src/$(PACKAGE_NAME)-$(PACKAGE_VERSION)
-	cp -r dkms.conf Kbuild Makefile include kernel \
-	   /usr/src/$(PACKAGE_NAME)-$(PACKAGE_VERSION)/
-	dkms add -m $(PACKAGE_NAME) -v $(PACKAGE_VERSION)
-	dkms build -m $(PACKAGE_NAME) -v $(PACKAGE_VERSION) -k $(KVER)
-	dkms install -m $(PACKAGE_NAME) -v $(PACKAGE_VERSION) -k $(KVER)
+# DKMS: the sources go to $(DKMS_SOURCETREE)/ksvc-<version>, which dkms
+# add enters in its tree.  DKMS_TREE (default: dkms's own, /var/lib/dkms)
+# and DKMS_SOURCETREE select private ones, e.g. to try this out.
+# dkms-install may run again (another KVER, or new sources): the version
+# is added once, and a build already there for $(KVER) is removed first,
+# so that the sources just copied are the ones built.
+DKMS		?= dkms
+DKMS_TREE	?=
+DKMS_SOURCETREE	?= /usr/src
+DKMS_CMD	= $(strip $(DKMS) $(if $(DKMS_TREE),--dkmstree $(DKMS_TREE)) \
+		  --sourcetree $(DKMS_SOURCETREE))
+DKMS_SRC	= $(DKMS_SOURCETREE)/$(PACKAGE_NAME)-$(PACKAGE_VERSION)
+DKMS_MV		= -m $(PACKAGE_NAME) -v $(PACKAGE_VERSION)
 
+dkms-install:
+	@command -v $(firstword $(DKMS)) >/dev/null || { echo "dkms is not installed (apt-get install dkms)"; exit 1; }
+	rm -rf $(DKMS_SRC)
+	mkdir -p $(DKMS_SRC) $(DKMS_TREE)
+	cp -r dkms.conf Kbuild Makefile include kernel $(DKMS_SRC)/
+	@if $(DKMS_CMD) status $(DKMS_MV) -k $(KVER) | grep -q -F ', $(KVER),'; then \
+	  echo "$(DKMS_CMD) remove $(DKMS_MV) -k $(KVER)"; \
+	  $(DKMS_CMD) remove $(DKMS_MV) -k $(KVER) || exit 1; fi
+	@if [ -n "$$($(DKMS_CMD) status $(DKMS_MV))" ]; then \
+	  echo "$(PACKAGE_NAME)/$(PACKAGE_VERSION) is in the DKMS tree already: not added again"; \
+	else \
+	  echo "$(DKMS_CMD) add $(DKMS_MV)"; \
+	  $(DKMS_CMD) add $(DKMS_MV) || exit 1; fi
+	$(DKMS_CMD) build $(DKMS_MV) -k $(KVER)
+	$(DKMS_CMD) install $(DKMS_MV) -k $(KVER)
+
+# Every kernel's build and install, then the sources; nothing to do for
+# what is not there.
 dkms-remove:
-	-dkms remove -m $(PACKAGE_NAME) -v $(PACKAGE_VERSION) --all
-	rm -rf /usr/src/$(PACKAGE_NAME)-$(PACKAGE_VERSION)
+	@command -v $(firstword $(DKMS)) >/dev/null || { echo "dkms is not installed (apt-get install dkms)"; exit 1; }
+	@if [ -n "$$($(DKMS_CMD) status $(DKMS_MV))" ]; then \
+	  echo "$(DKMS_CMD) remove $(DKMS_MV) --all"; \
+	  $(DKMS_CMD) remove $(DKMS_MV) --all || exit 1; \
+	else \
+	  echo "$(PACKAGE_NAME)/$(PACKAGE_VERSION) is not in the DKMS tree"; fi
+	rm -rf $(DKMS_SRC)
 
 # User space: what the build made below $(O), and nothing outside it.
 # The module is built in the tree whatever O= says (modules-clean).
