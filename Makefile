@@ -9,6 +9,7 @@
 # make bench         run the benchmarks
 # make dkms-install  install the module through DKMS (KVER=... for another kernel)
 # make dkms-remove   remove it again
+# make dkms-source   only copy its sources (DKMS_SOURCETREE=/usr/src)
 # make install       install libksvc: headers, libksvc.a, ksvc.pc, the
 #                    preload shim, ksvc-run and the man pages
 #                    (PREFIX=/usr/local, DESTDIR=; see install.mk)
@@ -49,7 +50,7 @@ endif
 USER_LDFLAGS += -pthread
 
 .PHONY: all module modules lib test check bench clean modules-clean \
-	dkms-install dkms-remove install uninstall help
+	dkms-source dkms-install dkms-remove install uninstall help
 .DEFAULT_GOAL := module
 
 # make -j clean lib: clean and the build would run side by side, and the
@@ -106,12 +107,22 @@ DKMS_CMD	= $(strip $(DKMS) $(if $(DKMS_TREE),--dkmstree $(DKMS_TREE)) \
 		  --sourcetree $(DKMS_SOURCETREE))
 DKMS_SRC	= $(DKMS_SOURCETREE)/$(PACKAGE_NAME)-$(PACKAGE_VERSION)
 DKMS_MV		= -m $(PACKAGE_NAME) -v $(PACKAGE_VERSION)
+# What DKMS builds from, and nothing else (no objects of an in-tree
+# build): dkms.conf runs kbuild itself, which reads Kbuild, so the
+# Makefile (and the files it includes) stays behind.  scripts/test.sh
+# copies the same files, through make dkms-source.
+DKMS_FILES	= dkms.conf Kbuild $(wildcard kernel/*.[ch]) $(wildcard include/*.h)
+
+# The sources alone, into $(DKMS_SRC).
+dkms-source:
+	rm -rf $(DKMS_SRC)
+	mkdir -p $(DKMS_SRC)
+	cp --parents $(DKMS_FILES) $(DKMS_SRC)/
 
 dkms-install:
 	@command -v $(firstword $(DKMS)) >/dev/null || { echo "dkms is not installed (apt-get install dkms)"; exit 1; }
-	rm -rf $(DKMS_SRC)
-	mkdir -p $(DKMS_SRC) $(DKMS_TREE)
-	cp -r dkms.conf Kbuild Makefile include kernel $(DKMS_SRC)/
+	@$(MAKE) --no-print-directory dkms-source
+	$(if $(DKMS_TREE),mkdir -p $(DKMS_TREE))
 	@if $(DKMS_CMD) status $(DKMS_MV) -k $(KVER) | grep -q -F ', $(KVER),'; then \
 	  echo "$(DKMS_CMD) remove $(DKMS_MV) -k $(KVER)"; \
 	  $(DKMS_CMD) remove $(DKMS_MV) -k $(KVER) || exit 1; fi

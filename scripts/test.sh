@@ -234,8 +234,10 @@ sect 06-dkms.tap "dkms"
 # machine is touched (and an installed ksvc does not get in the way).
 DT=$(mktemp -d "${TMPDIR:-/tmp}/ksvc-dkms.XXXXXX")
 PV=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
-mkdir -p "$DT/src/ksvc-$PV" "$DT/tree"
-cp -r dkms.conf Kbuild Makefile include kernel "$DT/src/ksvc-$PV/"
+mkdir -p "$DT/tree"
+# The files make dkms-install copies to /usr/src, and only those.
+check "make dkms-source (the sources make dkms-install copies)" \
+	"$RES/dkms-source.log" make dkms-source DKMS_SOURCETREE="$DT/src"
 D="dkms --dkmstree $DT/tree --sourcetree $DT/src"
 check "dkms add ksvc/$PV" "$RES/dkms-add.log" $D add -m ksvc -v "$PV"
 check "dkms build ksvc/$PV -k $KVER_VM" "$RES/dkms-build.log" \
