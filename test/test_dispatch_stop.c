@@ -259,6 +259,7 @@ static void test_call_behind_full(int mode)
 	pthread_t cth, sth;
 	struct stat sb;
 	int i, t, called, stopped, got;
+	uint64_t t0, took;
 	__u32 queued;
 
 	/* 16 answered (the completion ring is full), then 4 that stay. */
@@ -282,15 +283,26 @@ static void test_call_behind_full(int mode)
 	ca.d = d;
 	ca.r = 1;
 	pthread_create(&cth, NULL, blocking_call, &ca);
-	usleep(100000);
+	/*
+	 * The call's entry must be in the ring before stop starts (a stop
+	 * that meets a submission is test_race's case).  A fixed pause was
+	 * not always enough in a sanitized build in the emulated guest on
+	 * a loaded machine: stop then waited for the reservation.
+	 */
+	for (t = 0; t < 10000 && ksvc_ring_ready(&k->sq) < 5; t++)
+		usleep(1000);
+	usleep(20000);		/* and the caller is waiting in it */
 	queued = ksvc_ring_ready(&k->sq);
+	t0 = td_now_ms();
 	pthread_create(&sth, NULL, stopper, &sa);
 	stopped = td_join_within(sth, BOUND_MS);
+	took = td_now_ms() - t0;
 	called = td_join_within(cth, BOUND_MS);
 	if (!stopped || !called) {
 		tap_ok(0, "%s: a blocking call behind entries the full "
-		       "completion ring cannot answer: stop %s, the call %s",
-		       m, stopped ? "returned" : "HANGS",
+		       "completion ring cannot answer (%u in the submit "
+		       "ring): stop %s, the call %s", m, queued,
+		       stopped ? "returned" : "HANGS",
 		       called ? "returned" : "HANGS");
 		tap_bail("threads left hanging: cannot go on");
 	}
@@ -298,8 +310,9 @@ static void test_call_behind_full(int mode)
 	       sa.left == 4,
 	       "%s: a blocking call behind entries the full completion ring "
 	       "cannot answer (%u in the submit ring): -ECANCELED at stop "
-	       "(%d, %lld); stop reports the 4 ordinary entries left (%d)", m,
-	       queued, ca.r, (long long)ca.res, sa.left);
+	       "(%d, %lld) in %llu ms; stop reports the 4 ordinary entries "
+	       "left (%d)", m, queued, ca.r, (long long)ca.res,
+	       (unsigned long long)took, sa.left);
 	got = (int)td_collect(d, c, 16, 1000);
 	tap_ok(got == 16, "%s: ... and the 16 completions in the ring stay "
 	       "reapable (%d)", m, got);
