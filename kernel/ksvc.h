@@ -45,10 +45,11 @@ enum ksvc_t0_group {
 
 /*
  * A task that shares the owner's mm without being one of its threads.
- * An instance keeps a record of at most KSVC_MAX_SHARERS of them and
- * only counts the rest: every clone(CLONE_VM) in the address space, and
- * every exit of a sharer, then costs each instance of it a bounded walk
- * and at most one small allocation.
+ * An instance keeps a record of at most KSVC_MAX_SHARERS of them; past
+ * that it only notes that one without a record may exist (overflow):
+ * every clone(CLONE_VM) in the address space, and every exit of a
+ * sharer, then costs each instance of it a bounded walk and at most one
+ * small allocation.
  */
 #define KSVC_MAX_SHARERS	16
 
@@ -91,7 +92,9 @@ struct ksvc_instance {
 	spinlock_t sharer_lock;
 	struct list_head sharers;
 	unsigned int nr_sharers;	/* records on sharers */
-	unsigned int sharers_untracked;	/* sharers without a record */
+	bool sharer_overflow;		/* a sharer without a record may exist */
+	u32 overflow_gen;		/* overflows so far */
+	unsigned long recheck_after;	/* jiffies: no recheck before */
 	bool sharer_scan_pending;	/* CREATE has not looked for them yet */
 
 	/* Registry linkage, under ksvc_reg_lock; read under RCU. */
@@ -148,6 +151,7 @@ bool ksvc_t0_current_has_instance(void);
 void ksvc_t0_task_exit(struct task_struct *p);
 void ksvc_t0_task_new(struct task_struct *p, unsigned long clone_flags);
 void ksvc_t0_scan_sharers(struct ksvc_instance *inst);
+void ksvc_t0_recheck_sharers(struct ksvc_instance *inst);
 void ksvc_t0_mm_release(struct task_struct *tsk, struct mm_struct *mm);
 void ksvc_t0_disable(u32 groups);
 void ksvc_t0_writers_free(void);

@@ -208,6 +208,7 @@ static long ksvc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return -EACCES;
 
 	/* Every call of the owner brings back what can be brought back. */
+	ksvc_t0_recheck_sharers(inst);
 	ksvc_t0_refresh(inst, KSVC_FRESH_ALL & ~READ_ONCE(inst->t0_fresh));
 
 	if (cmd == KSVC_IOC_NOTIFY) {

@@ -55,6 +55,7 @@
 #include <linux/cred.h>
 #include <linux/hash.h>
 #include <linux/hashtable.h>
+#include <linux/jiffies.h>
 #include <linux/nsproxy.h>
 #include <linux/personality.h>
 #include <linux/pid_namespace.h>
@@ -237,6 +238,7 @@ void ksvc_t0_init_page(struct ksvc_instance *inst)
 	page->pid = task_tgid_vnr(current);
 	/* Nothing is published before CREATE has looked for sharers. */
 	inst->sharer_scan_pending = true;
+	inst->recheck_after = jiffies;
 }
 
 static void t0_invalidate_locked(struct ksvc_instance *inst, u32 groups)
@@ -527,7 +529,7 @@ static bool t0_sharers_present(struct ksvc_instance *inst)
 			kfree(s);
 		}
 	}
-	present = inst->sharers_untracked || inst->sharer_scan_pending ||
+	present = inst->sharer_overflow || inst->sharer_scan_pending ||
 		  !list_empty(&inst->sharers);
 	spin_unlock(&inst->sharer_lock);
 	return present;
@@ -1094,11 +1096,14 @@ void ksvc_t0_task_exit(struct task_struct *p)
 
 /*
  * Record @p as sharing @inst's address space; every bit goes clear.  Past
- * KSVC_MAX_SHARERS records, or without memory, @p is only counted: the
- * count comes down when a sharer without a record drops the address
- * space (ksvc_t0_mm_release()), and stays up if that is never seen,
- * which keeps the bits clear (the safe side).  The record is charged to
- * the caller's memory cgroup and never taken from the atomic reserves.
+ * KSVC_MAX_SHARERS records, or without memory, the instance overflows:
+ * no bit is set until the owner's next KSVC call finds no sharer left
+ * (ksvc_t0_recheck_sharers()).  Not a count of the sharers without a
+ * record: nothing can tell their exits from others' (an execve that
+ * fails after releasing the address space releases it again at exit),
+ * and a count taken down once too often would publish the owner's facts
+ * to a sharer.  The record is charged to the caller's memory cgroup and
+ * never taken from the atomic reserves.
  */
 static void t0_add_sharer(struct ksvc_instance *inst, struct task_struct *p)
 {
@@ -1114,7 +1119,8 @@ static void t0_add_sharer(struct ksvc_instance *inst, struct task_struct *p)
 		list_add(&s->node, &inst->sharers);
 		inst->nr_sharers++;
 	} else {
-		inst->sharers_untracked++;
+		inst->sharer_overflow = true;
+		inst->overflow_gen++;
 	}
 	spin_unlock(&inst->sharer_lock);
 	ksvc_t0_invalidate(inst, KSVC_FRESH_ALL);
@@ -1152,6 +1158,61 @@ void ksvc_t0_scan_sharers(struct ksvc_instance *inst)
 	spin_unlock(&inst->sharer_lock);
 }
 
+/* Does a task outside the owner's thread group use @inst's mm now? */
+static bool t0_any_sharer(struct ksvc_instance *inst)
+{
+	struct task_struct *p, *t;
+	bool shares = false;
+
+	/* Each user holds mm_users from before its ->mm is set. */
+	if (atomic_read(&inst->mm->mm_users) <= 1)
+		return false;
+	rcu_read_lock();
+	for_each_process_thread(p, t) {
+		if (task_tgid(t) == inst->tgid)
+			continue;
+		task_lock(t);
+		shares = t->mm == inst->mm;
+		task_unlock(t);
+		if (shares)
+			goto out;
+	}
+out:
+	rcu_read_unlock();
+	return shares;
+}
+
+/*
+ * The owner makes a KSVC call: if the instance overflowed and has no
+ * record left, look whether any sharer is.  If none is, and none
+ * overflowed meanwhile, the bits may come back.  A sharer made during
+ * the walk either has a record or bumps overflow_gen (its clone hook
+ * runs before it does); one made before it is on the task list for the
+ * whole walk.  At most every 100 ms per instance: the walk visits every
+ * task of the system, as CREATE's does.
+ */
+void ksvc_t0_recheck_sharers(struct ksvc_instance *inst)
+{
+	u32 gen;
+
+	spin_lock(&inst->sharer_lock);
+	if (!inst->sharer_overflow || !list_empty(&inst->sharers) ||
+	    time_before(jiffies, inst->recheck_after)) {
+		spin_unlock(&inst->sharer_lock);
+		return;
+	}
+	inst->recheck_after = jiffies + HZ / 10;
+	gen = inst->overflow_gen;
+	spin_unlock(&inst->sharer_lock);
+
+	if (t0_any_sharer(inst))
+		return;
+	spin_lock(&inst->sharer_lock);
+	if (inst->overflow_gen == gen)
+		inst->sharer_overflow = false;
+	spin_unlock(&inst->sharer_lock);
+}
+
 /*
  * @tsk drops its address space @mm for good (exit, or execve past the
  * point of no return).  If it was a sharer, forget it and bring the bits
@@ -1183,13 +1244,7 @@ void ksvc_t0_mm_release(struct task_struct *tsk, struct mm_struct *mm)
 			kfree(s);
 			was_sharer = true;
 		}
-		/* Any task of this mm outside the owner is a sharer. */
-		if (!was_sharer && inst->sharers_untracked &&
-		    task_tgid(tsk) != inst->tgid) {
-			inst->sharers_untracked--;
-			was_sharer = true;
-		}
-		last = list_empty(&inst->sharers) && !inst->sharers_untracked;
+		last = list_empty(&inst->sharers) && !inst->sharer_overflow;
 		spin_unlock(&inst->sharer_lock);
 		/* While other sharers remain a refresh would publish nothing. */
 		if (was_sharer && last)
