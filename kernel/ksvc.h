@@ -52,6 +52,8 @@ enum ksvc_t0_group {
  * small allocation.
  */
 #define KSVC_MAX_SHARERS	16
+#define KSVC_RECHECK_MIN	(HZ / 10)	/* see ksvc_t0_recheck_sharers() */
+#define KSVC_RECHECK_MAX	(2 * HZ)
 
 struct ksvc_sharer {
 	struct list_head node;
@@ -94,7 +96,8 @@ struct ksvc_instance {
 	unsigned int nr_sharers;	/* records on sharers */
 	bool sharer_overflow;		/* a sharer without a record may exist */
 	u32 overflow_gen;		/* overflows so far */
-	unsigned long recheck_after;	/* jiffies: no recheck before */
+	u32 recheck_wait;		/* jiffies between rechecks */
+	u64 recheck_after;		/* jiffies_64: no recheck before */
 	bool sharer_scan_pending;	/* CREATE has not looked for them yet */
 
 	/* Registry linkage, under ksvc_reg_lock; read under RCU. */

@@ -238,7 +238,8 @@ void ksvc_t0_init_page(struct ksvc_instance *inst)
 	page->pid = task_tgid_vnr(current);
 	/* Nothing is published before CREATE has looked for sharers. */
 	inst->sharer_scan_pending = true;
-	inst->recheck_after = jiffies;
+	inst->recheck_after = get_jiffies_64();
+	inst->recheck_wait = KSVC_RECHECK_MIN;
 }
 
 static void t0_invalidate_locked(struct ksvc_instance *inst, u32 groups)
@@ -509,13 +510,11 @@ out:
 	f->ok &= want;
 }
 
-/* Are there CLONE_VM children that are not threads?  Prunes gone ones. */
-static bool t0_sharers_present(struct ksvc_instance *inst)
+/* Drop the records of sharers that left; under sharer_lock. */
+static void t0_prune_sharers(struct ksvc_instance *inst)
 {
 	struct ksvc_sharer *s, *tmp;
-	bool present;
 
-	spin_lock(&inst->sharer_lock);
 	list_for_each_entry_safe(s, tmp, &inst->sharers, node) {
 		bool still;
 
@@ -529,6 +528,15 @@ static bool t0_sharers_present(struct ksvc_instance *inst)
 			kfree(s);
 		}
 	}
+}
+
+/* Are there CLONE_VM children that are not threads?  Prunes gone ones. */
+static bool t0_sharers_present(struct ksvc_instance *inst)
+{
+	bool present;
+
+	spin_lock(&inst->sharer_lock);
+	t0_prune_sharers(inst);
 	present = inst->sharer_overflow || inst->sharer_scan_pending ||
 		  !list_empty(&inst->sharers);
 	spin_unlock(&inst->sharer_lock);
@@ -1142,7 +1150,8 @@ void ksvc_t0_scan_sharers(struct ksvc_instance *inst)
 		for_each_process_thread(p, t) {
 			bool shares;
 
-			if (task_tgid(t) == inst->tgid)
+			/* kthread_use_mm() users run no user code. */
+			if (task_tgid(t) == inst->tgid || (t->flags & PF_KTHREAD))
 				continue;
 			task_lock(t);
 			shares = t->mm == inst->mm;
@@ -1158,59 +1167,108 @@ void ksvc_t0_scan_sharers(struct ksvc_instance *inst)
 	spin_unlock(&inst->sharer_lock);
 }
 
-/* Does a task outside the owner's thread group use @inst's mm now? */
-static bool t0_any_sharer(struct ksvc_instance *inst)
+/*
+ * Up to @max tasks outside the owner's thread group that use @inst's mm
+ * now, with a reference each, into @found; @max + 1 if there are more.
+ */
+static unsigned int t0_find_sharers(struct ksvc_instance *inst,
+				    struct task_struct **found,
+				    unsigned int max)
 {
 	struct task_struct *p, *t;
-	bool shares = false;
+	unsigned int n = 0;
 
 	/* Each user holds mm_users from before its ->mm is set. */
 	if (atomic_read(&inst->mm->mm_users) <= 1)
-		return false;
+		return 0;
 	rcu_read_lock();
 	for_each_process_thread(p, t) {
-		if (task_tgid(t) == inst->tgid)
+		bool shares;
+
+		if (task_tgid(t) == inst->tgid || (t->flags & PF_KTHREAD))
 			continue;
 		task_lock(t);
 		shares = t->mm == inst->mm;
 		task_unlock(t);
-		if (shares)
-			goto out;
+		if (!shares)
+			continue;
+		if (n == max) {
+			n++;
+			goto out;	/* break would end only the thread loop */
+		}
+		get_task_struct(t);
+		found[n++] = t;
 	}
 out:
 	rcu_read_unlock();
-	return shares;
+	return n;
 }
 
 /*
- * The owner makes a KSVC call: if the instance overflowed and has no
- * record left, look whether any sharer is.  If none is, and none
- * overflowed meanwhile, the bits may come back.  A sharer made during
- * the walk either has a record or bumps overflow_gen (its clone hook
- * runs before it does); one made before it is on the task list for the
- * whole walk.  At most every 100 ms per instance: the walk visits every
- * task of the system, as CREATE's does.
+ * The owner asks (REFRESH or NOTIFY): if the instance overflowed and has
+ * no live record left, walk the tasks for sharers.  If there are at most
+ * KSVC_MAX_SHARERS, and none overflowed during the walk, they become
+ * records and the overflow ends: the bits come back when the last one
+ * leaves, or now if none is left.  A sharer made during the walk has a
+ * record or bumps overflow_gen (its clone hook runs before it does); one
+ * made before it is on the task list for the whole walk; a record of one
+ * that left meanwhile is pruned.  The walk visits every task, as
+ * CREATE's does: at most every 100 ms per instance, and less often (up
+ * to every 2 s) while it keeps finding too many.
  */
 void ksvc_t0_recheck_sharers(struct ksvc_instance *inst)
 {
+	struct task_struct *found[KSVC_MAX_SHARERS + 1];
+	struct ksvc_sharer *rec[KSVC_MAX_SHARERS];
+	unsigned int n, i, made = 0;
+	u64 now = get_jiffies_64();
 	u32 gen;
 
 	spin_lock(&inst->sharer_lock);
+	t0_prune_sharers(inst);
 	if (!inst->sharer_overflow || !list_empty(&inst->sharers) ||
-	    time_before(jiffies, inst->recheck_after)) {
+	    time_before64(now, inst->recheck_after)) {
 		spin_unlock(&inst->sharer_lock);
 		return;
 	}
-	inst->recheck_after = jiffies + HZ / 10;
+	inst->recheck_after = now + inst->recheck_wait;
 	gen = inst->overflow_gen;
 	spin_unlock(&inst->sharer_lock);
 
-	if (t0_any_sharer(inst))
-		return;
+	n = t0_find_sharers(inst, found, KSVC_MAX_SHARERS);
+	if (n > KSVC_MAX_SHARERS) {
+		n = KSVC_MAX_SHARERS;
+		spin_lock(&inst->sharer_lock);
+		inst->recheck_wait = min_t(u32, inst->recheck_wait * 2,
+					   KSVC_RECHECK_MAX);
+		spin_unlock(&inst->sharer_lock);
+		goto put;
+	}
+	for (made = 0; made < n; made++) {
+		rec[made] = kmalloc(sizeof(*rec[made]),
+				    GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+		if (!rec[made])
+			goto put;
+	}
+
 	spin_lock(&inst->sharer_lock);
-	if (inst->overflow_gen == gen)
+	if (inst->overflow_gen == gen) {
+		for (i = 0; i < n; i++) {
+			rec[i]->task = found[i];	/* takes the reference */
+			list_add(&rec[i]->node, &inst->sharers);
+			inst->nr_sharers++;
+		}
 		inst->sharer_overflow = false;
+		inst->recheck_wait = KSVC_RECHECK_MIN;
+		made = 0;
+		n = 0;
+	}
 	spin_unlock(&inst->sharer_lock);
+put:
+	for (i = 0; i < made; i++)
+		kfree(rec[i]);
+	for (i = 0; i < n; i++)
+		put_task_struct(found[i]);
 }
 
 /*
