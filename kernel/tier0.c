@@ -1134,6 +1134,20 @@ static void t0_add_sharer(struct ksvc_instance *inst, struct task_struct *p)
 	ksvc_t0_invalidate(inst, KSVC_FRESH_ALL);
 }
 
+/* Is @t, seen in a walk of the tasks, a sharer of @inst's mm now? */
+static bool t0_is_sharer(struct ksvc_instance *inst, struct task_struct *t)
+{
+	bool shares;
+
+	/* kthread_use_mm() users run no user code. */
+	if (task_tgid(t) == inst->tgid || (t->flags & PF_KTHREAD))
+		return false;
+	task_lock(t);
+	shares = t->mm == inst->mm;
+	task_unlock(t);
+	return shares;
+}
+
 /*
  * At CREATE, after registration: processes that already share the
  * owner's address space (the owner may itself be a vfork child, or have
@@ -1147,18 +1161,9 @@ void ksvc_t0_scan_sharers(struct ksvc_instance *inst)
 
 	if (atomic_read(&inst->mm->mm_users) > 1) {
 		rcu_read_lock();
-		for_each_process_thread(p, t) {
-			bool shares;
-
-			/* kthread_use_mm() users run no user code. */
-			if (task_tgid(t) == inst->tgid || (t->flags & PF_KTHREAD))
-				continue;
-			task_lock(t);
-			shares = t->mm == inst->mm;
-			task_unlock(t);
-			if (shares)
+		for_each_process_thread(p, t)
+			if (t0_is_sharer(inst, t))
 				t0_add_sharer(inst, t);
-		}
 		rcu_read_unlock();
 	}
 	/* Until now a refresh (from a hook, another thread) published nothing. */
@@ -1183,14 +1188,7 @@ static unsigned int t0_find_sharers(struct ksvc_instance *inst,
 		return 0;
 	rcu_read_lock();
 	for_each_process_thread(p, t) {
-		bool shares;
-
-		if (task_tgid(t) == inst->tgid || (t->flags & PF_KTHREAD))
-			continue;
-		task_lock(t);
-		shares = t->mm == inst->mm;
-		task_unlock(t);
-		if (!shares)
+		if (!t0_is_sharer(inst, t))
 			continue;
 		if (n == max) {
 			n++;
