@@ -300,16 +300,22 @@ void ksvc_t0_unregister(struct ksvc_instance *inst)
 	spin_unlock(&ksvc_reg_lock);
 }
 
+/* Drop the record @s of @inst (under sharer_lock, or at the end). */
+static void t0_drop_sharer(struct ksvc_instance *inst, struct ksvc_sharer *s)
+{
+	list_del(&s->node);
+	inst->nr_sharers--;
+	put_task_struct(s->task);
+	kfree(s);
+}
+
 /* Called after the RCU grace period that follows unregistration. */
 void ksvc_t0_free(struct ksvc_instance *inst)
 {
 	struct ksvc_sharer *s, *tmp;
 
-	list_for_each_entry_safe(s, tmp, &inst->sharers, node) {
-		list_del(&s->node);
-		put_task_struct(s->task);
-		kfree(s);
-	}
+	list_for_each_entry_safe(s, tmp, &inst->sharers, node)
+		t0_drop_sharer(inst, s);
 }
 
 static bool ksvc_any_instance(void)
@@ -521,12 +527,8 @@ static void t0_prune_sharers(struct ksvc_instance *inst)
 		task_lock(s->task);
 		still = s->task->mm == inst->mm;
 		task_unlock(s->task);
-		if (!still) {
-			list_del(&s->node);
-			inst->nr_sharers--;
-			put_task_struct(s->task);
-			kfree(s);
-		}
+		if (!still)
+			t0_drop_sharer(inst, s);
 	}
 }
 
@@ -1105,8 +1107,8 @@ void ksvc_t0_task_exit(struct task_struct *p)
 /*
  * Record @p as sharing @inst's address space; every bit goes clear.  Past
  * KSVC_MAX_SHARERS records, or without memory, the instance overflows:
- * no bit is set until the owner's next KSVC call finds no sharer left
- * (ksvc_t0_recheck_sharers()).  Not a count of the sharers without a
+ * no bit is set until the owner's next REFRESH or NOTIFY finds few
+ * enough sharers left to record (ksvc_t0_recheck_sharers()).  Not a count of the sharers without a
  * record: nothing can tell their exits from others' (an execve that
  * fails after releasing the address space releases it again at exit),
  * and a count taken down once too often would publish the owner's facts
@@ -1294,10 +1296,7 @@ void ksvc_t0_mm_release(struct task_struct *tsk, struct mm_struct *mm)
 		list_for_each_entry_safe(s, tmp, &inst->sharers, node) {
 			if (s->task != tsk)
 				continue;
-			list_del(&s->node);
-			inst->nr_sharers--;
-			put_task_struct(s->task);
-			kfree(s);
+			t0_drop_sharer(inst, s);
 			was_sharer = true;
 		}
 		last = list_empty(&inst->sharers) && !inst->sharer_overflow;
