@@ -138,9 +138,11 @@
  * as readv and writev here and for O_NONBLOCK.  read, write, pread64 and
  * pwrite64 of 0 bytes run in Tier 2 (io_uring returns 0 without asking
  * the file, which may say EISDIR or EINVAL); so do preadv2 and pwritev2
- * with RWF_HIPRI, pwritev2 with RWF_NOWAIT, sendmsg and recvmsg with
- * the kernel's MSG_CMSG_COMPAT bit and statx with a flag it does not
- * know, where io_uring answers otherwise.  A read or write on a
+ * with RWF_HIPRI, pwritev2 with RWF_NOWAIT, both with RWF_ATOMIC,
+ * RWF_DONTCACHE or a flag the library does not know (the system call
+ * returns 0 for 0 bytes without looking at the flags), sendmsg and
+ * recvmsg with the kernel's MSG_CMSG_COMPAT bit and statx with a flag
+ * it does not know, where io_uring answers otherwise.  A read or write on a
  * descriptor that cannot be read or written but can be polled (epoll,
  * pidfd, io_uring) waits for it to become ready instead of failing with
  * EINVAL: io_uring polls before it reads.  An open (open, openat, creat,

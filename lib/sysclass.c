@@ -522,6 +522,7 @@ int ksvc_dispatch_tier1_opcode(long nr)
  *   - openat2 with a struct open_how over a page;
  *   - statx with a NULL path, or flags it does not know;
  *   - preadv2/pwritev2 with RWF_HIPRI, pwritev2 with RWF_NOWAIT,
+ *     preadv2/pwritev2 with other flags than the plain ones (below),
  *     sendmsg/recvmsg with MSG_CMSG_COMPAT (below);
  *   - ftruncate to a negative length.
  * Not handled: a call with two faults at once (invalid flags and a bad
@@ -536,6 +537,14 @@ int ksvc_dispatch_tier1_opcode(long nr)
 /* The flags statx(2) knows */
 #define KSVC_STATX_FLAGS	(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | \
 				 AT_EMPTY_PATH | AT_STATX_SYNC_TYPE)
+/* preadv2/pwritev2 flags that may stay in Tier 1 (RWF_HIPRI, and
+ * pwritev2's RWF_NOWAIT, go to Tier 2 for reasons of their own).  For
+ * iovecs of 0 bytes io_uring still checks RWF_NOWAIT and RWF_NOAPPEND
+ * against the file, where the system call does not look: documented in
+ * ksvc_dispatch.h.  0x20 is RWF_NOAPPEND (6.9), which Debian 12's
+ * headers do not have. */
+#define KSVC_RWF_PLAIN		(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | \
+				 RWF_NOWAIT | RWF_APPEND | 0x20u)
 /* openat2(2) takes a struct open_how of at most PAGE_SIZE (x86-64: 4 KiB) */
 #define KSVC_OPENAT2_MAX	4096u
 
@@ -578,6 +587,14 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 		 * EOPNOTSUPP to pwritev2(RWF_NOWAIT) (ext4's buffered
 		 * writes); io_uring turns that into EAGAIN. */
 		if (e->syscall_nr == SYS_pwritev2 && (a[5] & RWF_NOWAIT))
+			return -1;
+		/* The system call returns 0 for iovecs that add up to 0
+		 * bytes before it looks at the flags; io_uring checks them
+		 * first, whatever the count (EOPNOTSUPP).  Flags it may
+		 * refuse where the file or the kernel decides (bits it
+		 * does not know, RWF_ATOMIC, RWF_DONTCACHE) are rare:
+		 * Tier 2. */
+		if ((unsigned int)a[5] & ~KSVC_RWF_PLAIN)
 			return -1;
 		break;
 	case SYS_sync_file_range:

@@ -38,7 +38,9 @@
  *     EINVAL to an eventfd; io_uring would return 0), also on the route
  *     table's paths (BLOCKING_FDS, POSITIONAL_FDS);
  *   - preadv2 and pwritev2 with RWF_HIPRI (io_uring: EINVAL), pwritev2
- *     with RWF_NOWAIT (ext4 says EOPNOTSUPP, io_uring EAGAIN), sendmsg
+ *     with RWF_NOWAIT (ext4 says EOPNOTSUPP, io_uring EAGAIN), both
+ *     with RWF_ATOMIC or a flag nobody knows (for 0 bytes the system
+ *     call returns 0 without looking at them), sendmsg
  *     and recvmsg with MSG_CMSG_COMPAT (EINVAL; io_uring would take it),
  *     statx with an unknown flag.
  *
@@ -82,6 +84,8 @@
 
 /* The kernel's MSG_CMSG_COMPAT, which user space headers do not have */
 #define KSVC_TEST_CMSG_COMPAT	0x80000000u
+/* RWF_ATOMIC (Linux 6.11), newer than Debian 12's headers */
+#define KSVC_TEST_RWF_ATOMIC	0x40
 /* RWF_NOAPPEND (Linux 6.9), newer than Debian 12's headers */
 #define KSVC_TEST_NOAPPEND	0x20
 
@@ -138,7 +142,7 @@ static const struct call_op ops[] = {
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		106	/* checks per mode, below */
+#define NCASES		108	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -1524,7 +1528,9 @@ static void promise(struct ksvc *k, int mode)
 
 /*
  * Arguments io_uring takes otherwise than the system call: RWF_HIPRI
- * (EINVAL without IOPOLL), MSG_CMSG_COMPAT (the kernel's own bit, which
+ * (EINVAL without IOPOLL), RWF_ATOMIC and unknown preadv2/pwritev2
+ * flags with iovecs of 0 bytes (0 from the system call, EOPNOTSUPP from
+ * io_uring), MSG_CMSG_COMPAT (the kernel's own bit, which
  * the system call refuses), more than IOV_MAX iovecs in a msghdr
  * (EMSGSIZE; io_uring said EINVAL before 6.18) and a statx flag nobody
  * knows: each gets the system call's answer, and nothing moves.
@@ -1567,6 +1573,23 @@ static void odd_args(struct ctx *x)
 	check(x, SYS_pwritev2, OP_NONE, r, want, 0, fl,
 	      file_is(x->fd, want == 1 ? "abQdef" : "abcdef", 6),
 	      "RWF_NOWAIT to a file: as the system call");
+	/* iovecs of 0 bytes: the system call returns 0 before it looks at
+	 * the flags, io_uring refuses those it or the file does not take
+	 * (EOPNOTSUPP): RWF_ATOMIC on a read, a bit nobody knows */
+	iov.iov_len = 0;
+	r = run(x, SYS_preadv2, (__u64)x->fd, (uintptr_t)&iov, 1, 0, 0,
+		KSVC_TEST_RWF_ATOMIC, &fl);
+	check(x, SYS_preadv2, OP_NONE, r,
+	      direct(SYS_preadv2, (__u64)x->fd, (uintptr_t)&iov, 1, 0, 0,
+		     KSVC_TEST_RWF_ATOMIC), 0, fl, r == 0,
+	      "0 bytes with RWF_ATOMIC: 0, as the system call");
+	r = run(x, SYS_pwritev2, (__u64)x->fd, (uintptr_t)&iov, 1, -1, 0,
+		0x1000, &fl);
+	check(x, SYS_pwritev2, OP_NONE, r,
+	      direct(SYS_pwritev2, (__u64)x->fd, (uintptr_t)&iov, 1, -1, 0,
+		     0x1000), 0, fl, r == 0 && file_is(x->fd, want == 1 ?
+						      "abQdef" : "abcdef", 6),
+	      "0 bytes with an unknown flag: 0, as the system call");
 
 	if (socket_pair(sv))
 		tap_bail("socketpair: %s", strerror(errno));
