@@ -166,10 +166,20 @@
  * leaves the socket in the connecting state, so a second connect gives
  * ECONNABORTED and a listen EINVAL, where after the system call both
  * work (close the socket after a failed connect, as POSIX leaves its
- * state unspecified); and readv, preadv and preadv2 whose iovecs add up
+ * state unspecified); readv, preadv and preadv2 whose iovecs add up
  * to 0 bytes ask the file (an eventfd says EINVAL) where the system call
- * returns 0 (telling would mean reading the caller's iovecs on the
- * dispatcher, which it does only to continue short writes).
+ * returns 0; so do writev, pwritev and pwritev2 (a datagram or
+ * seqpacket socket sends an empty datagram, a stream socket shut down
+ * for writing says EPIPE), where the system call returns 0 and does
+ * nothing; and preadv2 and pwritev2 of 0 bytes check
+ * RWF_NOWAIT and RWF_NOAPPEND against the file (EOPNOTSUPP for a
+ * directory, EPERM for an append-only file); telling would mean reading
+ * the caller's iovecs on the dispatcher, which it does only to continue
+ * short writes.  A read of a character device that stops early when the
+ * thread must give up the CPU or has a signal or task work pending
+ * (/dev/zero past its first page, for one) may return fewer bytes
+ * than the system call would: io_uring's first try does not wait, and
+ * it retries a short read only on a regular file or block device.
  *
  * Tier 2 runs with the worker thread's credentials, namespaces, working
  * directory and file table: those of the process, unless the calling
