@@ -2355,13 +2355,23 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 	return (int)n;
 }
 
-static int reap_locked(struct ksvc_dispatcher *d, struct ksvc_completion *out,
-		       unsigned int max)
+/*
+ * Take up to @max completions if at least @min (>= 1) are ready; 0 if
+ * not.  The driver looks at the ring without the reap lock, and another
+ * thread's ksvc_dispatch_reap() may take what it saw before it gets the
+ * lock: count again under the lock, or a wait could return fewer than
+ * its @min (0, even).
+ */
+static int reap_min_locked(struct ksvc_dispatcher *d,
+			   struct ksvc_completion *out, unsigned int max,
+			   unsigned int min)
 {
-	unsigned int n;
+	unsigned int n = 0;
 
+	ksvc__test_gap(d, 8);
 	pthread_mutex_lock(&d->reap_lock);
-	n = pop(d, out, max);
+	if (ksvc_ring_ready(d->cq) >= min)
+		n = pop(d, out, max);
 	pthread_mutex_unlock(&d->reap_lock);
 	after_pop(d, n);
 	return (int)n;
@@ -2518,8 +2528,10 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 		if (__atomic_load_n(&d->stop_req, __ATOMIC_ACQUIRE))
 			do_stop(d);
 		if (ksvc_ring_ready(d->cq) >= min) {
-			err = reap_locked(d, out, max);
-			break;
+			err = reap_min_locked(d, out, max, min);
+			if (err)
+				break;
+			/* another thread reaped them: wait on */
 		}
 		if (__atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST)) {
 			err = -ESHUTDOWN;
@@ -2545,11 +2557,10 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 			/* A signal: let the caller see it, unless its
 			 * completions are there. */
 			pass(d);
-			if (ksvc_ring_ready(d->cq) >= min) {
-				err = reap_locked(d, out, max);
-				break;
-			}
-			err = -EINTR;
+			err = ksvc_ring_ready(d->cq) >= min ?
+			      reap_min_locked(d, out, max, min) : 0;
+			if (!err)
+				err = -EINTR;
 			break;
 		}
 		idle = 0;

@@ -170,7 +170,9 @@ static void kick_end(struct kworker *w)
  *    windows ksvc__pool_cancel_op() must cover);
  * 4  a worker after a call, before it claims the spin, and 5 after;
  * 6  the driver, after it queued calls, before it decides whom to wake;
- * 7  a worker, after it posted a result, before it hands the op back.
+ * 7  a worker, after it posted a result, before it hands the op back;
+ * 8  a caller-driven ksvc_dispatch_wait() that saw enough completions,
+ *    before it takes the reap lock to take them (lib/dispatch.c).
  */
 void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
 			 unsigned int us);

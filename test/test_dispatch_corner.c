@@ -26,6 +26,11 @@
  *  5. A batch of Tier 1 reads larger than io_uring's submission queue
  *     (the fast path counts the free SQEs once per batch): every read
  *     runs once, at its own offset, in both modes.
+ *  6. With the caller driving, a ksvc_dispatch_wait() that has seen its
+ *     @min completions in the ring, and another thread's
+ *     ksvc_dispatch_reap() that takes them before the waiter does (the
+ *     window held open by ksvc__pool_test_gap() 8): the wait must not
+ *     return fewer than @min; with nothing more to come, it times out.
  */
 #include <dlfcn.h>
 #include <poll.h>
@@ -38,6 +43,8 @@
 #include "util.h"
 
 void ksvc__pool_test_index(struct ksvc_dispatcher *d, unsigned int idx);
+void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
+			 unsigned int us);
 
 typedef long (*syscall_fn)(long, ...);
 static syscall_fn real_syscall;
@@ -369,10 +376,69 @@ static void test_batch_over_sq(int mode)
 	close(fd);
 }
 
+struct min_waiter {
+	struct ksvc_dispatcher *d;
+	int ret;
+};
+
+static void *wait_min_one(void *arg)
+{
+	struct min_waiter *w = arg;
+	struct ksvc_completion c[4];
+
+	w->ret = ksvc_dispatch_wait(w->d, c, 4, 1, 1500);
+	return NULL;
+}
+
+static void test_wait_min_vs_reap(void)
+{
+	struct ksvc_dispatch_params p;
+	struct min_waiter w = { NULL, 0 };
+	struct ksvc *k = td_open(16, 16);
+	struct ksvc_completion c[4];
+	struct ksvc_entry e;
+	uint64_t end;
+	pthread_t th;
+	int stolen = 0, r;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = KSVC_DISPATCH_CALLER_DRIVES;
+	p.workers = 1;
+	w.d = td_create_p(k, &p);
+	/* the waiter holds for 300 ms once it has seen the completion */
+	ksvc__pool_test_gap(w.d, 8, 300000);
+	ksvc_prep_call(&e, 1, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	r = ksvc_dispatch_submit(w.d, &e, 1, 0);
+	pthread_create(&th, NULL, wait_min_one, &w);
+	/* the waiter's pass posts it; take it while the waiter holds */
+	end = td_now_ms() + 1000;
+	while (r == 1 && !stolen && td_now_ms() < end) {
+		stolen = ksvc_dispatch_reap(w.d, c, 4);
+		if (!stolen)
+			usleep(200);
+	}
+	if (!td_join_within(th, 10000))
+		tap_bail("caller-driven wait hangs after another thread "
+			 "reaped its completion");
+	ksvc__pool_test_gap(w.d, 8, 0);
+	if (stolen == 1)
+		tap_ok(w.ret == -ETIMEDOUT,
+		       "driven: a wait (min 1) whose completion another "
+		       "thread reaped in between times out (returned %d)",
+		       w.ret);
+	else
+		tap_ok(w.ret == 1,
+		       "driven: the waiter took the completion itself (the "
+		       "reaper was too late: window not hit) and returned %d",
+		       w.ret);
+	ksvc_dispatch_destroy(w.d);
+	ksvc_close(k);
+}
+
 int main(int argc, char **argv)
 {
 	td_args(argc, argv);
-	tap_plan(6);
+	tap_plan(7);
 	td_say_where();
 	test_stop_wakes_futex_waiter();
 	test_stolen_count();
@@ -380,5 +446,6 @@ int main(int argc, char **argv)
 	test_destroy_elsewhere();
 	test_batch_over_sq(0);
 	test_batch_over_sq(1);
+	test_wait_min_vs_reap();
 	tap_done();
 }
