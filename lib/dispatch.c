@@ -445,9 +445,13 @@ static void flush_posts(struct ksvc_dispatcher *d)
 	mask = d->cq->mask;
 	for (i = 0; i < n; i++)
 		slots[(start + i) & mask] = d->pend[i];
+	/*
+	 * Counted before they are out: a program that reaped every
+	 * completion must not find fewer posted in ksvc_dispatch_stats().
+	 */
+	A_ADDR(&d->c_posted, n);
 	mprod_commit(&d->cqp, start, n);
 	A_ADD(&d->owed, -(__s32)n);
-	A_ADDR(&d->c_posted, n);
 	d->npend = 0;
 	notify_app(d, 0);
 }
@@ -482,8 +486,8 @@ static void deliver_sync(struct ksvc_dispatcher *d, struct kwaiter *w,
 {
 	w->res = res;
 	w->cflags = cflags;
+	A_ADDR(&d->c_direct, 1);	/* before the caller can see it */
 	__atomic_store_n(&w->state, W_DONE, __ATOMIC_SEQ_CST);
-	A_ADDR(&d->c_direct, 1);
 	if (d->driven) {
 		A_ADD(&d->drv_gen, 1);
 		if (__atomic_load_n(&d->drv_gen_waiters, __ATOMIC_SEQ_CST))
@@ -1171,8 +1175,10 @@ static void count_inline(struct ksvc_dispatcher *d, struct pass_ctx *pc,
 {
 	CTR_INC(&d->c2.submitted);
 	CTR_INC(&d->c_inline);
-	if (pc)
+	if (pc) {
 		pc->t2_used = 1;
+		t2_count(d, pc);	/* before a sync caller has the result */
+	}
 	*cflags = KSVC_COMP_TIER2;
 }
 
@@ -1382,6 +1388,7 @@ void ksvc__worker_done(struct ksvc_dispatcher *d, struct kop *op)
 		c->flags = op->cflags;
 		c->reserved0 = 0;
 		c->reserved1 = 0;
+		A_ADDR(&d->c_posted, 1);	/* before it is out */
 		mprod_commit(&d->cqp, start, 1);
 	}
 	ksvc__test_gap(d, 7);
@@ -1391,7 +1398,6 @@ void ksvc__worker_done(struct ksvc_dispatcher *d, struct kop *op)
 	} else {
 		done_push(d, op);
 		A_ADD(&d->owed, -1);
-		A_ADDR(&d->c_posted, 1);
 		notify_app(d, 0);
 	}
 	/* After the push (sequentially consistent, like the driver's
@@ -1558,6 +1564,12 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 			owe++;
 		}
 		taken++;
+		/*
+		 * Counted before it can complete: a ksvc_dispatch_call()
+		 * answered at once (inline, refused) sees its result before
+		 * this pass ends.
+		 */
+		CTR_INC(&d->c_taken);
 
 		prev = d->chain_state;
 		prev_tail = d->chain_tail;
@@ -1577,13 +1589,14 @@ static int take(struct ksvc_dispatcher *d, struct pass_ctx *pc)
 	 * once, after the ops already started, still keeps the count right
 	 * at every read (posting subtracts, possibly first).
 	 */
-	if (nfast)
+	if (nfast) {
 		CTR_ADD(&d->c1.submitted, nfast);
+		CTR_ADD(&d->c_taken, nfast);
+	}
 	if (owe)
 		A_ADD(&d->owed, owe);
 	if (taken) {
 		A_STORE(&d->sq->hdr->head, head + taken);
-		CTR_ADD(&d->c_taken, taken);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&d->space_waiters, __ATOMIC_RELAXED))
 			futex_wake(&d->sq->hdr->head, INT_MAX);
@@ -1861,22 +1874,23 @@ static void do_stop(struct ksvc_dispatcher *d)
 
 		memcpy(&e, ksvc_ring_cons_slot(d->sq, i), sizeof(e));
 		w = sync_target(d, &e);
-		if (w) {
-			deliver_sync(d, w, -ECANCELED, 0);
-		} else if (left || cq_credits(d, 1) <= 0) {
+		if (!w && (left || cq_credits(d, 1) <= 0)) {
 			left++;
 			continue;
+		}
+		if (!left) {
+			answered++;
+			CTR_INC(&d->c_taken);	/* before the answer */
+		}
+		if (w) {
+			deliver_sync(d, w, -ECANCELED, 0);
 		} else {
 			post(d, e.corr_id, -ECANCELED, 0);
 			A_ADD(&d->owed, 1);	/* flush_posts takes it back */
 		}
-		if (!left)
-			answered++;
 	}
-	if (answered) {
+	if (answered)
 		ksvc_ring_consume(d->sq, answered);
-		CTR_ADD(&d->c_taken, answered);
-	}
 	flush_posts(d);
 	d->stop_left = left;
 	tls_pc = NULL;

@@ -31,6 +31,9 @@
  *     ksvc_dispatch_reap() that takes them before the waiter does (the
  *     window held open by ksvc__pool_test_gap() 8): the wait must not
  *     return fewer than @min; with nothing more to come, it times out.
+ *  7. A pool worker that posted a result and is held before it hands the
+ *     op back (ksvc__pool_test_gap() 7): the program that reaped the
+ *     completion must already find it in ksvc_dispatch_stats().posted.
  */
 #include <dlfcn.h>
 #include <poll.h>
@@ -435,10 +438,51 @@ static void test_wait_min_vs_reap(void)
 	ksvc_close(k);
 }
 
+static void test_posted_counted_first(void)
+{
+	struct ksvc_dispatch_params p;
+	struct ksvc_dispatch_stats st;
+	struct ksvc *k = td_open(16, 16);
+	struct ksvc_dispatcher *d;
+	struct ksvc_completion c;
+	struct timespec ts = { 0, 0 };
+	struct ksvc_entry e;
+	uint64_t end;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	p.workers = 1;
+	d = td_create_p(k, &p);
+	/* the worker holds for 300 ms once its result is out */
+	ksvc__pool_test_gap(d, 7, 300000);
+	ksvc_prep_call(&e, 7, SYS_nanosleep, (uintptr_t)&ts, 0, 0, 0, 0, 0);
+	r = ksvc_dispatch_submit(d, &e, 1, 0);
+	/*
+	 * Reap, not wait: the worker wakes a sleeping waiter only after
+	 * the window; a program that polls sees the completion at once.
+	 */
+	end = td_now_ms() + 10000;
+	if (r == 1)
+		while ((r = ksvc_dispatch_reap(d, &c, 1)) == 0 &&
+		       td_now_ms() < end)
+			usleep(100);
+	memset(&st, 0, sizeof(st));
+	ksvc_dispatch_stats(d, &st);
+	tap_ok(r == 1 && c.result == 0 && (c.flags & KSVC_COMP_TIER2) &&
+	       st.posted == 1 && st.taken == 1,
+	       "thread: a pool result reaped while its worker is held after "
+	       "posting is already counted (reap %d, posted %llu, taken %llu)",
+	       r, (unsigned long long)st.posted,
+	       (unsigned long long)st.taken);
+	ksvc__pool_test_gap(d, 7, 0);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
 int main(int argc, char **argv)
 {
 	td_args(argc, argv);
-	tap_plan(7);
+	tap_plan(8);
 	td_say_where();
 	test_stop_wakes_futex_waiter();
 	test_stolen_count();
@@ -447,5 +491,6 @@ int main(int argc, char **argv)
 	test_batch_over_sq(0);
 	test_batch_over_sq(1);
 	test_wait_min_vs_reap();
+	test_posted_counted_first();
 	tap_done();
 }
