@@ -55,7 +55,7 @@ void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
 #define STOP_BOUND_MS	5000
 #define DRAIN_MS	20000
 #define SEED_LIMIT_S	90
-#define NGAPS		8
+#define NGAPS		9
 
 enum kind {
 	K_PPID,		/* getppid: inline Tier 2 */
@@ -89,6 +89,7 @@ struct fop {
 	int state;		/* S_*, atomic */
 	int ncomp;		/* completions seen, atomic */
 	int cancel_req;		/* a cancel named it (atomic) */
+	int cancel_found;	/* cancels that found it in flight (atomic) */
 	int chain;		/* first op of its chain, or -1 */
 	int chain_len;		/* on the first op */
 	int pipe_owner;		/* op that owns the pipe it uses, or -1 */
@@ -637,6 +638,8 @@ static void do_cancel(struct app *a, int as_entry)
 	}
 	after_stop = __atomic_load_n(&stop_returned, __ATOMIC_SEQ_CST);
 	r = ksvc_dispatch_cancel(g_d, corr_of(idx));
+	if (r >= 1)
+		__atomic_add_fetch(&op->cancel_found, 1, __ATOMIC_SEQ_CST);
 	if (r == 1 || r == -ENOENT || r == -ECANCELED)
 		__atomic_add_fetch(&n_direct, 1, __ATOMIC_RELAXED);
 	if (after_stop && r != -ESHUTDOWN)
@@ -1009,11 +1012,19 @@ static void check_op(int idx, __s64 pid, int pred_failed, struct tally *t)
 		return;
 	}
 	if (op->res == -ECANCELED) {
-		if (!op->cancel_req && !stopped) {
+		/*
+		 * Without a stop, only a cancel that found the entry in
+		 * flight may have cancelled it: one that said -ENOENT
+		 * found it done.
+		 */
+		if (!stopped && !op->cancel_found) {
 			t->bad++;
 			bad("corr %#llx (%s) -ECANCELED, flags %#x, without "
-			    "a cancel or stop", (unsigned long long)corr_of(idx),
-			    kind_names[op->kind], op->cflags);
+			    "a stop or a cancel that found it (%s)",
+			    (unsigned long long)corr_of(idx),
+			    kind_names[op->kind], op->cflags,
+			    op->cancel_req ? "cancels said -ENOENT" :
+			    "never named");
 		}
 		return;
 	}
@@ -1038,6 +1049,11 @@ static void check_ops(struct tally *t)
 
 	if (n > MAX_OPS)
 		n = MAX_OPS;
+	/* what the cancel entries found */
+	for (i = 0; i < n; i++)
+		if (ops[i].state == S_PENDING && ops[i].kind == K_CANCEL &&
+		    ops[i].ncomp && ops[i].res >= 1)
+			ops[ops[i].target_idx].cancel_found++;
 	for (i = 0; i < n; i++) {
 		struct fop *op = &ops[i];
 		int j, failed = 0;
