@@ -536,6 +536,27 @@ static void do_single_or_batch(struct app *a)
 			help_us[nh++] = td_rnd(&a->rs) % 3000;
 		}
 	}
+	/* Sometimes the batch ends with a cancel of one of its entries. */
+	if (n >= 2 && td_rnd(&a->rs) % 6 == 0) {
+		int c = first + n - 1;
+		int t = first + (int)(td_rnd(&a->rs) % (unsigned)(n - 1));
+		struct fop *co = &ops[c];
+
+		if (co->pipe_owner >= 0) {
+			/* its pipe has a helper job: keep the entry */
+			submit_ops(a, first, e, n, nh, help, help_us);
+			return;
+		}
+		memset(co, 0, sizeof(*co));
+		co->kind = K_CANCEL;
+		co->thread = a->id;
+		co->chain = -1;
+		co->pipe_owner = -1;
+		co->target = corr_of(t);
+		co->target_idx = t;
+		ops[t].cancel_req = 1;
+		ksvc_prep_cancel(&e[n - 1], corr_of(c), corr_of(t));
+	}
 	submit_ops(a, first, e, n, nh, help, help_us);
 }
 
@@ -815,6 +836,19 @@ static void do_reap(struct app *a)
 	}
 }
 
+/* Caller-driven: one pass of the dispatcher, if nobody else drives. */
+static void do_run(void)
+{
+	int r = ksvc_dispatch_run(g_d);
+
+	if (r == -ESHUTDOWN) {
+		if (!__atomic_load_n(&stop_started, __ATOMIC_SEQ_CST))
+			bad("ksvc_dispatch_run: -ESHUTDOWN without a stop");
+	} else if (r < 0 && r != -EBUSY) {
+		bad("ksvc_dispatch_run: %d", r);
+	}
+}
+
 /* ONE_DRIVER: the driving calls refuse another thread. */
 static void check_eperm(void)
 {
@@ -860,6 +894,8 @@ static void *app_main(void *arg)
 			usleep((useconds_t)(td_rnd(&a->rs) % 500));
 		else if (what < 92)
 			sched_yield();
+		else if (what < 94 && cfg.mode == 1)
+			do_run();
 		else
 			do_reap(a);
 	}
