@@ -32,8 +32,10 @@
  * Environment (also for soaking): KSVC_FUZZ_SEEDS=N seeds (default 24,
  * divided by the scale), KSVC_FUZZ_FIRST=S the first seed (default 1),
  * KSVC_FUZZ_MS=M the longest time the application threads run per seed
- * (default 120).  A failure names its seed: KSVC_FUZZ_FIRST=S
- * KSVC_FUZZ_SEEDS=1 runs that one again (timing differs, of course).
+ * (default 120); or the options --seeds N, --first S, --ms M (for the
+ * guest, whose programs get arguments but no environment).  A failure
+ * names its seed: --first S --seeds 1 runs that one again (timing
+ * differs, of course).
  */
 #include <poll.h>
 #include <signal.h>
@@ -1419,10 +1421,16 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 	return ok;
 }
 
-static unsigned long env_num(const char *name, unsigned long def)
+/* @opt N on the command line, else the environment's @name, else @def */
+static unsigned long opt_num(int argc, char **argv, const char *opt,
+			     const char *name, unsigned long def)
 {
 	const char *s = getenv(name);
+	int i;
 
+	for (i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], opt) == 0)
+			s = argv[i + 1];
 	return s && *s ? strtoul(s, NULL, 0) : def;
 }
 
@@ -1434,9 +1442,10 @@ int main(int argc, char **argv)
 	uint64_t rs = 0x1234567ull;
 
 	td_args(argc, argv);
-	nseeds = env_num("KSVC_FUZZ_SEEDS", td_count(24, 4));
-	first = env_num("KSVC_FUZZ_FIRST", 1);
-	max_ms = env_num("KSVC_FUZZ_MS", 120);
+	nseeds = opt_num(argc, argv, "--seeds", "KSVC_FUZZ_SEEDS",
+			 td_count(24, 4));
+	first = opt_num(argc, argv, "--first", "KSVC_FUZZ_FIRST", 1);
+	max_ms = opt_num(argc, argv, "--ms", "KSVC_FUZZ_MS", 120);
 	if (max_ms < 40)
 		max_ms = 40;
 	signal(SIGPIPE, SIG_IGN);
