@@ -94,7 +94,7 @@ struct fop {
 	int cancel_found;	/* cancels that found it in flight (atomic) */
 	int chain;		/* first op of its chain, or -1 */
 	int chain_len;		/* on the first op */
-	int pipe_owner;		/* op that owns the pipe it uses, or -1 */
+	int pipe_owner;		/* op owning the pipe it uses, or -1 */
 	int fd[2];		/* owner: the pipe */
 	int refs;		/* owner: users left before closing (atomic) */
 	unsigned int len;
@@ -137,7 +137,7 @@ static int stop_left = -1;
 static int apps_working;
 static int release_apps;
 static int app_failed;
-static uint64_t n_recorded, n_unknown, n_dup, n_late;
+static uint64_t n_recorded, n_unknown, n_dup;
 static uint64_t n_direct, n_sync_refused, n_sync_t1, n_sync_t2;
 static uint64_t n_stop_ms;
 
@@ -179,7 +179,8 @@ static void dump_outstanding(void)
 		    S_PENDING || __atomic_load_n(&op->ncomp, __ATOMIC_SEQ_CST))
 			continue;
 		if (shown++ < 10)
-			tap_diag("outstanding: corr %#llx %s thread %d chain %d%s",
+			tap_diag("outstanding: corr %#llx %s thread %d "
+				 "chain %d%s",
 				 (unsigned long long)(CORR_BASE + (unsigned)i),
 				 kind_names[op->kind], op->thread, op->chain,
 				 op->cancel_req ? " cancel asked" : "");
@@ -191,7 +192,8 @@ static void *watchdog(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		uint64_t dl = __atomic_load_n(&wd_deadline_ms, __ATOMIC_SEQ_CST);
+		uint64_t dl = __atomic_load_n(&wd_deadline_ms,
+					      __ATOMIC_SEQ_CST);
 
 		if (dl && td_now_ms() > dl) {
 			tap_diag("seed %llu hangs: %s",
@@ -326,8 +328,6 @@ static void record(const struct ksvc_completion *c)
 	}
 	op->res = c->result;
 	op->cflags = c->flags;
-	if (__atomic_load_n(&stop_returned, __ATOMIC_SEQ_CST) == 2)
-		__atomic_add_fetch(&n_late, 1, __ATOMIC_RELAXED);
 	if (op->pipe_owner >= 0)
 		pipe_put(op->pipe_owner);
 }
@@ -430,8 +430,9 @@ static int make_op(int idx, int kind, int thread, uint64_t *rs,
 		ksvc_prep_call(e, corr_of(idx), SYS_gettid, 0, 0, 0, 0, 0, 0);
 		break;
 	case K_BADNR:
-		ksvc_prep_call(e, corr_of(idx), 3000 + (long)(td_rnd(rs) % 1000),
-			       0, 0, 0, 0, 0, 0);
+		ksvc_prep_call(e, corr_of(idx),
+			       3000 + (long)(td_rnd(rs) % 1000), 0, 0, 0, 0,
+			       0, 0);
 		break;
 	case K_BADFLAGS:
 		ksvc_prep_call(e, corr_of(idx), SYS_getppid, 0, 0, 0, 0, 0, 0);
@@ -466,7 +467,7 @@ struct app {
 	int id;
 	pthread_t th;
 	uint64_t rs;
-	int mine[512];		/* recent ops of this thread, for cancels */
+	int mine[512];		/* this thread's recent ops, to cancel */
 	unsigned int nmine;
 	int sync_pipe[2];
 };
@@ -961,7 +962,7 @@ static void do_stop(const char *who)
 	if (n_stop_ms > STOP_BOUND_MS)
 		bad("ksvc_dispatch_stop took %llu ms",
 		    (unsigned long long)n_stop_ms);
-	/* 1: returned, entries already in flight may still be recorded */
+	/* from now on, submits and calls must say -ESHUTDOWN */
 	__atomic_store_n(&stop_returned, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -1254,7 +1255,7 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 	stop_left = -1;
 	app_failed = 0;
 	release_apps = 0;
-	n_recorded = n_unknown = n_dup = n_late = 0;
+	n_recorded = n_unknown = n_dup = 0;
 	n_direct = n_sync_refused = n_sync_t1 = n_sync_t2 = 0;
 	n_stop_ms = 0;
 	nmsgs = 0;
@@ -1319,8 +1320,6 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 		if (td_now_ms() > drain_end)
 			break;
 	}
-	__atomic_store_n(&stop_returned, stop_returned ? 2 : 0,
-			 __ATOMIC_SEQ_CST);
 	__atomic_store_n(&release_apps, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < cfg.nthreads; i++) {
 		pthread_join(apps[i].th, NULL);
@@ -1410,7 +1409,8 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 	__atomic_store_n(&wd_deadline_ms, 0, __ATOMIC_SEQ_CST);
 
 	ok = !__atomic_load_n(&app_failed, __ATOMIC_SEQ_CST) && !t.bad;
-	tap_ok(ok, "seed %llu: %s: %llu entries, %llu -ECANCELED, %llu direct%s",
+	tap_ok(ok, "seed %llu: %s: %llu entries, %llu -ECANCELED, "
+	       "%llu direct%s",
 	       (unsigned long long)seed, cfg.desc,
 	       (unsigned long long)t.submitted,
 	       (unsigned long long)t.cancelled, (unsigned long long)n_direct,
