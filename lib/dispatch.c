@@ -2362,7 +2362,13 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 		return -EACCES;
 	if (!max || !ksvc_ring_ready(d->cq))
 		return 0;
-	pthread_mutex_lock(&d->reap_lock);
+	if (pthread_mutex_trylock(&d->reap_lock)) {
+		/* a waiter lets us in first: see lock_reap() */
+		__atomic_add_fetch(&d->reap_queued, 1, __ATOMIC_SEQ_CST);
+		pthread_mutex_lock(&d->reap_lock);
+		__atomic_sub_fetch(&d->reap_queued, 1, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&d->reap_gen, 1, __ATOMIC_SEQ_CST);
+	}
 	n = pop(d, out, max);
 	pthread_mutex_unlock(&d->reap_lock);
 	after_pop(d, n);
@@ -2471,6 +2477,52 @@ out:
 	return ret;
 }
 
+/* How long at most a waiter leaves the free reap lock to a reaper. */
+#define REAP_YIELD_NS	(100ull * 1000 * 1000)
+
+/*
+ * The reap lock for a waiter in thread mode, which holds it while it
+ * sleeps.  A ksvc_dispatch_reap() blocked on the lock waits for that
+ * sleep to end, as documented; but glibc's mutex is not fair, and a
+ * thread that calls ksvc_dispatch_wait() in a loop took the lock again
+ * before the reaper it had woken could run, time after time: reaps
+ * waited many of its time-outs, seconds on a slow machine.  When a
+ * reaper is queued, give the lock up and yield until one has had it
+ * (reap_gen moves), for REAP_YIELD_NS at most, or until the deadline.
+ * The yield loop runs only while the lock is free: a waiter that holds
+ * it makes this one block in lock_until() as before.
+ */
+static int lock_reap(struct ksvc_dispatcher *d, __u64 deadline,
+		     int timeout_ms)
+{
+	__u64 until = 0, now;
+	__u32 gen = 0;
+	int err;
+
+	for (;;) {
+		err = lock_until(&d->reap_lock, deadline, timeout_ms);
+		if (err || !__atomic_load_n(&d->reap_queued, __ATOMIC_SEQ_CST))
+			return err;
+		now = ksvc__now_ns();
+		if (!until) {
+			until = now + REAP_YIELD_NS;
+			gen = __atomic_load_n(&d->reap_gen, __ATOMIC_SEQ_CST);
+		} else if (__atomic_load_n(&d->reap_gen, __ATOMIC_SEQ_CST) !=
+			   gen) {
+			return 0;	/* one got in: our turn */
+		}
+		if (now >= until || (deadline && now >= deadline))
+			return 0;
+		pthread_mutex_unlock(&d->reap_lock);
+		do
+			sched_yield();
+		while (__atomic_load_n(&d->reap_gen, __ATOMIC_SEQ_CST) ==
+		       gen && ksvc__now_ns() < until &&
+		       __atomic_load_n(&d->reap_queued, __ATOMIC_SEQ_CST) &&
+		       (!deadline || ksvc__now_ns() < deadline));
+	}
+}
+
 static int wait_thread_mode(struct ksvc_dispatcher *d,
 			    struct ksvc_completion *out, unsigned int max,
 			    unsigned int min, int timeout_ms, __u64 deadline)
@@ -2479,7 +2531,7 @@ static int wait_thread_mode(struct ksvc_dispatcher *d,
 	__u64 spin_end = 0;
 	int err;
 
-	err = lock_until(&d->reap_lock, deadline, timeout_ms);
+	err = lock_reap(d, deadline, timeout_ms);
 	if (err)
 		return err;
 	for (;;) {

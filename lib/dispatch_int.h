@@ -197,6 +197,9 @@ struct ksvc_dispatcher {
 
 	/* Taken by application threads. */
 	pthread_mutex_t reap_lock __attribute__((aligned(64)));
+	__u32 reap_queued;		/* atomic: ksvc_dispatch_reap() calls
+					 * blocked on reap_lock */
+	__u32 reap_gen;			/* atomic: one of them got it */
 	pthread_mutex_t drive_lock;
 
 	/* Driving. */

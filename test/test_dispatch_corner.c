@@ -34,6 +34,11 @@
  *  7. A pool worker that posted a result and is held before it hands the
  *     op back (ksvc__pool_test_gap() 7): the program that reaped the
  *     completion must already find it in ksvc_dispatch_stats().posted.
+ *  8. A thread that calls ksvc_dispatch_wait() in a loop (thread mode;
+ *     it holds the reap lock while it sleeps) and another that calls
+ *     ksvc_dispatch_reap() with a completion ready: each reap must get
+ *     the lock after the sleep in progress (at most 3 of the looper's
+ *     waits), not lose it to the looper's next wait again and again.
  */
 #include <dlfcn.h>
 #include <poll.h>
@@ -479,10 +484,70 @@ static void test_posted_counted_first(void)
 	ksvc_close(k);
 }
 
+struct looper {
+	struct ksvc_dispatcher *d;
+	unsigned int waits;	/* atomic */
+	int quit;		/* atomic */
+};
+
+static void *wait_loop(void *arg)
+{
+	struct looper *l = arg;
+	struct ksvc_completion c[4];
+
+	while (!__atomic_load_n(&l->quit, __ATOMIC_SEQ_CST)) {
+		/* min 2: the one completion ready never ends the wait */
+		ksvc_dispatch_wait(l->d, c, 4, 2, 10);
+		__atomic_add_fetch(&l->waits, 1, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+static void test_reap_vs_wait_loop(void)
+{
+	struct ksvc_dispatch_params p;
+	struct looper l = { NULL, 0, 0 };
+	struct ksvc *k = td_open_with(16, 16, KSVC_OPEN_EVENTFD_GIVEN, -1);
+	unsigned int i, worst = 0, reaped = 0, n = 40;
+	pthread_t th;
+
+	memset(&p, 0, sizeof(p));
+	p.spin_us = KSVC_SPIN_NONE;
+	l.d = td_create_p(k, &p);
+	pthread_create(&th, NULL, wait_loop, &l);
+	for (i = 0; i < n; i++) {
+		struct ksvc_completion c[4];
+		struct ksvc_entry e;
+		unsigned int w0, w;
+		uint64_t end = td_now_ms() + 5000;
+
+		ksvc_prep_call(&e, i, SYS_getppid, 0, 0, 0, 0, 0, 0);
+		if (ksvc_dispatch_submit(l.d, &e, 1, KSVC_SUBMIT_WAIT) != 1)
+			break;
+		/* until the dispatcher has answered it */
+		while (!ksvc_ring_ready(&k->cq) && td_now_ms() < end)
+			usleep(200);
+		w0 = __atomic_load_n(&l.waits, __ATOMIC_SEQ_CST);
+		if (ksvc_dispatch_reap(l.d, c, 4) == 1)
+			reaped++;
+		w = __atomic_load_n(&l.waits, __ATOMIC_SEQ_CST) - w0;
+		if (w > worst)
+			worst = w;
+	}
+	__atomic_store_n(&l.quit, 1, __ATOMIC_SEQ_CST);
+	pthread_join(th, NULL);
+	tap_ok(reaped == n && worst <= 3,
+	       "thread: %u reaps against a thread that waits in a loop: "
+	       "%u reaped, each within %u of its waits (at most 3)",
+	       n, reaped, worst);
+	ksvc_dispatch_destroy(l.d);
+	ksvc_close(k);
+}
+
 int main(int argc, char **argv)
 {
 	td_args(argc, argv);
-	tap_plan(8);
+	tap_plan(9);
 	td_say_where();
 	test_stop_wakes_futex_waiter();
 	test_stolen_count();
@@ -492,5 +557,6 @@ int main(int argc, char **argv)
 	test_batch_over_sq(1);
 	test_wait_min_vs_reap();
 	test_posted_counted_first();
+	test_reap_vs_wait_loop();
 	tap_done();
 }
