@@ -630,7 +630,19 @@ struct ksvc_dispatch_stats {
 				 * timed io_uring wait (no IORING_OP_FUTEX_WAIT) */
 };
 
-/* ksvc_dispatch_stats - copy the counters.  0, -EINVAL, -EACCES. */
+/*
+ * ksvc_dispatch_stats - copy the counters.  0, -EINVAL, -EACCES.
+ *
+ * Each counter moves before what it counts can be seen: a program that
+ * has reaped N completions reads posted >= N, and one that got N results
+ * from ksvc_dispatch_call() reads direct >= N.  The counters are read one
+ * by one while the dispatcher runs, so only a quiet dispatcher (nothing
+ * submitted and not yet answered) gives figures that add up: then
+ * taken = posted + direct and each tier's in_flight is 0.  After a stop
+ * that left entries unanswered (ksvc_dispatch_stop() returned > 0), a
+ * ksvc_dispatch_call() behind them was answered (-ECANCELED, in direct)
+ * without being taken.
+ */
 int ksvc_dispatch_stats(const struct ksvc_dispatcher *d,
 			struct ksvc_dispatch_stats *out);
 
