@@ -529,6 +529,18 @@ static int submit_ops(struct app *a, int first, struct ksvc_entry *e, int n,
 	return -1;
 }
 
+/* @co: a cancel entry of thread @a for the op at @target. */
+static void cancel_fop(struct fop *co, const struct app *a, int target)
+{
+	memset(co, 0, sizeof(*co));
+	co->kind = K_CANCEL;
+	co->thread = a->id;
+	co->chain = -1;
+	co->pipe_owner = -1;
+	co->target = corr_of(target);
+	co->target_idx = target;
+}
+
 static void do_single_or_batch(struct app *a)
 {
 	struct ksvc_entry e[MAX_BATCH];
@@ -566,13 +578,7 @@ static void do_single_or_batch(struct app *a)
 			submit_ops(a, first, e, n, nh, help, help_us);
 			return;
 		}
-		memset(co, 0, sizeof(*co));
-		co->kind = K_CANCEL;
-		co->thread = a->id;
-		co->chain = -1;
-		co->pipe_owner = -1;
-		co->target = corr_of(t);
-		co->target_idx = t;
+		cancel_fop(co, a, t);
 		ops[t].cancel_req = 1;
 		ksvc_prep_cancel(&e[n - 1], corr_of(c), corr_of(t));
 	}
@@ -665,13 +671,7 @@ static void do_cancel(struct app *a, int as_entry)
 		if (c < 0)
 			return;
 		co = &ops[c];
-		memset(co, 0, sizeof(*co));
-		co->kind = K_CANCEL;
-		co->thread = a->id;
-		co->chain = -1;
-		co->pipe_owner = -1;
-		co->target = corr_of(idx);
-		co->target_idx = idx;
+		cancel_fop(co, a, idx);
 		ksvc_prep_cancel(&e, corr_of(c), corr_of(idx));
 		submit_ops(a, c, &e, 1, 0, NULL, NULL);
 		return;
