@@ -38,7 +38,8 @@
  *     it holds the reap lock while it sleeps) and another that calls
  *     ksvc_dispatch_reap() with a completion ready: each reap must get
  *     the lock after the sleep in progress (at most 3 of the looper's
- *     waits), not lose it to the looper's next wait again and again.
+ *     waits; 2 of 40 reaps may take longer, for a loaded machine), not
+ *     lose it to the looper's next wait again and again.
  */
 #include <dlfcn.h>
 #include <poll.h>
@@ -508,7 +509,7 @@ static void test_reap_vs_wait_loop(void)
 	struct ksvc_dispatch_params p;
 	struct looper l = { NULL, 0, 0 };
 	struct ksvc *k = td_open_with(16, 16, KSVC_OPEN_EVENTFD_GIVEN, -1);
-	unsigned int i, worst = 0, reaped = 0, n = 40;
+	unsigned int i, worst = 0, slow = 0, reaped = 0, n = 40;
 	pthread_t th;
 
 	memset(&p, 0, sizeof(p));
@@ -533,13 +534,25 @@ static void test_reap_vs_wait_loop(void)
 		w = __atomic_load_n(&l.waits, __ATOMIC_SEQ_CST) - w0;
 		if (w > worst)
 			worst = w;
+		if (w > 3)
+			slow++;
 	}
 	__atomic_store_n(&l.quit, 1, __ATOMIC_SEQ_CST);
 	pthread_join(th, NULL);
-	tap_ok(reaped == n && worst <= 3,
+	/*
+	 * Unfair, nearly every reap waits many of the looper's waits: the
+	 * looper, running on a CPU of its own, takes the lock again before
+	 * the reaper it woke is on a CPU.  With no CPU free (a loaded
+	 * machine) the woken reaper often runs first anyway, so this
+	 * catches the unfairness only on an otherwise idle machine of two
+	 * or more CPUs.  A reaper descheduled for a while may miss a few
+	 * waits for that reason alone: two such reaps are let pass.
+	 */
+	tap_ok(reaped == n && slow <= 2,
 	       "thread: %u reaps against a thread that waits in a loop: "
-	       "%u reaped, each within %u of its waits (at most 3)",
-	       n, reaped, worst);
+	       "%u reaped, %u after more than 3 of its waits (at most 2 "
+	       "may be), the worst after %u",
+	       n, reaped, slow, worst);
 	ksvc_dispatch_destroy(l.d);
 	ksvc_close(k);
 }
