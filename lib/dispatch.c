@@ -2365,6 +2365,7 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 	if (pthread_mutex_trylock(&d->reap_lock)) {
 		/* a waiter lets us in first: see lock_reap() */
 		__atomic_add_fetch(&d->reap_queued, 1, __ATOMIC_SEQ_CST);
+		ksvc__test_gap(d, 9);
 		pthread_mutex_lock(&d->reap_lock);
 		__atomic_sub_fetch(&d->reap_queued, 1, __ATOMIC_SEQ_CST);
 		__atomic_add_fetch(&d->reap_gen, 1, __ATOMIC_SEQ_CST);

@@ -159,7 +159,7 @@ struct kcpu {
 	__u32 busy;
 } __attribute__((aligned(64)));
 
-#define KSVC_TEST_GAPS	9		/* ksvc__pool_test_gap() */
+#define KSVC_TEST_GAPS	10		/* ksvc__pool_test_gap() */
 
 struct ksvc_dispatcher {
 	struct ksvc *k;
