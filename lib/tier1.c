@@ -599,7 +599,9 @@ static void pos_mend(const struct kop *op, __u64 done)
  * does; a stop's -ECANCELED too).  Not for regular files and block
  * devices, where io_uring already writes all it can: a short count
  * there is the system call's own (no space, a file size limit), but the
- * file position needs mending (pos_mend()).  write
+ * file position needs mending (pos_mend()); nor for other files that
+ * are not pipes, sockets or terminals (an eventfd, a device), whose
+ * blocking write returns a short count too.  write
  * and sendto step through their one buffer; writev, pwritev2 and
  * sendmsg copy the caller's iovecs at the first short count (rest_get()).
  * MSG_FASTOPEN is dropped from the rest: the first part connected.
@@ -638,6 +640,15 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 			pos_mend(op, done);
 			return more_end(op, done, res);
 		}
+		/*
+		 * Only pipes, sockets and terminals go on writing until all
+		 * is written.  Any other file's short count is its answer:
+		 * an eventfd takes 8 bytes of a longer write, and the rest
+		 * would be another value added.
+		 */
+		if (type != S_IFIFO && type != S_IFSOCK &&
+		    !(type == S_IFCHR && isatty((int)a[0])))
+			return more_end(op, done, res);
 	}
 	/* Nothing new once a stop or a cancel is asked for (what was
 	 * written counts), or without memory for the rest. */

@@ -142,7 +142,7 @@ static const struct call_op ops[] = {
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		108	/* checks per mode, below */
+#define NCASES		109	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -1200,6 +1200,17 @@ static __s64 no_wait(struct ctx *x, long nr, __u64 a0, __u64 a1, __u64 a2,
  * EAGAIN, as readv and writev do (io_uring would wait); read, readv,
  * write and writev on a socket with a time-out give up when it expires.
  */
+/* An eventfd's count, read (and so cleared) without blocking; 0 if none. */
+static __u64 efd_count(int efd)
+{
+	struct pollfd p = { efd, POLLIN, 0 };
+	__u64 c = 0;
+
+	if (poll(&p, 1, 0) == 1 && read(efd, &c, sizeof(c)) != sizeof(c))
+		c = ~0ull;
+	return c;
+}
+
 static void positions(struct ctx *x, const unsigned char *big)
 {
 	char buf[8];
@@ -1273,6 +1284,32 @@ static void positions(struct ctx *x, const unsigned char *big)
 	check(x, SYS_read, OP_TABLE, r, 8, 0, fl, one == 7,
 	      "read of a blocking eventfd (no socket: no time-out to keep)");
 	close(efd);
+
+	/*
+	 * A write of three counts to an eventfd: before Linux 6.8 or so it
+	 * adds the first and returns 8, a short count that is the file's
+	 * answer, not a pipe's or a socket's room running out, so the rest
+	 * must not be written after it; later kernels refuse it (EINVAL).
+	 */
+	{
+		__u64 v[3] = { 5, 7, 9 };
+
+		efd = eventfd(0, EFD_CLOEXEC);
+		if (efd < 0)
+			tap_bail("eventfd");
+		want = direct(SYS_write, (__u64)efd, (uintptr_t)v, sizeof(v),
+			      0, 0, 0);
+		if (efd_count(efd) != (want == 8 ? 5 : 0))
+			tap_bail("eventfd: a write of 24 bytes gave %lld",
+				 (long long)want);
+		r = run(x, SYS_write, (__u64)efd, (uintptr_t)v, sizeof(v), 0, 0,
+			0, &fl);
+		check(x, SYS_write, OP_TABLE, r, want, 0, fl,
+		      efd_count(efd) == (want == 8 ? 5u : 0u),
+		      "24 bytes to a blocking eventfd: as the system call, and "
+		      "at most the first count added");
+		close(efd);
+	}
 }
 
 static void timeouts(struct ctx *x, const unsigned char *big)
