@@ -303,6 +303,9 @@ int ksvc__t1_arm(struct ksvc_dispatcher *d, __u32 *addr, __u32 val, __u64 ud);
 int ksvc__t1_need_enter(struct ksvc_dispatcher *d);
 int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res);
 
+/* RWF_NOAPPEND (Linux 6.9), which Debian 12's headers do not have */
+#define KSVC_RWF_NOAPPEND	0x20u
+
 /* The MSG_* flags of a recvfrom, sendto, recvmsg or sendmsg entry; 0 else. */
 static inline __u64 ksvc__msg_flags(const struct ksvc_entry *e)
 {

@@ -541,10 +541,9 @@ int ksvc_dispatch_tier1_opcode(long nr)
  * pwritev2's RWF_NOWAIT, go to Tier 2 for reasons of their own).  For
  * iovecs of 0 bytes io_uring still checks RWF_NOWAIT and RWF_NOAPPEND
  * against the file, where the system call does not look: documented in
- * ksvc_dispatch.h.  0x20 is RWF_NOAPPEND (6.9), which Debian 12's
- * headers do not have. */
+ * ksvc_dispatch.h. */
 #define KSVC_RWF_PLAIN		(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | \
-				 RWF_NOWAIT | RWF_APPEND | 0x20u)
+				 RWF_NOWAIT | RWF_APPEND | KSVC_RWF_NOAPPEND)
 /* openat2(2) takes a struct open_how of at most PAGE_SIZE (x86-64: 4 KiB) */
 #define KSVC_OPENAT2_MAX	4096u
 

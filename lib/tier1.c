@@ -557,8 +557,6 @@ out:
 	return ans;
 }
 
-/* RWF_NOAPPEND (Linux 6.9), which Debian 12's headers do not have */
-#define KSVC_RWF_NOAPPEND	0x20
 
 /*
  * After a short write of @done bytes at the position of a regular file:
