@@ -154,7 +154,12 @@
  * for a network file system; make such opens yourself, or in Tier 2
  * (KSVC_DISPATCH_NO_TIER1).  A call with two faults at once (invalid
  * flags and a bad pointer, say) may report the other one than the
- * system call would: io_uring checks in its own order.  A read at the
+ * system call would: io_uring checks in its own order.  A TCP send
+ * from a buffer that faults part way returns the bytes queued before the
+ * fault, and TCP copies in pieces bounded by the sending thread's page
+ * fragment (current->task_frag), so that count depends on which thread
+ * sends (a worker, the driver, an io_uring worker) and may differ from
+ * the calling thread's.  A read at the
  * file position of a regular file that a bad buffer or an I/O error cuts
  * short returns the bytes read but, on some kernels (6.1, 6.18), leaves
  * the position where it was: io_uring does not store it when its retry
