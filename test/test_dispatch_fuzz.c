@@ -7,21 +7,35 @@
  * Each seed picks a configuration: dispatcher thread, caller-driven or
  * caller-driven with ONE_DRIVER; ring sizes from 16 (full rings) to 256;
  * 1..8 workers; a spin or none; NO_TIER1 or not; an eventfd or not;
- * sometimes small test gaps (ksvc__pool_test_gap()) in random windows.
+ * BLOCKING_FDS, POSITIONAL_FDS, RECV_POLL_FIRST or not; sometimes small
+ * test gaps (ksvc__pool_test_gap()) in random windows.
  * Then 1..6 application threads run for a short while, each doing a
  * random mix: single entries and batches (cheap calls, calls that block
- * for a bounded time, a read of a pipe that a helper thread writes to a
- * little later, LINKED chains with links that fail, refused and invalid
- * entries), reaps and waits with random minimums and time-outs,
- * ksvc_dispatch_call(), ksvc_dispatch_cancel() and cancel entries of
- * their own outstanding entries, pauses.  The main thread (the creator,
+ * for a bounded time, a read of a pipe or a receive from a socket --
+ * AF_UNIX stream or datagram, loopback TCP; read, recvfrom with or
+ * without an address, recvmsg into two iovecs, MSG_WAITALL -- that a
+ * helper thread writes to a little later, LINKED chains that write or
+ * send (write, sendto, sendmsg) then read back, pwrite64 to a slot of a
+ * file of the op's own, receives that may not wait and find nothing,
+ * links that fail, refused and invalid entries), reaps and waits with
+ * random minimums and time-outs, ksvc_dispatch_call(),
+ * ksvc_dispatch_cancel() and cancel entries of their own outstanding
+ * entries, pauses.  The main thread (the creator,
  * hence the driver under ONE_DRIVER) reaps all the time and, for some
  * seeds, stops the dispatcher in the middle.
+ *
+ * The flags' promises are kept: under BLOCKING_FDS no descriptor an
+ * entry reads or writes has O_NONBLOCK (the receives that must not wait
+ * use MSG_DONTWAIT then); under POSITIONAL_FDS the positional calls go
+ * to the file and /dev/zero only, never to the pipe whose pread64 must
+ * otherwise fail with ESPIPE.
  *
  * Checked per seed: every corr_id submitted completes exactly once, none
  * is unknown, none whose submit failed comes back (with a stop, exactly
  * the entries stop said it left unanswered never come); each result is
- * the one its call must give (bytes read match what was written, -ECANCELED
+ * the one its call must give (bytes read or received match what was
+ * written or sent, byte for byte; a pwrite64's slot holds its bytes;
+ * -EAGAIN, -ESPIPE, -EBADF where the system call says so; -ECANCELED
  * only after a cancel of that entry, a stop, or a failed link before it in
  * its chain; a chain's links after a failure all -ECANCELED without a tier
  * flag); ksvc_dispatch_call() results; the return values of cancel, wait,
@@ -40,7 +54,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "test_dispatch.h"
 
@@ -73,6 +90,12 @@ enum kind {
 	K_GETTID,	/* refused */
 	K_BADNR,	/* unknown system call number: refused */
 	K_BADFLAGS,	/* unknown entry flag: -EINVAL */
+	K_SREAD,	/* receive from a socket the helper sends to later */
+	K_SSEND,	/* chain: send to the chain's socket */
+	K_SRECVP,	/* chain: receive what K_SSEND sent */
+	K_NBRECV,	/* a receive that may not wait, of nothing: -EAGAIN */
+	K_PWRITEF,	/* pwrite64 to this op's own slot of a file */
+	K_ESPIPE,	/* pread64 of a pipe: -ESPIPE (not POSITIONAL_FDS) */
 	K_CANCEL,	/* a KSVC_ENTRY_CANCEL entry */
 	K_NKINDS
 };
@@ -80,7 +103,18 @@ enum kind {
 static const char *const kind_names[K_NKINDS] = {
 	"getppid", "read-zero", "write-null", "pread", "nanosleep", "ppoll",
 	"helper-read", "pipe-write", "pipe-read", "read-badfd", "gettid",
-	"bad-nr", "bad-flags", "cancel"
+	"bad-nr", "bad-flags", "sock-read", "sock-send", "sock-recv",
+	"recv-eagain", "pwrite-file", "pread-pipe", "cancel"
+};
+
+/* Sockets: the types, and the calls that read or write them. */
+enum { ST_USTREAM, ST_UDGRAM, ST_TCP, ST_NTYPES };
+static const char *const stype_names[ST_NTYPES] = {
+	"unix-stream", "unix-dgram", "tcp"
+};
+enum { H_RW, H_TO, H_FROM_ADDR, H_MSG, H_NHOW };
+static const char *const how_names[H_NHOW] = {
+	"read/write", "recvfrom/sendto", "recvfrom+address", "recvmsg/sendmsg"
 };
 
 enum { S_FREE, S_PENDING, S_FAILED };
@@ -95,7 +129,10 @@ struct fop {
 	int chain;		/* first op of its chain, or -1 */
 	int chain_len;		/* on the first op */
 	int pipe_owner;		/* op owning the pipe it uses, or -1 */
-	int fd[2];		/* owner: the pipe */
+	int fd[2];		/* owner: pipe or socket pair (read, write) */
+	int stype;		/* socket ops: ST_* */
+	int how;		/* socket ops: H_*; K_ZERO: 1 for pread64 */
+	int sflags;		/* socket ops: the MSG_* flags passed */
 	int refs;		/* owner: users left before closing (atomic) */
 	unsigned int len;
 	__u64 off;
@@ -107,6 +144,10 @@ struct fop {
 	struct pollfd pfd;
 	unsigned char wbuf[64];
 	unsigned char rbuf[64];
+	struct iovec iov[2];
+	struct msghdr msg;
+	struct sockaddr_storage addr;
+	socklen_t alen;
 };
 
 struct hjob {
@@ -117,6 +158,7 @@ struct hjob {
 static struct cfg {
 	uint64_t seed;
 	int mode;		/* 0 thread, 1 driven, 2 driven ONE_DRIVER */
+	int blocking, positional;	/* BLOCKING_FDS, POSITIONAL_FDS */
 	__u32 sq, cq, workers, spin_us, flags;
 	int evfd, nthreads, stop_at_ms, stop_by_app, double_stop;
 	unsigned int run_ms;
@@ -127,8 +169,14 @@ static struct cfg {
 static struct ksvc_dispatcher *g_d;
 static struct fop *ops;
 static int next_op;			/* atomic */
-static int file_fd = -1, zero_fd = -1, null_fd = -1;
+static int file_fd = -1, zero_fd = -1, null_fd = -1, wfile_fd = -1;
 static int quiet[2] = { -1, -1 };
+/* sockets nobody sends to: blocking, and a non-blocking one */
+static int qsock[2] = { -1, -1 }, qsock_nb[2] = { -1, -1 };
+/* loopback TCP: a listener; tcp_lock pairs each connect with its accept */
+static int lsn_fd = -1;
+static struct sockaddr_in lsn_addr;
+static pthread_mutex_t tcp_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char file_data[FILE_SIZE];
 
 /* per seed, atomics */
@@ -251,6 +299,54 @@ static int pipe_make(int owner, int users)
 
 	if (pipe2(o->fd, O_CLOEXEC))
 		return -errno;
+	__atomic_store_n(&o->refs, users, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* A connected loopback TCP pair: fd[0] the accepted end, fd[1] the other. */
+static int tcp_pair(int fd[2])
+{
+	struct linger lg = { 1, 0 };	/* close: a reset, no TIME_WAIT */
+	int c, s = -1;
+
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c < 0)
+		return -errno;
+	pthread_mutex_lock(&tcp_lock);
+	if (connect(c, (struct sockaddr *)&lsn_addr, sizeof(lsn_addr)) == 0)
+		s = accept4(lsn_fd, NULL, NULL, SOCK_CLOEXEC);
+	pthread_mutex_unlock(&tcp_lock);
+	if (s < 0) {
+		close(c);
+		return -1;
+	}
+	setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	fd[0] = s;
+	fd[1] = c;
+	return 0;
+}
+
+/*
+ * Like pipe_make(), a connected socket pair of a random type (blocking:
+ * BLOCKING_FDS may be on).  fd[0] receives what fd[1] sends.
+ */
+static int sock_make(int owner, int users, uint64_t *rs)
+{
+	struct fop *o = &ops[owner];
+	int t = (int)(td_rnd(rs) % (lsn_fd >= 0 ? 4 : 2)), err;
+
+	if (t == 0 || t == 3)
+		t = ST_USTREAM;
+	o->stype = t;
+	if (t == ST_TCP)
+		err = tcp_pair(o->fd);
+	else
+		err = socketpair(AF_UNIX, (t == ST_UDGRAM ? SOCK_DGRAM :
+				 SOCK_STREAM) | SOCK_CLOEXEC, 0, o->fd) ?
+		      -errno : 0;
+	if (err)
+		return err;
 	__atomic_store_n(&o->refs, users, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -382,6 +478,89 @@ static void fill_pattern(unsigned char *b, unsigned int n, uint64_t *rs)
 		b[i] = (unsigned char)td_rnd(rs);
 }
 
+/* @op's iov[] and msg over @buf (its len), cut in two at random. */
+static void prep_msg(struct fop *op, unsigned char *buf, uint64_t *rs)
+{
+	unsigned int cut = (unsigned int)(td_rnd(rs) % (op->len + 1));
+
+	op->iov[0].iov_base = buf;
+	op->iov[0].iov_len = cut;
+	op->iov[1].iov_base = buf + cut;
+	op->iov[1].iov_len = op->len - cut;
+	memset(&op->msg, 0, sizeof(op->msg));
+	op->msg.msg_iov = op->iov;
+	op->msg.msg_iovlen = 2;
+}
+
+/*
+ * A receive of op->len bytes from @fd into op->rbuf, by a random call:
+ * read, recvfrom (with an address: Tier 2), recvmsg; MSG_WAITALL on
+ * stream sockets now and then (Tier 2).  @extra: more MSG_* flags.
+ */
+static void prep_recv(int idx, int fd, int extra, uint64_t *rs,
+		      struct ksvc_entry *e)
+{
+	struct fop *op = &ops[idx];
+
+	op->how = (int)(td_rnd(rs) % H_NHOW);
+	op->sflags = extra;
+	if (op->stype != ST_UDGRAM && td_rnd(rs) % 6 == 0)
+		op->sflags |= MSG_WAITALL;
+	if (op->how == H_RW && op->sflags)
+		op->how = H_TO;
+	switch (op->how) {
+	case H_RW:
+		ksvc_prep_call(e, corr_of(idx), SYS_read, (__u64)fd,
+			       (uintptr_t)op->rbuf, op->len, 0, 0, 0);
+		break;
+	case H_TO:
+		ksvc_prep_call(e, corr_of(idx), SYS_recvfrom, (__u64)fd,
+			       (uintptr_t)op->rbuf, op->len,
+			       (__u64)op->sflags, 0, 0);
+		break;
+	case H_FROM_ADDR:
+		op->alen = sizeof(op->addr);
+		ksvc_prep_call(e, corr_of(idx), SYS_recvfrom, (__u64)fd,
+			       (uintptr_t)op->rbuf, op->len,
+			       (__u64)op->sflags, (uintptr_t)&op->addr,
+			       (uintptr_t)&op->alen);
+		break;
+	default:
+		prep_msg(op, op->rbuf, rs);
+		ksvc_prep_call(e, corr_of(idx), SYS_recvmsg, (__u64)fd,
+			       (uintptr_t)&op->msg, (__u64)op->sflags, 0, 0, 0);
+		break;
+	}
+}
+
+/* A send of op->len bytes of op->wbuf to @fd, by a random call. */
+static void prep_send(int idx, int fd, uint64_t *rs, struct ksvc_entry *e)
+{
+	static const int fl[] = { 0, 0, MSG_NOSIGNAL, MSG_DONTWAIT };
+	struct fop *op = &ops[idx];
+
+	op->how = (int)(td_rnd(rs) % H_NHOW);
+	if (op->how == H_FROM_ADDR)
+		op->how = H_TO;
+	op->sflags = op->how == H_RW ? 0 : fl[td_rnd(rs) % 4];
+	switch (op->how) {
+	case H_RW:
+		ksvc_prep_call(e, corr_of(idx), SYS_write, (__u64)fd,
+			       (uintptr_t)op->wbuf, op->len, 0, 0, 0);
+		break;
+	case H_TO:
+		ksvc_prep_call(e, corr_of(idx), SYS_sendto, (__u64)fd,
+			       (uintptr_t)op->wbuf, op->len,
+			       (__u64)op->sflags, 0, 0);
+		break;
+	default:
+		prep_msg(op, op->wbuf, rs);
+		ksvc_prep_call(e, corr_of(idx), SYS_sendmsg, (__u64)fd,
+			       (uintptr_t)&op->msg, (__u64)op->sflags, 0, 0, 0);
+		break;
+	}
+}
+
 /*
  * Fill op @idx as a call of @kind and its entry @e.  Returns 0, or -1 if
  * the op could not be made (no pipe).
@@ -405,8 +584,16 @@ static int make_op(int idx, int kind, int thread, uint64_t *rs,
 		ksvc_prep_call(e, corr_of(idx), SYS_getppid, 0, 0, 0, 0, 0, 0);
 		break;
 	case K_ZERO:
-		ksvc_prep_call(e, corr_of(idx), SYS_read, (__u64)zero_fd,
-			       (uintptr_t)op->rbuf, op->len, 0, 0, 0);
+		/* /dev/zero takes pread(2): POSITIONAL_FDS allows it */
+		op->how = (int)(td_rnd(rs) % 2);
+		if (op->how)
+			ksvc_prep_call(e, corr_of(idx), SYS_pread64,
+				       (__u64)zero_fd, (uintptr_t)op->rbuf,
+				       op->len, td_rnd(rs) % 100000, 0, 0);
+		else
+			ksvc_prep_call(e, corr_of(idx), SYS_read,
+				       (__u64)zero_fd, (uintptr_t)op->rbuf,
+				       op->len, 0, 0, 0);
 		break;
 	case K_NULL:
 		ksvc_prep_call(e, corr_of(idx), SYS_write, (__u64)null_fd,
@@ -438,6 +625,42 @@ static int make_op(int idx, int kind, int thread, uint64_t *rs,
 		ksvc_prep_call(e, corr_of(idx), SYS_read, (__u64)op->fd[0],
 			       (uintptr_t)op->rbuf, op->len, 0, 0, 0);
 		break;
+	case K_SREAD:
+		/* the op itself and the helper use the socket pair */
+		if (sock_make(idx, 2, rs))
+			return -1;
+		op->pipe_owner = idx;
+		fill_pattern(op->wbuf, op->len, rs);
+		prep_recv(idx, op->fd[0], 0, rs, e);
+		break;
+	case K_NBRECV:
+		/*
+		 * Nothing is ever sent there: MSG_DONTWAIT, or (only without
+		 * BLOCKING_FDS) a non-blocking socket, must say -EAGAIN.
+		 */
+		op->stype = ST_USTREAM;
+		if (!cfg.blocking && td_rnd(rs) % 2)
+			prep_recv(idx, qsock_nb[0], 0, rs, e);
+		else
+			prep_recv(idx, qsock[0], MSG_DONTWAIT, rs, e);
+		if (e->syscall_nr == SYS_recvfrom)
+			e->args[3] &= ~(__u64)MSG_WAITALL;
+		else if (e->syscall_nr == SYS_recvmsg)
+			e->args[2] &= ~(__u64)MSG_WAITALL;
+		op->sflags &= ~MSG_WAITALL;
+		break;
+	case K_PWRITEF:
+		op->off = (__u64)idx * sizeof(op->wbuf);
+		fill_pattern(op->wbuf, op->len, rs);
+		ksvc_prep_call(e, corr_of(idx), SYS_pwrite64, (__u64)wfile_fd,
+			       (uintptr_t)op->wbuf, op->len, op->off, 0, 0);
+		break;
+	case K_ESPIPE:
+		/* never under POSITIONAL_FDS, where it would read the pipe */
+		ksvc_prep_call(e, corr_of(idx), SYS_pread64, (__u64)quiet[0],
+			       (uintptr_t)op->rbuf, op->len,
+			       td_rnd(rs) % 4096, 0, 0);
+		break;
 	case K_BADFD:
 		ksvc_prep_call(e, corr_of(idx), SYS_read, (__u64)(__s64)-1,
 			       (uintptr_t)op->rbuf, op->len, 0, 0, 0);
@@ -465,13 +688,15 @@ static int pick_kind(uint64_t *rs, int in_chain)
 {
 	static const int w[] = {
 		K_PPID, K_PPID, K_ZERO, K_NULL, K_PREAD, K_PREAD, K_SLEEP,
-		K_POLL, K_HREAD, K_HREAD, K_BADFD, K_GETTID, K_BADNR, K_BADFLAGS
+		K_POLL, K_HREAD, K_HREAD, K_BADFD, K_GETTID, K_BADNR,
+		K_BADFLAGS, K_SREAD, K_SREAD, K_NBRECV, K_PWRITEF, K_ESPIPE
 	};
 	int k;
 
 	do
 		k = w[td_rnd(rs) % (sizeof(w) / sizeof(w[0]))];
-	while (in_chain && k == K_BADFLAGS);
+	while ((in_chain && k == K_BADFLAGS) ||
+	       (cfg.positional && k == K_ESPIPE));
 	return k;
 }
 
@@ -562,7 +787,7 @@ static void do_single_or_batch(struct app *a)
 			make_op(first + i, K_PPID, a->id, &a->rs, &e[i]);
 			continue;
 		}
-		if (k == K_HREAD) {
+		if (k == K_HREAD || k == K_SREAD) {
 			help[nh] = first + i;
 			help_us[nh++] = td_rnd(&a->rs) % 3000;
 		}
@@ -585,19 +810,25 @@ static void do_single_or_batch(struct app *a)
 	submit_ops(a, first, e, n, nh, help, help_us);
 }
 
-/* A chain of 2..MAX_CHAIN links, often with a pipe written then read. */
+/*
+ * A chain of 2..MAX_CHAIN links, often with a pipe or a socket pair
+ * written then read.
+ */
 static void do_chain(struct app *a)
 {
 	struct ksvc_entry e[MAX_CHAIN];
 	int help[MAX_CHAIN], n, i, first, nh = 0, wpos = -1, pipe_ok = 1;
+	int sock = 0;
 	uint64_t help_us[MAX_CHAIN];
 
 	n = 2 + (int)(td_rnd(&a->rs) % (MAX_CHAIN - 1));
 	first = op_reserve(n);
 	if (first < 0)
 		return;
-	if (td_rnd(&a->rs) % 3)
+	if (td_rnd(&a->rs) % 3) {
 		wpos = (int)(td_rnd(&a->rs) % (unsigned)(n - 1));
+		sock = td_rnd(&a->rs) % 2;
+	}
 	for (i = 0; i < n; i++) {
 		int idx = first + i, k;
 
@@ -606,10 +837,15 @@ static void do_chain(struct app *a)
 
 			make_op(idx, K_PPID, a->id, &a->rs, &e[i]);
 			op = &ops[idx];
-			op->kind = K_PWRITE;
-			if (pipe_make(idx, 2)) {
+			op->kind = sock ? K_SSEND : K_PWRITE;
+			if (sock ? sock_make(idx, 2, &a->rs) :
+			    pipe_make(idx, 2)) {
 				pipe_ok = 0;
 				op->kind = K_PPID;
+			} else if (sock) {
+				op->pipe_owner = idx;
+				fill_pattern(op->wbuf, op->len, &a->rs);
+				prep_send(idx, op->fd[1], &a->rs, &e[i]);
 			} else {
 				op->pipe_owner = idx;
 				fill_pattern(op->wbuf, op->len, &a->rs);
@@ -623,12 +859,17 @@ static void do_chain(struct app *a)
 
 			make_op(idx, K_PPID, a->id, &a->rs, &e[i]);
 			op = &ops[idx];
-			op->kind = K_PREADP;
+			op->kind = sock ? K_SRECVP : K_PREADP;
 			op->pipe_owner = first + wpos;
 			op->len = w->len;
-			ksvc_prep_call(&e[i], corr_of(idx), SYS_read,
-				       (__u64)w->fd[0], (uintptr_t)op->rbuf,
-				       op->len, 0, 0, 0);
+			op->stype = w->stype;
+			if (sock)
+				prep_recv(idx, w->fd[0], 0, &a->rs, &e[i]);
+			else
+				ksvc_prep_call(&e[i], corr_of(idx), SYS_read,
+					       (__u64)w->fd[0],
+					       (uintptr_t)op->rbuf, op->len,
+					       0, 0, 0);
 		} else {
 			k = pick_kind(&a->rs, 1);
 			/* failing links rarer than working ones */
@@ -637,7 +878,7 @@ static void do_chain(struct app *a)
 				k = K_PREAD;
 			if (make_op(idx, k, a->id, &a->rs, &e[i]) < 0)
 				make_op(idx, K_PPID, a->id, &a->rs, &e[i]);
-			else if (k == K_HREAD) {
+			else if (k == K_HREAD || k == K_SREAD) {
 				help[nh] = idx;
 				help_us[nh++] = td_rnd(&a->rs) % 3000;
 			}
@@ -691,6 +932,20 @@ static void do_cancel(struct app *a, int as_entry)
 		bad("ksvc_dispatch_cancel of corr %#llx (%s): %d",
 		    (unsigned long long)corr_of(idx), kind_names[op->kind], r);
 	}
+}
+
+/*
+ * Read what is in the pipe @fd now.  The sync pipes are blocking under
+ * BLOCKING_FDS (the promise the flag makes), so poll before each read.
+ */
+static void drain(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char junk[64];
+
+	while (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN) &&
+	       read(fd, junk, sizeof(junk)) > 0)
+		;
 }
 
 /* One ksvc_dispatch_call() of a random kind; checks its result. */
@@ -769,10 +1024,7 @@ static void do_sync(struct app *a)
 	if (res == -ECANCELED && shut && kind != 3) {
 		if (kind == 4) {
 			/* the write may or may not have happened: empty it */
-			char junk[64];
-
-			while (read(a->sync_pipe[0], junk, sizeof(junk)) > 0)
-				;
+			drain(a->sync_pipe[0]);
 		}
 		return;
 	}
@@ -799,10 +1051,7 @@ static void do_sync(struct app *a)
 			__atomic_add_fetch(&n_sync_t2, 1, __ATOMIC_RELAXED);
 		if ((r == -ESHUTDOWN || (r == 0 && res == -ECANCELED)) &&
 		    shut) {
-			char junk[64];
-
-			while (read(a->sync_pipe[0], junk, sizeof(junk)) > 0)
-				;
+			drain(a->sync_pipe[0]);
 			return;
 		}
 		if (r == -EAGAIN) {
@@ -1001,6 +1250,29 @@ static void do_stop(const char *who)
 /* Checking                                                           */
 /* ---------------------------------------------------------------- */
 
+/*
+ * A receive's extras: recvmsg says no truncation; recvfrom wrote the
+ * address length back (no peer address on these sockets but a name of
+ * at most a family, or none at all).
+ */
+static int recv_extras_ok(const struct fop *op)
+{
+	if (op->how == H_MSG)
+		return !(op->msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC));
+	if (op->how == H_FROM_ADDR)
+		return op->alen < sizeof(op->addr);
+	return 1;
+}
+
+/* What this op's pwrite64 left in its slot of the file. */
+static int slot_ok(const struct fop *op)
+{
+	unsigned char b[sizeof(op->wbuf)];
+
+	return pread(wfile_fd, b, op->len, (off_t)op->off) ==
+	       (ssize_t)op->len && !memcmp(b, op->wbuf, op->len);
+}
+
 /* Is @op's result right for its call (not counting -ECANCELED)? */
 static int result_ok(const struct fop *op, __s64 pid)
 {
@@ -1030,6 +1302,22 @@ static int result_ok(const struct fop *op, __s64 pid)
 	case K_PREADP:
 		return op->res == (__s64)op->len && tier &&
 		       !memcmp(op->rbuf, ops[op->pipe_owner].wbuf, op->len);
+	case K_SREAD:
+		return op->res == (__s64)op->len && tier &&
+		       !memcmp(op->rbuf, op->wbuf, op->len) &&
+		       recv_extras_ok(op);
+	case K_SSEND:
+		return op->res == (__s64)op->len && tier;
+	case K_SRECVP:
+		return op->res == (__s64)op->len && tier &&
+		       !memcmp(op->rbuf, ops[op->pipe_owner].wbuf, op->len) &&
+		       recv_extras_ok(op);
+	case K_NBRECV:
+		return op->res == -EAGAIN && tier;
+	case K_PWRITEF:
+		return op->res == (__s64)op->len && tier && slot_ok(op);
+	case K_ESPIPE:
+		return op->res == -ESPIPE && tier;
 	case K_BADFD:
 		return op->res == -EBADF && tier;
 	case K_GETTID:
@@ -1104,11 +1392,15 @@ static void check_op(int idx, __s64 pid, int pred_failed, struct tally *t)
 		bad("cancel entry found a target never named");
 	}
 	if (!result_ok(op, pid)) {
+		int sk = op->kind >= K_SREAD && op->kind <= K_NBRECV;
+
 		t->bad++;
-		bad("corr %#llx (%s%s, len %u): result %lld flags %#x",
-		    (unsigned long long)corr_of(idx), kind_names[op->kind],
-		    op->chain >= 0 ? ", in a chain" : "", op->len,
-		    (long long)op->res, op->cflags);
+		bad("corr %#llx (%s%s%s%s%s%s, len %u, msg flags %#x): "
+		    "result %lld flags %#x", (unsigned long long)corr_of(idx),
+		    kind_names[op->kind], op->chain >= 0 ? ", in a chain" : "",
+		    sk ? ", " : "", sk ? stype_names[op->stype] : "",
+		    sk ? " " : "", sk ? how_names[op->how] : "", op->len,
+		    (unsigned)op->sflags, (long long)op->res, op->cflags);
 	}
 }
 
@@ -1221,14 +1513,26 @@ static void pick_config(uint64_t seed, unsigned int max_ms)
 					 sizeof(gaps) - strlen(gaps), " %d:%u",
 					 i, cfg.gap_us[i]);
 	}
+	/* drawn last: earlier seeds keep the rest of their configuration */
+	if (td_rnd(&rs) % 3 == 0)
+		cfg.flags |= KSVC_DISPATCH_BLOCKING_FDS;
+	if (td_rnd(&rs) % 3 == 0)
+		cfg.flags |= KSVC_DISPATCH_POSITIONAL_FDS;
+	if (td_rnd(&rs) % 3 == 0)
+		cfg.flags |= KSVC_DISPATCH_RECV_POLL_FIRST;
+	cfg.blocking = (cfg.flags & KSVC_DISPATCH_BLOCKING_FDS) != 0;
+	cfg.positional = (cfg.flags & KSVC_DISPATCH_POSITIONAL_FDS) != 0;
 	snprintf(cfg.desc, sizeof(cfg.desc),
-		 "mode %s sq %u cq %u workers %u spin %d%s%s %s threads %d "
-		 "run %u ms stop %d%s%s gaps%s",
+		 "mode %s sq %u cq %u workers %u spin %d%s%s%s%s%s %s "
+		 "threads %d run %u ms stop %d%s%s gaps%s",
 		 cfg.mode == 0 ? "thread" : cfg.mode == 1 ? "driven" :
 		 "one-driver", cfg.sq, cfg.cq, cfg.workers,
 		 cfg.spin_us == KSVC_SPIN_NONE ? -1 : (int)cfg.spin_us,
 		 cfg.flags & KSVC_DISPATCH_NO_TIER1 ? " no-tier1" : "",
 		 cfg.flags & KSVC_DISPATCH_NO_INLINE ? " no-inline" : "",
+		 cfg.blocking ? " blocking" : "",
+		 cfg.positional ? " positional" : "",
+		 cfg.flags & KSVC_DISPATCH_RECV_POLL_FIRST ? " poll-first" : "",
 		 cfg.evfd ? "eventfd" : "futex", cfg.nthreads, cfg.run_ms,
 		 cfg.stop_at_ms, cfg.stop_by_app ? " by-app" : "",
 		 cfg.double_stop ? " twice" : "", ngaps ? gaps : " none");
@@ -1289,6 +1593,8 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 	pick_config(seed, max_ms);
 	rs = mix(seed ^ 0x5151);
 	memset(ops, 0, sizeof(*ops) * MAX_OPS);
+	if (ftruncate(wfile_fd, 0))
+		tap_bail("ftruncate: %s", strerror(errno));
 	next_op = 0;
 	stop_started = stop_returned = 0;
 	stop_left = -1;
@@ -1324,7 +1630,8 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 		apps[i].id = i;
 		apps[i].rs = mix(seed * 7919 + (uint64_t)i + 1);
 		apps[i].nmine = 0;
-		if (pipe2(apps[i].sync_pipe, O_CLOEXEC | O_NONBLOCK))
+		if (pipe2(apps[i].sync_pipe, O_CLOEXEC |
+			  (cfg.blocking ? 0 : O_NONBLOCK)))
 			tap_bail("pipe2: %s", strerror(errno));
 		if (pthread_create(&apps[i].th, NULL, app_main, &apps[i]))
 			tap_bail("pthread_create");
@@ -1460,6 +1767,27 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 	return ok;
 }
 
+/* A loopback TCP listener for tcp_pair(), if this machine has one. */
+static void listen_tcp(void)
+{
+	socklen_t len = sizeof(lsn_addr);
+
+	memset(&lsn_addr, 0, sizeof(lsn_addr));
+	lsn_addr.sin_family = AF_INET;
+	lsn_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lsn_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lsn_fd >= 0 &&
+	    (bind(lsn_fd, (struct sockaddr *)&lsn_addr, sizeof(lsn_addr)) ||
+	     listen(lsn_fd, 8) ||
+	     getsockname(lsn_fd, (struct sockaddr *)&lsn_addr, &len))) {
+		close(lsn_fd);
+		lsn_fd = -1;
+	}
+	if (lsn_fd < 0)
+		tap_diag("no loopback TCP (%s): sockets are AF_UNIX only",
+			 strerror(errno));
+}
+
 /* @opt N on the command line, else the environment's @name, else @def */
 static unsigned long opt_num(int argc, char **argv, const char *opt,
 			     const char *name, unsigned long def)
@@ -1500,10 +1828,20 @@ int main(int argc, char **argv)
 	fill_pattern(file_data, FILE_SIZE, &rs);
 	if (write(file_fd, file_data, FILE_SIZE) != FILE_SIZE)
 		tap_bail("write of the temporary file failed");
+	strcpy(path, "/tmp/ksvc-fuzz.XXXXXX");
+	wfile_fd = mkstemp(path);
+	if (wfile_fd < 0)
+		tap_bail("mkstemp: %s", strerror(errno));
+	unlink(path);
 	zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
 	null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if (zero_fd < 0 || null_fd < 0 || pipe2(quiet, O_CLOEXEC))
 		tap_bail("open: %s", strerror(errno));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qsock) ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+		       qsock_nb))
+		tap_bail("socketpair: %s", strerror(errno));
+	listen_tcp();
 	if (pthread_create(&wd, NULL, watchdog, NULL))
 		tap_bail("pthread_create");
 
@@ -1518,6 +1856,13 @@ int main(int argc, char **argv)
 	close(null_fd);
 	close(quiet[0]);
 	close(quiet[1]);
+	close(wfile_fd);
+	close(qsock[0]);
+	close(qsock[1]);
+	close(qsock_nb[0]);
+	close(qsock_nb[1]);
+	if (lsn_fd >= 0)
+		close(lsn_fd);
 	free(hjobs);
 	free(ops);
 	tap_done();
