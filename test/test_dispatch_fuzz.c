@@ -20,9 +20,19 @@
  * links that fail, refused and invalid entries), reaps and waits with
  * random minimums and time-outs, ksvc_dispatch_call(),
  * ksvc_dispatch_cancel() and cancel entries of their own outstanding
- * entries, pauses.  The main thread (the creator,
- * hence the driver under ONE_DRIVER) reaps all the time and, for some
- * seeds, stops the dispatcher in the middle.
+ * entries, pauses.  The main thread (the creator, hence the driver under
+ * ONE_DRIVER) reaps all the time and, for some seeds, stops the
+ * dispatcher in the middle.  For a third of the seeds an application
+ * thread or the main thread forks (or makes a raw clone(), which runs no
+ * atfork handler) once or twice while the others go on.  The child
+ * checks what the header promises it: every call on the parent's handle
+ * fails with EACCES (a create on the parent's instance too), mode and
+ * route answer as in the parent, the rings are not mapped; and, after a
+ * fork (not under AddressSanitizer, whose allocator a child of threads
+ * may find locked), that it can destroy its copy of the handle, before
+ * or after it opens an instance and a dispatcher of its own and checks
+ * a batch through them.  The parent waits for the child; its own
+ * entries are checked with all the others.
  *
  * The flags' promises are kept: under BLOCKING_FDS no descriptor an
  * entry reads or writes has O_NONBLOCK (the receives that must not wait
@@ -56,10 +66,24 @@
 #include <stdarg.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 #include "test_dispatch.h"
+
+/*
+ * GCC 12's AddressSanitizer does not lock its allocator around fork(): a
+ * child of a threaded process that allocates or starts threads can
+ * deadlock (see test_dispatch_fork.c).  Under ASan the forked children
+ * only make the calls that take no lock.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define CHILD_MAY_ALLOCATE 0
+#else
+#define CHILD_MAY_ALLOCATE 1
+#endif
 
 /* lib/tier2.c, for tests */
 void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
@@ -75,6 +99,8 @@ void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
 #define DRAIN_MS	20000
 #define SEED_LIMIT_S	90
 #define NGAPS		9
+#define MAX_FORKS	2
+#define CHILD_MS	10000
 
 enum kind {
 	K_PPID,		/* getppid: inline Tier 2 */
@@ -163,10 +189,19 @@ static struct cfg {
 	int evfd, nthreads, stop_at_ms, stop_by_app, double_stop;
 	unsigned int run_ms;
 	unsigned int gap_us[NGAPS];
-	char desc[256];
+	int nforks;
+	unsigned int fork_ms[MAX_FORKS];	/* when, after the start */
+	int fork_thread[MAX_FORKS];	/* which app thread; -1 main */
+	int fork_raw[MAX_FORKS];	/* a raw clone(), no atfork handlers */
+	char desc[320];
 } cfg;
 
 static struct ksvc_dispatcher *g_d;
+static struct ksvc *g_k;
+/* the parent's answers, which a child's copy of the handle must give */
+static enum ksvc_mode g_mode;
+static enum ksvc_route g_route;
+static int g_tier1;
 static struct fop *ops;
 static int next_op;			/* atomic */
 static int file_fd = -1, zero_fd = -1, null_fd = -1, wfile_fd = -1;
@@ -188,6 +223,9 @@ static int app_failed;
 static uint64_t n_recorded, n_unknown, n_dup;
 static uint64_t n_direct, n_sync_refused, n_sync_t1, n_sync_t2;
 static uint64_t n_stop_ms;
+static uint64_t run_t0;
+static int forks_done[MAX_FORKS];
+static int n_children;
 
 static pthread_mutex_t msg_lock = PTHREAD_MUTEX_INITIALIZER;
 static int nmsgs;
@@ -1143,6 +1181,261 @@ static void check_eperm(void)
 		    "-EPERM");
 }
 
+/* ---------------------------------------------------------------- */
+/* fork() while the dispatcher is busy                                */
+/* ---------------------------------------------------------------- */
+
+enum {
+	C_SUBMIT = 1 << 0, C_REAP = 1 << 1, C_CALL = 1 << 2, C_STATS = 1 << 3,
+	C_STOP = 1 << 4, C_UNMAPPED = 1 << 5, C_OWN = 1 << 6, C_COPY = 1 << 7,
+};
+#define C_ALL	0xff
+
+static uint64_t mix(uint64_t x);
+
+/* Is the page at @p mapped in this process? */
+static int mapped(const void *p)
+{
+	unsigned char v;
+	void *page = (void *)((uintptr_t)p & ~(uintptr_t)4095);
+
+	return mincore(page, 4096, &v) == 0 || errno != ENOMEM;
+}
+
+/* Open descriptors of this process. */
+static int count_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(dir);
+	return n - 1;		/* the directory's own */
+}
+
+/*
+ * In a child, before anything else of the library's: destroy the copy
+ * of the parent's handle, which must close its copy of the io_uring
+ * descriptor and nothing else, and give the cancel signal back (no
+ * dispatcher of the child's holds it yet).  Returns 1 if so.
+ */
+static int child_destroy_first(void)
+{
+	struct sigaction sa;
+	int before = count_fds();
+
+	ksvc_dispatch_destroy(g_d);
+	return before >= 0 && count_fds() == before - g_tier1 &&
+	       sigaction(SIGRTMIN + 6, NULL, &sa) == 0 &&
+	       sa.sa_handler == SIG_DFL;
+}
+
+/*
+ * In a forked child: an instance and a dispatcher of its own (with the
+ * seed's flags), a batch through it -- getppid, pread64 of the file, a
+ * pipe written then read, a socket pair sent to then received from --
+ * and a Tier 0 call.  The parent's handle is destroyed (the child's copy
+ * only) before its own instance is opened (child_destroy_first()),
+ * between its create and its use, or after its destroy, at random.
+ * Returns C_OWN if its own dispatcher works, and C_COPY unless
+ * child_destroy_first() was run and failed.
+ */
+static int child_own(uint64_t *rs)
+{
+	struct ksvc_dispatch_params p;
+	struct ksvc_open_params op;
+	struct ksvc_dispatcher *d;
+	struct ksvc_entry e[6];
+	struct ksvc_completion c[6];
+	struct ksvc *k;
+	unsigned char w[48], rb[3][48];
+	unsigned int len = 1 + (unsigned int)(td_rnd(rs) % sizeof(w));
+	__u64 off = td_rnd(rs) % (FILE_SIZE - sizeof(w));
+	int pfd[2], sfd[2], when = (int)(td_rnd(rs) % 3), got = 0, ok, i;
+	int copy = C_COPY;
+	__s64 res;
+	__u32 cf;
+
+	if (when == 0 && !child_destroy_first())
+		copy = 0;
+	memset(&op, 0, sizeof(op));
+	op.flags = td_have_module() ? 0 : KSVC_OPEN_ANON_FALLBACK;
+	memset(&p, 0, sizeof(p));
+	p.flags = cfg.flags;
+	p.workers = cfg.workers;
+	if (ksvc_open(&k, &op))
+		return copy;
+	if (ksvc_dispatch_create(&d, k, &p)) {
+		ksvc_close(k);
+		return copy;
+	}
+	if (when == 1)
+		ksvc_dispatch_destroy(g_d);
+	if (pipe2(pfd, O_CLOEXEC) ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sfd))
+		return copy;
+	fill_pattern(w, len, rs);
+	memset(rb, 0, sizeof(rb));
+	ksvc_prep_call(&e[0], 0, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	ksvc_prep_call(&e[1], 1, SYS_pread64, (__u64)file_fd,
+		       (uintptr_t)rb[0], len, off, 0, 0);
+	ksvc_prep_call(&e[2], 2, SYS_write, (__u64)pfd[1], (uintptr_t)w, len,
+		       0, 0, 0);
+	ksvc_prep_link(&e[2]);
+	ksvc_prep_call(&e[3], 3, SYS_read, (__u64)pfd[0], (uintptr_t)rb[1],
+		       len, 0, 0, 0);
+	ksvc_prep_call(&e[4], 4, SYS_sendto, (__u64)sfd[1], (uintptr_t)w,
+		       len, 0, 0, 0);
+	ksvc_prep_link(&e[4]);
+	ksvc_prep_call(&e[5], 5, SYS_recvfrom, (__u64)sfd[0],
+		       (uintptr_t)rb[2], len, 0, 0, 0);
+	ok = ksvc_dispatch_submit(d, e, 6, KSVC_SUBMIT_WAIT) == 6;
+	while (ok && got < 6) {
+		int r = ksvc_dispatch_wait(d, c + got, 6 - (unsigned)got, 1,
+					   CHILD_MS / 2);
+
+		if (r <= 0)
+			ok = 0;
+		else
+			got += r;
+	}
+	for (i = 0; ok && i < 6; i++) {
+		__s64 want = c[i].corr_id == 0 ? getppid() : (__s64)len;
+
+		if (c[i].corr_id > 5 || c[i].result != want ||
+		    !(c[i].flags & (KSVC_COMP_TIER1 | KSVC_COMP_TIER2)))
+			ok = 0;
+	}
+	if (ok && (memcmp(rb[0], file_data + off, len) ||
+		   memcmp(rb[1], w, len) || memcmp(rb[2], w, len)))
+		ok = 0;
+	/* Tier 0 in the child: its own pid, not the parent's */
+	if (ok && (ksvc_dispatch_call(d, SYS_getpid, NULL, &res, &cf) ||
+		   res != getpid() || cf))
+		ok = 0;
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+	close(pfd[0]);
+	close(pfd[1]);
+	close(sfd[0]);
+	close(sfd[1]);
+	if (when == 2)
+		ksvc_dispatch_destroy(g_d);
+	return copy | (ok ? C_OWN : 0);
+}
+
+/*
+ * What a child checks; one bit per success.  Every call on the parent's
+ * handle fails with EACCES without touching anything (the parent's
+ * threads may hold its locks: the child would hang), the rings are not
+ * mapped, mode and route answer as in the parent; with @full, the child
+ * can open and use a dispatcher of its own, and destroying its copy of
+ * the parent's handle does what the header says (child_own()).
+ */
+static int child_checks(int full, uint64_t rs)
+{
+	struct ksvc_dispatcher *d2 = NULL;
+	struct ksvc_completion c[2];
+	struct ksvc_dispatch_stats st;
+	struct ksvc_entry e;
+	__s64 res;
+	int bits = 0;
+
+	ksvc_prep_call(&e, CORR_BASE, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	if (ksvc_dispatch_submit(g_d, &e, 1, 0) == -EACCES &&
+	    ksvc_dispatch_submit(g_d, &e, 1, KSVC_SUBMIT_WAIT) == -EACCES)
+		bits |= C_SUBMIT;
+	if (ksvc_dispatch_reap(g_d, c, 2) == -EACCES &&
+	    ksvc_dispatch_wait(g_d, c, 2, 1, 100) == -EACCES &&
+	    ksvc_dispatch_run(g_d) == -EACCES)
+		bits |= C_REAP;
+	if (ksvc_dispatch_call(g_d, SYS_getppid, NULL, &res, NULL) ==
+	    -EACCES && ksvc_dispatch_cancel(g_d, CORR_BASE) == -EACCES &&
+	    ksvc_dispatch_create(&d2, g_k, NULL) == -EACCES)
+		bits |= C_CALL;
+	if (ksvc_dispatch_stats(g_d, &st) == -EACCES &&
+	    ksvc_dispatch_mode(g_d) == g_mode &&
+	    ksvc_dispatch_route(g_d, &e) == g_route)
+		bits |= C_STATS;
+	if (ksvc_dispatch_stop(g_d) == -EACCES)
+		bits |= C_STOP;
+	if (!mapped(g_k->sq.hdr) && !mapped(g_k->cq.hdr))
+		bits |= C_UNMAPPED;
+	return bits | (full ? child_own(&rs) : C_OWN | C_COPY);
+}
+
+/*
+ * Fork number @i (fork(), or a raw clone() that runs no atfork handler)
+ * from whatever thread is here, while the others go on, and wait for the
+ * child.  The parent's entries are checked with all the others: each
+ * must still complete once, with its result.
+ */
+static void do_fork(int i)
+{
+	int raw = cfg.fork_raw[i], st = 0, r;
+	uint64_t end, s0 = __atomic_load_n(&stall_ms, __ATOMIC_SEQ_CST);
+	pid_t pid;
+
+	if (raw)
+		pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	else
+		pid = fork();
+	if (pid == 0) {
+		int bits = child_checks(!raw && CHILD_MAY_ALLOCATE,
+					mix(cfg.seed + (uint64_t)i));
+
+		if (raw)
+			syscall(SYS_exit_group, bits);
+		_exit(bits);
+	}
+	if (pid < 0) {
+		bad("%s: %s", raw ? "clone" : "fork", strerror(errno));
+		return;
+	}
+	end = td_now_ms() + CHILD_MS;
+	while ((r = (int)waitpid(pid, &st, WNOHANG)) == 0) {
+		if (td_now_ms() > end +
+		    __atomic_load_n(&stall_ms, __ATOMIC_SEQ_CST) - s0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			bad("%s child %d took over %d ms: killed",
+			    raw ? "clone" : "fork", i, CHILD_MS);
+			return;
+		}
+		usleep(500);
+	}
+	__atomic_add_fetch(&n_children, 1, __ATOMIC_SEQ_CST);
+	if (r != pid)
+		bad("waitpid: %s", strerror(errno));
+	else if (WIFSIGNALED(st))
+		bad("%s child %d: killed by signal %d", raw ? "clone" : "fork",
+		    i, WTERMSIG(st));
+	else if (!WIFEXITED(st) || WEXITSTATUS(st) != C_ALL)
+		bad("%s child %d: checks %#x, want %#x (1 submit, 2 reap/wait/"
+		    "run, 4 call/cancel/create, 8 stats/mode/route, 16 stop: "
+		    "EACCES; 32 rings unmapped; 64 own dispatcher; 128 "
+		    "destroy of the copy)",
+		    raw ? "clone" : "fork", i,
+		    WIFEXITED(st) ? WEXITSTATUS(st) : -1, C_ALL);
+}
+
+/* Run the forks due now for thread @id (-1: main). */
+static void forks_due(int id)
+{
+	int i;
+
+	for (i = 0; i < cfg.nforks; i++)
+		if (cfg.fork_thread[i] == id && !forks_done[i] &&
+		    td_now_ms() >= run_t0 + cfg.fork_ms[i]) {
+			forks_done[i] = 1;
+			do_fork(i);
+		}
+}
+
 static void do_stop(const char *who);
 
 static void *app_main(void *arg)
@@ -1154,6 +1447,8 @@ static void *app_main(void *arg)
 		check_eperm();
 	while (td_now_ms() < end) {
 		unsigned int what = (unsigned int)(td_rnd(&a->rs) % 100);
+
+		forks_due(a->id);
 
 		if (cfg.stop_by_app && a->id == 0 &&
 		    !__atomic_load_n(&stop_started, __ATOMIC_SEQ_CST) &&
@@ -1178,6 +1473,7 @@ static void *app_main(void *arg)
 		else
 			do_reap(a);
 	}
+	forks_due(a->id);	/* due by now, if the loop missed them */
 	__atomic_sub_fetch(&apps_working, 1, __ATOMIC_SEQ_CST);
 	/*
 	 * Stay until the main thread has every completion: with the caller
@@ -1474,7 +1770,7 @@ static void pick_config(uint64_t seed, unsigned int max_ms)
 	static const __u32 spins[] = { KSVC_SPIN_NONE, 0, 1, 5, 50, 200 };
 	uint64_t rs = mix(seed);
 	int i, ngaps = 0;
-	char gaps[96] = "";
+	char gaps[96] = "", forks[64] = "";
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.seed = seed;
@@ -1522,9 +1818,20 @@ static void pick_config(uint64_t seed, unsigned int max_ms)
 		cfg.flags |= KSVC_DISPATCH_RECV_POLL_FIRST;
 	cfg.blocking = (cfg.flags & KSVC_DISPATCH_BLOCKING_FDS) != 0;
 	cfg.positional = (cfg.flags & KSVC_DISPATCH_POSITIONAL_FDS) != 0;
+	if (td_rnd(&rs) % 3 == 0)
+		cfg.nforks = 1 + (int)(td_rnd(&rs) % MAX_FORKS);
+	for (i = 0; i < cfg.nforks; i++) {
+		cfg.fork_ms[i] = (unsigned int)(td_rnd(&rs) % cfg.run_ms);
+		cfg.fork_thread[i] = (int)(td_rnd(&rs) %
+					   (unsigned)(cfg.nthreads + 1)) - 1;
+		cfg.fork_raw[i] = td_rnd(&rs) % 4 == 0;
+		snprintf(forks + strlen(forks), sizeof(forks) - strlen(forks),
+			 " %s%u@%d", cfg.fork_raw[i] ? "clone" : "fork",
+			 cfg.fork_ms[i], cfg.fork_thread[i]);
+	}
 	snprintf(cfg.desc, sizeof(cfg.desc),
 		 "mode %s sq %u cq %u workers %u spin %d%s%s%s%s%s %s "
-		 "threads %d run %u ms stop %d%s%s gaps%s",
+		 "threads %d run %u ms stop %d%s%s gaps%s%s%s",
 		 cfg.mode == 0 ? "thread" : cfg.mode == 1 ? "driven" :
 		 "one-driver", cfg.sq, cfg.cq, cfg.workers,
 		 cfg.spin_us == KSVC_SPIN_NONE ? -1 : (int)cfg.spin_us,
@@ -1535,7 +1842,8 @@ static void pick_config(uint64_t seed, unsigned int max_ms)
 		 cfg.flags & KSVC_DISPATCH_RECV_POLL_FIRST ? " poll-first" : "",
 		 cfg.evfd ? "eventfd" : "futex", cfg.nthreads, cfg.run_ms,
 		 cfg.stop_at_ms, cfg.stop_by_app ? " by-app" : "",
-		 cfg.double_stop ? " twice" : "", ngaps ? gaps : " none");
+		 cfg.double_stop ? " twice" : "", ngaps ? gaps : " none",
+		 cfg.nforks ? " forks" : "", forks);
 }
 
 /* Reap everything there is now (the driver's own loop). */
@@ -1603,6 +1911,8 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 	n_recorded = n_unknown = n_dup = 0;
 	n_direct = n_sync_refused = n_sync_t1 = n_sync_t2 = 0;
 	n_stop_ms = 0;
+	n_children = 0;
+	memset(forks_done, 0, sizeof(forks_done));
 	nmsgs = 0;
 	nhjobs = 0;
 	h_quit = 0;
@@ -1623,9 +1933,20 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 	for (i = 0; i < NGAPS; i++)
 		if (cfg.gap_us[i])
 			ksvc__pool_test_gap(g_d, i, cfg.gap_us[i]);
+	g_k = k;
+	g_mode = ksvc_dispatch_mode(g_d);
+	{
+		struct ksvc_entry ge;
+
+		ksvc_prep_call(&ge, CORR_BASE, SYS_getppid, 0, 0, 0, 0, 0, 0);
+		g_route = ksvc_dispatch_route(g_d, &ge);
+		g_tier1 = ksvc_dispatch_stats(g_d, &st) == 0 &&
+			  st.tier1_available;
+	}
 	if (pthread_create(&hth, NULL, helper, NULL))
 		tap_bail("pthread_create");
 	apps_working = cfg.nthreads;
+	run_t0 = td_now_ms();
 	for (i = 0; i < cfg.nthreads; i++) {
 		apps[i].id = i;
 		apps[i].rs = mix(seed * 7919 + (uint64_t)i + 1);
@@ -1646,6 +1967,7 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 		    !__atomic_load_n(&stop_started, __ATOMIC_SEQ_CST) &&
 		    td_now_ms() - t0 >= (uint64_t)cfg.stop_at_ms)
 			do_stop("main");
+		forks_due(-1);
 		main_reap(&rs);
 		if (working)
 			continue;
@@ -1742,6 +2064,9 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 		    (unsigned long long)t.chain_cancelled);
 	if (stop_started && n_stop_ms > STOP_BOUND_MS)
 		bad("stop took %llu ms", (unsigned long long)n_stop_ms);
+	if (n_children != cfg.nforks)
+		bad("%d of %d forks made a child that finished", n_children,
+		    cfg.nforks);
 
 	ksvc_dispatch_destroy(g_d);
 	g_d = NULL;
@@ -1756,11 +2081,12 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 
 	ok = !__atomic_load_n(&app_failed, __ATOMIC_SEQ_CST) && !t.bad;
 	tap_ok(ok, "seed %llu: %s: %llu entries, %llu -ECANCELED, "
-	       "%llu direct%s",
+	       "%llu direct%s%s",
 	       (unsigned long long)seed, cfg.desc,
 	       (unsigned long long)t.submitted,
 	       (unsigned long long)t.cancelled, (unsigned long long)n_direct,
-	       stop_started ? ", stopped" : "");
+	       stop_started ? ", stopped" : "",
+	       n_children ? ", children checked" : "");
 	if (!ok)
 		tap_diag("seed %llu failed: %s", (unsigned long long)seed,
 			 cfg.desc);
