@@ -22,17 +22,22 @@
  * ksvc_dispatch_cancel() and cancel entries of their own outstanding
  * entries, pauses.  The main thread (the creator, hence the driver under
  * ONE_DRIVER) reaps all the time and, for some seeds, stops the
- * dispatcher in the middle.  For a third of the seeds an application
- * thread or the main thread forks (or makes a raw clone(), which runs no
- * atfork handler) once or twice while the others go on.  The child
- * checks what the header promises it: every call on the parent's handle
- * fails with EACCES (a create on the parent's instance too), mode and
- * route answer as in the parent, the rings are not mapped; and, after a
- * fork (not under AddressSanitizer, whose allocator a child of threads
- * may find locked), that it can destroy its copy of the handle, before
- * or after it opens an instance and a dispatcher of its own and checks
- * a batch through them.  The parent waits for the child; its own
- * entries are checked with all the others.
+ * dispatcher in the middle (the main thread, an application thread, or
+ * all of them at once, while the others go on), or, for some seeds
+ * without a stop, destroys it once the application threads are done
+ * with work of theirs still in flight (each submits a 50 ms nanosleep, a
+ * pipe read and a socket receive last), as the header allows: no other
+ * call on the dispatcher at the same time.  For a quarter of the seeds
+ * an application thread or the main thread forks (or makes a raw
+ * clone(), which runs no atfork handler) once or twice while the others
+ * go on.  The child checks what the header promises it: every call on
+ * the parent's handle fails with EACCES (a create on the parent's
+ * instance too), mode and route answer as in the parent, the rings are
+ * not mapped; and, after a fork (not under AddressSanitizer, whose
+ * allocator a child of threads may find locked), that it can destroy its
+ * copy of the handle, before or after it opens an instance and a
+ * dispatcher of its own and checks a batch through them.  The parent
+ * waits for the child; its own entries are checked with all the others.
  *
  * The flags' promises are kept: under BLOCKING_FDS no descriptor an
  * entry reads or writes has O_NONBLOCK (the receives that must not wait
@@ -50,7 +55,9 @@
  * its chain; a chain's links after a failure all -ECANCELED without a tier
  * flag); ksvc_dispatch_call() results; the return values of cancel, wait,
  * submit and stop; the counters of ksvc_dispatch_stats() against what the
- * program saw; a stop within 5 s.  A watchdog ends a seed that hangs with
+ * program saw; a stop or a destroy within 5 s.  After a destroy the
+ * completions are taken from the instance's ring, and entries may lack
+ * one only if that ring is full.  A watchdog ends a seed that hangs with
  * its configuration and the entries still outstanding.
  *
  * Environment (also for soaking): KSVC_FUZZ_SEEDS=N seeds (default 24,
@@ -187,6 +194,8 @@ static struct cfg {
 	int blocking, positional;	/* BLOCKING_FDS, POSITIONAL_FDS */
 	__u32 sq, cq, workers, spin_us, flags;
 	int evfd, nthreads, stop_at_ms, stop_by_app, double_stop;
+	int stop_many;		/* by-app: every app thread stops */
+	int destroy_busy;	/* destroy with work in flight, no stop */
 	unsigned int run_ms;
 	unsigned int gap_us[NGAPS];
 	int nforks;
@@ -929,6 +938,36 @@ static void do_chain(struct app *a)
 	submit_ops(a, first, e, n, nh, help, help_us);
 }
 
+/*
+ * Before destroy_busy: entries that are sure to be in flight when the
+ * main thread destroys the dispatcher -- a 50 ms nanosleep, a read of a
+ * pipe and a receive from a socket that the helper writes to in 30 ms.
+ */
+static void do_last(struct app *a)
+{
+	static const int kinds[3] = { K_SLEEP, K_HREAD, K_SREAD };
+	struct ksvc_entry e[3];
+	int help[3], first, i, nh = 0;
+	uint64_t help_us[3];
+
+	first = op_reserve(3);
+	if (first < 0)
+		return;
+	for (i = 0; i < 3; i++) {
+		if (make_op(first + i, kinds[i], a->id, &a->rs, &e[i]) < 0) {
+			make_op(first + i, K_PPID, a->id, &a->rs, &e[i]);
+			continue;
+		}
+		if (kinds[i] == K_SLEEP) {
+			ops[first + i].ts.tv_nsec = 50000000;
+			continue;
+		}
+		help[nh] = first + i;
+		help_us[nh++] = 30000;
+	}
+	submit_ops(a, first, e, 3, nh, help, help_us);
+}
+
 /* Ask to cancel one of this thread's recent entries. */
 static void do_cancel(struct app *a, int as_entry)
 {
@@ -1442,6 +1481,7 @@ static void *app_main(void *arg)
 {
 	struct app *a = arg;
 	uint64_t end = td_now_ms() + cfg.run_ms;
+	int stopped = 0;
 
 	if (cfg.mode == 2 && td_rnd(&a->rs) % 4 == 0)
 		check_eperm();
@@ -1450,10 +1490,12 @@ static void *app_main(void *arg)
 
 		forks_due(a->id);
 
-		if (cfg.stop_by_app && a->id == 0 &&
-		    !__atomic_load_n(&stop_started, __ATOMIC_SEQ_CST) &&
-		    td_now_ms() + cfg.run_ms >= end + (unsigned)cfg.stop_at_ms)
+		if (cfg.stop_by_app && (a->id == 0 || cfg.stop_many) &&
+		    !stopped && td_now_ms() + cfg.run_ms >=
+		    end + (unsigned)cfg.stop_at_ms) {
+			stopped = 1;
 			do_stop("app");
+		}
 		if (what < 35)
 			do_single_or_batch(a);
 		else if (what < 50)
@@ -1474,6 +1516,8 @@ static void *app_main(void *arg)
 			do_reap(a);
 	}
 	forks_due(a->id);	/* due by now, if the loop missed them */
+	if (cfg.destroy_busy)
+		do_last(a);
 	__atomic_sub_fetch(&apps_working, 1, __ATOMIC_SEQ_CST);
 	/*
 	 * Stay until the main thread has every completion: with the caller
@@ -1520,7 +1564,11 @@ static void do_stop(const char *who)
 	s0 = __atomic_load_n(&stall_ms, __ATOMIC_SEQ_CST) - s0;
 	/* less any time the whole machine stood still */
 	t0 = td_now_ms() - t0;
-	__atomic_store_n(&n_stop_ms, t0 > s0 ? t0 - s0 : 0, __ATOMIC_SEQ_CST);
+	t0 = t0 > s0 ? t0 - s0 : 0;
+	pthread_mutex_lock(&stop_lock);
+	if (t0 > n_stop_ms)
+		n_stop_ms = t0;
+	pthread_mutex_unlock(&stop_lock);
 	if (have_two) {
 		pthread_join(two.th, NULL);
 		if (two.r != r)
@@ -1535,9 +1583,8 @@ static void do_stop(const char *who)
 		bad("stop returned %d, earlier %d", r, stop_left);
 	stop_left = r;
 	pthread_mutex_unlock(&stop_lock);
-	if (n_stop_ms > STOP_BOUND_MS)
-		bad("ksvc_dispatch_stop took %llu ms",
-		    (unsigned long long)n_stop_ms);
+	if (t0 > STOP_BOUND_MS)
+		bad("ksvc_dispatch_stop took %llu ms", (unsigned long long)t0);
 	/* from now on, submits and calls must say -ESHUTDOWN */
 	__atomic_store_n(&stop_returned, 1, __ATOMIC_SEQ_CST);
 }
@@ -1818,8 +1865,10 @@ static void pick_config(uint64_t seed, unsigned int max_ms)
 		cfg.flags |= KSVC_DISPATCH_RECV_POLL_FIRST;
 	cfg.blocking = (cfg.flags & KSVC_DISPATCH_BLOCKING_FDS) != 0;
 	cfg.positional = (cfg.flags & KSVC_DISPATCH_POSITIONAL_FDS) != 0;
-	if (td_rnd(&rs) % 3 == 0)
-		cfg.nforks = 1 + (int)(td_rnd(&rs) % MAX_FORKS);
+	cfg.stop_many = cfg.stop_by_app && td_rnd(&rs) % 2;
+	cfg.destroy_busy = cfg.stop_at_ms < 0 && td_rnd(&rs) % 4 == 0;
+	if (td_rnd(&rs) % 4 == 0)
+		cfg.nforks = td_rnd(&rs) % 4 ? 1 : MAX_FORKS;
 	for (i = 0; i < cfg.nforks; i++) {
 		cfg.fork_ms[i] = (unsigned int)(td_rnd(&rs) % cfg.run_ms);
 		cfg.fork_thread[i] = (int)(td_rnd(&rs) %
@@ -1831,7 +1880,7 @@ static void pick_config(uint64_t seed, unsigned int max_ms)
 	}
 	snprintf(cfg.desc, sizeof(cfg.desc),
 		 "mode %s sq %u cq %u workers %u spin %d%s%s%s%s%s %s "
-		 "threads %d run %u ms stop %d%s%s gaps%s%s%s",
+		 "threads %d run %u ms stop %d%s%s%s gaps%s%s%s",
 		 cfg.mode == 0 ? "thread" : cfg.mode == 1 ? "driven" :
 		 "one-driver", cfg.sq, cfg.cq, cfg.workers,
 		 cfg.spin_us == KSVC_SPIN_NONE ? -1 : (int)cfg.spin_us,
@@ -1841,8 +1890,10 @@ static void pick_config(uint64_t seed, unsigned int max_ms)
 		 cfg.positional ? " positional" : "",
 		 cfg.flags & KSVC_DISPATCH_RECV_POLL_FIRST ? " poll-first" : "",
 		 cfg.evfd ? "eventfd" : "futex", cfg.nthreads, cfg.run_ms,
-		 cfg.stop_at_ms, cfg.stop_by_app ? " by-app" : "",
-		 cfg.double_stop ? " twice" : "", ngaps ? gaps : " none",
+		 cfg.stop_at_ms, cfg.stop_by_app ? (cfg.stop_many ?
+		 " by-apps" : " by-app") : "", cfg.double_stop ? " twice" : "",
+		 cfg.destroy_busy ? " destroy-busy" : "",
+		 ngaps ? gaps : " none",
 		 cfg.nforks ? " forks" : "", forks);
 }
 
@@ -1896,11 +1947,14 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 	struct ksvc *k;
 	pthread_t hth;
 	uint64_t rs, t0, drain_end = 0, left;
-	int i, err, ok;
+	int i, err, ok, cq_full = 0, n_after = -1, n_busy = 0;
+	char dmsg[96] = "";
 
 	pick_config(seed, max_ms);
 	rs = mix(seed ^ 0x5151);
-	memset(ops, 0, sizeof(*ops) * MAX_OPS);
+	/* the ops the last seed used (a fork copies what was touched) */
+	memset(ops, 0, sizeof(*ops) * (size_t)(next_op < MAX_OPS ? next_op :
+					       MAX_OPS));
 	if (ftruncate(wfile_fd, 0))
 		tap_bail("ftruncate: %s", strerror(errno));
 	next_op = 0;
@@ -1971,6 +2025,8 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 		main_reap(&rs);
 		if (working)
 			continue;
+		if (cfg.destroy_busy)
+			break;		/* with what is in flight */
 		if (!drain_end)
 			drain_end = td_now_ms() + DRAIN_MS;
 		left = outstanding();
@@ -1988,6 +2044,31 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 		if (td_now_ms() > drain_end)
 			break;
 	}
+	if (cfg.destroy_busy) {
+		/*
+		 * Destroy stops (as ksvc_dispatch_stop()) with the entries of
+		 * several threads still in flight: no other call on the
+		 * dispatcher runs now, as the header wants.  Its completions
+		 * stay in the instance's ring, which is left open.
+		 */
+		struct ksvc_completion c;
+		uint64_t s0 = __atomic_load_n(&stall_ms, __ATOMIC_SEQ_CST);
+
+		__atomic_store_n(&stop_started, 1, __ATOMIC_SEQ_CST);
+		n_busy = (int)outstanding();
+		t0 = td_now_ms();
+		ksvc_dispatch_destroy(g_d);
+		g_d = NULL;
+		t0 = td_now_ms() - t0;
+		s0 = __atomic_load_n(&stall_ms, __ATOMIC_SEQ_CST) - s0;
+		n_stop_ms = t0 > s0 ? t0 - s0 : 0;
+		cq_full = ksvc_ring_ready(&k->cq) == k->cq.entries;
+		n_after = 0;
+		while (ksvc_cq_pop(&k->cq, &c) == 0) {
+			record(&c);
+			n_after++;
+		}
+	}
 	__atomic_store_n(&release_apps, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < cfg.nthreads; i++) {
 		pthread_join(apps[i].th, NULL);
@@ -2001,10 +2082,21 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 	pthread_join(hth, NULL);
 
 	memset(&t, 0, sizeof(t));
-	if (ksvc_dispatch_stats(g_d, &st))
-		bad("ksvc_dispatch_stats failed");
 	check_ops(&t);
 	left = t.missing;
+	if (cfg.destroy_busy) {
+		/* the submit ring's entries get answers while there is room */
+		if (left && !cq_full)
+			bad("%llu entries never completed, though destroy left "
+			    "room in the completion ring",
+			    (unsigned long long)left);
+		if (n_stop_ms > STOP_BOUND_MS)
+			bad("ksvc_dispatch_destroy took %llu ms",
+			    (unsigned long long)n_stop_ms);
+		goto done;
+	}
+	if (ksvc_dispatch_stats(g_d, &st))
+		bad("ksvc_dispatch_stats failed");
 	if ((int64_t)left != (stop_left > 0 ? stop_left : 0))
 		bad("%llu entries never completed (stop left %d)",
 		    (unsigned long long)left, stop_left);
@@ -2064,6 +2156,7 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 		    (unsigned long long)t.chain_cancelled);
 	if (stop_started && n_stop_ms > STOP_BOUND_MS)
 		bad("stop took %llu ms", (unsigned long long)n_stop_ms);
+done:
 	if (n_children != cfg.nforks)
 		bad("%d of %d forks made a child that finished", n_children,
 		    cfg.nforks);
@@ -2080,12 +2173,15 @@ static int run_seed(uint64_t seed, unsigned int max_ms)
 	__atomic_store_n(&wd_deadline_ms, 0, __ATOMIC_SEQ_CST);
 
 	ok = !__atomic_load_n(&app_failed, __ATOMIC_SEQ_CST) && !t.bad;
+	if (n_after >= 0)
+		snprintf(dmsg, sizeof(dmsg), ", destroyed with %d not reaped "
+			 "(%d answers in the ring after)", n_busy, n_after);
 	tap_ok(ok, "seed %llu: %s: %llu entries, %llu -ECANCELED, "
 	       "%llu direct%s%s",
 	       (unsigned long long)seed, cfg.desc,
 	       (unsigned long long)t.submitted,
 	       (unsigned long long)t.cancelled, (unsigned long long)n_direct,
-	       stop_started ? ", stopped" : "",
+	       n_after >= 0 ? dmsg : stop_started ? ", stopped" : "",
 	       n_children ? ", children checked" : "");
 	if (!ok)
 		tap_diag("seed %llu failed: %s", (unsigned long long)seed,
