@@ -302,7 +302,13 @@ struct ksvc_dispatcher;
 #define KSVC_DISPATCH_RECV_POLL_FIRST	(1u << 5)
 	/* Receives (recvfrom, recvmsg) usually find no data yet: let
 	 * io_uring wait for data before trying (IORING_RECVSEND_POLL_FIRST).
-	 * Same results; less work when the guess is right. */
+	 * Same results; less work when the guess is right.  io_uring polls
+	 * before it looks at the file: a receive on a descriptor that is no
+	 * socket runs in Tier 2, which fails with ENOTSOCK at once (the
+	 * getsockopt() made for socket time-outs tells).  With
+	 * KSVC_DISPATCH_BLOCKING_FDS that look is not made: such a receive
+	 * waits until the descriptor is readable (for ever on a pipe's
+	 * write end), then fails with ENOTSOCK. */
 #define KSVC_DISPATCH_POSITIONAL_FDS	(1u << 6)
 	/* The application promises that the descriptors it passes to
 	 * pread64, pwrite64, preadv, pwritev, preadv2 and pwritev2 entries

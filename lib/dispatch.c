@@ -701,7 +701,12 @@ static int maybe_socket(long fl)
  * that reads of files pay nothing more.  Receives (not accept) also look
  * at SO_RCVLOWAT, a second getsockopt(): the system call waits until that
  * many bytes are there, io_uring's first try takes what is queued.
- * Neither look under KSVC_DISPATCH_BLOCKING_FDS.
+ * Neither look under KSVC_DISPATCH_BLOCKING_FDS.  A receive that
+ * io_uring would poll first (KSVC_DISPATCH_RECV_POLL_FIRST) on a
+ * descriptor that is no socket (the getsockopt() says ENOTSOCK) runs in
+ * Tier 2 too: io_uring polls before it looks at the file, so it would
+ * wait for the descriptor to become readable (for ever on a pipe's write
+ * end) where the system call fails with ENOTSOCK at once.
  */
 static int sock_timeout(const struct ksvc_dispatcher *d,
 			const struct ksvc_entry *e, long fl0)
@@ -740,7 +745,10 @@ static int sock_timeout(const struct ksvc_dispatcher *d,
 	}
 	if (syscall(SYS_getsockopt, (int)e->args[0], SOL_SOCKET, opt, &tv,
 		    &len) < 0)
-		return 0;
+		return errno == ENOTSOCK &&
+		       (e->syscall_nr == SYS_recvfrom ||
+			e->syscall_nr == SYS_recvmsg) &&
+		       ksvc__poll_first(d, (__u32)ksvc__msg_flags(e));
 	if (tv.tv_sec || tv.tv_usec)
 		return 1;
 	if (opt == SO_RCVTIMEO && e->syscall_nr != SYS_accept &&

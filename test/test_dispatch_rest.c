@@ -142,7 +142,7 @@ static const struct call_op ops[] = {
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		109	/* checks per mode, below */
+#define NCASES		110	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -1772,7 +1772,10 @@ static void odd_args2(struct ctx *x)
  * what the socket's wait queue saw); the dispatcher leaves poll-first
  * off for those.  20 rounds on a blocking socket: 6 bytes queued, a
  * direct recv of 2, then recvfrom and recvmsg with MSG_DONTWAIT must
- * read 2 bytes each.
+ * read 2 bytes each.  And io_uring polls a poll-first receive before it
+ * looks at the file: on a pipe's write end, which never becomes
+ * readable, recvfrom and recvmsg must fail with ENOTSOCK at once, as
+ * the system call (the dispatcher asks getsockopt() first), not wait.
  */
 static void poll_first(struct ksvc *k, int mode)
 {
@@ -1783,7 +1786,9 @@ static void poll_first(struct ksvc *k, int mode)
 	__u64 a[6];
 	__s64 r1 = 0, r2 = 0;
 	__u32 c1 = 0, c2 = 0;
-	int sv[2], i, bad = 0;
+	struct ksvc_entry e[2];
+	struct ksvc_completion c[2];
+	int sv[2], i, n, bad = 0;
 
 	d = td_create(k, td_mode_flags[mode] | KSVC_DISPATCH_RECV_POLL_FIRST,
 		      2);
@@ -1813,6 +1818,29 @@ static void poll_first(struct ksvc *k, int mode)
 	       "wrong; last %lld, %lld in Tier %d, %d)", td_mode_names[mode],
 	       bad, (long long)r1, (long long)r2, c1 & KSVC_COMP_TIER1 ? 1 : 2,
 	       c2 & KSVC_COMP_TIER1 ? 1 : 2);
+	close(sv[0]);
+	close(sv[1]);
+	if (pipe2(sv, O_CLOEXEC))
+		tap_bail("pipe2: %s", strerror(errno));
+	ksvc_prep_call(&e[0], 1, SYS_recvfrom, (__u64)sv[1], (uintptr_t)b, 2,
+		       0, 0, 0);
+	ksvc_prep_call(&e[1], 2, SYS_recvmsg, (__u64)sv[1], (uintptr_t)&m, 0,
+		       0, 0, 0);
+	if (ksvc_dispatch_submit(d, e, 2, KSVC_SUBMIT_WAIT) != 2)
+		tap_bail("ksvc_dispatch_submit");
+	n = ksvc_dispatch_wait(d, c, 2, 2, 2000);
+	if (n < 0) {
+		/* waiting: stop them, so that the rest can go on */
+		ksvc_dispatch_cancel(d, 1);
+		ksvc_dispatch_cancel(d, 2);
+		if (ksvc_dispatch_wait(d, c, 2, 2, -1) != 2)
+			tap_bail("ksvc_dispatch_wait");
+	}
+	tap_ok(n == 2 && c[0].result == -ENOTSOCK && c[1].result == -ENOTSOCK,
+	       "%s: RECV_POLL_FIRST on a pipe's write end: recvfrom and "
+	       "recvmsg fail with ENOTSOCK at once, as the system call (%d "
+	       "in 2 s; %lld, %lld)", td_mode_names[mode], n,
+	       (long long)c[0].result, (long long)c[1].result);
 	close(sv[0]);
 	close(sv[1]);
 	ksvc_dispatch_destroy(d);
