@@ -43,9 +43,13 @@
  * sender's buffer).  A step that could block in both worlds is skipped;
  * one that could block in one world only is a divergence.
  *
- * Variants: the dispatcher thread, KSVC_DISPATCH_CALLER_DRIVES, and
- * KSVC_DISPATCH_NO_TIER1 (everything in Tier 2).  One check per seed and
- * variant.
+ * Variants: the dispatcher thread, KSVC_DISPATCH_CALLER_DRIVES,
+ * KSVC_DISPATCH_NO_TIER1 (everything in Tier 2), and one for each flag
+ * whose promise the sequence can keep: KSVC_DISPATCH_RECV_POLL_FIRST
+ * (same results, any descriptor), KSVC_DISPATCH_BLOCKING_FDS and
+ * KSVC_DISPATCH_POSITIONAL_FDS (see promise_out(): the steps the flag
+ * promises never come are left out there, from the world's state before
+ * each step).  One check per seed and variant.
  *
  * The documented differences (top of ksvc_dispatch.h) are not findings;
  * each is kept out where the operations are drawn or compared, with a
@@ -93,7 +97,7 @@
 
 #include "test_dispatch.h"
 
-#define NSEEDS		32	/* per variant, divided by the scale */
+#define NSEEDS		20	/* per variant, divided by the scale */
 #define NSTEPS		120	/* operations per sequence */
 #define PAGE		4096
 #define RBUF		(40 * 1024)	/* a world's read area */
@@ -245,6 +249,7 @@ static char hang_msg[640];	/* what the watchdog says, if it fires */
 static volatile size_t hang_len;
 static unsigned char *none_page;
 static unsigned long refused_calls;
+static __u32 promises;		/* the variant's BLOCKING_FDS, POSITIONAL_FDS */
 static struct sockaddr_in addr_in;
 
 /* ------------------------------------------------------------------ */
@@ -1734,6 +1739,86 @@ static int documented_out(struct world *w, const struct op *o)
 	return 0;
 }
 
+/* The descriptor in slot @s has O_NONBLOCK. */
+static int nonblock_slot(struct world *w, int s)
+{
+	int fl;
+
+	if (w->fd[s] < 0 || w->fd[s] == CLOSED_FD)
+		return 0;
+	fl = w_fl(w, s);
+	return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+/*
+ * Steps that the variant's flag promises never to make (ksvc_dispatch.h),
+ * told from the world's state before the step (the two worlds' states
+ * are compared after each step, so asking one is enough):
+ *  - KSVC_DISPATCH_BLOCKING_FDS: "the descriptors it passes to read,
+ *    write, readv, writev, preadv2 and pwritev2 at offset -1, recvfrom,
+ *    sendto, recvmsg, sendmsg, accept, accept4, connect, splice and tee
+ *    entries do not have O_NONBLOCK set", nor SO_RCVTIMEO, SO_SNDTIMEO
+ *    or SO_RCVLOWAT above 1 (no step sets those): such calls on a
+ *    descriptor with O_NONBLOCK (the world starts with some; F_SETFL
+ *    and the opens make more);
+ *  - KSVC_DISPATCH_POSITIONAL_FDS: "the descriptors it passes to
+ *    pread64, pwrite64, preadv, pwritev, preadv2 and pwritev2 entries at
+ *    an offset (not -1) have positions": such calls on pipes, sockets,
+ *    the eventfd and the epoll instance.  Kept: regular files,
+ *    directories, devices, and -1 and closed descriptors, which are no
+ *    descriptors at all (EBADF either way).
+ */
+static int promise_out(struct world *w, const struct op *o)
+{
+	int at_pos = (o->op == OP_PREADV2 || o->op == OP_PWRITEV2) &&
+		     o->off == -1;
+	int k = w->kind[o->s0];
+
+	if (promises & KSVC_DISPATCH_BLOCKING_FDS) {
+		switch (o->op) {
+		case OP_SPLICE:
+		case OP_TEE:
+			if (nonblock_slot(w, o->s1))
+				return 1;
+			/* fall through */
+		case OP_READ:
+		case OP_WRITE:
+		case OP_READV:
+		case OP_WRITEV:
+		case OP_RECVFROM:
+		case OP_SENDTO:
+		case OP_RECVMSG:
+		case OP_SENDMSG:
+			if (nonblock_slot(w, o->s0))
+				return 1;
+			break;
+		case OP_PREADV2:
+		case OP_PWRITEV2:
+			if (at_pos && nonblock_slot(w, o->s0))
+				return 1;
+			break;
+		}
+	}
+	if (promises & KSVC_DISPATCH_POSITIONAL_FDS) {
+		switch (o->op) {
+		case OP_PREADV2:
+		case OP_PWRITEV2:
+			if (at_pos)
+				break;
+			/* fall through */
+		case OP_PREAD:
+		case OP_PWRITE:
+		case OP_PREADV:
+		case OP_PWRITEV:
+			if (k == K_PIPE || k == K_SOCK || k == K_EVENT ||
+			    k == K_EPOLL)
+				return 1;
+			break;
+		}
+	}
+	return 0;
+}
+
 static void fsize_limit(rlim_t n)
 {
 	struct rlimit rl;
@@ -1816,7 +1901,7 @@ static int run_seq(const struct op *ops, int n, const char *keep,
 
 		if (keep && !keep[i])
 			continue;
-		if (documented_out(&wa, o))
+		if (documented_out(&wa, o) || promise_out(&wa, o))
 			continue;
 		sa = step_safe(&wa, o);
 		sb = step_safe(&wb, o);
@@ -1944,9 +2029,15 @@ static void minimise(const struct op *ops, int bad, uint64_t seed,
 
 /* ------------------------------------------------------------------ */
 
-static const char *const var_names[3] = { "thread", "driven", "no-tier1" };
-static const __u32 var_flags[3] = {
+#define NVAR	6
+static const char *const var_names[NVAR] = {
+	"thread", "driven", "no-tier1", "poll-first", "blocking-fds",
+	"positional-fds",
+};
+static const __u32 var_flags[NVAR] = {
 	0, KSVC_DISPATCH_CALLER_DRIVES, KSVC_DISPATCH_NO_TIER1,
+	KSVC_DISPATCH_RECV_POLL_FIRST, KSVC_DISPATCH_BLOCKING_FDS,
+	KSVC_DISPATCH_POSITIONAL_FDS,
 };
 
 static void setup_shared(void)
@@ -2008,20 +2099,22 @@ int main(int argc, char **argv)
 			first = (unsigned)atoi(argv[++a]);
 	}
 	nseeds = seed_only >= 0 ? 1 : seeds_opt ? seeds_opt :
-		 (unsigned)td_count(NSEEDS, 4);
-	tap_plan((int)(nseeds * (v_only < 3 ? 1 : 3)));
+		 (unsigned)td_count(NSEEDS, 2);
+	tap_plan((int)(nseeds * (v_only < NVAR ? 1 : NVAR)));
 	td_say_where();
 	tap_diag("%u seeds of %d steps per variant", nseeds, NSTEPS);
 	setup_shared();
-	for (v = 0; v < 3; v++) {
+	for (v = 0; v < NVAR; v++) {
 		struct ksvc *k;
 		struct ksvc_dispatcher *d;
 		unsigned long steps = 0;
 
-		if (v_only < 3 && v != v_only)
+		if (v_only < NVAR && v != v_only)
 			continue;
 		k = td_open(64, 128);
 		d = td_create(k, var_flags[v], 2);
+		promises = var_flags[v] & (KSVC_DISPATCH_BLOCKING_FDS |
+					   KSVC_DISPATCH_POSITIONAL_FDS);
 		t0 = td_now_ms();
 		for (i = 0; i < nseeds; i++) {
 			uint64_t seed = seed_only >= 0 ? (uint64_t)seed_only :
