@@ -185,6 +185,13 @@
  * (/dev/zero past its first page, for one) may return fewer bytes
  * than the system call would: io_uring's first try does not wait, and
  * it retries a short read only on a regular file or block device.
+ * preadv2 and pwritev2 with RWF_DSYNC, RWF_SYNC, RWF_APPEND or
+ * RWF_NOAPPEND on a file whose driver has only the plain read and write
+ * methods, not read_iter and write_iter (a directory, /proc/PID/mem,
+ * some character devices), fail with EOPNOTSUPP as system calls, where
+ * io_uring calls the plain method with the flags ignored (a directory
+ * says EISDIR, /proc/PID/mem is read); which method a file has cannot
+ * be told from user space.
  *
  * Tier 2 runs with the worker thread's credentials, namespaces, working
  * directory and file table: those of the process, unless the calling
