@@ -2068,6 +2068,14 @@ static int resolves(struct world *w, int s, int p)
 	       !fstatat(w->fd[s], paths[p], &st, 0);
 }
 
+/* The step takes a second descriptor (@s1 is S_BAD for the others). */
+static int uses_s1(const struct op *o)
+{
+	return o->op == OP_RENAME || o->op == OP_LINK ||
+	       o->op == OP_EPOLL_CTL || o->op == OP_SPLICE ||
+	       o->op == OP_TEE;
+}
+
 /*
  * Faults that depend on the world, counted in world @w before the step:
  * a descriptor open for the other direction, or of a kind the call does
@@ -2089,10 +2097,12 @@ static int world_faults(struct world *w, const struct op *o)
 
 	/* no descriptor (-1, closed): all that use @s0 or @s1 */
 	n += fd < 0 || fd == CLOSED_FD;
-	n += o->s1 != o->s0 && (w->fd[o->s1] < 0 || w->fd[o->s1] == CLOSED_FD);
+	n += uses_s1(o) && o->s1 != o->s0 &&
+	     (w->fd[o->s1] < 0 || w->fd[o->s1] == CLOSED_FD);
 
 	if (fl >= 0 && (rd || wr || o->op == OP_SPLICE || o->op == OP_TEE)) {
-		if ((fl & O_PATH) ||
+		/* access mode 3: neither read nor write (ioctl only) */
+		if ((fl & O_PATH) || (fl & O_ACCMODE) == 3 ||
 		    (rd && (fl & O_ACCMODE) == O_WRONLY) ||
 		    (wr && (fl & O_ACCMODE) == O_RDONLY))
 			n++;
