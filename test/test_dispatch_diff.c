@@ -1438,6 +1438,24 @@ static const void *sun_of(struct world *w, __u64 x, socklen_t *len)
 	return &w->sun[0];
 }
 
+/*
+ * An AF_UNIX name that a call wrote at @sa (128 bytes) holds the world's
+ * directory (bind to "s"), or an autobind's random abstract name: put
+ * the same bytes there in both worlds.
+ */
+static void mask_name(struct world *w, unsigned char *sa)
+{
+	struct sockaddr_un *un = (void *)sa;
+	size_t n = strlen(w->dir);
+
+	if (un->sun_family != AF_UNIX)
+		return;
+	if (un->sun_path[0] == 0)
+		memset(un->sun_path + 1, 'A', 5);
+	else if (!strncmp(un->sun_path, w->dir, n))
+		memset(un->sun_path, 'D', n);
+}
+
 /* Path @p as an absolute path in world @w (getxattr, setxattr). */
 static const char *abs_path(struct world *w, int p)
 {
@@ -1570,6 +1588,7 @@ static void run_step(struct world *w, const struct op *o, struct res *res)
 		r = call6(w, SYS_recvfrom, I(fd0), U(buf), o->len, o->flags,
 			  o->x ? U(w->rbuf + RIO + 512) : 0,
 			  o->x ? U(lenp) : 0);
+		mask_name(w, w->rbuf + RIO + 512);
 		break;
 	}
 	case OP_SENDMSG:
@@ -1596,6 +1615,8 @@ static void run_step(struct world *w, const struct op *o, struct res *res)
 		r = call6(w, rd ? SYS_recvmsg : SYS_sendmsg, I(fd0),
 			  o->iovp == B_GOOD ? U(m) :
 			  U(buf_of(w, o->iovp, 1, 0)), o->flags, 0, 0, 0);
+		if (rd)
+			mask_name(w, w->rbuf + RIO + 512);
 		res->namelen = m->msg_namelen;
 		res->controllen = m->msg_controllen;
 		res->msg_flags = m->msg_flags;
@@ -1650,10 +1671,7 @@ static void run_step(struct world *w, const struct op *o, struct res *res)
 			  o->x == 0 ? 0 : o->x == 3 ? 1 : U(sa),
 			  o->x == 0 ? 0 : o->x == 4 ? 1 : U(lenp), o->flags,
 			  0, 0);
-		/* the peer's name holds the world's directory, or an
-		 * autobind's random one: compare its family and length */
-		if (r >= 0 && o->x == 1)
-			memset(sa + 2, 0x5a, 126);
+		mask_name(w, sa);
 		break;
 	}
 	case OP_SYNC_RANGE:
