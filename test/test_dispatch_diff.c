@@ -2133,12 +2133,13 @@ static int world_faults(struct world *w, const struct op *o)
 	     o->op == OP_BIND || o->op == OP_LISTEN ||
 	     o->op == OP_CONNECT || o->op == OP_ACCEPT4) && k != K_SOCK)
 		n++;
-	/* user.* attributes: regular files and directories only */
+	/* user.* attributes: regular files and directories only, and
+	 * not through O_PATH (EBADF) */
 	if ((o->op == OP_FSETXATTR || o->op == OP_FGETXATTR) &&
-	    k != K_FILE && k != K_DIR)
+	    ((k != K_FILE && k != K_DIR) || (fl >= 0 && (fl & O_PATH))))
 		n++;
 	if ((o->op == OP_SYNC_RANGE || o->op == OP_FADVISE) &&
-	    k != K_FILE && k != K_DEV)
+	    ((k != K_FILE && k != K_DEV) || (fl >= 0 && (fl & O_PATH))))
 		n++;
 	if ((o->op == OP_PREAD || o->op == OP_PWRITE ||
 	     o->op == OP_PREADV || o->op == OP_PWRITEV ||
