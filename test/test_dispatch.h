@@ -227,6 +227,22 @@ td_find(const struct ksvc_completion *c, unsigned int n, __u64 corr)
 	return NULL;
 }
 
+
+/* Open descriptors of this process (not the one used to count them). */
+static inline int td_count_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir)) != NULL)
+		n += de->d_name[0] != '.' && atoi(de->d_name) != dirfd(dir);
+	closedir(dir);
+	return n;
+}
+
 /*
  * Threads of this process, not counting io_uring's own workers
  * ("iou-wrk-*", "iou-sqp-*"), which the kernel ends on its own schedule

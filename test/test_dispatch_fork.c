@@ -56,21 +56,6 @@ static enum ksvc_mode pmode;
 static enum ksvc_route proute;
 static int ptier1;
 
-/* Open descriptors of this process. */
-static int count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (!dir)
-		return -1;
-	while ((de = readdir(dir)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(dir);
-	return n - 1;		/* the directory's own */
-}
-
 /* What the child checks; the exit status has one bit per success. */
 static int child_checks(int full)
 {
@@ -105,11 +90,11 @@ static int child_checks(int full)
 	if (!full || !CHILD_MAY_ALLOCATE)
 		return bits | C_OWN;
 	{
-		int before = count_fds();
+		int before = td_count_fds();
 
 		/* frees the child's copy only, and closes its io_uring fd */
 		ksvc_dispatch_destroy(pd);
-		if (before < 0 || count_fds() != before - (ptier1 ? 1 : 0))
+		if (before < 0 || td_count_fds() != before - (ptier1 ? 1 : 0))
 			return bits;
 	}
 	{

@@ -1241,21 +1241,6 @@ static int mapped(const void *p)
 	return mincore(page, 4096, &v) == 0 || errno != ENOMEM;
 }
 
-/* Open descriptors of this process. */
-static int count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (!dir)
-		return -1;
-	while ((de = readdir(dir)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(dir);
-	return n - 1;		/* the directory's own */
-}
-
 /*
  * In a child, before anything else of the library's: destroy the copy
  * of the parent's handle, which must close its copy of the io_uring
@@ -1265,10 +1250,10 @@ static int count_fds(void)
 static int child_destroy_first(void)
 {
 	struct sigaction sa;
-	int before = count_fds();
+	int before = td_count_fds();
 
 	ksvc_dispatch_destroy(g_d);
-	return before >= 0 && count_fds() == before - g_tier1 &&
+	return before >= 0 && td_count_fds() == before - g_tier1 &&
 	       sigaction(SIGRTMIN + 6, NULL, &sa) == 0 &&
 	       sa.sa_handler == SIG_DFL;
 }
