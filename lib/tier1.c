@@ -557,7 +557,6 @@ out:
 	return ans;
 }
 
-
 /*
  * After a short write of @done bytes at the position of a regular file:
  * @op's write, writev or pwritev2 (whose RWF_APPEND or RWF_NOAPPEND
