@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include "ksvc.h"
@@ -241,6 +242,62 @@ static inline int td_count_fds(void)
 		n += de->d_name[0] != '.' && atoi(de->d_name) != dirfd(dir);
 	closedir(dir);
 	return n;
+}
+
+/* Is the page at @p mapped in this process? */
+static inline int td_mapped(const void *p)
+{
+	unsigned char v;
+	void *page = (void *)((uintptr_t)p & ~(uintptr_t)4095);
+
+	return mincore(page, 4096, &v) == 0 || errno != ENOMEM;
+}
+
+/* What td_child_refused() found, one bit per group of checks. */
+enum {
+	TD_CHILD_SUBMIT = 1 << 0, TD_CHILD_REAP = 1 << 1,
+	TD_CHILD_CALL = 1 << 2, TD_CHILD_STATS = 1 << 3,
+	TD_CHILD_STOP = 1 << 4, TD_CHILD_UNMAPPED = 1 << 5,
+};
+#define TD_CHILD_ALL	0x3f
+
+/*
+ * In a child of fork() or clone(): every call on the parent's handle @d
+ * fails with EACCES without touching anything (the parent's threads may
+ * hold its locks: the child would hang), a create on the parent's
+ * instance @k too, mode and route answer as in the parent (@mode,
+ * @route for a getppid entry), and neither ring of @k is mapped.
+ */
+static inline int td_child_refused(struct ksvc_dispatcher *d, struct ksvc *k,
+				   enum ksvc_mode mode, enum ksvc_route route)
+{
+	struct ksvc_entry e = td_entry(1, SYS_getppid, 0, 0, 0, 0);
+	struct ksvc_dispatcher *d2 = NULL;
+	struct ksvc_completion c[2];
+	struct ksvc_dispatch_stats st;
+	__s64 res;
+	int bits = 0;
+
+	if (ksvc_dispatch_submit(d, &e, 1, 0) == -EACCES &&
+	    ksvc_dispatch_submit(d, &e, 1, KSVC_SUBMIT_WAIT) == -EACCES)
+		bits |= TD_CHILD_SUBMIT;
+	if (ksvc_dispatch_reap(d, c, 2) == -EACCES &&
+	    ksvc_dispatch_wait(d, c, 2, 1, 100) == -EACCES &&
+	    ksvc_dispatch_run(d) == -EACCES)
+		bits |= TD_CHILD_REAP;
+	if (ksvc_dispatch_call(d, SYS_getppid, NULL, &res, NULL) == -EACCES &&
+	    ksvc_dispatch_cancel(d, 1) == -EACCES &&
+	    ksvc_dispatch_create(&d2, k, NULL) == -EACCES)
+		bits |= TD_CHILD_CALL;
+	if (ksvc_dispatch_stats(d, &st) == -EACCES &&
+	    ksvc_dispatch_mode(d) == mode &&
+	    ksvc_dispatch_route(d, &e) == route)
+		bits |= TD_CHILD_STATS;
+	if (ksvc_dispatch_stop(d) == -EACCES)
+		bits |= TD_CHILD_STOP;
+	if (!td_mapped(k->sq.hdr) && !td_mapped(k->cq.hdr))
+		bits |= TD_CHILD_UNMAPPED;
+	return bits;
 }
 
 /*

@@ -33,21 +33,9 @@
 #define CHILD_MAY_ALLOCATE 1
 #endif
 
-/* Is the page at @p mapped in this process? */
-static int mapped(const void *p)
-{
-	unsigned char v;
-	void *page = (void *)((uintptr_t)p & ~(uintptr_t)4095);
-
-	return mincore(page, 4096, &v) == 0 || errno != ENOMEM;
-}
-
-enum {
-	C_SUBMIT = 1 << 0, C_REAP = 1 << 1, C_WAIT = 1 << 2, C_CALL = 1 << 3,
-	C_STATS = 1 << 4, C_STOP = 1 << 5, C_UNMAPPED = 1 << 6,
-	C_OWN = 1 << 7,
-};
-#define C_ALL	0xff
+/* The child's bits: td_child_refused()'s, and its own dispatcher. */
+enum { C_OWN = 1 << 6 };
+#define C_ALL	(TD_CHILD_ALL | C_OWN)
 
 static struct ksvc *pk;
 static struct ksvc_dispatcher *pd;
@@ -59,34 +47,8 @@ static int ptier1;
 /* What the child checks; the exit status has one bit per success. */
 static int child_checks(int full)
 {
-	struct ksvc_entry e = td_entry(1, SYS_getppid, 0, 0, 0, 0);
-	struct ksvc_completion c[2];
-	struct ksvc_dispatch_stats st;
-	__s64 res;
-	int bits = 0;
+	int bits = td_child_refused(pd, pk, pmode, proute);
 
-	if (ksvc_dispatch_submit(pd, &e, 1, 0) == -EACCES)
-		bits |= C_SUBMIT;
-	if (ksvc_dispatch_reap(pd, c, 2) == -EACCES)
-		bits |= C_REAP;
-	if (ksvc_dispatch_wait(pd, c, 2, 1, 100) == -EACCES &&
-	    ksvc_dispatch_run(pd) == -EACCES)
-		bits |= C_WAIT;
-	if (ksvc_dispatch_call(pd, SYS_getppid, NULL, &res, NULL) == -EACCES) {
-		struct ksvc_dispatcher *d2 = NULL;
-
-		/* The parent's instance is not the child's to serve. */
-		if (ksvc_dispatch_create(&d2, pk, NULL) == -EACCES)
-			bits |= C_CALL;
-	}
-	if (ksvc_dispatch_stats(pd, &st) == -EACCES &&
-	    ksvc_dispatch_mode(pd) == pmode &&
-	    ksvc_dispatch_route(pd, &e) == proute)
-		bits |= C_STATS;
-	if (ksvc_dispatch_stop(pd) == -EACCES)
-		bits |= C_STOP;
-	if (!mapped(pk->sq.hdr) && !mapped(pk->cq.hdr))
-		bits |= C_UNMAPPED;
 	if (!full || !CHILD_MAY_ALLOCATE)
 		return bits | C_OWN;
 	{
@@ -113,6 +75,7 @@ static int child_checks(int full)
 		struct ksvc_dispatch_params dp = {
 			.flags = KSVC_DISPATCH_POSITIONAL_FDS,
 		};
+		__s64 res;
 		__u32 cf;
 
 		memset(&op, 0, sizeof(op));
@@ -192,10 +155,10 @@ static void test_mode(int mode)
 		_exit(child_checks(1));
 	ok = parent_works();
 	st = wait_child(pid);
-	tap_ok(st == C_ALL, "%s: fork child: submit/reap/wait/run/call/stats/"
-	       "stop and a create on the parent's instance -> EACCES, mode "
-	       "and route as in the parent, rings unmapped, destroy closes "
-	       "the io_uring fd and gives the cancel signal back, own "
+	tap_ok(st == C_ALL, "%s: fork child: submit/reap/wait/run/call/cancel/"
+	       "stats/stop and a create on the parent's instance -> EACCES, "
+	       "mode and route as in the parent, rings unmapped, destroy "
+	       "closes the io_uring fd and gives the cancel signal back, own "
 	       "dispatcher works (%#x)", m, st);
 	tap_ok(ok && parent_works(), "%s: the parent's dispatcher works during "
 	       "and after", m);

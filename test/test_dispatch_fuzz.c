@@ -1224,22 +1224,11 @@ static void check_eperm(void)
 /* fork() while the dispatcher is busy                                */
 /* ---------------------------------------------------------------- */
 
-enum {
-	C_SUBMIT = 1 << 0, C_REAP = 1 << 1, C_CALL = 1 << 2, C_STATS = 1 << 3,
-	C_STOP = 1 << 4, C_UNMAPPED = 1 << 5, C_OWN = 1 << 6, C_COPY = 1 << 7,
-};
-#define C_ALL	0xff
+/* The child's bits: td_child_refused()'s, and these two. */
+enum { C_OWN = 1 << 6, C_COPY = 1 << 7 };
+#define C_ALL	(TD_CHILD_ALL | C_OWN | C_COPY)
 
 static uint64_t mix(uint64_t x);
-
-/* Is the page at @p mapped in this process? */
-static int mapped(const void *p)
-{
-	unsigned char v;
-	void *page = (void *)((uintptr_t)p & ~(uintptr_t)4095);
-
-	return mincore(page, 4096, &v) == 0 || errno != ENOMEM;
-}
 
 /*
  * In a child, before anything else of the library's: destroy the copy
@@ -1353,42 +1342,15 @@ static int child_own(uint64_t *rs)
 }
 
 /*
- * What a child checks; one bit per success.  Every call on the parent's
- * handle fails with EACCES without touching anything (the parent's
- * threads may hold its locks: the child would hang), the rings are not
- * mapped, mode and route answer as in the parent; with @full, the child
- * can open and use a dispatcher of its own, and destroying its copy of
- * the parent's handle does what the header says (child_own()).
+ * What a child checks; one bit per success: the parent's handle refuses
+ * it (td_child_refused()); with @full, the child can open and use a
+ * dispatcher of its own, and destroying its copy of the parent's handle
+ * does what the header says (child_own()).
  */
 static int child_checks(int full, uint64_t rs)
 {
-	struct ksvc_dispatcher *d2 = NULL;
-	struct ksvc_completion c[2];
-	struct ksvc_dispatch_stats st;
-	struct ksvc_entry e;
-	__s64 res;
-	int bits = 0;
+	int bits = td_child_refused(g_d, g_k, g_mode, g_route);
 
-	ksvc_prep_call(&e, CORR_BASE, SYS_getppid, 0, 0, 0, 0, 0, 0);
-	if (ksvc_dispatch_submit(g_d, &e, 1, 0) == -EACCES &&
-	    ksvc_dispatch_submit(g_d, &e, 1, KSVC_SUBMIT_WAIT) == -EACCES)
-		bits |= C_SUBMIT;
-	if (ksvc_dispatch_reap(g_d, c, 2) == -EACCES &&
-	    ksvc_dispatch_wait(g_d, c, 2, 1, 100) == -EACCES &&
-	    ksvc_dispatch_run(g_d) == -EACCES)
-		bits |= C_REAP;
-	if (ksvc_dispatch_call(g_d, SYS_getppid, NULL, &res, NULL) ==
-	    -EACCES && ksvc_dispatch_cancel(g_d, CORR_BASE) == -EACCES &&
-	    ksvc_dispatch_create(&d2, g_k, NULL) == -EACCES)
-		bits |= C_CALL;
-	if (ksvc_dispatch_stats(g_d, &st) == -EACCES &&
-	    ksvc_dispatch_mode(g_d) == g_mode &&
-	    ksvc_dispatch_route(g_d, &e) == g_route)
-		bits |= C_STATS;
-	if (ksvc_dispatch_stop(g_d) == -EACCES)
-		bits |= C_STOP;
-	if (!mapped(g_k->sq.hdr) && !mapped(g_k->cq.hdr))
-		bits |= C_UNMAPPED;
 	return bits | (full ? child_own(&rs) : C_OWN | C_COPY);
 }
 
