@@ -1194,12 +1194,6 @@ static __s64 no_wait(struct ctx *x, long nr, __u64 a0, __u64 a1, __u64 a2,
 	tap_bail("the waiting call never completed");
 }
 
-/*
- * The calls at the file position that mean what read and write mean:
- * preadv2 and pwritev2 at offset -1 on a non-blocking pipe fail with
- * EAGAIN, as readv and writev do (io_uring would wait); read, readv,
- * write and writev on a socket with a time-out give up when it expires.
- */
 /* An eventfd's count, read (and so cleared) without blocking; 0 if none. */
 static __u64 efd_count(int efd)
 {
@@ -1211,6 +1205,13 @@ static __u64 efd_count(int efd)
 	return c;
 }
 
+/*
+ * The calls at the file position that mean what read and write mean:
+ * preadv2 and pwritev2 at offset -1 on a non-blocking pipe fail with
+ * EAGAIN, as readv and writev do (io_uring would wait); read, readv,
+ * write and writev on a socket with a time-out give up when it expires;
+ * a short write to an eventfd is its answer, not continued.
+ */
 static void positions(struct ctx *x, const unsigned char *big)
 {
 	char buf[8];
