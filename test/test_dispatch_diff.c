@@ -810,20 +810,18 @@ static void draw(uint64_t *r, struct op *o)
 		break;
 	}
 	case OP_SYNC_RANGE:
-		o->s0 = PICK(r, file_slots, &f);
-		o->off = rn(r, 6) ? (__s64)rn(r, 20000) : pick_off(r, &f);
-		o->len = rn(r, 6) ? rn(r, 16384) : rn(r, 2) ? 1ull << 40 :
-			 ~0ull;
-		o->flags = rn(r, 10) ? rn(r, 8) : 8;
-		f += o->len == ~0ull || o->flags == 8;
-		break;
 	case OP_FADVISE:
 		o->s0 = PICK(r, file_slots, &f);
 		o->off = rn(r, 6) ? (__s64)rn(r, 20000) : pick_off(r, &f);
 		o->len = rn(r, 6) ? rn(r, 16384) : rn(r, 2) ? 1ull << 40 :
 			 ~0ull;
-		o->flags = rn(r, 10) ? rn(r, 6) : rn(r, 2) ? 6 : 99;
-		f += o->len == ~0ull || o->flags > 5;
+		if (o->op == OP_SYNC_RANGE) {
+			o->flags = rn(r, 10) ? rn(r, 8) : 8;
+			f += o->len == ~0ull || o->flags == 8;
+		} else {
+			o->flags = rn(r, 10) ? rn(r, 6) : rn(r, 2) ? 6 : 99;
+			f += o->len == ~0ull || o->flags > 5;
+		}
 		break;
 	case OP_MADVISE: {
 		static const __u64 adv[] = {
