@@ -70,7 +70,12 @@
  * the single-producer ring multi-producer: a slot reservation with one
  * compare-and-swap, then an in-order publication that any producer can
  * finish for the others, so that a producer that is preempted never
- * blocks the others).  Reaping and waiting are serialised by a mutex.
+ * blocks the others).  Any number may reap at once too, without a
+ * lock: each claims the completions it took with one compare-and-swap
+ * on the completion ring's head, so each completion goes to exactly one
+ * of them.  Threads that sleep in ksvc_dispatch_wait() (with a
+ * dispatcher thread) do so one at a time; ksvc_dispatch_reap() never
+ * waits for them.
  *
  * Sleeping.  An idle dispatcher spins for a short, bounded time, then
  * sets KSVC_RING_NEED_WAKEUP in the submit ring header and sleeps; a
@@ -516,9 +521,9 @@ static inline void ksvc_prep_cancel(struct ksvc_entry *e, __u64 corr_id,
 
 /*
  * ksvc_dispatch_reap - take up to @max completions, without waiting for
- * any.  It takes the reap lock, which a thread sleeping in
- * ksvc_dispatch_wait() holds (with a dispatcher thread): then it waits
- * for that thread, which takes the completions as they come.
+ * any, nor for another thread that reaps or waits: it takes no lock, and
+ * takes completions that a thread sleeping in ksvc_dispatch_wait() has
+ * not yet taken (fewer than its @min were ready).
  * Returns how many were copied to @out (0 if none), or -EINVAL (NULL
  * @out with @max > 0), -EACCES (forked child).
  */
@@ -531,6 +536,9 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d,
  * @timeout_ms: -1 waits for ever, 0 does not wait.
  *
  * With KSVC_DISPATCH_CALLER_DRIVES this is where the dispatcher runs.
+ * With a dispatcher thread, waiters sleep one at a time: a waiter that
+ * finds its @min ready takes them at once; otherwise it waits for its
+ * turn to sleep, within @timeout_ms.
  * @min 0 does not wait: it takes what is ready, after one pass of a
  * caller-driven dispatcher (none if another thread is driving), so that
  * a polling loop moves it; @timeout_ms is then not used.

@@ -17,7 +17,10 @@
  *                on the completion ring) unless the call is part of a
  *                chain or the caller drives; then they hand the op back to
  *                the driver through done_stack and ring the doorbell.
- *   reapers      application threads, serialised by reap_lock.
+ *   reapers      application threads: take completions with a
+ *                compare-and-swap on the completion ring's head, no
+ *                lock (pop_min()); thread-mode waiters sleep one at a
+ *                time, under wait_lock.
  *
  * Never dropping a completion: the driver takes an entry only when a
  * completion slot is guaranteed for it: taken-but-unposted ops (owed) plus
@@ -1957,7 +1960,7 @@ static void *dispatcher_main(void *arg)
 static void free_all(struct ksvc_dispatcher *d, int child)
 {
 	if (!child) {
-		pthread_mutex_destroy(&d->reap_lock);
+		pthread_mutex_destroy(&d->wait_lock);
 		pthread_mutex_destroy(&d->drive_lock);
 		pthread_mutex_destroy(&d->pool_lock);
 		pthread_mutex_destroy(&d->sync_lock);
@@ -2053,7 +2056,7 @@ int ksvc_dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
 	d->cancel_signal = def.cancel_signal ? def.cancel_signal
 					     : SIGRTMIN + 6;
 	memcpy(d->mask_ops, def.test_mask_ops, sizeof(d->mask_ops));
-	pthread_mutex_init(&d->reap_lock, NULL);
+	pthread_mutex_init(&d->wait_lock, NULL);
 	pthread_mutex_init(&d->drive_lock, NULL);
 	pthread_mutex_init(&d->pool_lock, NULL);
 	pthread_mutex_init(&d->sync_lock, NULL);
@@ -2327,20 +2330,68 @@ int ksvc_dispatch_submit(struct ksvc_dispatcher *d,
 /* Reaping and waiting                                               */
 /* ---------------------------------------------------------------- */
 
-static unsigned int pop(struct ksvc_dispatcher *d, struct ksvc_completion *out,
-			unsigned int max)
+/*
+ * One completion out of its slot.  The copy may race with a producer
+ * that reuses the slot once another reaper has taken it; such a copy is
+ * thrown away (pop_min()), but it is read with atomic loads so that the
+ * race is not undefined behaviour in C.
+ */
+static void copy_comp(struct ksvc_completion *dst,
+		      const struct ksvc_completion *src)
+{
+	dst->corr_id = A_LOADR(&src->corr_id);
+	dst->result = A_LOADR(&src->result);
+	dst->flags = A_LOADR(&src->flags);
+	dst->reserved0 = A_LOADR(&src->reserved0);
+	dst->reserved1 = A_LOADR(&src->reserved1);
+}
+
+/*
+ * Take up to @max completions if at least @min (>= 1) are ready; 0 if
+ * not.  Reapers take no lock: each copies the slots from the head it
+ * read and claims them by moving the head on with a compare-and-swap.
+ * Producers write only slots outside [head, tail), so while the head has
+ * not moved the copied slots were not rewritten, and a claim that
+ * succeeds took whole completions, each exactly once.  A reaper that
+ * lost the race to another drops its copy and starts again from the new
+ * head; and the count against @min is made on the slots it claims, so a
+ * wait never returns fewer than its @min.
+ */
+static unsigned int pop_min(struct ksvc_dispatcher *d,
+			    struct ksvc_completion *out, unsigned int max,
+			    unsigned int min)
 {
 	const struct ksvc_completion *slots = ksvc__cq_slots(d->cq);
-	unsigned int n = ksvc_ring_ready(d->cq), i;
-	__u32 head = A_LOADR(&d->cq->hdr->head), mask = d->cq->mask;
+	__u32 *hp = &d->cq->hdr->head, mask = d->cq->mask;
+	__u32 head = A_LOAD(hp);
 
-	if (n > max)
-		n = max;
-	for (i = 0; i < n; i++)
-		out[i] = slots[(head + i) & mask];
-	if (n)
-		A_STORE(&d->cq->hdr->head, head + n);
-	return n;
+	for (;;) {
+		__u32 n = A_LOAD(&d->cq->hdr->tail) - head, i;
+
+		if (n > d->cq->entries) {
+			__u32 now = A_LOAD(hp);
+
+			/* others took and posted meanwhile: read again */
+			if (now != head) {
+				head = now;
+				continue;
+			}
+			/* a ring the program scribbled on: as
+			 * ksvc_ring_ready(), take it as full */
+			n = d->cq->entries;
+		}
+		if (!n || n < min)
+			return 0;
+		if (n > max)
+			n = max;
+		for (i = 0; i < n; i++)
+			copy_comp(&out[i], &slots[(head + i) & mask]);
+		/* on failure @head is reloaded with the current head */
+		if (__atomic_compare_exchange_n(hp, &head, head + n, 0,
+						__ATOMIC_SEQ_CST,
+						__ATOMIC_ACQUIRE))
+			return n;
+	}
 }
 
 static void after_pop(struct ksvc_dispatcher *d, unsigned int n)
@@ -2349,9 +2400,9 @@ static void after_pop(struct ksvc_dispatcher *d, unsigned int n)
 		return;
 	/*
 	 * Room appeared: a driver that stopped taking for want of it may go
-	 * on.  The head was stored with release only; the driver stores
-	 * cq_stalled, fences, then reads the head (dsleep_wait()), so this
-	 * side needs the full fence too, or each could miss the other's
+	 * on.  The driver stores cq_stalled, fences, then reads the head
+	 * (dsleep_wait()), so this side fences between its move of the
+	 * head and its look at cq_stalled, or each could miss the other's
 	 * store.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -2368,40 +2419,9 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 		return -EINVAL;
 	if (foreign(d))
 		return -EACCES;
-	if (!max || !ksvc_ring_ready(d->cq))
+	if (!max)
 		return 0;
-	if (pthread_mutex_trylock(&d->reap_lock)) {
-		/* a waiter lets us in first: see lock_reap() */
-		__atomic_add_fetch(&d->reap_queued, 1, __ATOMIC_SEQ_CST);
-		ksvc__test_gap(d, 9);
-		pthread_mutex_lock(&d->reap_lock);
-		__atomic_sub_fetch(&d->reap_queued, 1, __ATOMIC_SEQ_CST);
-		__atomic_add_fetch(&d->reap_gen, 1, __ATOMIC_SEQ_CST);
-	}
-	n = pop(d, out, max);
-	pthread_mutex_unlock(&d->reap_lock);
-	after_pop(d, n);
-	return (int)n;
-}
-
-/*
- * Take up to @max completions if at least @min (>= 1) are ready; 0 if
- * not.  The driver looks at the ring without the reap lock, and another
- * thread's ksvc_dispatch_reap() may take what it saw before it gets the
- * lock: count again under the lock, or a wait could return fewer than
- * its @min (0, even).
- */
-static int reap_min_locked(struct ksvc_dispatcher *d,
-			   struct ksvc_completion *out, unsigned int max,
-			   unsigned int min)
-{
-	unsigned int n = 0;
-
-	ksvc__test_gap(d, 8);
-	pthread_mutex_lock(&d->reap_lock);
-	if (ksvc_ring_ready(d->cq) >= min)
-		n = pop(d, out, max);
-	pthread_mutex_unlock(&d->reap_lock);
+	n = pop_min(d, out, max, 1);
 	after_pop(d, n);
 	return (int)n;
 }
@@ -2462,7 +2482,7 @@ static int app_sleep(struct ksvc_dispatcher *d, unsigned int min,
 			 * The program may read a given eventfd too, and it
 			 * may be blocking: if someone took the count since
 			 * ppoll(), a plain read() would block here, with
-			 * reap_lock held.  RWF_NOWAIT never blocks; a kernel
+			 * wait_lock held.  RWF_NOWAIT never blocks; a kernel
 			 * whose eventfds refuse it gets the plain read().
 			 */
 			if (preadv2(d->k->eventfd, &iov, 1, -1, RWF_NOWAIT) < 0 &&
@@ -2486,71 +2506,37 @@ out:
 	return ret;
 }
 
-/* How long at most a waiter leaves the free reap lock to a reaper. */
-#define REAP_YIELD_NS	(100ull * 1000 * 1000)
-
 /*
- * The reap lock for a waiter in thread mode, which holds it while it
- * sleeps.  A ksvc_dispatch_reap() blocked on the lock waits for that
- * sleep to end, as documented; but glibc's mutex is not fair, and a
- * thread that calls ksvc_dispatch_wait() in a loop took the lock again
- * before the reaper it had woken could run, time after time: reaps
- * waited many of its time-outs, seconds on a slow machine.  When a
- * reaper is queued, give the lock up and yield until one has had it
- * (reap_gen moves), for REAP_YIELD_NS at most, or until the deadline.
- * The yield loop runs only while the lock is free: a waiter that holds
- * it makes this one block in lock_until() as before.
+ * Thread mode: completions come from other threads; the waiter spins,
+ * then sleeps.  Waiters hold wait_lock from the spin to the end of the
+ * sleep, one at a time: the sleep is announced with the ring's one
+ * KSVC_RING_NEED_WAKEUP flag, which a second sleeper would clear under
+ * the first.  Reapers take no lock (pop_min()), and a waiter whose @min
+ * is already ready takes them without the lock either.
  */
-static int lock_reap(struct ksvc_dispatcher *d, __u64 deadline,
-		     int timeout_ms)
-{
-	__u64 until = 0, now;
-	__u32 gen = 0;
-	int err;
-
-	for (;;) {
-		err = lock_until(&d->reap_lock, deadline, timeout_ms);
-		if (err || !__atomic_load_n(&d->reap_queued, __ATOMIC_SEQ_CST))
-			return err;
-		now = ksvc__now_ns();
-		if (!until) {
-			until = now + REAP_YIELD_NS;
-			gen = __atomic_load_n(&d->reap_gen, __ATOMIC_SEQ_CST);
-		} else if (__atomic_load_n(&d->reap_gen, __ATOMIC_SEQ_CST) !=
-			   gen) {
-			return 0;	/* one got in: our turn */
-		}
-		if (now >= until || (deadline && now >= deadline))
-			return 0;
-		pthread_mutex_unlock(&d->reap_lock);
-		do
-			sched_yield();
-		while (__atomic_load_n(&d->reap_gen, __ATOMIC_SEQ_CST) ==
-		       gen && ksvc__now_ns() < until &&
-		       __atomic_load_n(&d->reap_queued, __ATOMIC_SEQ_CST) &&
-		       (!deadline || ksvc__now_ns() < deadline));
-	}
-}
-
 static int wait_thread_mode(struct ksvc_dispatcher *d,
 			    struct ksvc_completion *out, unsigned int max,
 			    unsigned int min, int timeout_ms, __u64 deadline)
 {
 	struct kspin ks = KSPIN_INIT;
 	__u64 spin_end = 0;
+	unsigned int n;
 	int err;
 
-	err = lock_reap(d, deadline, timeout_ms);
+	n = pop_min(d, out, max, min);
+	if (n) {
+		after_pop(d, n);
+		return (int)n;
+	}
+	err = lock_until(&d->wait_lock, deadline, timeout_ms);
 	if (err)
 		return err;
 	for (;;) {
-		__u32 ready = ksvc_ring_ready(d->cq);
 		__u64 now;
 
-		if (ready >= min) {
-			unsigned int n = pop(d, out, max);
-
-			pthread_mutex_unlock(&d->reap_lock);
+		n = pop_min(d, out, max, min);
+		if (n) {
+			pthread_mutex_unlock(&d->wait_lock);
 			ksvc__idle(d->on_cpu, &ks);
 			after_pop(d, n);
 			return (int)n;
@@ -2579,7 +2565,7 @@ static int wait_thread_mode(struct ksvc_dispatcher *d,
 		if (err)
 			break;
 	}
-	pthread_mutex_unlock(&d->reap_lock);
+	pthread_mutex_unlock(&d->wait_lock);
 	ksvc__idle(d->on_cpu, &ks);
 	return err;
 }
@@ -2603,9 +2589,12 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 		if (__atomic_load_n(&d->stop_req, __ATOMIC_ACQUIRE))
 			do_stop(d);
 		if (ksvc_ring_ready(d->cq) >= min) {
-			err = reap_min_locked(d, out, max, min);
-			if (err)
+			ksvc__test_gap(d, 8);
+			err = (int)pop_min(d, out, max, min);
+			if (err) {
+				after_pop(d, (unsigned int)err);
 				break;
+			}
 			/* another thread reaped them: wait on */
 		}
 		if (__atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST)) {
@@ -2632,8 +2621,8 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 			/* A signal: let the caller see it, unless its
 			 * completions are there. */
 			pass(d);
-			err = ksvc_ring_ready(d->cq) >= min ?
-			      reap_min_locked(d, out, max, min) : 0;
+			err = (int)pop_min(d, out, max, min);
+			after_pop(d, (unsigned int)err);
 			if (!err)
 				err = -EINTR;
 			break;

@@ -159,7 +159,7 @@ struct kcpu {
 	__u32 busy;
 } __attribute__((aligned(64)));
 
-#define KSVC_TEST_GAPS	10		/* ksvc__pool_test_gap() */
+#define KSVC_TEST_GAPS	9		/* ksvc__pool_test_gap() */
 
 struct ksvc_dispatcher {
 	struct ksvc *k;
@@ -196,10 +196,8 @@ struct ksvc_dispatcher {
 	__u32 sleep_seq, notified_seq;	/* atomics: app sleeps / notified */
 
 	/* Taken by application threads. */
-	pthread_mutex_t reap_lock __attribute__((aligned(64)));
-	__u32 reap_queued;		/* atomic: ksvc_dispatch_reap() calls
-					 * blocked on reap_lock */
-	__u32 reap_gen;			/* atomic: one of them got it */
+	pthread_mutex_t wait_lock	/* thread-mode waiters, one at a time */
+		__attribute__((aligned(64)));
 	pthread_mutex_t drive_lock;
 
 	/* Driving. */

@@ -172,10 +172,7 @@ static void kick_end(struct kworker *w)
  * 6  the driver, after it queued calls, before it decides whom to wake;
  * 7  a worker, after it posted a result, before it hands the op back;
  * 8  a caller-driven ksvc_dispatch_wait() that saw enough completions,
- *    before it takes the reap lock to take them (lib/dispatch.c);
- * 9  a ksvc_dispatch_reap() that found the reap lock taken, after it
- *    said so (reap_queued), before it waits for the lock: a reaper
- *    slow to get there, which a waiter must still let in.
+ *    before it takes them (lib/dispatch.c).
  */
 void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
 			 unsigned int us);

@@ -34,16 +34,6 @@
  *  7. A pool worker that posted a result and is held before it hands the
  *     op back (ksvc__pool_test_gap() 7): the program that reaped the
  *     completion must already find it in ksvc_dispatch_stats().posted.
- *  8. A thread that calls ksvc_dispatch_wait() in a loop (thread mode;
- *     it holds the reap lock while it sleeps, 40 ms each) and another
- *     that calls ksvc_dispatch_reap() with a completion ready, slow to
- *     come to the lock once it found it taken and said so
- *     (ksvc__pool_test_gap() 9, 60 ms, as a woken thread that does not
- *     get a CPU at once): the looper must leave the lock free for it
- *     meanwhile, so that the reap gets it as it comes (median of 10
- *     under 10 ms past the 60 ms); a looper that goes on sleeping with
- *     the lock makes it wait for the sleep in progress (20 ms on
- *     average), or lose it again to the looper's next wait.
  */
 #include <dlfcn.h>
 #include <poll.h>
@@ -489,87 +479,10 @@ static void test_posted_counted_first(void)
 	ksvc_close(k);
 }
 
-#define LOOP_WAIT_MS	40	/* the looper's waits */
-#define REAP_SLOW_US	60000	/* a reaper's way to the lock */
-
-struct looper {
-	struct ksvc_dispatcher *d;
-	unsigned int waits;	/* atomic */
-	int quit;		/* atomic */
-};
-
-static void *wait_loop(void *arg)
-{
-	struct looper *l = arg;
-	struct ksvc_completion c[4];
-
-	while (!__atomic_load_n(&l->quit, __ATOMIC_SEQ_CST)) {
-		/* min 2: the one completion ready never ends the wait */
-		ksvc_dispatch_wait(l->d, c, 4, 2, LOOP_WAIT_MS);
-		__atomic_add_fetch(&l->waits, 1, __ATOMIC_SEQ_CST);
-	}
-	return NULL;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static void test_reap_vs_wait_loop(void)
-{
-	struct ksvc_dispatch_params p;
-	struct looper l = { NULL, 0, 0 };
-	struct ksvc *k = td_open_with(16, 16, KSVC_OPEN_EVENTFD_GIVEN, -1);
-	uint64_t late[10], slow_ns = (uint64_t)REAP_SLOW_US * 1000;
-	unsigned int i, reaped = 0, n = 10;
-	pthread_t th;
-
-	memset(&p, 0, sizeof(p));
-	p.spin_us = KSVC_SPIN_NONE;
-	l.d = td_create_p(k, &p);
-	ksvc__pool_test_gap(l.d, 9, REAP_SLOW_US);
-	pthread_create(&th, NULL, wait_loop, &l);
-	for (i = 0; i < n; i++) {
-		struct ksvc_completion c[4];
-		struct ksvc_entry e;
-		uint64_t t0, t, end = td_now_ms() + 5000;
-
-		ksvc_prep_call(&e, i, SYS_getppid, 0, 0, 0, 0, 0, 0);
-		late[i] = 0;
-		if (ksvc_dispatch_submit(l.d, &e, 1, KSVC_SUBMIT_WAIT) != 1)
-			break;
-		/* until the dispatcher has answered it */
-		while (!ksvc_ring_ready(&k->cq) && td_now_ms() < end)
-			usleep(200);
-		t0 = td_now_ns();
-		if (ksvc_dispatch_reap(l.d, c, 4) == 1)
-			reaped++;
-		/* a reap that found the lock free took no detour at all */
-		t = td_now_ns() - t0;
-		late[i] = t > slow_ns ? t - slow_ns : 0;
-	}
-	__atomic_store_n(&l.quit, 1, __ATOMIC_SEQ_CST);
-	pthread_join(th, NULL);
-	ksvc__pool_test_gap(l.d, 9, 0);
-	qsort(late, n, sizeof(late[0]), cmp_u64);
-	tap_ok(reaped == n && late[n / 2] < 10000000,
-	       "thread: %u reaps, slow to come to the lock, against a "
-	       "thread that waits in a loop: %u reaped, the lock theirs "
-	       "%.1f ms (median) and at most %.1f ms after they came to it "
-	       "(median under 10 ms)",
-	       n, reaped, (double)late[n / 2] / 1e6,
-	       (double)late[n - 1] / 1e6);
-	ksvc_dispatch_destroy(l.d);
-	ksvc_close(k);
-}
-
 int main(int argc, char **argv)
 {
 	td_args(argc, argv);
-	tap_plan(9);
+	tap_plan(8);
 	td_say_where();
 	test_stop_wakes_futex_waiter();
 	test_stolen_count();
@@ -579,6 +492,5 @@ int main(int argc, char **argv)
 	test_batch_over_sq(1);
 	test_wait_min_vs_reap();
 	test_posted_counted_first();
-	test_reap_vs_wait_loop();
 	tap_done();
 }

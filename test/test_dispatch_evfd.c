@@ -8,7 +8,7 @@
  * owns a given eventfd and may read it as well (to drive its own event
  * loop), and may have made it blocking.  If the program takes the count
  * between the library's ppoll() and its read(), a blocking read() would
- * hang the waiter, holding the reap lock, with its completion in the
+ * hang the waiter, holding the wait lock, with its completion in the
  * ring.
  *
  * This program makes that interleaving happen every time: it defines

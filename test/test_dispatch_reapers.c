@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_dispatch_reapers - several threads take completions at once, and
+ * ksvc_dispatch_reap() never waits for anybody.
+ *
+ *  1. Many reapers: 4 threads submit 200000 operations each
+ *     (KSVC_TEST_SCALE divides that) while 4 others take the completions:
+ *     two with ksvc_dispatch_reap() in a loop, two with
+ *     ksvc_dispatch_wait() with a random @min of 1 to 8 and a short
+ *     time-out.  Operations are pread64 of 8 bytes from a file whose
+ *     every 8-byte word holds its own offset (Tier 1; the word read is
+ *     checked), getppid (Tier 2 inline) and lseek(SEEK_SET) (Tier 2 pool;
+ *     returns the offset asked for).  Every operation must be taken
+ *     exactly once, with its own result, and no wait may return fewer
+ *     than its @min.  Reapers that do not exclude each other properly
+ *     take a completion twice, lose one, or return a stale slot.  Both
+ *     with the dispatcher thread and with the caller driving.
+ *  2. A reap while another thread sleeps in ksvc_dispatch_wait()
+ *     (dispatcher thread; @min 2, time-out 5 s) with one completion
+ *     ready: the reap takes it at once (within 1 s; a reap that waited
+ *     for the sleeper would take the 5 s), and the sleeper then returns
+ *     the next two.
+ *  3. A waiter that finds its @min ready while another thread sleeps in
+ *     ksvc_dispatch_wait() takes them at once too.
+ */
+#include <stdarg.h>
+#include <sys/mman.h>
+
+#include "test_dispatch.h"
+
+#define NSUB		4
+#define NREAP		4
+#define FILE_WORDS	8192		/* 64 KiB */
+
+static int data_fd;
+static pid_t ppid;
+
+struct rsub {
+	pthread_t th;
+	int id;
+	uint64_t n;
+	struct ksvc_dispatcher *d;
+	__u64 *word;			/* pread targets, one per op */
+	unsigned char *seen;		/* atomic bytes, one per op */
+	int fd;
+};
+
+static struct rsub subs[NSUB];
+static uint64_t total, want, bad, short_waits, reaps, waits;
+static char why[256];
+
+static __u64 word_at(__u64 off)
+{
+	return off * 0x9e3779b97f4a7c15ull;
+}
+
+static int kind(uint64_t seq)
+{
+	return (int)((seq * 7 + (seq >> 3)) % 3);	/* pread, ppid, lseek */
+}
+
+static __u64 off_of(int id, uint64_t seq)
+{
+	return ((seq * 131 + (uint64_t)id * 977) % FILE_WORDS) * 8;
+}
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (__atomic_fetch_add(&bad, 1, __ATOMIC_SEQ_CST))
+		return;		/* the first failure says why */
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+}
+
+static void *submitter(void *arg)
+{
+	struct rsub *s = arg;
+	struct ksvc_entry e[16];
+	uint64_t seq = 0, r = 0x5151ull + (uint64_t)s->id;
+
+	while (seq < s->n && !__atomic_load_n(&bad, __ATOMIC_SEQ_CST)) {
+		unsigned int b = (unsigned)(td_rnd(&r) % 16) + 1, i;
+		int ret;
+
+		if (b > s->n - seq)
+			b = (unsigned)(s->n - seq);
+		for (i = 0; i < b; i++) {
+			uint64_t q = seq + i;
+			__u64 corr = ((__u64)s->id << 40) | q;
+
+			switch (kind(q)) {
+			case 0:
+				e[i] = td_entry(corr, SYS_pread64, (__u64)data_fd,
+						(uintptr_t)&s->word[q], 8,
+						off_of(s->id, q));
+				break;
+			case 1:
+				e[i] = td_entry(corr, SYS_getppid, 0, 0, 0, 0);
+				break;
+			default:
+				e[i] = td_entry(corr, SYS_lseek, (__u64)s->fd,
+						off_of(s->id, q), SEEK_SET, 0);
+				break;
+			}
+		}
+		ret = ksvc_dispatch_submit(s->d, e, b, KSVC_SUBMIT_WAIT);
+		if (ret != (int)b) {
+			fail("thread %d: submit of %u: %d", s->id, b, ret);
+			return NULL;
+		}
+		seq += b;
+	}
+	return NULL;
+}
+
+/* Check one completion and mark its operation seen; 0 on a failure. */
+static int check(const struct ksvc_completion *c)
+{
+	unsigned int id = (unsigned int)(c->corr_id >> 40);
+	uint64_t q = c->corr_id & ((1ull << 40) - 1);
+	struct rsub *s;
+	__s64 w;
+
+	if (id >= NSUB || q >= subs[id].n) {
+		fail("unknown corr_id %#llx", (unsigned long long)c->corr_id);
+		return 0;
+	}
+	s = &subs[id];
+	if (__atomic_exchange_n(&s->seen[q], 1, __ATOMIC_SEQ_CST)) {
+		fail("thread %u op %llu taken twice (result %lld)", id,
+		     (unsigned long long)q, (long long)c->result);
+		return 0;
+	}
+	switch (kind(q)) {
+	case 0:
+		if (c->result != 8 || c->flags != KSVC_COMP_TIER1 ||
+		    s->word[q] != word_at(off_of((int)id, q))) {
+			fail("pread %u/%llu: %lld", id, (unsigned long long)q,
+			     (long long)c->result);
+			return 0;
+		}
+		return 1;
+	case 1:
+		w = ppid;
+		break;
+	default:
+		w = (__s64)off_of((int)id, q);
+		break;
+	}
+	if (c->result != w || c->flags != KSVC_COMP_TIER2) {
+		fail("call %u/%llu: %lld flags %#x", id, (unsigned long long)q,
+		     (long long)c->result, c->flags);
+		return 0;
+	}
+	return 1;
+}
+
+struct reaper {
+	pthread_t th;
+	struct ksvc_dispatcher *d;
+	int use_wait;
+	uint64_t rnd;
+};
+
+static void *reaper(void *arg)
+{
+	struct reaper *a = arg;
+	struct ksvc_completion c[64];
+	uint64_t end = td_now_ms() + 120000;
+
+	while (__atomic_load_n(&total, __ATOMIC_SEQ_CST) < want &&
+	       !__atomic_load_n(&bad, __ATOMIC_SEQ_CST)) {
+		unsigned int min = (unsigned)(td_rnd(&a->rnd) % 8) + 1;
+		int n, i;
+
+		if (td_now_ms() > end) {
+			fail("%llu of %llu taken after 120 s",
+			     (unsigned long long)__atomic_load_n(&total,
+							__ATOMIC_SEQ_CST),
+			     (unsigned long long)want);
+			break;
+		}
+		if (a->use_wait) {
+			n = ksvc_dispatch_wait(a->d, c, 64, min, 20);
+			if (n == -ETIMEDOUT)
+				continue;
+			__atomic_add_fetch(&waits, 1, __ATOMIC_RELAXED);
+			if (n >= 0 && (unsigned int)n < min)
+				__atomic_add_fetch(&short_waits, 1,
+						   __ATOMIC_SEQ_CST);
+		} else {
+			n = ksvc_dispatch_reap(a->d, c, 1 + min * 4);
+			if (n > 0)
+				__atomic_add_fetch(&reaps, 1, __ATOMIC_RELAXED);
+			else if (!n)
+				sched_yield();
+		}
+		if (n < 0) {
+			fail("%s: %s", a->use_wait ? "wait" : "reap",
+			     strerror(-n));
+			break;
+		}
+		for (i = 0; i < n; i++)
+			if (!check(&c[i]))
+				break;
+		__atomic_add_fetch(&total, (uint64_t)i, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+static void many_reapers(int mode, uint64_t per_thread)
+{
+	struct ksvc *k = td_open(256, 256);
+	struct ksvc_dispatcher *d = td_create(k, td_mode_flags[mode], 4);
+	struct reaper rp[NREAP];
+	uint64_t t0 = td_now_ms(), missing = 0, q;
+	int i;
+
+	total = 0;
+	bad = 0;
+	short_waits = 0;
+	reaps = 0;
+	waits = 0;
+	why[0] = 0;
+	want = per_thread * NSUB;
+	for (i = 0; i < NSUB; i++) {
+		memset(&subs[i], 0, sizeof(subs[i]));
+		subs[i].id = i;
+		subs[i].n = per_thread;
+		subs[i].d = d;
+		subs[i].fd = dup(data_fd);
+		subs[i].word = calloc(per_thread, sizeof(__u64));
+		subs[i].seen = calloc(per_thread, 1);
+		if (subs[i].fd < 0 || !subs[i].word || !subs[i].seen)
+			tap_bail("out of memory or descriptors");
+	}
+	for (i = 0; i < NREAP; i++) {
+		rp[i].d = d;
+		rp[i].use_wait = i % 2;
+		rp[i].rnd = 0x77ull + (uint64_t)i;
+		pthread_create(&rp[i].th, NULL, reaper, &rp[i]);
+	}
+	for (i = 0; i < NSUB; i++)
+		pthread_create(&subs[i].th, NULL, submitter, &subs[i]);
+	for (i = 0; i < NSUB; i++)
+		pthread_join(subs[i].th, NULL);
+	if (__atomic_load_n(&bad, __ATOMIC_SEQ_CST))
+		ksvc_dispatch_stop(d);	/* reapers stop; nothing more */
+	for (i = 0; i < NREAP; i++)
+		pthread_join(rp[i].th, NULL);
+	for (i = 0; i < NSUB; i++) {
+		for (q = 0; q < per_thread; q++)
+			missing += !subs[i].seen[q];
+		free(subs[i].word);
+		free(subs[i].seen);
+		close(subs[i].fd);
+	}
+	tap_ok(!bad && !missing && total == want && !short_waits,
+	       "%s: %d submitters x %llu operations, %d reapers (%llu reaps, "
+	       "%llu waits): %llu taken, %llu missing, %llu waits short of "
+	       "their min, %s, in %llu ms", td_mode_names[mode], NSUB,
+	       (unsigned long long)per_thread, NREAP,
+	       (unsigned long long)reaps, (unsigned long long)waits,
+	       (unsigned long long)total, (unsigned long long)missing,
+	       (unsigned long long)short_waits, bad ? why : "no error",
+	       (unsigned long long)(td_now_ms() - t0));
+	tap_ok(reaps > 0 && waits > 0,
+	       "%s: both kinds of reaper took completions (%llu reaps, %llu "
+	       "waits)", td_mode_names[mode], (unsigned long long)reaps,
+	       (unsigned long long)waits);
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+struct sleeper {
+	struct ksvc_dispatcher *d;
+	unsigned int min;
+	int ret;
+	struct ksvc_completion c[4];
+};
+
+static void *sleep_wait(void *arg)
+{
+	struct sleeper *s = arg;
+
+	s->ret = ksvc_dispatch_wait(s->d, s->c, 4, s->min, 5000);
+	return NULL;
+}
+
+/*
+ * Submit getppid entries @first.. @first + @n - 1 and wait (1 s at
+ * most) until the completion ring holds @ready.
+ */
+static int post(struct ksvc *k, struct ksvc_dispatcher *d, __u64 first,
+		unsigned int n, unsigned int ready)
+{
+	uint64_t end = td_now_ms() + 1000;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		struct ksvc_entry e = td_entry(first + i, SYS_getppid,
+					       0, 0, 0, 0);
+
+		if (ksvc_dispatch_submit(d, &e, 1, 0) != 1)
+			return 0;
+	}
+	while (ksvc_ring_ready(&k->cq) < ready && td_now_ms() < end)
+		usleep(200);
+	return ksvc_ring_ready(&k->cq) == ready;
+}
+
+/* Until the thread waiting in ksvc_dispatch_wait() has gone to sleep. */
+static int asleep(struct ksvc *k)
+{
+	uint64_t end = td_now_ms() + 2000;
+
+	while (!(__atomic_load_n(&k->cq.hdr->flags, __ATOMIC_SEQ_CST) &
+		 KSVC_RING_NEED_WAKEUP) && td_now_ms() < end)
+		usleep(200);
+	/* in ppoll() or on the futex by now, not just announcing it */
+	usleep(20000);
+	return (__atomic_load_n(&k->cq.hdr->flags, __ATOMIC_SEQ_CST) &
+		KSVC_RING_NEED_WAKEUP) != 0;
+}
+
+static void reap_beside_sleeper(int second_waits)
+{
+	const char *who = second_waits ? "a wait (min 1)" : "a reap";
+	struct ksvc_dispatch_params p;
+	struct sleeper s = { NULL, 2, 0, { { 0 } } };
+	struct ksvc *k = td_open(16, 16);
+	struct ksvc_completion c[4];
+	uint64_t t0, t;
+	pthread_t th;
+	int ok, r, got_back;
+
+	memset(&p, 0, sizeof(p));
+	p.spin_us = KSVC_SPIN_NONE;
+	s.d = td_create_p(k, &p);
+	pthread_create(&th, NULL, sleep_wait, &s);
+	ok = asleep(k) && post(k, s.d, 1, 1, 1);
+	t0 = td_now_ns();
+	r = second_waits ? ksvc_dispatch_wait(s.d, c, 4, 1, 10000)
+			 : ksvc_dispatch_reap(s.d, c, 4);
+	t = td_now_ns() - t0;
+	tap_ok(ok && r == 1 && c[0].corr_id == 1 && t < 1000000000ull,
+	       "thread: %s beside a thread asleep in ksvc_dispatch_wait() "
+	       "(min 2, one ready) takes the one at once: %d in %.1f ms",
+	       who, r, (double)t / 1e6);
+	/* the sleeper still wants two: give them */
+	got_back = post(k, s.d, 2, 2, 2) || ksvc_ring_ready(&k->cq) == 0;
+	if (!td_join_within(th, 10000))
+		tap_bail("the sleeping waiter did not return");
+	tap_ok(got_back && s.ret == 2 && s.c[0].corr_id + s.c[1].corr_id == 5,
+	       "thread: the sleeper then returns the next two (%d: %llu, "
+	       "%llu)", s.ret, (unsigned long long)s.c[0].corr_id,
+	       (unsigned long long)s.c[1].corr_id);
+	ksvc_dispatch_destroy(s.d);
+	ksvc_close(k);
+}
+
+int main(int argc, char **argv)
+{
+	__u64 w[FILE_WORDS];
+	uint64_t n;
+	unsigned int i;
+
+	td_args(argc, argv);
+	tap_plan(8);
+	td_say_where();
+	ppid = getppid();
+	data_fd = memfd_create("ksvc-reapers", MFD_CLOEXEC);
+	if (data_fd < 0)
+		tap_bail("memfd_create: %s", strerror(errno));
+	for (i = 0; i < FILE_WORDS; i++)
+		w[i] = word_at((__u64)i * 8);
+	if (write(data_fd, w, sizeof(w)) != (ssize_t)sizeof(w))
+		tap_bail("write: %s", strerror(errno));
+	n = td_count(200000, 2000);
+	many_reapers(0, n);
+	many_reapers(1, n);
+	reap_beside_sleeper(0);
+	reap_beside_sleeper(1);
+	close(data_fd);
+	tap_done();
+}
