@@ -73,9 +73,8 @@
  * blocks the others).  Any number may reap at once too, without a
  * lock: each claims the completions it took with one compare-and-swap
  * on the completion ring's head, so each completion goes to exactly one
- * of them.  Threads that sleep in ksvc_dispatch_wait() (with a
- * dispatcher thread) do so one at a time; ksvc_dispatch_reap() never
- * waits for them.
+ * of them.  Threads that sleep in ksvc_dispatch_wait() do so one at a
+ * time; ksvc_dispatch_reap() never waits for them.
  *
  * Sleeping.  An idle dispatcher spins for a short, bounded time, then
  * sets KSVC_RING_NEED_WAKEUP in the submit ring header and sleeps; a
@@ -536,9 +535,10 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d,
  * @timeout_ms: -1 waits for ever, 0 does not wait.
  *
  * With KSVC_DISPATCH_CALLER_DRIVES this is where the dispatcher runs.
- * With a dispatcher thread, waiters sleep one at a time: a waiter that
- * finds its @min ready takes them at once; otherwise it waits for its
- * turn to sleep, within @timeout_ms.
+ * Waiters take turns: one at a time sleeps (with a dispatcher thread)
+ * or drives (with the caller driving).  A waiter that finds its @min
+ * ready takes them at once, without its turn; otherwise it waits for its
+ * turn, within @timeout_ms.
  * @min 0 does not wait: it takes what is ready, after one pass of a
  * caller-driven dispatcher (none if another thread is driving), so that
  * a polling loop moves it; @timeout_ms is then not used.

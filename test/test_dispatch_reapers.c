@@ -15,13 +15,15 @@
  *     than its @min.  Reapers that do not exclude each other properly
  *     take a completion twice, lose one, or return a stale slot.  Both
  *     with the dispatcher thread and with the caller driving.
- *  2. A reap while another thread sleeps in ksvc_dispatch_wait()
- *     (dispatcher thread; @min 2, time-out 5 s) with one completion
- *     ready: the reap takes it at once (within 1 s; a reap that waited
- *     for the sleeper would take the 5 s), and the sleeper then returns
- *     the next two.
- *  3. A waiter that finds its @min ready while another thread sleeps in
- *     ksvc_dispatch_wait() takes them at once too.
+ *  2. A reap while another thread sleeps in ksvc_dispatch_wait() (@min
+ *     2, time-out 5 s) with one completion ready: the reap takes it at
+ *     once (within 1 s; a reap that waited for the sleeper would take
+ *     the 5 s), and the sleeper then returns the next two.  With the
+ *     dispatcher thread, and with the caller driving (the sleeper is
+ *     then the driver, asleep in io_uring or on a futex).
+ *  3. The same with a ksvc_dispatch_wait() (@min 1) in place of the
+ *     reap: a waiter that finds its @min ready takes it at once, without
+ *     waiting for its turn to sleep, or to drive.
  */
 #include <stdarg.h>
 #include <sys/mman.h>
@@ -313,21 +315,26 @@ static int post(struct ksvc *k, struct ksvc_dispatcher *d, __u64 first,
 	return ksvc_ring_ready(&k->cq) == ready;
 }
 
-/* Until the thread waiting in ksvc_dispatch_wait() has gone to sleep. */
-static int asleep(struct ksvc *k)
+/*
+ * Until the thread waiting in ksvc_dispatch_wait() has gone to sleep: in
+ * thread mode it announces that in the completion ring, as the driver
+ * does in the submit ring.
+ */
+static int asleep(struct ksvc *k, int mode)
 {
+	__u32 *flags = mode ? &k->sq.hdr->flags : &k->cq.hdr->flags;
 	uint64_t end = td_now_ms() + 2000;
 
-	while (!(__atomic_load_n(&k->cq.hdr->flags, __ATOMIC_SEQ_CST) &
+	while (!(__atomic_load_n(flags, __ATOMIC_SEQ_CST) &
 		 KSVC_RING_NEED_WAKEUP) && td_now_ms() < end)
 		usleep(200);
-	/* in ppoll() or on the futex by now, not just announcing it */
+	/* in its sleep by now, not just announcing it */
 	usleep(20000);
-	return (__atomic_load_n(&k->cq.hdr->flags, __ATOMIC_SEQ_CST) &
+	return (__atomic_load_n(flags, __ATOMIC_SEQ_CST) &
 		KSVC_RING_NEED_WAKEUP) != 0;
 }
 
-static void reap_beside_sleeper(int second_waits)
+static void reap_beside_sleeper(int mode, int second_waits)
 {
 	const char *who = second_waits ? "a wait (min 1)" : "a reap";
 	struct ksvc_dispatch_params p;
@@ -339,25 +346,26 @@ static void reap_beside_sleeper(int second_waits)
 	int ok, r, got_back;
 
 	memset(&p, 0, sizeof(p));
+	p.flags = td_mode_flags[mode];
 	p.spin_us = KSVC_SPIN_NONE;
 	s.d = td_create_p(k, &p);
 	pthread_create(&th, NULL, sleep_wait, &s);
-	ok = asleep(k) && post(k, s.d, 1, 1, 1);
+	ok = asleep(k, mode) && post(k, s.d, 1, 1, 1);
 	t0 = td_now_ns();
 	r = second_waits ? ksvc_dispatch_wait(s.d, c, 4, 1, 10000)
 			 : ksvc_dispatch_reap(s.d, c, 4);
 	t = td_now_ns() - t0;
 	tap_ok(ok && r == 1 && c[0].corr_id == 1 && t < 1000000000ull,
-	       "thread: %s beside a thread asleep in ksvc_dispatch_wait() "
-	       "(min 2, one ready) takes the one at once: %d in %.1f ms",
-	       who, r, (double)t / 1e6);
+	       "%s: %s beside a thread asleep in ksvc_dispatch_wait() (min "
+	       "2, one ready) takes the one at once: %d in %.1f ms",
+	       td_mode_names[mode], who, r, (double)t / 1e6);
 	/* the sleeper still wants two: give them */
 	got_back = post(k, s.d, 2, 2, 2) || ksvc_ring_ready(&k->cq) == 0;
 	if (!td_join_within(th, 10000))
 		tap_bail("the sleeping waiter did not return");
 	tap_ok(got_back && s.ret == 2 && s.c[0].corr_id + s.c[1].corr_id == 5,
-	       "thread: the sleeper then returns the next two (%d: %llu, "
-	       "%llu)", s.ret, (unsigned long long)s.c[0].corr_id,
+	       "%s: the sleeper then returns the next two (%d: %llu, %llu)",
+	       td_mode_names[mode], s.ret, (unsigned long long)s.c[0].corr_id,
 	       (unsigned long long)s.c[1].corr_id);
 	ksvc_dispatch_destroy(s.d);
 	ksvc_close(k);
@@ -370,7 +378,7 @@ int main(int argc, char **argv)
 	unsigned int i;
 
 	td_args(argc, argv);
-	tap_plan(8);
+	tap_plan(12);
 	td_say_where();
 	ppid = getppid();
 	data_fd = memfd_create("ksvc-reapers", MFD_CLOEXEC);
@@ -383,8 +391,8 @@ int main(int argc, char **argv)
 	n = td_count(200000, 2000);
 	many_reapers(0, n);
 	many_reapers(1, n);
-	reap_beside_sleeper(0);
-	reap_beside_sleeper(1);
+	for (i = 0; i < 4; i++)
+		reap_beside_sleeper((int)(i / 2), (int)(i % 2));
 	close(data_fd);
 	tap_done();
 }
