@@ -538,7 +538,9 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d,
  * Waiters take turns: one at a time sleeps (with a dispatcher thread)
  * or drives (with the caller driving).  A waiter that finds its @min
  * ready takes them at once, without its turn; otherwise it waits for its
- * turn, within @timeout_ms.
+ * turn, within @timeout_ms, and completions that come meanwhile go to
+ * the thread whose turn it is once its own @min is ready: threads that
+ * wait at the same time should use the same @min (or reap).
  * @min 0 does not wait: it takes what is ready, after one pass of a
  * caller-driven dispatcher (none if another thread is driving), so that
  * a polling loop moves it; @timeout_ms is then not used.
