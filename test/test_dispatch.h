@@ -348,6 +348,93 @@ static inline int td_settle_threads(int want)
 	return n;
 }
 
+/*
+ * An operation mix whose every result is known in advance, for the tests
+ * that run many at once (test_dispatch_mt, test_dispatch_reapers):
+ * operation @seq of submitter @id is, by td_mix_kind(), a pread64 of 8
+ * bytes (Tier 1) at td_mix_off() from the file td_mix_file() makes, whose
+ * every 8-byte word holds td_mix_word() of its own offset; getppid (Tier
+ * 2 inline); or lseek(SEEK_SET) to td_mix_off() on a descriptor of the
+ * submitter's own (Tier 2 pool: it returns that offset).
+ */
+#define TD_MIX_WORDS	8192		/* the file: 64 KiB */
+
+enum { TD_MIX_PREAD, TD_MIX_PPID, TD_MIX_LSEEK };
+
+static inline __u64 td_mix_word(__u64 off)
+{
+	return off * 0x9e3779b97f4a7c15ull;
+}
+
+/* Half are preads, a quarter each the other two, in no simple pattern. */
+static inline int td_mix_kind(uint64_t seq)
+{
+	static const int kinds[4] = { TD_MIX_PREAD, TD_MIX_PREAD,
+				      TD_MIX_PPID, TD_MIX_LSEEK };
+
+	return kinds[(seq * 7 + (seq >> 3)) % 4];
+}
+
+static inline __u64 td_mix_off(int id, uint64_t seq)
+{
+	return ((seq * 131 + (uint64_t)id * 977) % TD_MIX_WORDS) * 8;
+}
+
+/* The file the preads read, as a descriptor; bails out on failure. */
+static inline int td_mix_file(void)
+{
+	static __u64 w[TD_MIX_WORDS];
+	unsigned int i;
+	int fd = memfd_create("ksvc-mix", MFD_CLOEXEC);
+
+	if (fd < 0)
+		tap_bail("memfd_create: %s", strerror(errno));
+	for (i = 0; i < TD_MIX_WORDS; i++)
+		w[i] = td_mix_word((__u64)i * 8);
+	if (write(fd, w, sizeof(w)) != (ssize_t)sizeof(w))
+		tap_bail("write: %s", strerror(errno));
+	return fd;
+}
+
+/*
+ * The entry for operation @seq of @id, with @corr; @data_fd from
+ * td_mix_file(), @word the pread's target, @fd the submitter's own
+ * descriptor for lseek.
+ */
+static inline struct ksvc_entry td_mix_entry(__u64 corr, int id, uint64_t seq,
+					     int data_fd, __u64 *word, int fd)
+{
+	switch (td_mix_kind(seq)) {
+	case TD_MIX_PREAD:
+		return td_entry(corr, SYS_pread64, (__u64)data_fd,
+				(uintptr_t)word, 8, td_mix_off(id, seq));
+	case TD_MIX_PPID:
+		return td_entry(corr, SYS_getppid, 0, 0, 0, 0);
+	default:
+		return td_entry(corr, SYS_lseek, (__u64)fd, td_mix_off(id, seq),
+				SEEK_SET, 0);
+	}
+}
+
+/*
+ * Whether @c answers operation @seq of @id rightly, in the right tier;
+ * @word: what its pread read, @ppid: the process's parent.
+ */
+static inline int td_mix_ok(const struct ksvc_completion *c, int id,
+			    uint64_t seq, __u64 word, pid_t ppid)
+{
+	switch (td_mix_kind(seq)) {
+	case TD_MIX_PREAD:
+		return c->result == 8 && c->flags == KSVC_COMP_TIER1 &&
+		       word == td_mix_word(td_mix_off(id, seq));
+	case TD_MIX_PPID:
+		return c->result == ppid && c->flags == KSVC_COMP_TIER2;
+	default:
+		return c->result == (__s64)td_mix_off(id, seq) &&
+		       c->flags == KSVC_COMP_TIER2;
+	}
+}
+
 static const char *const td_mode_names[2] = { "thread", "driven" };
 static const __u32 td_mode_flags[2] = { 0, KSVC_DISPATCH_CALLER_DRIVES };
 

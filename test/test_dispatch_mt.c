@@ -5,10 +5,10 @@
  * with the dispatcher on its own thread and with the caller driving.
  *
  * Each submitter keeps up to 64 operations in flight in random batches
- * of 1..16: pread64 of 8 bytes from a file whose every 8-byte word holds
- * its own offset (Tier 1; the bytes read are checked), getppid (Tier 2
- * inline) and lseek(SEEK_SET) (Tier 2 pool; returns the offset asked
- * for).  One reaper thread takes every completion, decodes the
+ * of 1..16, test_dispatch.h's mix (td_mix_*()): pread64 of 8 bytes from
+ * a file whose every 8-byte word holds its own offset (Tier 1; the bytes
+ * read are checked), getppid (Tier 2 inline) and lseek(SEEK_SET) (Tier 2
+ * pool; returns the offset asked for).  One reaper thread takes every completion, decodes the
  * submitter and sequence number from corr_id, checks the result and that
  * it has not seen that operation before, and frees its slot.  At the
  * end every operation must have been seen exactly once.
@@ -23,7 +23,6 @@
 
 #define NTHREADS	8
 #define WINDOW		64
-#define FILE_WORDS	8192		/* 64 KiB */
 
 struct slot {
 	__u64 done;		/* atomic: sequence number + 1 of the last op
@@ -47,35 +46,6 @@ static pid_t ppid;
 static struct sub subs[NTHREADS];
 static uint64_t total_seen, bad;
 static char why[256];
-
-static __u64 word_at(__u64 off)
-{
-	return off * 0x9e3779b97f4a7c15ull;
-}
-
-static void make_file(void)
-{
-	__u64 w[FILE_WORDS];
-	unsigned int i;
-
-	data_fd = memfd_create("ksvc-mt", MFD_CLOEXEC);
-	if (data_fd < 0)
-		tap_bail("memfd_create: %s", strerror(errno));
-	for (i = 0; i < FILE_WORDS; i++)
-		w[i] = word_at((__u64)i * 8);
-	if (write(data_fd, w, sizeof(w)) != (ssize_t)sizeof(w))
-		tap_bail("write: %s", strerror(errno));
-}
-
-static int kind(uint64_t seq)
-{
-	return (int)((seq * 7 + (seq >> 3)) % 4);	/* 0,1 pread, 2 ppid, 3 lseek */
-}
-
-static __u64 off_of(int id, uint64_t seq)
-{
-	return ((seq * 131 + (uint64_t)id * 977) % FILE_WORDS) * 8;
-}
 
 /* Submit @b entries, waiting for room; 0, or -1 with the error noted. */
 static int submit_all(struct ksvc_dispatcher *d, struct ksvc_entry *e,
@@ -112,22 +82,9 @@ static void *submitter(void *arg)
 			       __atomic_load_n(&sl->done, __ATOMIC_ACQUIRE) !=
 			       q - WINDOW + 1)
 				sched_yield();
-			switch (kind(q)) {
-			case 0:
-			case 1:
-				sl->word = 0;
-				e[i] = td_entry(corr, SYS_pread64, (__u64)data_fd,
-						(uintptr_t)&sl->word, 8,
-						off_of(s->id, q));
-				break;
-			case 2:
-				e[i] = td_entry(corr, SYS_getppid, 0, 0, 0, 0);
-				break;
-			default:
-				e[i] = td_entry(corr, SYS_lseek, (__u64)s->fd,
-						off_of(s->id, q), SEEK_SET, 0);
-				break;
-			}
+			sl->word = 0;
+			e[i] = td_mix_entry(corr, s->id, q, data_fd, &sl->word,
+					    s->fd);
 		}
 		if (submit_all(s->d, e, b))
 			return NULL;
@@ -142,7 +99,6 @@ static int check(const struct ksvc_completion *c)
 	uint64_t q = c->corr_id & ((1ull << 40) - 1);
 	struct sub *s;
 	struct slot *sl;
-	__s64 want;
 
 	if (id < 0 || id >= NTHREADS || q >= subs[id].n) {
 		snprintf(why, sizeof(why), "unknown corr_id %#llx",
@@ -157,34 +113,12 @@ static int check(const struct ksvc_completion *c)
 		return 0;
 	}
 	s->seen[q / 8] |= (unsigned char)(1u << (q % 8));
-	switch (kind(q)) {
-	case 0:
-	case 1:
-		if (c->result != 8 || c->flags != KSVC_COMP_TIER1 ||
-		    sl->word != word_at(off_of(id, q))) {
-			snprintf(why, sizeof(why), "pread %d/%llu: %lld flags %#x "
-				 "word %#llx", id, (unsigned long long)q,
-				 (long long)c->result, c->flags,
-				 (unsigned long long)sl->word);
-			return 0;
-		}
-		break;
-	case 2:
-		want = ppid;
-		if (c->result != want || c->flags != KSVC_COMP_TIER2) {
-			snprintf(why, sizeof(why), "getppid %d/%llu: %lld",
-				 id, (unsigned long long)q, (long long)c->result);
-			return 0;
-		}
-		break;
-	default:
-		want = (__s64)off_of(id, q);
-		if (c->result != want || c->flags != KSVC_COMP_TIER2) {
-			snprintf(why, sizeof(why), "lseek %d/%llu: %lld", id,
-				 (unsigned long long)q, (long long)c->result);
-			return 0;
-		}
-		break;
+	if (!td_mix_ok(c, id, q, sl->word, ppid)) {
+		snprintf(why, sizeof(why), "op %d/%llu (kind %d): %lld flags "
+			 "%#x word %#llx", id, (unsigned long long)q,
+			 td_mix_kind(q), (long long)c->result, c->flags,
+			 (unsigned long long)sl->word);
+		return 0;
 	}
 	__atomic_store_n(&sl->done, q + 1, __ATOMIC_RELEASE);
 	return 1;
@@ -321,7 +255,7 @@ static __s64 prep_link(struct csub *s, struct ksvc_entry *e, uint64_t q,
 {
 	__u64 corr = ((__u64)s->id << 40) | q;
 	int bad_fd = td_rnd(rnd) % 4 == 0;
-	__u64 off = off_of(s->id, q);
+	__u64 off = td_mix_off(s->id, q);
 
 	switch (td_rnd(rnd) % 3) {
 	case 0:
@@ -402,7 +336,7 @@ static int check_chain(const struct ksvc_completion *c)
 	}
 	s->seen[q / 8] |= (unsigned char)(1u << (q % 8));
 	if (c->result != s->want[q] ||
-	    (c->result == 8 && s->word[q] != word_at(off_of(id, q)))) {
+	    (c->result == 8 && s->word[q] != td_mix_word(td_mix_off(id, q)))) {
 		snprintf(why, sizeof(why), "thread %d entry %llu: %lld, want "
 			 "%lld (word %#llx)", id, (unsigned long long)q,
 			 (long long)c->result, (long long)s->want[q],
@@ -492,18 +426,17 @@ static void *call_thread(void *arg)
 		long nr;
 		int r;
 
-		switch (kind(q)) {
-		case 0:
-		case 1:
+		switch (td_mix_kind(q)) {
+		case TD_MIX_PREAD:
 			nr = SYS_pread64;
 			a[0] = (__u64)data_fd;
 			a[1] = (uintptr_t)&word;
 			a[2] = 8;
-			a[3] = off_of(c->id, q);
+			a[3] = td_mix_off(c->id, q);
 			want = 8;
 			wantf = KSVC_COMP_TIER1;
 			break;
-		case 2:
+		case TD_MIX_PPID:
 			nr = SYS_getppid;	/* Tier 0: no ring */
 			want = ppid;
 			wantf = 0;
@@ -511,7 +444,7 @@ static void *call_thread(void *arg)
 		default:
 			nr = SYS_lseek;
 			a[0] = (__u64)fd;
-			a[1] = off_of(c->id, q);
+			a[1] = td_mix_off(c->id, q);
 			a[2] = SEEK_SET;
 			want = (__s64)a[1];
 			wantf = KSVC_COMP_TIER2;
@@ -519,7 +452,7 @@ static void *call_thread(void *arg)
 		}
 		r = ksvc_dispatch_call(c->d, nr, a, &res, &cf);
 		if (r || res != want || cf != wantf ||
-		    (nr == SYS_pread64 && word != word_at(a[3]))) {
+		    (nr == SYS_pread64 && word != td_mix_word(a[3]))) {
 			snprintf(c->why, sizeof(c->why),
 				 "thread %d call %llu (nr %ld): %d %lld %#x",
 				 c->id, (unsigned long long)q, nr, r,
@@ -574,7 +507,7 @@ int main(int argc, char **argv)
 	tap_plan(8);
 	td_say_where();
 	ppid = getppid();
-	make_file();
+	data_fd = td_mix_file();
 	n = td_count(1000000, 1000);
 	m = td_count(100000, 1000);
 	c = td_count(250000, 1000);

@@ -7,12 +7,11 @@
  *     (KSVC_TEST_SCALE divides that) while 4 others take the completions:
  *     two with ksvc_dispatch_reap() in a loop, two with
  *     ksvc_dispatch_wait() with a random @min of 1 to 8 and a short
- *     time-out.  Operations are pread64 of 8 bytes from a file whose
- *     every 8-byte word holds its own offset (Tier 1; the word read is
- *     checked), getppid (Tier 2 inline) and lseek(SEEK_SET) (Tier 2 pool;
- *     returns the offset asked for).  Every operation must be taken
- *     exactly once, with its own result, and no wait may return fewer
- *     than its @min.  Reapers that do not exclude each other properly
+ *     time-out.  The operations are test_dispatch.h's mix (td_mix_*():
+ *     pread64, getppid and lseek, in Tier 1, inline and on the pool,
+ *     every result known in advance, the bytes read checked).  Every
+ *     operation must be taken exactly once, with its own result, and no
+ *     wait may return fewer than its @min.  Reapers that do not exclude each other properly
  *     take a completion twice, lose one, or return a stale slot.  Both
  *     with the dispatcher thread and with the caller driving.
  *  2. A reap while another thread sleeps in ksvc_dispatch_wait() (@min
@@ -32,7 +31,6 @@
 
 #define NSUB		4
 #define NREAP		4
-#define FILE_WORDS	8192		/* 64 KiB */
 
 static int data_fd;
 static pid_t ppid;
@@ -50,21 +48,6 @@ struct rsub {
 static struct rsub subs[NSUB];
 static uint64_t total, want, bad, short_waits, reaps, waits;
 static char why[256];
-
-static __u64 word_at(__u64 off)
-{
-	return off * 0x9e3779b97f4a7c15ull;
-}
-
-static int kind(uint64_t seq)
-{
-	return (int)((seq * 7 + (seq >> 3)) % 3);	/* pread, ppid, lseek */
-}
-
-static __u64 off_of(int id, uint64_t seq)
-{
-	return ((seq * 131 + (uint64_t)id * 977) % FILE_WORDS) * 8;
-}
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fail(const char *fmt, ...)
@@ -90,25 +73,10 @@ static void *submitter(void *arg)
 
 		if (b > s->n - seq)
 			b = (unsigned)(s->n - seq);
-		for (i = 0; i < b; i++) {
-			uint64_t q = seq + i;
-			__u64 corr = ((__u64)s->id << 40) | q;
-
-			switch (kind(q)) {
-			case 0:
-				e[i] = td_entry(corr, SYS_pread64, (__u64)data_fd,
-						(uintptr_t)&s->word[q], 8,
-						off_of(s->id, q));
-				break;
-			case 1:
-				e[i] = td_entry(corr, SYS_getppid, 0, 0, 0, 0);
-				break;
-			default:
-				e[i] = td_entry(corr, SYS_lseek, (__u64)s->fd,
-						off_of(s->id, q), SEEK_SET, 0);
-				break;
-			}
-		}
+		for (i = 0; i < b; i++)
+			e[i] = td_mix_entry(((__u64)s->id << 40) | (seq + i),
+					    s->id, seq + i, data_fd,
+					    &s->word[seq + i], s->fd);
 		ret = ksvc_dispatch_submit(s->d, e, b, KSVC_SUBMIT_WAIT);
 		if (ret != (int)b) {
 			fail("thread %d: submit of %u: %d", s->id, b, ret);
@@ -125,7 +93,6 @@ static int check(const struct ksvc_completion *c)
 	unsigned int id = (unsigned int)(c->corr_id >> 40);
 	uint64_t q = c->corr_id & ((1ull << 40) - 1);
 	struct rsub *s;
-	__s64 w;
 
 	if (id >= NSUB || q >= subs[id].n) {
 		fail("unknown corr_id %#llx", (unsigned long long)c->corr_id);
@@ -137,24 +104,9 @@ static int check(const struct ksvc_completion *c)
 		     (unsigned long long)q, (long long)c->result);
 		return 0;
 	}
-	switch (kind(q)) {
-	case 0:
-		if (c->result != 8 || c->flags != KSVC_COMP_TIER1 ||
-		    s->word[q] != word_at(off_of((int)id, q))) {
-			fail("pread %u/%llu: %lld", id, (unsigned long long)q,
-			     (long long)c->result);
-			return 0;
-		}
-		return 1;
-	case 1:
-		w = ppid;
-		break;
-	default:
-		w = (__s64)off_of((int)id, q);
-		break;
-	}
-	if (c->result != w || c->flags != KSVC_COMP_TIER2) {
-		fail("call %u/%llu: %lld flags %#x", id, (unsigned long long)q,
+	if (!td_mix_ok(c, (int)id, q, s->word[q], ppid)) {
+		fail("op %u/%llu (kind %d): %lld flags %#x", id,
+		     (unsigned long long)q, td_mix_kind(q),
 		     (long long)c->result, c->flags);
 		return 0;
 	}
@@ -373,7 +325,6 @@ static void reap_beside_sleeper(int mode, int second_waits)
 
 int main(int argc, char **argv)
 {
-	__u64 w[FILE_WORDS];
 	uint64_t n;
 	unsigned int i;
 
@@ -381,13 +332,7 @@ int main(int argc, char **argv)
 	tap_plan(12);
 	td_say_where();
 	ppid = getppid();
-	data_fd = memfd_create("ksvc-reapers", MFD_CLOEXEC);
-	if (data_fd < 0)
-		tap_bail("memfd_create: %s", strerror(errno));
-	for (i = 0; i < FILE_WORDS; i++)
-		w[i] = word_at((__u64)i * 8);
-	if (write(data_fd, w, sizeof(w)) != (ssize_t)sizeof(w))
-		tap_bail("write: %s", strerror(errno));
+	data_fd = td_mix_file();
 	n = td_count(200000, 2000);
 	many_reapers(0, n);
 	many_reapers(1, n);
