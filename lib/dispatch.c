@@ -2330,6 +2330,20 @@ int ksvc_dispatch_submit(struct ksvc_dispatcher *d,
 /* Reaping and waiting                                               */
 /* ---------------------------------------------------------------- */
 
+static void after_pop(struct ksvc_dispatcher *d)
+{
+	/*
+	 * Room appeared: a driver that stopped taking for want of it may go
+	 * on.  The driver stores cq_stalled, fences, then reads the head
+	 * (dsleep_wait()), so this side fences between its move of the
+	 * head and its look at cq_stalled, or each could miss the other's
+	 * store.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&d->cq_stalled, __ATOMIC_SEQ_CST) == 1)
+		ksvc__doorbell(d, 1);
+}
+
 /*
  * One completion out of its slot.  The copy may race with a producer
  * that reuses the slot once another reaper has taken it; such a copy is
@@ -2355,7 +2369,7 @@ static void copy_comp(struct ksvc_completion *dst,
  * succeeds took whole completions, each exactly once.  A reaper that
  * lost the race to another drops its copy and starts again from the new
  * head; and the count against @min is made on the slots it claims, so a
- * wait never returns fewer than its @min.
+ * wait never returns fewer than its @min.  Then after_pop().
  */
 static unsigned int pop_min(struct ksvc_dispatcher *d,
 			    struct ksvc_completion *out, unsigned int max,
@@ -2389,41 +2403,23 @@ static unsigned int pop_min(struct ksvc_dispatcher *d,
 		/* on failure @head is reloaded with the current head */
 		if (__atomic_compare_exchange_n(hp, &head, head + n, 0,
 						__ATOMIC_SEQ_CST,
-						__ATOMIC_ACQUIRE))
+						__ATOMIC_ACQUIRE)) {
+			after_pop(d);
 			return n;
+		}
 	}
-}
-
-static void after_pop(struct ksvc_dispatcher *d, unsigned int n)
-{
-	if (!n)
-		return;
-	/*
-	 * Room appeared: a driver that stopped taking for want of it may go
-	 * on.  The driver stores cq_stalled, fences, then reads the head
-	 * (dsleep_wait()), so this side fences between its move of the
-	 * head and its look at cq_stalled, or each could miss the other's
-	 * store.
-	 */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&d->cq_stalled, __ATOMIC_SEQ_CST) == 1)
-		ksvc__doorbell(d, 1);
 }
 
 int ksvc_dispatch_reap(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 		       unsigned int max)
 {
-	unsigned int n;
-
 	if (!d || (!out && max))
 		return -EINVAL;
 	if (foreign(d))
 		return -EACCES;
 	if (!max)
 		return 0;
-	n = pop_min(d, out, max, 1);
-	after_pop(d, n);
-	return (int)n;
+	return (int)pop_min(d, out, max, 1);
 }
 
 /* Sleep until the completion ring changes, the time is up, or a signal. */
@@ -2524,10 +2520,8 @@ static int wait_thread_mode(struct ksvc_dispatcher *d,
 	int err;
 
 	n = pop_min(d, out, max, min);
-	if (n) {
-		after_pop(d, n);
+	if (n)
 		return (int)n;
-	}
 	err = lock_until(&d->wait_lock, deadline, timeout_ms);
 	if (err)
 		return err;
@@ -2538,7 +2532,6 @@ static int wait_thread_mode(struct ksvc_dispatcher *d,
 		if (n) {
 			pthread_mutex_unlock(&d->wait_lock);
 			ksvc__idle(d->on_cpu, &ks);
-			after_pop(d, n);
 			return (int)n;
 		}
 		if (__atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST)) {
@@ -2584,12 +2577,9 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 		 * what is ready for this one is taken at once; otherwise
 		 * wait for the turn to drive.
 		 */
-		unsigned int n = pop_min(d, out, max, min);
-
-		if (n) {
-			after_pop(d, n);
-			return (int)n;
-		}
+		err = (int)pop_min(d, out, max, min);
+		if (err)
+			return err;
 		err = lock_until(&d->drive_lock, deadline, timeout_ms);
 		if (err)
 			return err;
@@ -2604,10 +2594,8 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 		if (ksvc_ring_ready(d->cq) >= min) {
 			ksvc__test_gap(d, 8);
 			err = (int)pop_min(d, out, max, min);
-			if (err) {
-				after_pop(d, (unsigned int)err);
+			if (err)
 				break;
-			}
 			/* another thread reaped them: wait on */
 		}
 		if (__atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST)) {
@@ -2635,7 +2623,6 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 			 * completions are there. */
 			pass(d);
 			err = (int)pop_min(d, out, max, min);
-			after_pop(d, (unsigned int)err);
 			if (!err)
 				err = -EINTR;
 			break;
