@@ -2369,7 +2369,11 @@ static void copy_comp(struct ksvc_completion *dst,
  * succeeds took whole completions, each exactly once.  A reaper that
  * lost the race to another drops its copy and starts again from the new
  * head; and the count against @min is made on the slots it claims, so a
- * wait never returns fewer than its @min.  Then after_pop().
+ * wait never returns fewer than its @min.  (A stale copy could pass only
+ * if other reapers moved the 32-bit head on by exactly 2^32 between this
+ * one's read and its claim: billions of completions while it stood
+ * still, as for any ring with free-running 32-bit indices.)  Then
+ * after_pop().
  */
 static unsigned int pop_min(struct ksvc_dispatcher *d,
 			    struct ksvc_completion *out, unsigned int max,
