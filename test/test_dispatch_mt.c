@@ -8,17 +8,16 @@
  * of 1..16, test_dispatch.h's mix (td_mix_*()): pread64 of 8 bytes from
  * a file whose every 8-byte word holds its own offset (Tier 1; the bytes
  * read are checked), getppid (Tier 2 inline) and lseek(SEEK_SET) (Tier 2
- * pool; returns the offset asked for).  One reaper thread takes every completion, decodes the
- * submitter and sequence number from corr_id, checks the result and that
- * it has not seen that operation before, and frees its slot.  At the
+ * pool; returns the offset asked for).  One reaper thread takes every
+ * completion, decodes the submitter and sequence number from corr_id,
+ * checks the result and that it has not seen that operation before, and
+ * frees its slot.  At the
  * end every operation must have been seen exactly once.
  *
  * Then the blocking call from 8 threads at once (100000 calls each,
  * scaled), each result checked.  Then KSVC_ENTRY_LINKED chains from 8
  * threads at once (250000 entries each, scaled): see run_chains().
  */
-#include <sys/mman.h>
-
 #include "test_dispatch.h"
 
 #define NTHREADS	8

@@ -11,9 +11,10 @@
  *     pread64, getppid and lseek, in Tier 1, inline and on the pool,
  *     every result known in advance, the bytes read checked).  Every
  *     operation must be taken exactly once, with its own result, and no
- *     wait may return fewer than its @min.  Reapers that do not exclude each other properly
- *     take a completion twice, lose one, or return a stale slot.  Both
- *     with the dispatcher thread and with the caller driving.
+ *     wait may return fewer than its @min.  Reapers that do not exclude
+ *     each other properly take a completion twice, lose one, or return a
+ *     stale slot.  Both with the dispatcher thread and with the caller
+ *     driving.
  *  2. A reap while another thread sleeps in ksvc_dispatch_wait() (@min
  *     2, time-out 5 s) with one completion ready: the reap takes it at
  *     once (within 1 s; a reap that waited for the sleeper would take
@@ -25,7 +26,6 @@
  *     waiting for its turn to sleep, or to drive.
  */
 #include <stdarg.h>
-#include <sys/mman.h>
 
 #include "test_dispatch.h"
 
