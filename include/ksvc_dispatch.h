@@ -73,8 +73,8 @@
  * blocks the others).  Any number may reap at once too, without a
  * lock: each claims the completions it took with one compare-and-swap
  * on the completion ring's head, so each completion goes to exactly one
- * of them.  Threads that sleep in ksvc_dispatch_wait() do so one at a
- * time; ksvc_dispatch_reap() never waits for them.
+ * of them.  Any number may wait in ksvc_dispatch_wait() at once, each
+ * for its own @min, and ksvc_dispatch_reap() never waits for them.
  *
  * Sleeping.  An idle dispatcher spins for a short, bounded time, then
  * sets KSVC_RING_NEED_WAKEUP in the submit ring header and sleeps; a
@@ -85,7 +85,10 @@
  * header and sleeps on the instance's eventfd; the dispatcher signals the
  * eventfd (KSVC_IOC_NOTIFY with the module, write(2) in anonymous mode)
  * only then.  Without an eventfd, waiters sleep on a private futex on the
- * completion ring's tail word.
+ * completion ring's tail word; so do the others while one thread sleeps
+ * on the eventfd (its count wakes one reader), and, with the caller
+ * driving, the waiters beside the driving one.  The flag stays set while
+ * any of them sleeps.
  *
  * Stopping.  ksvc_dispatch_stop() completes or cancels (-ECANCELED) every
  * operation in flight: io_uring requests are cancelled through io_uring;
@@ -535,12 +538,13 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d,
  * @timeout_ms: -1 waits for ever, 0 does not wait.
  *
  * With KSVC_DISPATCH_CALLER_DRIVES this is where the dispatcher runs.
- * Waiters take turns: one at a time sleeps (with a dispatcher thread)
- * or drives (with the caller driving).  A waiter that finds its @min
- * ready takes them at once, without its turn; otherwise it waits for its
- * turn, within @timeout_ms, and completions that come meanwhile go to
- * the thread whose turn it is once its own @min is ready: threads that
- * wait at the same time should use the same @min (or reap).
+ * Any number of threads may wait at once, each for its own @min: each
+ * returns as soon as its @min is ready, whatever the others wait for
+ * (with the caller driving, one of them drives and the others sleep
+ * beside it until a completion comes or the driver leaves, when one of
+ * them takes over).  A completion goes to the first waiter or reaper
+ * that claims it: a waiter with a small @min may take completions that
+ * one with a larger @min was counting on.
  * @min 0 does not wait: it takes what is ready, after one pass of a
  * caller-driven dispatcher (none if another thread is driving), so that
  * a polling loop moves it; @timeout_ms is then not used.
@@ -647,7 +651,8 @@ struct ksvc_dispatch_stats {
 	__u64 direct;		/* results handed to ksvc_dispatch_call() */
 	__u64 sleeps;		/* times the dispatcher went to sleep */
 	__u64 wakeups_sent;	/* dispatcher wake-ups by producers */
-	__u64 notifies;		/* eventfd signals sent to the application */
+	__u64 notifies;		/* wake-ups sent to sleeping waiters (an
+				 * eventfd signal, a futex wake, or both) */
 	__u64 cq_full_stalls;	/* times the dispatcher stopped taking
 				 * entries because the completion ring had
 				 * no room for their answers */

@@ -19,8 +19,8 @@
  *                the driver through done_stack and ring the doorbell.
  *   reapers      application threads: take completions with a
  *                compare-and-swap on the completion ring's head, no
- *                lock (pop_min()); thread-mode waiters sleep one at a
- *                time, under wait_lock.
+ *                lock (pop_min()); waiters sleep side by side, each for
+ *                its own @min (app_sleep()).
  *
  * Never dropping a completion: the driver takes an entry only when a
  * completion slot is guaranteed for it: taken-but-unposted ops (owed) plus
@@ -122,28 +122,12 @@ static __u64 deadline_of(int timeout_ms)
 	return ksvc__now_ns() + (__u64)timeout_ms * 1000000ull;
 }
 
-/* For pthread_mutex_clocklock. */
+/* For futex_waitv(2)'s absolute time-out. */
 static struct timespec abs_mono(__u64 ns)
 {
 	struct timespec ts = { (time_t)(ns / 1000000000ull),
 			       (long)(ns % 1000000000ull) };
 	return ts;
-}
-
-static int lock_until(pthread_mutex_t *m, __u64 deadline, int timeout_ms)
-{
-	struct timespec ts;
-	int err;
-
-	if (timeout_ms == 0) {
-		err = pthread_mutex_trylock(m);
-		return err == EBUSY ? -ETIMEDOUT : -err;
-	}
-	if (!deadline)
-		return -pthread_mutex_lock(m);
-	ts = abs_mono(deadline);
-	err = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
-	return err == ETIMEDOUT ? -ETIMEDOUT : -err;
 }
 
 /* ---------------------------------------------------------------- */
@@ -406,31 +390,39 @@ static void mprod_close(struct mprod *m)
 /* ---------------------------------------------------------------- */
 
 /*
- * Wake an application thread sleeping for completions.  With an eventfd,
- * once per sleep: the eventfd's count stays until the sleeper reads it,
- * so even a signal sent before its ppoll() wakes it.  Without one the
- * sleeper waits on a futex (the completion tail), where a wake sent
- * before the wait is queued is lost: if this poster was preempted between
- * publishing and testing the flag, the application may have seen its
- * completions, gone back to sleep on that very tail, and then this wake
- * would claim the new sleep and reach nobody, and every later poster
- * would stay quiet.  So on the futex every poster that sees the flag
- * wakes (the flag is cleared as soon as the sleeper runs).
+ * Wake the application threads sleeping for completions (app_sleep()).
+ * The one asleep on the eventfd, once per sleep: the eventfd's count
+ * stays until the sleeper reads it, so even a signal sent before its
+ * ppoll() wakes it.  The others wait on a futex (the completion tail),
+ * where a wake sent before the wait is queued is lost: if this poster
+ * was preempted between publishing and testing the flag, a sleeper may
+ * have seen its completions, gone back to sleep on that very tail, and
+ * then this wake would claim the new sleep and reach nobody, and every
+ * later poster would stay quiet.  So every poster that sees the flag
+ * and a sleeper on the futex wakes them all (the flag stays set only
+ * while somebody sleeps).
  */
 static void notify_app(struct ksvc_dispatcher *d, int force)
 {
+	int sent = 0;
 	__u32 s;
 
 	if (!force && !ksvc_ring_needs_wakeup(d->cq))
 		return;
 	s = __atomic_load_n(&d->sleep_seq, __ATOMIC_SEQ_CST);
-	if (!force && d->k->eventfd >= 0 &&
-	    __atomic_exchange_n(&d->notified_seq, s, __ATOMIC_SEQ_CST) == s)
-		return;
-	if (d->k->eventfd >= 0)
+	if (d->k->eventfd >= 0 &&
+	    (force || __atomic_exchange_n(&d->notified_seq, s,
+					  __ATOMIC_SEQ_CST) != s)) {
 		ksvc_notify(d->k);
-	futex_wake(&d->cq->hdr->tail, INT_MAX);
-	A_ADDR(&d->c_notifies, 1);
+		sent = 1;
+	}
+	if (force ||
+	    __atomic_load_n(&d->cq_futex_sleepers, __ATOMIC_SEQ_CST)) {
+		futex_wake(&d->cq->hdr->tail, INT_MAX);
+		sent = 1;
+	}
+	if (sent)
+		A_ADDR(&d->c_notifies, 1);
 }
 
 /* Publish the driver's pending completions. */
@@ -1960,7 +1952,8 @@ static void *dispatcher_main(void *arg)
 static void free_all(struct ksvc_dispatcher *d, int child)
 {
 	if (!child) {
-		pthread_mutex_destroy(&d->wait_lock);
+		pthread_mutex_destroy(&d->efd_lock);
+		pthread_mutex_destroy(&d->cq_sleep_lock);
 		pthread_mutex_destroy(&d->drive_lock);
 		pthread_mutex_destroy(&d->pool_lock);
 		pthread_mutex_destroy(&d->sync_lock);
@@ -2056,7 +2049,8 @@ int ksvc_dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
 	d->cancel_signal = def.cancel_signal ? def.cancel_signal
 					     : SIGRTMIN + 6;
 	memcpy(d->mask_ops, def.test_mask_ops, sizeof(d->mask_ops));
-	pthread_mutex_init(&d->wait_lock, NULL);
+	pthread_mutex_init(&d->efd_lock, NULL);
+	pthread_mutex_init(&d->cq_sleep_lock, NULL);
 	pthread_mutex_init(&d->drive_lock, NULL);
 	pthread_mutex_init(&d->pool_lock, NULL);
 	pthread_mutex_init(&d->sync_lock, NULL);
@@ -2426,93 +2420,141 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 	return (int)pop_min(d, out, max, 1);
 }
 
-/* Sleep until the completion ring changes, the time is up, or a signal. */
+/*
+ * The completion ring's KSVC_RING_NEED_WAKEUP says that application
+ * threads sleep, or are about to, and posters must wake them
+ * (notify_app()).  Several may sleep at once, each for its own @min, so
+ * the flag is set while their count is not 0, both changed under
+ * cq_sleep_lock: the last sleeper out must not clear it under one that
+ * has just set it (a poster that looked between the two would stay
+ * quiet, and the new sleeper sleep on).  The fence orders the flag
+ * before the sleeper's look at the tail; posters publish the tail, fence
+ * and look at the flag, so one of the two sees the other.
+ */
+static void cq_sleep_begin(struct ksvc_dispatcher *d)
+{
+	pthread_mutex_lock(&d->cq_sleep_lock);
+	if (!d->cq_sleepers++)
+		__atomic_fetch_or(&d->cq->hdr->flags, KSVC_RING_NEED_WAKEUP,
+				  __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&d->cq_sleep_lock);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static void cq_sleep_end(struct ksvc_dispatcher *d)
+{
+	pthread_mutex_lock(&d->cq_sleep_lock);
+	if (!--d->cq_sleepers) {
+		ksvc__test_gap(d, 9);
+		__atomic_fetch_and(&d->cq->hdr->flags, ~KSVC_RING_NEED_WAKEUP,
+				   __ATOMIC_SEQ_CST);
+	}
+	pthread_mutex_unlock(&d->cq_sleep_lock);
+}
+
 /* How often a sleeper on an eventfd the program also reads looks. */
 #define APP_POLL_SLICE_NS	(10ull * 1000 * 1000)
 
-static int app_sleep(struct ksvc_dispatcher *d, unsigned int min,
-		     __u64 deadline)
+/* Sleep on the instance's eventfd until it is signalled; 0 or -EINTR. */
+static int efd_sleep(struct ksvc_dispatcher *d, __u64 deadline)
 {
+	struct pollfd pfd = { d->k->eventfd, POLLIN, 0 };
+	struct timespec ts, *tsp = NULL;
+	__u64 limit = deadline;
+	int r;
+
+	/*
+	 * The program may read a given eventfd itself and take the count
+	 * meant for this sleep; posters signal once per sleep (see
+	 * notify_app()), so nothing would wake it again.  Look at the ring
+	 * every APP_POLL_SLICE_NS instead: the sleep that follows is a new
+	 * one, and is signalled again.
+	 */
+	if (!d->k->owns_eventfd) {
+		__u64 slice = ksvc__now_ns() + APP_POLL_SLICE_NS;
+
+		if (!limit || limit > slice)
+			limit = slice;
+	}
+	if (limit) {
+		__u64 now = ksvc__now_ns();
+		__u64 left = limit > now ? limit - now : 0;
+
+		ts.tv_sec = (time_t)(left / 1000000000ull);
+		ts.tv_nsec = (long)(left % 1000000000ull);
+		tsp = &ts;
+	}
+	r = ppoll(&pfd, 1, tsp, NULL);
+	if (r < 0 && errno == EINTR)
+		return -EINTR;
+	if (r > 0 && (pfd.revents & POLLIN)) {
+		__u64 v;
+		struct iovec iov = { &v, sizeof(v) };
+
+		/*
+		 * The program may read a given eventfd too, and it may be
+		 * blocking: if someone took the count since ppoll(), a plain
+		 * read() would block here.  RWF_NOWAIT never blocks; a
+		 * kernel whose eventfds refuse it gets the plain read().
+		 */
+		if (preadv2(d->k->eventfd, &iov, 1, -1, RWF_NOWAIT) < 0 &&
+		    errno == EOPNOTSUPP &&
+		    read(d->k->eventfd, &v, sizeof(v)) < 0) {
+			/* someone else took it: fine */
+		}
+	}
+	return 0;
+}
+
+/*
+ * Sleep until the completion ring may hold @min, *@word != @val (the
+ * stopped word with a dispatcher thread, the driving generation with
+ * the caller driving), the time is up, or a signal: 0 or -EINTR.
+ *
+ * Any number of threads sleep at once.  With a dispatcher thread, one
+ * of them (whoever holds efd_lock) sleeps on the instance's eventfd, as
+ * the ABI says; the eventfd's count goes to one reader, so the others
+ * sleep on the completion tail's futex, which every poster that sees the
+ * flag wakes, all its sleepers at once.  The futex wait compares the
+ * tail with the value read after the flag was set, so a post that comes
+ * before the wait is queued is never missed.
+ */
+static int app_sleep(struct ksvc_dispatcher *d, unsigned int min,
+		     __u64 deadline, __u32 *word, __u32 val)
+{
+	int efd = word == &d->stopped && d->k->eventfd >= 0 &&
+		  !pthread_mutex_trylock(&d->efd_lock);
 	__u32 tail;
 	int ret = 0;
 
-	__atomic_add_fetch(&d->sleep_seq, 1, __ATOMIC_SEQ_CST);
-	__atomic_fetch_or(&d->cq->hdr->flags, KSVC_RING_NEED_WAKEUP,
-			  __ATOMIC_SEQ_CST);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	__atomic_add_fetch(efd ? &d->sleep_seq : &d->cq_futex_sleepers, 1,
+			   __ATOMIC_SEQ_CST);
+	cq_sleep_begin(d);
 	tail = __atomic_load_n(&d->cq->hdr->tail, __ATOMIC_SEQ_CST);
 	if (ksvc_ring_ready(d->cq) >= min ||
-	    __atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST))
+	    __atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST) ||
+	    __atomic_load_n(word, __ATOMIC_SEQ_CST) != val)
 		goto out;
-	if (d->k->eventfd >= 0) {
-		struct pollfd pfd = { d->k->eventfd, POLLIN, 0 };
-		struct timespec ts, *tsp = NULL;
-		__u64 limit = deadline;
-		int r;
-
-		/*
-		 * The program may read a given eventfd itself and take the
-		 * count meant for this sleep; posters signal once per sleep
-		 * (see notify_app()), so nothing would wake it again.  Look
-		 * at the ring every APP_POLL_SLICE_NS instead: the sleep
-		 * that follows is a new one, and is signalled again.
-		 */
-		if (!d->k->owns_eventfd) {
-			__u64 slice = ksvc__now_ns() + APP_POLL_SLICE_NS;
-
-			if (!limit || limit > slice)
-				limit = slice;
-		}
-		if (limit) {
-			__u64 now = ksvc__now_ns();
-			__u64 left = limit > now ? limit - now : 0;
-
-			ts.tv_sec = (time_t)(left / 1000000000ull);
-			ts.tv_nsec = (long)(left % 1000000000ull);
-			tsp = &ts;
-		}
-		r = ppoll(&pfd, 1, tsp, NULL);
-		if (r < 0 && errno == EINTR) {
-			ret = -EINTR;
-		} else if (r > 0 && (pfd.revents & POLLIN)) {
-			__u64 v;
-			struct iovec iov = { &v, sizeof(v) };
-
-			/*
-			 * The program may read a given eventfd too, and it
-			 * may be blocking: if someone took the count since
-			 * ppoll(), a plain read() would block here, with
-			 * wait_lock held.  RWF_NOWAIT never blocks; a kernel
-			 * whose eventfds refuse it gets the plain read().
-			 */
-			if (preadv2(d->k->eventfd, &iov, 1, -1, RWF_NOWAIT) < 0 &&
-			    errno == EOPNOTSUPP &&
-			    read(d->k->eventfd, &v, sizeof(v)) < 0) {
-				/* someone else took it: fine */
-			}
-		}
-	} else {
-		/*
-		 * And on the stopped word: the stop's wake changes no tail,
-		 * so a wait on the tail alone, queued just after it, would
-		 * never end.
-		 */
-		ret = futex_wait2(&d->cq->hdr->tail, tail, &d->stopped, 0,
+	if (efd)
+		ret = efd_sleep(d, deadline);
+	else
+		ret = futex_wait2(&d->cq->hdr->tail, tail, word, val,
 				  deadline);
-	}
 out:
-	__atomic_fetch_and(&d->cq->hdr->flags, ~KSVC_RING_NEED_WAKEUP,
-			   __ATOMIC_SEQ_CST);
+	cq_sleep_end(d);
+	if (efd)
+		pthread_mutex_unlock(&d->efd_lock);
+	else
+		__atomic_sub_fetch(&d->cq_futex_sleepers, 1, __ATOMIC_SEQ_CST);
 	return ret;
 }
 
 /*
  * Thread mode: completions come from other threads; the waiter spins,
- * then sleeps.  Waiters hold wait_lock from the spin to the end of the
- * sleep, one at a time: the sleep is announced with the ring's one
- * KSVC_RING_NEED_WAKEUP flag, which a second sleeper would clear under
- * the first.  Reapers take no lock (pop_min()), and a waiter whose @min
- * is already ready takes them without the lock either.
+ * then sleeps, as long as it takes for its own @min.  Waiters take no
+ * lock and do not wait for each other (app_sleep()).  The stopped word
+ * is read before the last look at the ring: the dispatcher posts what
+ * it cancels before it says it stopped.
  */
 static int wait_thread_mode(struct ksvc_dispatcher *d,
 			    struct ksvc_completion *out, unsigned int max,
@@ -2523,22 +2565,16 @@ static int wait_thread_mode(struct ksvc_dispatcher *d,
 	unsigned int n;
 	int err;
 
-	n = pop_min(d, out, max, min);
-	if (n)
-		return (int)n;
-	err = lock_until(&d->wait_lock, deadline, timeout_ms);
-	if (err)
-		return err;
 	for (;;) {
+		int stopped = __atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST);
 		__u64 now;
 
 		n = pop_min(d, out, max, min);
 		if (n) {
-			pthread_mutex_unlock(&d->wait_lock);
-			ksvc__idle(d->on_cpu, &ks);
-			return (int)n;
+			err = (int)n;
+			break;
 		}
-		if (__atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST)) {
+		if (stopped) {
 			err = -ESHUTDOWN;
 			break;
 		}
@@ -2558,13 +2594,47 @@ static int wait_thread_mode(struct ksvc_dispatcher *d,
 			continue;
 		}
 		ksvc__idle(d->on_cpu, &ks);
-		err = app_sleep(d, min, deadline);
+		err = app_sleep(d, min, deadline, &d->stopped, 0);
 		if (err)
 			break;
 	}
-	pthread_mutex_unlock(&d->wait_lock);
 	ksvc__idle(d->on_cpu, &ks);
 	return err;
+}
+
+/*
+ * With the caller driving and another thread driving: take what is
+ * ready for this waiter, else sleep until a post (the driver posts
+ * every completion) or the driver lets go of the lock; -EAGAIN when it
+ * took the lock: the caller drives.
+ */
+static int wait_beside_driver(struct ksvc_dispatcher *d,
+			      struct ksvc_completion *out, unsigned int max,
+			      unsigned int min, int timeout_ms, __u64 deadline)
+{
+	for (;;) {
+		__u32 g = __atomic_load_n(&d->drv_gen, __ATOMIC_SEQ_CST);
+		int stopped = __atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST);
+		int err;
+
+		if (!pthread_mutex_trylock(&d->drive_lock))
+			return -EAGAIN;
+		err = (int)pop_min(d, out, max, min);
+		if (err)
+			return err;
+		if (stopped)
+			return -ESHUTDOWN;
+		if (timeout_ms == 0 ||
+		    (deadline && ksvc__now_ns() >= deadline))
+			return -ETIMEDOUT;
+		__atomic_add_fetch(&d->drv_gen_waiters, 1, __ATOMIC_SEQ_CST);
+		err = app_sleep(d, min, deadline, &d->drv_gen, g);
+		__atomic_sub_fetch(&d->drv_gen_waiters, 1, __ATOMIC_SEQ_CST);
+		if (err == -EINTR) {
+			err = (int)pop_min(d, out, max, min);
+			return err ? err : -EINTR;
+		}
+	}
 }
 
 static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
@@ -2578,14 +2648,12 @@ static int wait_driven(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 	if (pthread_mutex_trylock(&d->drive_lock)) {
 		/*
 		 * Another thread drives, maybe asleep until its own @min:
-		 * what is ready for this one is taken at once; otherwise
-		 * wait for the turn to drive.
+		 * this one takes what is ready for it, and sleeps for the
+		 * rest, until the other lets go of the lock.
 		 */
-		err = (int)pop_min(d, out, max, min);
-		if (err)
-			return err;
-		err = lock_until(&d->drive_lock, deadline, timeout_ms);
-		if (err)
+		err = wait_beside_driver(d, out, max, min, timeout_ms,
+					 deadline);
+		if (err != -EAGAIN)
 			return err;
 	}
 	ksvc__busy(d->on_cpu, &ks);

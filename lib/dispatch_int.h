@@ -159,7 +159,7 @@ struct kcpu {
 	__u32 busy;
 } __attribute__((aligned(64)));
 
-#define KSVC_TEST_GAPS	9		/* ksvc__pool_test_gap() */
+#define KSVC_TEST_GAPS	10		/* ksvc__pool_test_gap() */
 
 struct ksvc_dispatcher {
 	struct ksvc *k;
@@ -193,11 +193,14 @@ struct ksvc_dispatcher {
 	__u32 cq_stalled;		/* atomic: 1 waiting for the app to reap,
 					 * 2 waiting for an op to come back;
 					 * stored only when it changes */
-	__u32 sleep_seq, notified_seq;	/* atomics: app sleeps / notified */
+	__u32 sleep_seq, notified_seq;	/* atomics: eventfd sleeps / notified */
+	__u32 cq_futex_sleepers;	/* atomic: app threads on the cq futex */
 
 	/* Taken by application threads. */
-	pthread_mutex_t wait_lock	/* thread-mode waiters, one at a time */
+	pthread_mutex_t efd_lock	/* the one waiter asleep on the eventfd */
 		__attribute__((aligned(64)));
+	pthread_mutex_t cq_sleep_lock;	/* cq_sleepers and the cq's flag */
+	__u32 cq_sleepers;		/* waiters asleep or about to be */
 	pthread_mutex_t drive_lock;
 
 	/* Driving. */

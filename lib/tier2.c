@@ -159,9 +159,9 @@ static void kick_end(struct kworker *w)
 }
 
 /*
- * FOR TESTS (test/test_dispatch_cancel.c and test_dispatch_handoff.c
- * declare it): make a thread wait @us microseconds in one of the windows
- * where a race matters (@where):
+ * FOR TESTS (test/test_dispatch_cancel.c, test_dispatch_handoff.c and
+ * test_dispatch_reapers.c declare it): make a thread wait @us
+ * microseconds in one of the windows where a race matters (@where):
  * 0  a worker, before it publishes the call it took;
  * 1  a worker, after it looked for a cancel and before the call (a
  *    signal that comes then is taken there, as just before the call);
@@ -172,7 +172,9 @@ static void kick_end(struct kworker *w)
  * 6  the driver, after it queued calls, before it decides whom to wake;
  * 7  a worker, after it posted a result, before it hands the op back;
  * 8  a caller-driven ksvc_dispatch_wait() that saw enough completions,
- *    before it takes them (lib/dispatch.c).
+ *    before it takes them (lib/dispatch.c);
+ * 9  the last waiter to leave its sleep, between its count of sleepers
+ *    and its clear of the ring's flag (cq_sleep_end(), lib/dispatch.c).
  */
 void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
 			 unsigned int us);
