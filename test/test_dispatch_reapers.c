@@ -24,10 +24,46 @@
  *  3. The same with a ksvc_dispatch_wait() (@min 1) in place of the
  *     reap: a waiter that finds its @min ready takes it at once, without
  *     waiting for its turn to sleep, or to drive.
+ *  4. Waiters with different @min asleep at once: four threads wait
+ *     (@max 4, time-out 10 s) with @min 4, 3, 2 and 1, each asleep
+ *     before the next comes; then 1, 2, 3 and 4 getppid entries are
+ *     submitted in turn, and each post of k must go to the waiter with
+ *     @min k, within 1 s, while the others sleep on.  Waiters that slept
+ *     (or drove) one at a time would leave the one with @min 1 behind
+ *     the first, whose @min is not met.  With the dispatcher thread,
+ *     with and without an eventfd (one waiter sleeps on the eventfd, the
+ *     others on the completion tail's futex), and with the caller
+ *     driving (the first waiter drives, the others sleep beside it); and
+ *     with the caller driving in the other order, where each waiter that
+ *     leaves hands the driving on to one that sleeps.
+ *  5. No lost wake-up among sleepers that come and go: 4 threads wait in
+ *     a loop without spinning (one with @min 1, three with a random @min
+ *     of 1 to 3) while a producer submits 20000 rounds
+ *     (KSVC_TEST_SCALE divides that) of 1 to 8 getppid entries, pausing
+ *     now and then, and before each round waits (5 s at most) until the
+ *     last is all taken: the waiter with @min 1 must always be woken.  A
+ *     sleeper that cleared the ring's flag under another, or a post
+ *     that woke one kind of sleeper and not the other, leaves a round
+ *     untaken.  The three variants of 4 that start with @min 4.
+ *  6. A waiter that goes to sleep while the last sleeper leaves: the
+ *     one leaving is held 300 ms between its count of sleepers and its
+ *     clear of the ring's flag (ksvc__pool_test_gap() 9), and a new
+ *     waiter (@min 2: the one completion there is not enough) goes to
+ *     sleep meanwhile; once the first has left with its completion, two
+ *     entries are submitted, and the new waiter must take them within
+ *     1 s.  A count
+ *     kept apart from the flag would let the leaver clear the flag the
+ *     newcomer set, and no poster would wake the newcomer.  With the
+ *     dispatcher thread, and with the caller driving (both waiters then
+ *     sleep beside a driver that waits for 4).
  */
 #include <stdarg.h>
 
 #include "test_dispatch.h"
+
+/* lib/tier2.c: hold a window open for tests */
+void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
+			 unsigned int us);
 
 #define NSUB		4
 #define NREAP		4
@@ -323,13 +359,297 @@ static void reap_beside_sleeper(int mode, int second_waits)
 	ksvc_close(k);
 }
 
+struct msleeper {
+	struct ksvc_dispatcher *d;
+	pthread_t th;
+	unsigned int min;
+	int ret, done;		/* done: atomic */
+	struct ksvc_completion c[4];
+};
+
+static void *msleep_wait(void *arg)
+{
+	struct msleeper *s = arg;
+
+	s->ret = ksvc_dispatch_wait(s->d, s->c, 4, s->min, 10000);
+	__atomic_store_n(&s->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static const char *const mixed_names[4] = {
+	"thread", "thread, no eventfd", "driven", "driven, @min 1 first"
+};
+
+static void mixed_mins(int variant)
+{
+	struct ksvc *k = variant == 1 ?
+		td_open_with(16, 16, KSVC_OPEN_EVENTFD_GIVEN, -1) :
+		td_open(16, 16);
+	struct ksvc_dispatch_params p;
+	struct msleeper s[4];
+	__u64 first = 1;
+	char what[160] = "";
+	unsigned int i, n;
+	int ok = 1;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = td_mode_flags[variant >= 2];
+	p.spin_us = KSVC_SPIN_NONE;
+	memset(s, 0, sizeof(s));
+	s[0].d = td_create_p(k, &p);
+	/* s[i] waits for @min i + 1; started from @min 4 down (or up) */
+	for (i = 0; i < 4; i++) {
+		unsigned int j = variant == 3 ? i : 3 - i;
+
+		s[j].d = s[0].d;
+		s[j].min = j + 1;
+		pthread_create(&s[j].th, NULL, msleep_wait, &s[j]);
+		usleep(50000);
+	}
+	for (n = 1; n <= 4 && ok; n++) {
+		struct msleeper *w = &s[n - 1];
+		uint64_t end = td_now_ms() + 1000, t0 = td_now_ms();
+		__u64 sum = 0, want = 0;
+
+		for (i = 0; i < n; i++) {
+			struct ksvc_entry e = td_entry(first + i, SYS_getppid,
+						       0, 0, 0, 0);
+
+			want += first + i;
+			if (ksvc_dispatch_submit(s[0].d, &e, 1, 0) != 1)
+				ok = 0;
+		}
+		first += n;
+		while (!__atomic_load_n(&w->done, __ATOMIC_SEQ_CST) &&
+		       td_now_ms() < end)
+			usleep(200);
+		if (!__atomic_load_n(&w->done, __ATOMIC_SEQ_CST)) {
+			snprintf(what, sizeof(what), "%u ready, the waiter "
+				 "with @min %u still asleep after 1 s", n, n);
+			ok = 0;
+			break;
+		}
+		for (i = 0; w->ret == (int)n && i < n; i++)
+			sum += w->c[i].corr_id;
+		if (w->ret != (int)n || sum != want) {
+			snprintf(what, sizeof(what), "the waiter with @min %u "
+				 "returned %d (corr_ids add up to %llu, not "
+				 "%llu)", n, w->ret, (unsigned long long)sum,
+				 (unsigned long long)want);
+			ok = 0;
+		}
+		for (i = n; i < 4; i++)
+			if (__atomic_load_n(&s[i].done, __ATOMIC_SEQ_CST)) {
+				snprintf(what, sizeof(what), "the waiter with "
+					 "@min %u returned %d with %u posted",
+					 i + 1, s[i].ret, n);
+				ok = 0;
+			}
+		if (ok)
+			tap_diag("%s: %u posted, taken by the waiter with @min "
+				 "%u in %llu ms", mixed_names[variant], n, n,
+				 (unsigned long long)(td_now_ms() - t0));
+	}
+	/* a stop wakes whoever is left (-ESHUTDOWN) */
+	ksvc_dispatch_stop(s[0].d);
+	for (i = 0; i < 4; i++)
+		if (!td_join_within(s[i].th, 15000))
+			tap_bail("a waiter did not return after the stop");
+	tap_ok(ok, "%s: waiters with @min 4, 3, 2, 1 asleep at once: each "
+	       "post of n goes to the one with @min n, the others sleep on%s%s",
+	       mixed_names[variant], ok ? "" : ": ", what);
+	ksvc_dispatch_destroy(s[0].d);
+	ksvc_close(k);
+}
+
+struct looper {
+	struct ksvc_dispatcher *d;
+	pthread_t th;
+	int fixed;		/* @min 1 always */
+	int err;
+	uint64_t rnd, waits;
+};
+
+static uint64_t loop_taken;	/* atomic */
+static __u64 loop_corr_sum;	/* atomic */
+
+static void *wait_loop(void *arg)
+{
+	struct looper *l = arg;
+	struct ksvc_completion c[8];
+
+	for (;;) {
+		unsigned int min = l->fixed ? 1 :
+				   (unsigned int)(td_rnd(&l->rnd) % 3) + 1;
+		int n = ksvc_dispatch_wait(l->d, c, 8, min, -1), i;
+
+		if (n == -ESHUTDOWN)
+			return NULL;
+		if (n < (int)min) {
+			l->err = n;
+			return NULL;
+		}
+		for (i = 0; i < n; i++)
+			__atomic_add_fetch(&loop_corr_sum, c[i].corr_id,
+					   __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&loop_taken, (uint64_t)n, __ATOMIC_SEQ_CST);
+		l->waits++;
+	}
+}
+
+static void sleepers_wake(int variant, uint64_t rounds)
+{
+	struct ksvc *k = variant == 1 ?
+		td_open_with(64, 64, KSVC_OPEN_EVENTFD_GIVEN, -1) :
+		td_open(64, 64);
+	struct ksvc_dispatch_params p;
+	struct ksvc_dispatcher *d;
+	struct looper l[4];
+	uint64_t r, sent = 0, rnd = 0x5eed, t0 = td_now_ms(), waits = 0;
+	__u64 want = 0;
+	char what[128] = "";
+	int i, ok = 1;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = td_mode_flags[variant == 2];
+	p.spin_us = KSVC_SPIN_NONE;
+	d = td_create_p(k, &p);
+	loop_taken = 0;
+	loop_corr_sum = 0;
+	memset(l, 0, sizeof(l));
+	for (i = 0; i < 4; i++) {
+		l[i].d = d;
+		l[i].fixed = i == 0;
+		l[i].rnd = 0x1234ull + (uint64_t)i;
+		pthread_create(&l[i].th, NULL, wait_loop, &l[i]);
+	}
+	for (r = 0; r < rounds && ok; r++) {
+		unsigned int b = (unsigned int)(td_rnd(&rnd) % 8) + 1, j;
+		uint64_t end = td_now_ms() + 5000;
+
+		for (j = 0; j < b; j++) {
+			struct ksvc_entry e = td_entry(++sent, SYS_getppid,
+						       0, 0, 0, 0);
+
+			want += sent;
+			if (ksvc_dispatch_submit(d, &e, 1,
+						 KSVC_SUBMIT_WAIT) != 1) {
+				snprintf(what, sizeof(what), "a submit failed");
+				ok = 0;
+			}
+		}
+		while (ok && __atomic_load_n(&loop_taken, __ATOMIC_SEQ_CST) <
+			     sent) {
+			if (td_now_ms() > end) {
+				snprintf(what, sizeof(what), "round %llu: %llu "
+					 "of %llu taken after 5 s",
+					 (unsigned long long)r,
+					 (unsigned long long)
+					 __atomic_load_n(&loop_taken,
+							 __ATOMIC_SEQ_CST),
+					 (unsigned long long)sent);
+				ok = 0;
+			}
+			sched_yield();
+		}
+		if (td_rnd(&rnd) % 4 == 0)
+			usleep((unsigned int)(td_rnd(&rnd) % 200));
+	}
+	ksvc_dispatch_stop(d);
+	for (i = 0; i < 4; i++) {
+		if (!td_join_within(l[i].th, 15000))
+			tap_bail("a waiter did not return after the stop");
+		if (l[i].err && ok) {
+			snprintf(what, sizeof(what), "a wait returned %d",
+				 l[i].err);
+			ok = 0;
+		}
+		waits += l[i].waits;
+	}
+	if (ok && __atomic_load_n(&loop_corr_sum, __ATOMIC_SEQ_CST) != want) {
+		snprintf(what, sizeof(what), "corr_ids taken add up wrong");
+		ok = 0;
+	}
+	tap_ok(ok, "%s: 4 waiters sleeping side by side, %llu rounds of 1 to "
+	       "8 (%llu entries, %llu waits): every round taken%s%s, in %llu "
+	       "ms", mixed_names[variant], (unsigned long long)r,
+	       (unsigned long long)sent, (unsigned long long)waits,
+	       ok ? "" : ": ", what,
+	       (unsigned long long)(td_now_ms() - t0));
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
+static int done_within(struct msleeper *s, unsigned int ms)
+{
+	uint64_t end = td_now_ms() + ms;
+
+	while (!__atomic_load_n(&s->done, __ATOMIC_SEQ_CST) &&
+	       td_now_ms() < end)
+		usleep(200);
+	return __atomic_load_n(&s->done, __ATOMIC_SEQ_CST);
+}
+
+static void sleep_while_last_leaves(int mode)
+{
+	struct ksvc *k = td_open(16, 16);
+	struct ksvc_dispatch_params p;
+	struct msleeper drv, x, y;
+	struct ksvc_entry e;
+	int ok;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = td_mode_flags[mode];
+	p.spin_us = KSVC_SPIN_NONE;
+	memset(&drv, 0, sizeof(drv));
+	memset(&x, 0, sizeof(x));
+	memset(&y, 0, sizeof(y));
+	drv.d = x.d = y.d = td_create_p(k, &p);
+	drv.min = 4;
+	x.min = 1;
+	y.min = 2;
+	if (mode) {
+		pthread_create(&drv.th, NULL, msleep_wait, &drv);
+		usleep(50000);
+	}
+	pthread_create(&x.th, NULL, msleep_wait, &x);
+	usleep(50000);
+	ksvc__pool_test_gap(x.d, 9, 300000);
+	e = td_entry(1, SYS_getppid, 0, 0, 0, 0);
+	ok = ksvc_dispatch_submit(x.d, &e, 1, 0) == 1;
+	usleep(100000);		/* x is in the window now */
+	pthread_create(&y.th, NULL, msleep_wait, &y);
+	ok = ok && done_within(&x, 2000) && x.ret == 1 &&
+	     x.c[0].corr_id == 1 && !__atomic_load_n(&y.done, __ATOMIC_SEQ_CST);
+	ksvc__pool_test_gap(x.d, 9, 0);
+	usleep(50000);
+	e = td_entry(2, SYS_getppid, 0, 0, 0, 0);
+	ok = ok && ksvc_dispatch_submit(x.d, &e, 1, 0) == 1;
+	e = td_entry(3, SYS_getppid, 0, 0, 0, 0);
+	ok = ok && ksvc_dispatch_submit(x.d, &e, 1, 0) == 1;
+	ok = ok && done_within(&y, 1000) && y.ret == 2 &&
+	     y.c[0].corr_id + y.c[1].corr_id == 5;
+	tap_ok(ok, "%s: a waiter that goes to sleep while the last sleeper "
+	       "leaves is woken by the next post (first waiter %d, second "
+	       "%s %d)", td_mode_names[mode], x.ret,
+	       __atomic_load_n(&y.done, __ATOMIC_SEQ_CST) ? "returned" :
+							   "still asleep,",
+	       y.ret);
+	ksvc_dispatch_stop(x.d);
+	if (!td_join_within(x.th, 15000) || !td_join_within(y.th, 15000) ||
+	    (mode && !td_join_within(drv.th, 15000)))
+		tap_bail("a waiter did not return after the stop");
+	ksvc_dispatch_destroy(x.d);
+	ksvc_close(k);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t n;
 	unsigned int i;
 
 	td_args(argc, argv);
-	tap_plan(12);
+	tap_plan(21);
 	td_say_where();
 	ppid = getppid();
 	data_fd = td_mix_file();
@@ -338,6 +658,12 @@ int main(int argc, char **argv)
 	many_reapers(1, n);
 	for (i = 0; i < 4; i++)
 		reap_beside_sleeper((int)(i / 2), (int)(i % 2));
+	for (i = 0; i < 4; i++)
+		mixed_mins((int)i);
+	for (i = 0; i < 3; i++)
+		sleepers_wake((int)i, td_count(20000, 500));
+	sleep_while_last_leaves(0);
+	sleep_while_last_leaves(1);
 	close(data_fd);
 	tap_done();
 }
