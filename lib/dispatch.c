@@ -2509,7 +2509,9 @@ static int efd_sleep(struct ksvc_dispatcher *d, __u64 deadline)
 /*
  * Sleep until the completion ring may hold @min, *@word != @val (the
  * stopped word with a dispatcher thread, the driving generation with
- * the caller driving), the time is up, or a signal: 0 or -EINTR.
+ * the caller driving: their wakes change no tail, so a wait on the tail
+ * alone, queued just after one, would not end), the time is up, or a
+ * signal: 0 or -EINTR.
  *
  * Any number of threads sleep at once.  With a dispatcher thread, one
  * of them (whoever holds efd_lock) sleeps on the instance's eventfd, as
