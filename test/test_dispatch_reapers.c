@@ -38,7 +38,7 @@
  *     leaves hands the driving on to one that sleeps.
  *  5. No lost wake-up among sleepers that come and go: 4 threads wait in
  *     a loop without spinning (one with @min 1, three with a random @min
- *     of 1 to 3) while a producer submits 20000 rounds
+ *     of 1 to 3) while a producer submits 10000 rounds
  *     (KSVC_TEST_SCALE divides that) of 1 to 8 getppid entries, pausing
  *     now and then, and before each round waits (5 s at most) until the
  *     last is all taken: the waiter with @min 1 must always be woken.  A
@@ -661,7 +661,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < 4; i++)
 		mixed_mins((int)i);
 	for (i = 0; i < 3; i++)
-		sleepers_wake((int)i, td_count(20000, 500));
+		sleepers_wake((int)i, td_count(10000, 200));
 	sleep_while_last_leaves(0);
 	sleep_while_last_leaves(1);
 	close(data_fd);
