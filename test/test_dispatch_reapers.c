@@ -266,10 +266,13 @@ static void many_reapers(int mode, uint64_t per_thread)
 	ksvc_close(k);
 }
 
+/* A thread in ksvc_dispatch_wait(d, c, 4, min, timeout_ms). */
 struct sleeper {
 	struct ksvc_dispatcher *d;
+	pthread_t th;
 	unsigned int min;
-	int ret;
+	int timeout_ms;
+	int ret, done;		/* done: atomic */
 	struct ksvc_completion c[4];
 };
 
@@ -277,8 +280,29 @@ static void *sleep_wait(void *arg)
 {
 	struct sleeper *s = arg;
 
-	s->ret = ksvc_dispatch_wait(s->d, s->c, 4, s->min, 5000);
+	s->ret = ksvc_dispatch_wait(s->d, s->c, 4, s->min, s->timeout_ms);
+	__atomic_store_n(&s->done, 1, __ATOMIC_SEQ_CST);
 	return NULL;
+}
+
+static void sleeper_start(struct sleeper *s, struct ksvc_dispatcher *d,
+			  unsigned int min, int timeout_ms)
+{
+	memset(s, 0, sizeof(*s));
+	s->d = d;
+	s->min = min;
+	s->timeout_ms = timeout_ms;
+	pthread_create(&s->th, NULL, sleep_wait, s);
+}
+
+static int done_within(struct sleeper *s, unsigned int ms)
+{
+	uint64_t end = td_now_ms() + ms;
+
+	while (!__atomic_load_n(&s->done, __ATOMIC_SEQ_CST) &&
+	       td_now_ms() < end)
+		usleep(200);
+	return __atomic_load_n(&s->done, __ATOMIC_SEQ_CST);
 }
 
 /*
@@ -326,18 +350,16 @@ static void reap_beside_sleeper(int mode, int second_waits)
 {
 	const char *who = second_waits ? "a wait (min 1)" : "a reap";
 	struct ksvc_dispatch_params p;
-	struct sleeper s = { NULL, 2, 0, { { 0 } } };
 	struct ksvc *k = td_open(16, 16);
 	struct ksvc_completion c[4];
+	struct sleeper s;
 	uint64_t t0, t;
-	pthread_t th;
 	int ok, r, got_back;
 
 	memset(&p, 0, sizeof(p));
 	p.flags = td_mode_flags[mode];
 	p.spin_us = KSVC_SPIN_NONE;
-	s.d = td_create_p(k, &p);
-	pthread_create(&th, NULL, sleep_wait, &s);
+	sleeper_start(&s, td_create_p(k, &p), 2, 5000);
 	ok = asleep(k, mode) && post(k, s.d, 1, 1, 1);
 	t0 = td_now_ns();
 	r = second_waits ? ksvc_dispatch_wait(s.d, c, 4, 1, 10000)
@@ -349,7 +371,7 @@ static void reap_beside_sleeper(int mode, int second_waits)
 	       td_mode_names[mode], who, r, (double)t / 1e6);
 	/* the sleeper still wants two: give them */
 	got_back = post(k, s.d, 2, 2, 2) || ksvc_ring_ready(&k->cq) == 0;
-	if (!td_join_within(th, 10000))
+	if (!td_join_within(s.th, 10000))
 		tap_bail("the sleeping waiter did not return");
 	tap_ok(got_back && s.ret == 2 && s.c[0].corr_id + s.c[1].corr_id == 5,
 	       "%s: the sleeper then returns the next two (%d: %llu, %llu)",
@@ -357,23 +379,6 @@ static void reap_beside_sleeper(int mode, int second_waits)
 	       (unsigned long long)s.c[1].corr_id);
 	ksvc_dispatch_destroy(s.d);
 	ksvc_close(k);
-}
-
-struct msleeper {
-	struct ksvc_dispatcher *d;
-	pthread_t th;
-	unsigned int min;
-	int ret, done;		/* done: atomic */
-	struct ksvc_completion c[4];
-};
-
-static void *msleep_wait(void *arg)
-{
-	struct msleeper *s = arg;
-
-	s->ret = ksvc_dispatch_wait(s->d, s->c, 4, s->min, 10000);
-	__atomic_store_n(&s->done, 1, __ATOMIC_SEQ_CST);
-	return NULL;
 }
 
 static const char *const mixed_names[4] = {
@@ -386,7 +391,8 @@ static void mixed_mins(int variant)
 		td_open_with(16, 16, KSVC_OPEN_EVENTFD_GIVEN, -1) :
 		td_open(16, 16);
 	struct ksvc_dispatch_params p;
-	struct msleeper s[4];
+	struct ksvc_dispatcher *d;
+	struct sleeper s[4];
 	__u64 first = 1;
 	char what[160] = "";
 	unsigned int i, n;
@@ -395,20 +401,17 @@ static void mixed_mins(int variant)
 	memset(&p, 0, sizeof(p));
 	p.flags = td_mode_flags[variant >= 2];
 	p.spin_us = KSVC_SPIN_NONE;
-	memset(s, 0, sizeof(s));
-	s[0].d = td_create_p(k, &p);
+	d = td_create_p(k, &p);
 	/* s[i] waits for @min i + 1; started from @min 4 down (or up) */
 	for (i = 0; i < 4; i++) {
 		unsigned int j = variant == 3 ? i : 3 - i;
 
-		s[j].d = s[0].d;
-		s[j].min = j + 1;
-		pthread_create(&s[j].th, NULL, msleep_wait, &s[j]);
+		sleeper_start(&s[j], d, j + 1, 10000);
 		usleep(50000);
 	}
 	for (n = 1; n <= 4 && ok; n++) {
-		struct msleeper *w = &s[n - 1];
-		uint64_t end = td_now_ms() + 1000, t0 = td_now_ms();
+		struct sleeper *w = &s[n - 1];
+		uint64_t t0 = td_now_ms();
 		__u64 sum = 0, want = 0;
 
 		for (i = 0; i < n; i++) {
@@ -416,14 +419,11 @@ static void mixed_mins(int variant)
 						       0, 0, 0, 0);
 
 			want += first + i;
-			if (ksvc_dispatch_submit(s[0].d, &e, 1, 0) != 1)
+			if (ksvc_dispatch_submit(d, &e, 1, 0) != 1)
 				ok = 0;
 		}
 		first += n;
-		while (!__atomic_load_n(&w->done, __ATOMIC_SEQ_CST) &&
-		       td_now_ms() < end)
-			usleep(200);
-		if (!__atomic_load_n(&w->done, __ATOMIC_SEQ_CST)) {
+		if (!done_within(w, 1000)) {
 			snprintf(what, sizeof(what), "%u ready, the waiter "
 				 "with @min %u still asleep after 1 s", n, n);
 			ok = 0;
@@ -451,14 +451,14 @@ static void mixed_mins(int variant)
 				 (unsigned long long)(td_now_ms() - t0));
 	}
 	/* a stop wakes whoever is left (-ESHUTDOWN) */
-	ksvc_dispatch_stop(s[0].d);
+	ksvc_dispatch_stop(d);
 	for (i = 0; i < 4; i++)
 		if (!td_join_within(s[i].th, 15000))
 			tap_bail("a waiter did not return after the stop");
 	tap_ok(ok, "%s: waiters with @min 4, 3, 2, 1 asleep at once: each "
 	       "post of n goes to the one with @min n, the others sleep on%s%s",
 	       mixed_names[variant], ok ? "" : ": ", what);
-	ksvc_dispatch_destroy(s[0].d);
+	ksvc_dispatch_destroy(d);
 	ksvc_close(k);
 }
 
@@ -580,53 +580,38 @@ static void sleepers_wake(int variant, uint64_t rounds)
 	ksvc_close(k);
 }
 
-static int done_within(struct msleeper *s, unsigned int ms)
-{
-	uint64_t end = td_now_ms() + ms;
-
-	while (!__atomic_load_n(&s->done, __ATOMIC_SEQ_CST) &&
-	       td_now_ms() < end)
-		usleep(200);
-	return __atomic_load_n(&s->done, __ATOMIC_SEQ_CST);
-}
-
 static void sleep_while_last_leaves(int mode)
 {
 	struct ksvc *k = td_open(16, 16);
 	struct ksvc_dispatch_params p;
-	struct msleeper drv, x, y;
+	struct ksvc_dispatcher *d;
+	struct sleeper drv, x, y;
 	struct ksvc_entry e;
 	int ok;
 
 	memset(&p, 0, sizeof(p));
 	p.flags = td_mode_flags[mode];
 	p.spin_us = KSVC_SPIN_NONE;
-	memset(&drv, 0, sizeof(drv));
-	memset(&x, 0, sizeof(x));
-	memset(&y, 0, sizeof(y));
-	drv.d = x.d = y.d = td_create_p(k, &p);
-	drv.min = 4;
-	x.min = 1;
-	y.min = 2;
+	d = td_create_p(k, &p);
 	if (mode) {
-		pthread_create(&drv.th, NULL, msleep_wait, &drv);
+		sleeper_start(&drv, d, 4, 10000);
 		usleep(50000);
 	}
-	pthread_create(&x.th, NULL, msleep_wait, &x);
+	sleeper_start(&x, d, 1, 10000);
 	usleep(50000);
-	ksvc__pool_test_gap(x.d, 9, 300000);
+	ksvc__pool_test_gap(d, 9, 300000);
 	e = td_entry(1, SYS_getppid, 0, 0, 0, 0);
-	ok = ksvc_dispatch_submit(x.d, &e, 1, 0) == 1;
+	ok = ksvc_dispatch_submit(d, &e, 1, 0) == 1;
 	usleep(100000);		/* x is in the window now */
-	pthread_create(&y.th, NULL, msleep_wait, &y);
+	sleeper_start(&y, d, 2, 10000);
 	ok = ok && done_within(&x, 2000) && x.ret == 1 &&
 	     x.c[0].corr_id == 1 && !__atomic_load_n(&y.done, __ATOMIC_SEQ_CST);
-	ksvc__pool_test_gap(x.d, 9, 0);
+	ksvc__pool_test_gap(d, 9, 0);
 	usleep(50000);
 	e = td_entry(2, SYS_getppid, 0, 0, 0, 0);
-	ok = ok && ksvc_dispatch_submit(x.d, &e, 1, 0) == 1;
+	ok = ok && ksvc_dispatch_submit(d, &e, 1, 0) == 1;
 	e = td_entry(3, SYS_getppid, 0, 0, 0, 0);
-	ok = ok && ksvc_dispatch_submit(x.d, &e, 1, 0) == 1;
+	ok = ok && ksvc_dispatch_submit(d, &e, 1, 0) == 1;
 	ok = ok && done_within(&y, 1000) && y.ret == 2 &&
 	     y.c[0].corr_id + y.c[1].corr_id == 5;
 	tap_ok(ok, "%s: a waiter that goes to sleep while the last sleeper "
@@ -635,11 +620,11 @@ static void sleep_while_last_leaves(int mode)
 	       __atomic_load_n(&y.done, __ATOMIC_SEQ_CST) ? "returned" :
 							   "still asleep,",
 	       y.ret);
-	ksvc_dispatch_stop(x.d);
+	ksvc_dispatch_stop(d);
 	if (!td_join_within(x.th, 15000) || !td_join_within(y.th, 15000) ||
 	    (mode && !td_join_within(drv.th, 15000)))
 		tap_bail("a waiter did not return after the stop");
-	ksvc_dispatch_destroy(x.d);
+	ksvc_dispatch_destroy(d);
 	ksvc_close(k);
 }
 
