@@ -105,7 +105,7 @@ void ksvc__pool_test_gap(struct ksvc_dispatcher *d, int where,
 #define STOP_BOUND_MS	5000
 #define DRAIN_MS	20000
 #define SEED_LIMIT_S	90
-#define NGAPS		9
+#define NGAPS		10	/* KSVC_TEST_GAPS, lib/dispatch_int.h */
 #define MAX_FORKS	2
 #define CHILD_MS	10000
 
