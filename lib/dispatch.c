@@ -2554,9 +2554,11 @@ out:
 /*
  * Thread mode: completions come from other threads; the waiter spins,
  * then sleeps, as long as it takes for its own @min.  Waiters take no
- * lock and do not wait for each other (app_sleep()).  The stopped word
- * is read before the last look at the ring: the dispatcher posts what
- * it cancels before it says it stopped.
+ * lock and do not wait for each other (app_sleep()).  One spins at a
+ * time (cq_spinner): the others sleep at once, so that many waiting
+ * threads do not burn a CPU each.  The stopped word is read before the
+ * last look at the ring: the dispatcher posts what it cancels before it
+ * says it stopped.
  */
 static int wait_thread_mode(struct ksvc_dispatcher *d,
 			    struct ksvc_completion *out, unsigned int max,
@@ -2565,7 +2567,7 @@ static int wait_thread_mode(struct ksvc_dispatcher *d,
 	struct kspin ks = KSPIN_INIT;
 	__u64 spin_end = 0;
 	unsigned int n;
-	int err;
+	int err, spinner = 0;
 
 	for (;;) {
 		int stopped = __atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST);
@@ -2589,17 +2591,27 @@ static int wait_thread_mode(struct ksvc_dispatcher *d,
 			err = -ETIMEDOUT;
 			break;
 		}
-		if (!spin_end)
-			spin_end = now + d->spin_ns;
+		if (!spin_end) {
+			spinner = d->spin_ns &&
+				  !__atomic_exchange_n(&d->cq_spinner, 1,
+						       __ATOMIC_ACQUIRE);
+			spin_end = now + (spinner ? d->spin_ns : 0);
+		}
 		if (now < spin_end) {
 			ksvc__spin(d->on_cpu, &ks, now + d->spin_ns - spin_end);
 			continue;
+		}
+		if (spinner) {
+			__atomic_store_n(&d->cq_spinner, 0, __ATOMIC_RELEASE);
+			spinner = 0;
 		}
 		ksvc__idle(d->on_cpu, &ks);
 		err = app_sleep(d, min, deadline, &d->stopped, 0);
 		if (err)
 			break;
 	}
+	if (spinner)
+		__atomic_store_n(&d->cq_spinner, 0, __ATOMIC_RELEASE);
 	ksvc__idle(d->on_cpu, &ks);
 	return err;
 }

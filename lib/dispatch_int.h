@@ -195,6 +195,7 @@ struct ksvc_dispatcher {
 					 * stored only when it changes */
 	__u32 sleep_seq, notified_seq;	/* atomics: eventfd sleeps / notified */
 	__u32 cq_futex_sleepers;	/* atomic: app threads on the cq futex */
+	__u32 cq_spinner;		/* atomic: 1 while a waiter spins */
 
 	/* Taken by application threads. */
 	pthread_mutex_t efd_lock	/* the one waiter asleep on the eventfd */

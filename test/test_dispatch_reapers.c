@@ -56,6 +56,11 @@
  *     newcomer set, and no poster would wake the newcomer.  With the
  *     dispatcher thread, and with the caller driving (both waiters then
  *     sleep beside a driver that waits for 4).
+ *  7. One waiter spins at a time: eight threads wait at once (dispatcher
+ *     thread, spin 10 ms, time-out 100 ms) with nothing to take; at most
+ *     one may spend 1 ms of CPU or more in its wait, the others sleep at
+ *     once.  Eight spinners would each spend about 10 ms times the CPUs
+ *     over eight (2.5 ms with two).
  */
 #include <stdarg.h>
 
@@ -273,14 +278,25 @@ struct sleeper {
 	unsigned int min;
 	int timeout_ms;
 	int ret, done;		/* done: atomic */
+	uint64_t cpu_ns;	/* the thread's CPU time in the wait */
 	struct ksvc_completion c[4];
 };
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static void *sleep_wait(void *arg)
 {
 	struct sleeper *s = arg;
+	uint64_t t0 = thread_cpu_ns();
 
 	s->ret = ksvc_dispatch_wait(s->d, s->c, 4, s->min, s->timeout_ms);
+	s->cpu_ns = thread_cpu_ns() - t0;
 	__atomic_store_n(&s->done, 1, __ATOMIC_SEQ_CST);
 	return NULL;
 }
@@ -628,13 +644,43 @@ static void sleep_while_last_leaves(int mode)
 	ksvc_close(k);
 }
 
+static void one_spinner(void)
+{
+	struct ksvc *k = td_open(16, 16);
+	struct ksvc_dispatch_params p;
+	struct ksvc_dispatcher *d;
+	struct sleeper s[8];
+	uint64_t most = 0;
+	int i, over = 0, ok = 1;
+
+	memset(&p, 0, sizeof(p));
+	p.spin_us = 10000;
+	d = td_create_p(k, &p);
+	for (i = 0; i < 8; i++)
+		sleeper_start(&s[i], d, 1, 100);
+	for (i = 0; i < 8; i++) {
+		if (!td_join_within(s[i].th, 10000))
+			tap_bail("a waiter did not return");
+		ok = ok && s[i].ret == -ETIMEDOUT;
+		over += s[i].cpu_ns >= 1000000;
+		if (s[i].cpu_ns > most)
+			most = s[i].cpu_ns;
+	}
+	tap_ok(ok && over <= 1, "thread: 8 waiters at once, nothing to take "
+	       "(spin 10 ms): %d spent 1 ms of CPU or more (at most 1 may: "
+	       "one spins, the others sleep), the most %.2f ms%s", over,
+	       (double)most / 1e6, ok ? "" : "; a wait did not time out");
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t n;
 	unsigned int i;
 
 	td_args(argc, argv);
-	tap_plan(21);
+	tap_plan(22);
 	td_say_where();
 	ppid = getppid();
 	data_fd = td_mix_file();
@@ -649,6 +695,7 @@ int main(int argc, char **argv)
 		sleepers_wake((int)i, td_count(10000, 200));
 	sleep_while_last_leaves(0);
 	sleep_while_last_leaves(1);
+	one_spinner();
 	close(data_fd);
 	tap_done();
 }
