@@ -401,23 +401,31 @@ static const char *const mixed_names[4] = {
 	"thread", "thread, no eventfd", "driven", "driven, @min 1 first"
 };
 
+/* A variant's instance (rings of @entries) and dispatcher, no spin. */
+static struct ksvc_dispatcher *variant_create(int variant, __u32 entries,
+					       struct ksvc **kp)
+{
+	struct ksvc_dispatch_params p;
+
+	*kp = variant == 1 ? td_open_with(entries, entries,
+					  KSVC_OPEN_EVENTFD_GIVEN, -1) :
+			     td_open(entries, entries);
+	memset(&p, 0, sizeof(p));
+	p.flags = td_mode_flags[variant >= 2];
+	p.spin_us = KSVC_SPIN_NONE;
+	return td_create_p(*kp, &p);
+}
+
 static void mixed_mins(int variant)
 {
-	struct ksvc *k = variant == 1 ?
-		td_open_with(16, 16, KSVC_OPEN_EVENTFD_GIVEN, -1) :
-		td_open(16, 16);
-	struct ksvc_dispatch_params p;
-	struct ksvc_dispatcher *d;
+	struct ksvc *k;
+	struct ksvc_dispatcher *d = variant_create(variant, 16, &k);
 	struct sleeper s[4];
 	__u64 first = 1;
 	char what[160] = "";
 	unsigned int i, n;
 	int ok = 1;
 
-	memset(&p, 0, sizeof(p));
-	p.flags = td_mode_flags[variant >= 2];
-	p.spin_us = KSVC_SPIN_NONE;
-	d = td_create_p(k, &p);
 	/* s[i] waits for @min i + 1; started from @min 4 down (or up) */
 	for (i = 0; i < 4; i++) {
 		unsigned int j = variant == 3 ? i : 3 - i;
@@ -515,21 +523,14 @@ static void *wait_loop(void *arg)
 
 static void sleepers_wake(int variant, uint64_t rounds)
 {
-	struct ksvc *k = variant == 1 ?
-		td_open_with(64, 64, KSVC_OPEN_EVENTFD_GIVEN, -1) :
-		td_open(64, 64);
-	struct ksvc_dispatch_params p;
-	struct ksvc_dispatcher *d;
+	struct ksvc *k;
+	struct ksvc_dispatcher *d = variant_create(variant, 64, &k);
 	struct looper l[4];
 	uint64_t r, sent = 0, rnd = 0x5eed, t0 = td_now_ms(), waits = 0;
 	__u64 want = 0;
 	char what[128] = "";
 	int i, ok = 1;
 
-	memset(&p, 0, sizeof(p));
-	p.flags = td_mode_flags[variant == 2];
-	p.spin_us = KSVC_SPIN_NONE;
-	d = td_create_p(k, &p);
 	loop_taken = 0;
 	loop_corr_sum = 0;
 	memset(l, 0, sizeof(l));
