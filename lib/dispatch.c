@@ -425,6 +425,35 @@ static void notify_app(struct ksvc_dispatcher *d, int force)
 		A_ADDR(&d->c_notifies, 1);
 }
 
+/*
+ * Completion slots are written and read with relaxed atomic accesses,
+ * field by field.  Reapers take no lock (pop_min()): one that lost the
+ * race for a slot may still be copying it while a poster rewrites it for
+ * the next lap.  That copy is thrown away, but both sides of the race
+ * must be atomic for it not to be undefined behaviour in C (found by
+ * ThreadSanitizer); on x86-64 and arm64 these are the plain loads and
+ * stores they replace.
+ */
+static void put_comp(struct ksvc_completion *dst, __u64 corr_id,
+		     __s64 result, __u32 flags)
+{
+	A_STORER(&dst->corr_id, corr_id);
+	A_STORER(&dst->result, result);
+	A_STORER(&dst->flags, flags);
+	A_STORER(&dst->reserved0, 0);
+	A_STORER(&dst->reserved1, 0);
+}
+
+static void copy_comp(struct ksvc_completion *dst,
+		      const struct ksvc_completion *src)
+{
+	dst->corr_id = A_LOADR(&src->corr_id);
+	dst->result = A_LOADR(&src->result);
+	dst->flags = A_LOADR(&src->flags);
+	dst->reserved0 = A_LOADR(&src->reserved0);
+	dst->reserved1 = A_LOADR(&src->reserved1);
+}
+
 /* Publish the driver's pending completions. */
 static void flush_posts(struct ksvc_dispatcher *d)
 {
@@ -438,8 +467,12 @@ static void flush_posts(struct ksvc_dispatcher *d)
 				 * corrupted: keep them, try again */
 	slots = ksvc__cq_slots(d->cq);
 	mask = d->cq->mask;
-	for (i = 0; i < n; i++)
-		slots[(start + i) & mask] = d->pend[i];
+	for (i = 0; i < n; i++) {
+		const struct ksvc_completion *c = &d->pend[i];
+
+		put_comp(&slots[(start + i) & mask], c->corr_id, c->result,
+			 c->flags);
+	}
 	/*
 	 * Counted before they are out: a program that reaped every
 	 * completion must not find fewer posted in ksvc_dispatch_stats().
@@ -1380,17 +1413,11 @@ void ksvc__worker_done(struct ksvc_dispatcher *d, struct kop *op)
 	if (op->w) {
 		deliver_sync(d, op->w, op->res, op->cflags);
 	} else {
-		struct ksvc_completion *c;
-
 		/* Room is guaranteed (see the top of this file). */
 		while (mprod_reserve(&d->cqp, 1, &start) < 0)
 			sched_yield();
-		c = ksvc_ring_slot(d->cq, start);
-		c->corr_id = op->e.corr_id;
-		c->result = op->res;
-		c->flags = op->cflags;
-		c->reserved0 = 0;
-		c->reserved1 = 0;
+		put_comp(ksvc_ring_slot(d->cq, start), op->e.corr_id,
+			 op->res, op->cflags);
 		A_ADDR(&d->c_posted, 1);	/* before it is out */
 		mprod_commit(&d->cqp, start, 1);
 	}
@@ -2336,22 +2363,6 @@ static void after_pop(struct ksvc_dispatcher *d)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&d->cq_stalled, __ATOMIC_SEQ_CST) == 1)
 		ksvc__doorbell(d, 1);
-}
-
-/*
- * One completion out of its slot.  The copy may race with a producer
- * that reuses the slot once another reaper has taken it; such a copy is
- * thrown away (pop_min()), but it is read with atomic loads so that the
- * race is not undefined behaviour in C.
- */
-static void copy_comp(struct ksvc_completion *dst,
-		      const struct ksvc_completion *src)
-{
-	dst->corr_id = A_LOADR(&src->corr_id);
-	dst->result = A_LOADR(&src->result);
-	dst->flags = A_LOADR(&src->flags);
-	dst->reserved0 = A_LOADR(&src->reserved0);
-	dst->reserved1 = A_LOADR(&src->reserved1);
 }
 
 /*
