@@ -55,7 +55,7 @@ static syscall_fn real_syscall;
 /* 1: hold the next futex wait on this word for hold_ms. */
 static __u32 *hold_word;
 static int hold_pending;
-static volatile int held;
+static int held;		/* atomic */
 static unsigned int hold_ms = 500;
 
 long syscall(long nr, ...)
@@ -64,13 +64,18 @@ long syscall(long nr, ...)
 	va_list ap;
 	int i, n = nr == SYS_futex || nr == SYS_mmap ? 6 : 5;
 	void *word = NULL;
+	syscall_fn fn;
 
 	va_start(ap, nr);
 	for (i = 0; i < n; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
-	if (!real_syscall)
-		real_syscall = (syscall_fn)dlsym(RTLD_NEXT, "syscall");
+	/* atomic: the first calls may come from several threads at once */
+	fn = __atomic_load_n(&real_syscall, __ATOMIC_ACQUIRE);
+	if (!fn) {
+		fn = (syscall_fn)dlsym(RTLD_NEXT, "syscall");
+		__atomic_store_n(&real_syscall, fn, __ATOMIC_RELEASE);
+	}
 	if (nr == SYS_futex && (a[1] & FUTEX_CMD_MASK) == FUTEX_WAIT)
 		word = (void *)a[0];
 	else if (nr == SYS_futex_waitv && a[0])
@@ -80,11 +85,11 @@ long syscall(long nr, ...)
 	    __atomic_exchange_n(&hold_pending, 0, __ATOMIC_ACQ_REL)) {
 		int e = errno;
 
-		held = 1;
+		__atomic_store_n(&held, 1, __ATOMIC_SEQ_CST);
 		ku_sleep_ms(hold_ms);
 		errno = e;
 	}
-	return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	return fn(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 /* 2: before the next ppoll() on this fd, wait, then take its count. */
@@ -145,11 +150,13 @@ static void test_stop_wakes_futex_waiter(void)
 	p.workers = 1;
 	p.spin_us = KSVC_SPIN_NONE;	/* the waiter sleeps at once */
 	w.d = td_create_p(k, &p);
-	held = 0;
+	__atomic_store_n(&held, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&hold_word, &k->cq.hdr->tail, __ATOMIC_RELEASE);
 	__atomic_store_n(&hold_pending, 1, __ATOMIC_RELEASE);
 	pthread_create(&th, NULL, wait_one, &w);
-	for (i = 0; !held && i < 2000; i++)	/* until the waiter is held */
+	/* until the waiter is held */
+	for (i = 0; !__atomic_load_n(&held, __ATOMIC_SEQ_CST) && i < 2000;
+	     i++)
 		ku_sleep_ms(5);
 	ksvc_dispatch_stop(w.d);
 	done = td_join_within(th, 5000);
