@@ -334,6 +334,32 @@ static inline int td_count_threads(void)
 	return n;
 }
 
+#if defined(__SANITIZE_THREAD__)
+static void *td_nothing(void *arg)
+{
+	return arg;
+}
+#endif
+
+/*
+ * The threads of this process while no test thread runs: the main
+ * thread, and under ThreadSanitizer its background thread as well,
+ * which it starts with the first other thread (one is started and
+ * joined here, so that the count stays the same from now on).
+ */
+static inline int td_base_threads(void)
+{
+#if defined(__SANITIZE_THREAD__)
+	pthread_t th;
+
+	if (!pthread_create(&th, NULL, td_nothing, NULL))
+		pthread_join(th, NULL);
+	return 2;
+#else
+	return 1;
+#endif
+}
+
 /*
  * A thread that was just joined can still be listed for a moment:
  * wait (at most 2 s) for the count to come down to @want.

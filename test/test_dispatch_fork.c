@@ -26,8 +26,10 @@
  * async-signal-safe calls there anyway).  Under ASan the child checks
  * everything that takes no lock and skips freeing the handle and
  * starting its own dispatcher, which the plain build checks.
+ * ThreadSanitizer refuses to start threads in such a child at all, so
+ * under TSan too.
  */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CHILD_MAY_ALLOCATE 0
 #else
 #define CHILD_MAY_ALLOCATE 1

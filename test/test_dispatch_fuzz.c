@@ -84,9 +84,10 @@
  * GCC 12's AddressSanitizer does not lock its allocator around fork(): a
  * child of a threaded process that allocates or starts threads can
  * deadlock (see test_dispatch_fork.c).  Under ASan the forked children
- * only make the calls that take no lock.
+ * only make the calls that take no lock; under ThreadSanitizer too,
+ * which refuses to start threads in such a child.
  */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CHILD_MAY_ALLOCATE 0
 #else
 #define CHILD_MAY_ALLOCATE 1

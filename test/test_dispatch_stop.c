@@ -86,7 +86,7 @@ static void test_stop(int mode)
 	uint64_t t0, took;
 	const struct ksvc_completion *x;
 
-	threads0 = td_settle_threads(1);	/* only the main thread */
+	threads0 = td_settle_threads(td_base_threads());
 	fds0 = count_dir("/proc/self/fd");
 	memset(&p, 0, sizeof(p));
 	p.flags = td_mode_flags[mode] | KSVC_DISPATCH_BLOCKING_FDS;
