@@ -20,6 +20,8 @@
 # User-space outputs go below $(O) (default: the source tree itself);
 # SAN=1 adds AddressSanitizer and UndefinedBehaviorSanitizer, e.g.
 #   make test SAN=1 O=build/san
+# TSAN=1 builds with ThreadSanitizer instead (test/tsan.list), e.g.
+#   make lib test TSAN=1 O=build/tsan
 #
 # Modules: KVER defaults to the running kernel; KDIR to its build tree.
 # O= is for user space only: the module is always built in the tree.
@@ -39,6 +41,7 @@ override O := .
 endif
 CC	?= cc
 SAN	?=
+TSAN	?=
 OPT	?= -O2
 USER_CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 	       -Iinclude -pthread
@@ -46,6 +49,17 @@ ifeq ($(SAN),1)
 USER_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all \
 	       -fno-omit-frame-pointer
 USER_LDFLAGS += -fsanitize=address,undefined
+endif
+# -Wno-tsan: GCC warns that ThreadSanitizer does not model fences.  Ours
+# order atomic accesses among themselves (a wake-up flag against a count)
+# or the kernel's writes to the shared page, which it cannot see anyway.
+ifeq ($(TSAN),1)
+ifeq ($(SAN),1)
+$(error SAN=1 and TSAN=1 cannot be combined)
+endif
+USER_CFLAGS += -fsanitize=thread -fno-omit-frame-pointer \
+	       $(if $(filter clang%,$(notdir $(CC))),,-Wno-tsan)
+USER_LDFLAGS += -fsanitize=thread
 endif
 USER_LDFLAGS += -pthread
 

@@ -11,9 +11,11 @@
 #   3. compiles every public header as C11 and C++11 (the ABI header also
 #      as C99), with gcc and with clang; the kernel build of step 1 covers
 #      the kernel side
-#   4. builds user space, plainly, with ASan+UBSan (O=build/san), and
-#      with clang (O=build/clang; built only, warnings are errors)
-#   5. runs the host tests of both builds (test/host.list), then
+#   4. builds user space, plainly, with ASan+UBSan (O=build/san), with
+#      ThreadSanitizer (O=build/tsan: the library and the tests) and with
+#      clang (O=build/clang; built only, warnings are errors)
+#   5. runs the host tests of the plain and ASan builds (test/host.list)
+#      and those of test/tsan.list under ThreadSanitizer, then
 #      test/install.sh: make install into a staging tree, a program built
 #      against it alone, the installed ksvc-run and man pages, uninstall
 #   6. builds the module through DKMS for the guest kernel's headers
@@ -207,6 +209,8 @@ make -n examples >/dev/null 2>&1 && TARGETS="$TARGETS examples"
 check "make $TARGETS" "$RES/build-user.log" make -j"$JOBS" $TARGETS
 check "make $TARGETS SAN=1 O=build/san" "$RES/build-san.log" \
 	make -j"$JOBS" $TARGETS SAN=1 O=build/san
+check "make lib test TSAN=1 O=build/tsan" "$RES/build-tsan.log" \
+	make -j"$JOBS" lib test TSAN=1 O=build/tsan
 # Users build with clang too: its warnings are errors as well.  Only
 # built: the tests run from the gcc builds.
 check "make $TARGETS CC=clang O=build/clang" "$RES/build-clang.log" \
@@ -218,6 +222,8 @@ phase "5. host tests (test/host.list)"
 O=. sh test/run-host.sh -o "$RES/05-host.tap"
 phase "5. host tests under ASan+UBSan (test/host.list, O=build/san)"
 O=build/san sh test/run-host.sh -o "$RES/05-host-san.tap"
+phase "5. host tests under ThreadSanitizer (test/tsan.list, O=build/tsan)"
+O=build/tsan sh test/run-host.sh -l test/tsan.list -o "$RES/05-host-tsan.tap"
 
 # ---- 5b. make install -------------------------------------------------------
 phase "5b. make install / uninstall into a staging tree (test/install.sh)"

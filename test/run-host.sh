@@ -3,10 +3,12 @@
 #
 # test/run-host.sh - run the host tests (test/host.list) and summarise.
 #
-# Usage: [O=DIR] test/run-host.sh [-o STREAM] [PROGRAM...]
+# Usage: [O=DIR] test/run-host.sh [-o STREAM] [-l LIST] [PROGRAM...]
 #
 #   O        where the programs were built (make test O=DIR), default "."
 #   -o FILE  also write the TAP stream (with section markers) to FILE
+#   -l LIST  run the entries of LIST instead of test/host.list
+#            (test/tsan.list for a TSAN=1 build)
 #   PROGRAM  run these list entries (e.g. test/test_ring) instead of the list
 #
 # test/host.list: one program per line, relative to the tree
@@ -24,15 +26,21 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
 O=${O:-.}
 STREAM=
+LIST=test/host.list
 while [ $# -gt 0 ]; do
 	case $1 in
 	-o) STREAM=$2; shift 2 ;;
+	-l) LIST=$2; shift 2 ;;
 	--) shift; break ;;
 	-*) echo "run-host.sh: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
 done
 
+if [ $# -eq 0 ] && [ ! -r "$LIST" ]; then
+	echo "run-host.sh: cannot read $LIST" >&2
+	exit 2
+fi
 if [ "$O" = . ]; then tag=host; else tag="host[$O]"; fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ksvc-host.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT
@@ -46,7 +54,7 @@ out=$tmp/stream
 if [ $# -gt 0 ]; then
 	for p in "$@"; do echo "$p"; done >"$tmp/list"
 else
-	sed -e 's/[[:space:]]*#.*//' -e '/^[[:space:]]*$/d' test/host.list >"$tmp/list"
+	sed -e 's/[[:space:]]*#.*//' -e '/^[[:space:]]*$/d' "$LIST" >"$tmp/list"
 fi
 
 while read -r line; do
