@@ -121,8 +121,13 @@ static unsigned int nthreads;
 static unsigned int spin_us;
 static int thread_dispatcher;
 static int no_tier1;
-static volatile sig_atomic_t quit;
+static int quit;		/* atomic: set by main, read by the loops */
 static struct loop *loops;
+
+static int quitting(void)
+{
+	return __atomic_load_n(&quit, __ATOMIC_ACQUIRE);
+}
 
 static void die(const char *what, int err)
 {
@@ -258,7 +263,7 @@ static void handle(struct loop *l, const struct ksvc_completion *c)
 			fprintf(stderr, "ksvc-echo: accept: %s\n",
 				strerror((int)-c->result));
 		}
-		if (quit)
+		if (quitting())
 			break;
 		if (l->nconns < l->max_conns)
 			post_accept(l);
@@ -295,7 +300,7 @@ static void handle(struct loop *l, const struct ksvc_completion *c)
 		break;
 	case K_CLOSE:
 		conn_free(l, i);
-		if (l->accept_paused && !quit) {
+		if (l->accept_paused && !quitting()) {
 			l->accept_paused = 0;
 			post_accept(l);
 		}
@@ -368,7 +373,7 @@ static void *loop_main(void *arg)
 	__atomic_store_n(&l->ready, 1, __ATOMIC_RELEASE);
 
 	post_accept(l);
-	while (!quit) {
+	while (!quitting()) {
 		int n;
 
 		if (l->npend) {
@@ -514,7 +519,7 @@ int main(int argc, char **argv)
 	}
 
 	sigwait(&sigs, &sig);
-	quit = 1;
+	__atomic_store_n(&quit, 1, __ATOMIC_RELEASE);
 	/* Wake each loop with an entry any thread may submit. */
 	for (i = 0; i < nthreads; i++) {
 		struct ksvc_entry e;
