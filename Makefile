@@ -21,7 +21,7 @@
 # SAN=1 adds AddressSanitizer and UndefinedBehaviorSanitizer, e.g.
 #   make test SAN=1 O=build/san
 # TSAN=1 builds with ThreadSanitizer instead (test/tsan.list), e.g.
-#   make lib test TSAN=1 O=build/tsan
+#   make lib test examples TSAN=1 O=build/tsan
 #
 # Modules: KVER defaults to the running kernel; KDIR to its build tree.
 # O= is for user space only: the module is always built in the tree.

@@ -12,7 +12,7 @@
 #      as C99), with gcc and with clang; the kernel build of step 1 covers
 #      the kernel side
 #   4. builds user space, plainly, with ASan+UBSan (O=build/san), with
-#      ThreadSanitizer (O=build/tsan: the library and the tests) and with
+#      ThreadSanitizer (O=build/tsan) and with
 #      clang (O=build/clang; built only, warnings are errors)
 #   5. runs the host tests of the plain and ASan builds (test/host.list)
 #      and those of test/tsan.list under ThreadSanitizer, then
@@ -209,8 +209,8 @@ make -n examples >/dev/null 2>&1 && TARGETS="$TARGETS examples"
 check "make $TARGETS" "$RES/build-user.log" make -j"$JOBS" $TARGETS
 check "make $TARGETS SAN=1 O=build/san" "$RES/build-san.log" \
 	make -j"$JOBS" $TARGETS SAN=1 O=build/san
-check "make lib test TSAN=1 O=build/tsan" "$RES/build-tsan.log" \
-	make -j"$JOBS" lib test TSAN=1 O=build/tsan
+check "make $TARGETS TSAN=1 O=build/tsan" "$RES/build-tsan.log" \
+	make -j"$JOBS" $TARGETS TSAN=1 O=build/tsan
 # Users build with clang too: its warnings are errors as well.  Only
 # built: the tests run from the gcc builds.
 check "make $TARGETS CC=clang O=build/clang" "$RES/build-clang.log" \
