@@ -88,8 +88,11 @@
  * completion ring's tail word; so do the others while one thread sleeps
  * on the eventfd (its count wakes one reader), and, with the caller
  * driving, the waiters beside the driving one.  The flag stays set while
- * any of them sleeps.  Of the threads that wait at once with a dispatcher
- * thread, one at a time spins first (spin_us); the others sleep at once.
+ * any of them sleeps.  The futex sleepers are woken only when at least
+ * the least @min among them is ready; the eventfd is signalled at the
+ * first post after a sleep began, whatever its waiter's @min.  Of the
+ * threads that wait at once with a dispatcher thread, one at a time
+ * spins first (spin_us); the others sleep at once.
  *
  * Stopping.  ksvc_dispatch_stop() completes or cancels (-ECANCELED) every
  * operation in flight: io_uring requests are cancelled through io_uring;

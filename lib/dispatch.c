@@ -400,7 +400,12 @@ static void mprod_close(struct mprod *m)
  * then this wake would claim the new sleep and reach nobody, and every
  * later poster would stay quiet.  So every poster that sees the flag
  * and a sleeper on the futex wakes them all (the flag stays set only
- * while somebody sleeps).
+ * while somebody sleeps), unless fewer completions are ready than the
+ * least @min any of them waits for (cq_min_want): then none of them
+ * could take anything, and the poster that publishes the one that
+ * makes up a sleeper's @min sees enough ready and wakes them.  (Every
+ * poster comes here after it moved the tail, or found another producer
+ * would: that one comes here after it.)
  */
 static void notify_app(struct ksvc_dispatcher *d, int force)
 {
@@ -417,7 +422,9 @@ static void notify_app(struct ksvc_dispatcher *d, int force)
 		sent = 1;
 	}
 	if (force ||
-	    __atomic_load_n(&d->cq_futex_sleepers, __ATOMIC_SEQ_CST)) {
+	    (__atomic_load_n(&d->cq_futex_sleepers, __ATOMIC_SEQ_CST) &&
+	     ksvc_ring_ready(d->cq) >=
+	     __atomic_load_n(&d->cq_min_want, __ATOMIC_SEQ_CST))) {
 		futex_wake(&d->cq->hdr->tail, INT_MAX);
 		sent = 1;
 	}
@@ -2441,13 +2448,24 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d, struct ksvc_completion *out,
  * quiet, and the new sleeper sleep on).  The fence orders the flag
  * before the sleeper's look at the tail; posters publish the tail, fence
  * and look at the flag, so one of the two sees the other.
+ *
+ * cq_min_want, set with the flag and under the same fence, is the least
+ * @min of the sleepers, so that posters need not wake them for fewer
+ * completions than any of them waits for.  A sleeper that leaves does
+ * not raise it (that would take the @min of all the others): it may
+ * stay lower than any sleeper's @min, which costs wakes, never a sleep
+ * too long, until the last sleeper leaves.
  */
-static void cq_sleep_begin(struct ksvc_dispatcher *d)
+static void cq_sleep_begin(struct ksvc_dispatcher *d, unsigned int min)
 {
 	pthread_mutex_lock(&d->cq_sleep_lock);
-	if (!d->cq_sleepers++)
+	if (!d->cq_sleepers++) {
+		__atomic_store_n(&d->cq_min_want, min, __ATOMIC_SEQ_CST);
 		__atomic_fetch_or(&d->cq->hdr->flags, KSVC_RING_NEED_WAKEUP,
 				  __ATOMIC_SEQ_CST);
+	} else if (min < A_LOADR(&d->cq_min_want)) {
+		__atomic_store_n(&d->cq_min_want, min, __ATOMIC_SEQ_CST);
+	}
 	pthread_mutex_unlock(&d->cq_sleep_lock);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
@@ -2542,7 +2560,7 @@ static int app_sleep(struct ksvc_dispatcher *d, unsigned int min,
 
 	__atomic_add_fetch(efd ? &d->sleep_seq : &d->cq_futex_sleepers, 1,
 			   __ATOMIC_SEQ_CST);
-	cq_sleep_begin(d);
+	cq_sleep_begin(d, min);
 	tail = __atomic_load_n(&d->cq->hdr->tail, __ATOMIC_SEQ_CST);
 	if (ksvc_ring_ready(d->cq) >= min ||
 	    __atomic_load_n(&d->stopped, __ATOMIC_SEQ_CST) ||

@@ -202,6 +202,8 @@ struct ksvc_dispatcher {
 		__attribute__((aligned(64)));
 	pthread_mutex_t cq_sleep_lock;	/* cq_sleepers and the cq's flag */
 	__u32 cq_sleepers;		/* waiters asleep or about to be */
+	__u32 cq_min_want;		/* atomic: the least @min among them, or
+					 * less (see cq_sleep_begin()) */
 	pthread_mutex_t drive_lock;
 
 	/* Driving. */

@@ -494,6 +494,76 @@ static void mixed_mins(int variant)
 	ksvc_close(k);
 }
 
+/*
+ * Four waiters with @min 4 asleep at once: three posts one by one,
+ * each seen in the ring, must wake none of them (the notifies counter
+ * stays; before, each post woke all four, which went back to sleep);
+ * the fourth wakes them, and one returns with the four.  No eventfd:
+ * every sleeper is on the futex, whose wakes the posters hold back.
+ */
+static void no_wake_below_min(int variant)
+{
+	struct ksvc *k;
+	struct ksvc_dispatcher *d = variant_create(variant, 16, &k);
+	struct ksvc_dispatch_stats st;
+	struct sleeper s[4];
+	__u64 n0 = 0, n3 = 0, sum = 0;
+	unsigned int i, n, early = 0, back = 0;
+	int got = -1, ok = 1, j;
+
+	for (i = 0; i < 4; i++)
+		sleeper_start(&s[i], d, 4, 10000);
+	usleep(100000);		/* all four asleep */
+	ksvc_dispatch_stats(d, &st);
+	n0 = st.notifies;
+	for (n = 1; n <= 4; n++) {
+		struct ksvc_entry e = td_entry(n, SYS_getppid, 0, 0, 0, 0);
+
+		if (n == 4) {
+			ksvc_dispatch_stats(d, &st);
+			n3 = st.notifies;
+		}
+		if (ksvc_dispatch_submit(d, &e, 1, 0) != 1)
+			ok = 0;
+		/* posted, and the poster's look at the sleepers done */
+		for (j = 0; j < 1000 && ksvc_ring_ready(&k->cq) < n; j++)
+			usleep(1000);
+		usleep(20000);
+		for (i = 0; n < 4 && i < 4; i++)
+			early += __atomic_load_n(&s[i].done, __ATOMIC_SEQ_CST);
+	}
+	for (j = 0; j < 1000 && got < 0; j++) {
+		for (i = 0; i < 4 && got < 0; i++)
+			if (__atomic_load_n(&s[i].done, __ATOMIC_SEQ_CST))
+				got = (int)i;
+		if (got < 0)
+			usleep(1000);
+	}
+	usleep(100000);		/* would another return too? */
+	for (i = 0; i < 4; i++)
+		back += (int)i != got &&
+			__atomic_load_n(&s[i].done, __ATOMIC_SEQ_CST);
+	if (got >= 0 && s[got].ret == 4)
+		for (i = 0; i < 4; i++)
+			sum += s[got].c[i].corr_id;
+	ok = ok && !early && n3 == n0 && got >= 0 && !back &&
+	     s[got].ret == 4 && sum == 10;
+	tap_ok(ok, "%s: four waiters with @min 4 asleep: three posts of one "
+	       "send no wake (%llu sent), the fourth "
+	       "completion goes to one waiter (%s %d, sum of corr_ids %llu)%s",
+	       mixed_names[variant], (unsigned long long)(n3 - n0),
+	       got < 0 ? "none returned" : back ? "more than one returned" :
+	       "returned", got < 0 ? 0 : s[got].ret,
+	       (unsigned long long)sum, early ? "; a waiter returned early" :
+	       "");
+	ksvc_dispatch_stop(d);
+	for (i = 0; i < 4; i++)
+		if (!td_join_within(s[i].th, 15000))
+			tap_bail("a waiter did not return after the stop");
+	ksvc_dispatch_destroy(d);
+	ksvc_close(k);
+}
+
 struct looper {
 	struct ksvc_dispatcher *d;
 	pthread_t th;
@@ -706,7 +776,7 @@ int main(int argc, char **argv)
 	unsigned int i;
 
 	td_args(argc, argv);
-	tap_plan(22);
+	tap_plan(24);
 	td_say_where();
 	ppid = getppid();
 	data_fd = td_mix_file();
@@ -722,6 +792,8 @@ int main(int argc, char **argv)
 	sleep_while_last_leaves(0);
 	sleep_while_last_leaves(1);
 	one_spinner();
+	no_wake_below_min(1);
+	no_wake_below_min(2);
 	close(data_fd);
 	tap_done();
 }
