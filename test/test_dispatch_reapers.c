@@ -56,13 +56,18 @@
  *     newcomer set, and no poster would wake the newcomer.  With the
  *     dispatcher thread, and with the caller driving (both waiters then
  *     sleep beside a driver that waits for 4).
- *  7. One waiter spins at a time: eight threads wait at once (started
- *     together from a barrier; dispatcher thread, spin 10 ms, time-out
- *     100 ms) with nothing to take; at most two may spend 1 ms of CPU or
- *     more in their waits: one spins, the others sleep at once (and one
- *     that the scheduler runs only after the first spin ended may spin
- *     in turn).  Eight spinners would each spend about 10 ms times the
- *     CPUs over eight (2.5 ms with two).
+ *  7. One waiter spins at a time: three threads wait at once (started
+ *     together from a barrier once the dispatcher thread's own spin has
+ *     ended; spin 10 ms, time-out 100 ms) with nothing to take; at most
+ *     two may spend 3 ms of CPU or more in their waits: one spins, the
+ *     others sleep at once (and one that the scheduler runs only after
+ *     the first spin ended may spin in turn).  Three spinners would
+ *     share two CPUs for 10 ms, 5 ms or more each.
+ *  8. No wake below @min: four waiters with @min 4 asleep (no eventfd,
+ *     so all on the futex; dispatcher thread, and the caller driving);
+ *     three getppid entries one by one, each seen in the ring, must send
+ *     no wake (the notifies counter stays) and return nobody; the fourth
+ *     must go to exactly one waiter, all four corr_ids.
  */
 #include <stdarg.h>
 
