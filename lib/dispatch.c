@@ -2459,13 +2459,11 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 static void cq_sleep_begin(struct ksvc_dispatcher *d, unsigned int min)
 {
 	pthread_mutex_lock(&d->cq_sleep_lock);
-	if (!d->cq_sleepers++) {
+	if (!d->cq_sleepers || min < A_LOADR(&d->cq_min_want))
 		__atomic_store_n(&d->cq_min_want, min, __ATOMIC_SEQ_CST);
+	if (!d->cq_sleepers++)
 		__atomic_fetch_or(&d->cq->hdr->flags, KSVC_RING_NEED_WAKEUP,
 				  __ATOMIC_SEQ_CST);
-	} else if (min < A_LOADR(&d->cq_min_want)) {
-		__atomic_store_n(&d->cq_min_want, min, __ATOMIC_SEQ_CST);
-	}
 	pthread_mutex_unlock(&d->cq_sleep_lock);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
