@@ -107,6 +107,27 @@ static inline int __attribute__((noreturn)) tap_done(void)
 	exit(tap__failed ? 1 : 0);
 }
 
+/*
+ * The scale of a run: N from "--scale N" among the arguments, else from
+ * KSVC_TEST_SCALE=N, else 1.  Programs divide their big counts by it
+ * (the VM is slow, and a sanitized run need not repeat a stress test's
+ * every round to cover its paths) and print the counts they use.
+ */
+static inline unsigned int tap_scale(int argc, char **argv)
+{
+	const char *s = getenv("KSVC_TEST_SCALE");
+	unsigned int scale = 1;
+	int i;
+
+	if (s && atoi(s) > 0)
+		scale = (unsigned int)atoi(s);
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc &&
+		    atoi(argv[i + 1]) > 0)
+			scale = (unsigned int)atoi(argv[++i]);
+	return scale;
+}
+
 /* Abort the program: a bail-out counts as a failure. */
 static inline void __attribute__((noreturn)) tap_bail(const char *fmt, ...)
 {

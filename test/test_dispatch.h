@@ -37,15 +37,7 @@ static unsigned int td_scale = 1;
 
 static inline void td_args(int argc, char **argv)
 {
-	const char *s = getenv("KSVC_TEST_SCALE");
-	int i;
-
-	if (s && atoi(s) > 0)
-		td_scale = (unsigned)atoi(s);
-	for (i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc &&
-		    atoi(argv[i + 1]) > 0)
-			td_scale = (unsigned)atoi(argv[++i]);
+	td_scale = tap_scale(argc, argv);
 }
 
 /* xorshift64: a cheap pseudo-random sequence from the seed in *@s. */
