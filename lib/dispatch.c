@@ -1181,12 +1181,25 @@ enum ksvc_route ksvc_dispatch_route(const struct ksvc_dispatcher *d,
 	return KSVC_ROUTE_INVALID;
 }
 
+/*
+ * Hand the pass's pool calls to the workers, but for those a cancel
+ * entry of the same pass named (do_cancel() found them here, in no
+ * queue yet): they complete -ECANCELED now, as they would have in the
+ * queue, not after a worker comes free.
+ */
 static void t2_flush(struct ksvc_dispatcher *d, struct kop **batch,
 		     unsigned int *n)
 {
-	if (!*n)
-		return;
-	ksvc__pool_push(d, batch, *n);
+	unsigned int i, keep = 0;
+
+	for (i = 0; i < *n; i++) {
+		if (batch[i]->cancel)
+			ksvc__pool_drop(d, batch[i]);
+		else
+			batch[keep++] = batch[i];
+	}
+	if (keep)
+		ksvc__pool_push(d, batch, keep);
 	*n = 0;
 }
 

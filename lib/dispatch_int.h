@@ -406,6 +406,7 @@ void ksvc__pool_push(struct ksvc_dispatcher *d, struct kop **ops,
 		     unsigned int n);
 void ksvc__pool_cancel(struct ksvc_dispatcher *d);
 int ksvc__pool_cancel_op(struct ksvc_dispatcher *d, struct kop *op);
+void ksvc__pool_drop(struct ksvc_dispatcher *d, struct kop *op);
 void ksvc__pool_join(struct ksvc_dispatcher *d);
 void ksvc__pool_test_index(struct ksvc_dispatcher *d, unsigned int idx);
 int ksvc__signal_get(int sig);

@@ -270,14 +270,11 @@ static void *worker_main(void *arg)
 		}
 		op = d->pq[d->pq_head % d->pq_cap];
 		A_STORER(&d->pq_head, d->pq_head + 1);
-		if (op)			/* NULL: cancelled in the queue */
-			A_ADD(&d->pool_running, 1);
+		A_ADD(&d->pool_running, 1);
 		/* More queued: make sure somebody else takes them. */
 		if (d->pq_head != d->pq_tail)
 			pthread_cond_signal(&d->pool_cv);
 		pthread_mutex_unlock(&d->pool_lock);
-		if (!op)
-			continue;
 run:
 		ksvc__busy(d->on_cpu, &ks);
 		ksvc__test_gap(d, 0);
@@ -487,6 +484,18 @@ static void pool_kick(struct ksvc_dispatcher *d, struct kworker *w,
 }
 
 /*
+ * Complete @op, never given to a worker, with -ECANCELED (on the
+ * driver): a call cancelled in the mailbox or the queue, or by a cancel
+ * entry of the pass that took it, before it was handed over.
+ */
+void ksvc__pool_drop(struct ksvc_dispatcher *d, struct kop *op)
+{
+	op->res = -ECANCELED;
+	op->cflags = KSVC_COMP_TIER2;
+	ksvc__worker_done(d, op);
+}
+
+/*
  * Cancel one pool call, on the driver (KSVC_ENTRY_CANCEL): op->cancel is
  * set.  A call still in the mailbox or the queue is taken out and
  * completes -ECANCELED at once; a call in a worker's hands is interrupted
@@ -507,18 +516,27 @@ int ksvc__pool_cancel_op(struct ksvc_dispatcher *d, struct kop *op)
 	} else {
 		pthread_mutex_lock(&d->pool_lock);
 		for (i = d->pq_head; i != d->pq_tail; i++) {
-			if (d->pq[i % d->pq_cap] == op) {
-				d->pq[i % d->pq_cap] = NULL;
-				out = 1;
-				break;
-			}
+			if (d->pq[i % d->pq_cap] != op)
+				continue;
+			/*
+			 * Close the gap.  A hole would keep its slot until a
+			 * worker passes it, and the room ksvc__pool_push()
+			 * counts on is one slot per live op: with every
+			 * worker in a call, calls cancelled in the queue
+			 * would pile up holes until a push overwrote a call
+			 * still queued.
+			 */
+			for (; i + 1 != d->pq_tail; i++)
+				d->pq[i % d->pq_cap] =
+					d->pq[(i + 1) % d->pq_cap];
+			A_STORER(&d->pq_tail, d->pq_tail - 1);
+			out = 1;
+			break;
 		}
 		pthread_mutex_unlock(&d->pool_lock);
 	}
 	if (out) {
-		op->res = -ECANCELED;
-		op->cflags = KSVC_COMP_TIER2;
-		ksvc__worker_done(d, op);
+		ksvc__pool_drop(d, op);
 		return 1;
 	}
 	for (i = 0; i < d->nworkers; i++) {

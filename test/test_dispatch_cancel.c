@@ -7,7 +7,10 @@
  *     -ECANCELED; the cancel entry says 1; the worker's next calls are
  *     not interrupted (no stray signal);
  *   - a pool call queued behind busy workers completes -ECANCELED at
- *     once, while they stay blocked; ksvc_dispatch_cancel() frees them;
+ *     once, while they stay blocked, also with the cancel in the call's
+ *     own batch; ksvc_dispatch_cancel() frees them;
+ *   - calls cancelled in the pool's queue leave no hole there: 100 of
+ *     them, then the calls queued before and after still complete once;
  *   - a Tier 1 receive waiting for data completes -ECANCELED, and the
  *     socket loses nothing;
  *   - a write that moved data before the cancel returns that count, in
@@ -212,6 +215,22 @@ static void test_pool_queued(int mode)
 	       "%s: a read queued behind 2 blocked workers completes "
 	       "-ECANCELED at once; they stay blocked", m);
 
+	/*
+	 * A call and its cancel in one batch: the driver takes both in one
+	 * pass, and the cancel finds the call before it reaches the queue.
+	 */
+	e[0] = td_entry(24, SYS_read, (__u64)p[2][0], (uintptr_t)buf[2], 8, 0);
+	e[1] = cancel_entry(25, 24);
+	go(d, mode, e, 2);
+	got = td_collect(d, c, 2, PROMPT_MS);
+	ok = got == 2 && td_find(c, got, 24) &&
+	     td_find(c, got, 24)->result == -ECANCELED &&
+	     td_find(c, got, 25) && td_find(c, got, 25)->result == 1;
+	tap_ok(ok && td_collect(d, c, 1, 100) == 0,
+	       "%s: a read and its cancel in one batch, behind 2 blocked "
+	       "workers: -ECANCELED at once, not when a worker comes free "
+	       "(%u answers)", m, got);
+
 	r1 = ksvc_dispatch_cancel(d, 20);
 	r2 = ksvc_dispatch_cancel(d, 21);
 	got = td_collect(d, c, 2, PROMPT_MS);
@@ -224,6 +243,84 @@ static void test_pool_queued(int mode)
 	       ksvc_dispatch_cancel(d, KSVC_CORR_RESERVED_MASK | 5) == -EINVAL,
 	       "%s: ksvc_dispatch_cancel(): -ENOENT when nothing is in "
 	       "flight, -EINVAL for a reserved corr_id", m);
+	teardown(d, k, p, 3);
+}
+
+/* Submit @e and wait until the dispatcher has taken it. */
+static void submit_taken(struct ksvc_dispatcher *d, int mode,
+			 const struct ksvc_entry *e)
+{
+	struct ksvc_dispatch_stats st;
+	uint64_t end = td_now_ms() + PROMPT_MS;
+	__u64 before;
+
+	ksvc_dispatch_stats(d, &st);
+	before = st.taken;
+	if (ksvc_dispatch_submit(d, e, 1, 0) != 1)
+		tap_bail("ksvc_dispatch_submit");
+	do {
+		if (mode == 1)
+			ksvc_dispatch_run(d);
+		ksvc_dispatch_stats(d, &st);
+	} while (st.taken == before && td_now_ms() < end);
+}
+
+/*
+ * A call cancelled in the pool's queue leaves no hole there.  The queue
+ * has one slot per op the dispatcher can hold (32 with rings of 16), so
+ * with both workers blocked, 100 rounds of a call queued and then
+ * cancelled would overrun it if each left its slot taken: the call
+ * queued before them would be overwritten (never completed), and the
+ * call queued after them would run twice.
+ */
+static void test_queue_reuse(int mode)
+{
+	static const struct timespec long_ts = { 30, 0 }, no_ts = { 0, 0 };
+	struct ksvc *k = td_open(16, 16);
+	struct ksvc_dispatcher *d = mk(k, mode, 2, 1);
+	const char *m = td_mode_names[mode];
+	struct ksvc_completion c[8];
+	struct ksvc_entry e[2];
+	char buf[3][8];
+	int p[3][2], i, ok = 1;
+	unsigned int got, more;
+
+	for (i = 0; i < 3; i++)
+		mkpipe(p[i]);
+	for (i = 0; i < 2; i++)
+		e[i] = td_entry(20 + (__u64)i, SYS_read, (__u64)p[i][0],
+				(uintptr_t)buf[i], 8, 0);
+	go(d, mode, e, 2);
+	e[0] = td_entry(22, SYS_read, (__u64)p[2][0], (uintptr_t)buf[2], 8, 0);
+	go(d, mode, e, 1);
+	for (i = 0; i < 100 && ok; i++) {
+		e[0] = td_entry(100, SYS_nanosleep, (uintptr_t)&long_ts, 0, 0,
+				0);
+		submit_taken(d, mode, e);
+		e[1] = cancel_entry(101, 100);
+		submit_taken(d, mode, e + 1);
+		got = td_collect(d, c, 2, PROMPT_MS);
+		ok = got == 2 && td_find(c, got, 100) &&
+		     td_find(c, got, 100)->result == -ECANCELED &&
+		     td_find(c, got, 101) && td_find(c, got, 101)->result == 1;
+	}
+	tap_ok(ok, "%s: 100 calls queued behind 2 blocked workers and "
+	       "cancelled there: each -ECANCELED at once (%d rounds)", m, i);
+
+	e[0] = td_entry(23, SYS_nanosleep, (uintptr_t)&no_ts, 0, 0, 0);
+	go(d, mode, e, 1);
+	for (i = 0; i < 3; i++)
+		put(p[i][1], "x");
+	got = td_collect(d, c, 4, PROMPT_MS);
+	more = td_collect(d, c + got, 8 - got, 200);
+	ok = got == 4 && more == 0;
+	for (i = 20; i <= 22; i++)
+		ok = ok && td_find(c, got, (__u64)i) &&
+		     td_find(c, got, (__u64)i)->result == 1;
+	ok = ok && td_find(c, got, 23) && td_find(c, got, 23)->result == 0;
+	tap_ok(ok, "%s: then the three reads and the call queued after the "
+	       "cancels each complete once, with their results (%u, then "
+	       "%u more)", m, got, more);
 	teardown(d, k, p, 3);
 }
 
@@ -828,11 +925,12 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(2 * 30);
+	tap_plan(2 * 33);
 	td_say_where();
 	for (mode = 0; mode < 2; mode++) {
 		test_pool_running(mode);
 		test_pool_queued(mode);
+		test_queue_reuse(mode);
 		test_tier1(mode);
 		test_partial(mode, 0, 0);
 		test_partial(mode, 1, 0);
