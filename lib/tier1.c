@@ -451,13 +451,19 @@ static struct t1_rest *rest_get(struct kop *op, __u64 done, __u64 *total)
 	return r;
 }
 
-/* cur: orig without its first @skip bytes.  The number of iovecs. */
+/*
+ * cur: orig without its first @skip bytes (@skip < r->total), and
+ * without what lies past r->total: the system call writes MAX_RW_COUNT
+ * at most, and so must the parts together (io_uring caps each part on
+ * its own).  The number of iovecs.
+ */
 static unsigned int rest_skip(struct t1_rest *r, __u64 skip)
 {
 	struct iovec *cur = r->iov + r->n;
+	__u64 left = r->total - skip;
 	unsigned int i, k = 0;
 
-	for (i = 0; i < r->n; i++) {
+	for (i = 0; i < r->n && left; i++) {
 		struct iovec v = r->iov[i];
 
 		if (skip >= v.iov_len) {
@@ -467,6 +473,9 @@ static unsigned int rest_skip(struct t1_rest *r, __u64 skip)
 		v.iov_base = (char *)v.iov_base + skip;
 		v.iov_len -= skip;
 		skip = 0;
+		if (v.iov_len > left)
+			v.iov_len = left;
+		left -= v.iov_len;
 		cur[k++] = v;
 	}
 	r->msg.msg_iovlen = k;
