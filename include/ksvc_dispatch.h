@@ -70,7 +70,11 @@
  * the single-producer ring multi-producer: a slot reservation with one
  * compare-and-swap, then an in-order publication that any producer can
  * finish for the others, so that a producer that is preempted never
- * blocks the others).  Any number may reap at once too, without a
+ * blocks the others).  A program may also put entries on the submit
+ * ring itself (ksvc_sq_push(), and the wake below), but never while a
+ * ksvc_dispatch_submit() or ksvc_dispatch_call() runs: the library's
+ * producers go on after the program's entries, and ksvc_dispatch_stop()
+ * waits only for its own.  Any number may reap at once too, without a
  * lock: each claims the completions it took with one compare-and-swap
  * on the completion ring's head, so each completion goes to exactly one
  * of them.  Any number may wait in ksvc_dispatch_wait() at once, each

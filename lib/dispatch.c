@@ -284,10 +284,23 @@ int mprod_reserve(struct mprod *m, __u32 n, __u32 *start)
 		__u32 head = mprod_head(m, fresh);
 		__u64 cur = __atomic_load_n(&m->resv, __ATOMIC_SEQ_CST);
 		__u32 r = (__u32)cur, used = r - head;
+		__u32 tail = __atomic_load_n(&m->r->hdr->tail, __ATOMIC_SEQ_CST);
 		__u64 next;
 
 		if (cur & MPROD_CLOSED)
 			return -ESHUTDOWN;
+		/*
+		 * Our producers never publish past their reservations: a
+		 * tail ahead of them is the program's own (ksvc_sq_push(),
+		 * between its calls of ours).  Reserve after its entries.
+		 */
+		if ((__s32)(tail - r) > 0) {
+			next = (cur & ~0xffffffffull) | tail;
+			__atomic_compare_exchange_n(&m->resv, &cur, next, 0,
+						    __ATOMIC_SEQ_CST,
+						    __ATOMIC_RELAXED);
+			continue;
+		}
 		if (!fresh && (used > entries || entries - used < n)) {
 			fresh = 1;
 			continue;
@@ -376,13 +389,25 @@ void mprod_commit(struct mprod *m, __u32 start, __u32 n)
 	mprod_advance(m);
 }
 
-/* Close: no reservation succeeds any more; wait for those in progress. */
+/*
+ * Close: no reservation succeeds any more; wait for those in progress,
+ * which leave tail behind the reservations by at most a ring.  A tail
+ * elsewhere is the program's own doing (its own entries, or a stray
+ * write): nothing of ours is in progress to wait for.
+ */
 static void mprod_close(struct mprod *m)
 {
-	__u64 r = __atomic_or_fetch(&m->resv, MPROD_CLOSED, __ATOMIC_SEQ_CST);
+	__u32 r = (__u32)__atomic_or_fetch(&m->resv, MPROD_CLOSED,
+					   __ATOMIC_SEQ_CST);
 
-	while (__atomic_load_n(&m->r->hdr->tail, __ATOMIC_ACQUIRE) != (__u32)r)
+	for (;;) {
+		__u32 behind = r - __atomic_load_n(&m->r->hdr->tail,
+						   __ATOMIC_ACQUIRE);
+
+		if (behind == 0 || behind > m->r->entries)
+			return;
 		sched_yield();
+	}
 }
 
 /* ---------------------------------------------------------------- */

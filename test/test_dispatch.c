@@ -17,7 +17,9 @@
  *     chain members run in order;
  *   - counters per tier;
  *   - ksvc_dispatch_call(): Tier 0 answered without the ring, results
- *     handed over directly (nothing in the completion ring).
+ *     handed over directly (nothing in the completion ring);
+ *   - entries the program pushes itself (ksvc_sq_push()) between its
+ *     ksvc_dispatch_submit() calls: all run once; destroy returns.
  */
 #include <limits.h>
 #include <signal.h>
@@ -1457,12 +1459,111 @@ static void test_route_table(void)
 	close(file_fd);
 }
 
+/* Push @n getppid entries from @corr on with ksvc_sq_push(), and wake. */
+static void raw_push(struct ksvc *k, __u64 corr, int n)
+{
+	struct ksvc_entry e;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		ksvc_prep_call(&e, corr + (__u64)i, SYS_getppid, 0, 0, 0, 0,
+			       0, 0);
+		if (ksvc_sq_push(&k->sq, &e))
+			tap_bail("ksvc_sq_push: the ring is full");
+	}
+	if (ksvc_ring_needs_wakeup(&k->sq))
+		syscall(SYS_futex, &k->sq.hdr->tail, FUTEX_WAKE_PRIVATE, 1,
+			NULL, NULL, 0);
+}
+
+static void lib_push(struct ksvc_dispatcher *d, __u64 corr, int n)
+{
+	struct ksvc_entry e[4];
+	int i;
+
+	for (i = 0; i < n; i++)
+		ksvc_prep_call(&e[i], corr + (__u64)i, SYS_getppid, 0, 0, 0,
+			       0, 0, 0);
+	if (ksvc_dispatch_submit(d, e, (unsigned int)n, KSVC_SUBMIT_WAIT) != n)
+		tap_bail("ksvc_dispatch_submit");
+}
+
+struct destroy_arg {
+	struct ksvc_dispatcher *d;
+	int done;
+};
+
+static void *destroy_main(void *arg)
+{
+	struct destroy_arg *a = arg;
+
+	ksvc_dispatch_destroy(a->d);
+	__atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * A program that writes the submit ring itself (ksvc_sq_push(), and the
+ * wake) between its ksvc_dispatch_submit() calls: every entry runs once,
+ * the library's after the program's (not over them), and destroy
+ * returns (it waits for the library's producers only).
+ */
+static void test_raw_producer(int mode)
+{
+	struct ksvc *k = td_open(16, 16);
+	struct ksvc_dispatcher *d = td_create(k, td_mode_flags[mode], 1);
+	const char *m = td_mode_names[mode];
+	struct ksvc_completion c[16];
+	struct destroy_arg a = { d, 0 };
+	unsigned int got, more, seen = 0;
+	pthread_t th;
+	__s64 r = 0;
+	int i, ok;
+
+	raw_push(k, 1, 3);
+	lib_push(d, 4, 2);
+	raw_push(k, 6, 2);
+	lib_push(d, 8, 1);
+	raw_push(k, 9, 1);
+	got = td_collect(d, c, 9, 5000);
+	more = td_collect(d, c + got, 16 - got, 100);
+	ok = got == 9 && more == 0;
+	for (i = 0; i < (int)got; i++) {
+		if (c[i].corr_id < 1 || c[i].corr_id > 9 ||
+		    (seen & (1u << c[i].corr_id)) || c[i].result != getppid())
+			ok = 0;
+		else
+			seen |= 1u << c[i].corr_id;
+	}
+	ok = ok && ksvc_dispatch_call(d, SYS_getppid, NULL, &r, NULL) == 0 &&
+	     r == getppid();
+	tap_ok(ok, "%s: entries the program pushed itself between "
+	       "ksvc_dispatch_submit() calls, and the library's: each "
+	       "completes once, with its result (%u, then %u more)",
+	       m, got, more);
+
+	raw_push(k, 20, 2);
+	td_collect(d, c, 2, 5000);
+	if (pthread_create(&th, NULL, destroy_main, &a))
+		tap_bail("pthread_create");
+	for (i = 0; i < 1000 && !__atomic_load_n(&a.done, __ATOMIC_ACQUIRE);
+	     i++)
+		usleep(10000);
+	ok = __atomic_load_n(&a.done, __ATOMIC_ACQUIRE);
+	tap_ok(ok, "%s: ksvc_dispatch_destroy() after the program's own "
+	       "entries returns (within 10 s)", m);
+	if (!ok)
+		tap_bail("ksvc_dispatch_destroy() is stuck");
+	pthread_join(th, NULL);
+	ksvc_close(k);
+}
+
 int main(int argc, char **argv)
 {
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(33 + NMODES * 46 + RT_CONFIGS);
+	tap_plan(33 + NMODES * 48 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
@@ -1474,6 +1575,7 @@ int main(int argc, char **argv)
 		test_refused(mode);
 		test_chains(mode);
 		test_counters(mode);
+		test_raw_producer(mode);
 	}
 	unlink(file_path);
 	rmdir(tmpdir);
