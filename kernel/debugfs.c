@@ -12,7 +12,9 @@
  *   record_writers
  *              Y (default): track those writers one by one; N: do as if
  *              their records could not be allocated (for tests; a task
- *              that has one already keeps using it)
+ *              that has one already keeps using it).  N from the start
+ *              without the sched_process_exit tracepoint, the records'
+ *              only free before unload
  *
  * debugfs is root-only; the files are mode 0400 (record_writers 0600) on
  * top of that.

@@ -248,8 +248,12 @@ static struct ksvc_hook ksvc_hooks[] = {
 	{ .symbol = "proc_do_uts_string", .needed_by = KSVC_FRESH_UTS,
 	  .before = ksvc_uts_sysctl_before, .filter = ksvc_uts_sysctl_filter,
 	  .after = ksvc_uts_write_after },
-	/* Ends writes begun before load, or whose return is missed. */
-	{ .symbol = "proc_sys_poll_notify", .before = ksvc_uts_written_before },
+	/*
+	 * Ends writes whose return is missed, and those begun before load:
+	 * nothing else sees those, so UTS needs it.
+	 */
+	{ .symbol = "proc_sys_poll_notify", .needed_by = KSVC_FRESH_UTS,
+	  .before = ksvc_uts_written_before },
 #endif
 	HOOK_BRACKET(KSVC_SYS_PERSONALITY, KSVC_FRESH_UTS,
 		     ksvc_uts_thread_before, ksvc_uts_thread_after),
@@ -290,13 +294,14 @@ struct ksvc_tp {
 	const char *name;
 	void *probe;
 	u32 needed_by;
+	bool frees_writers;		/* the writer records' only free */
 	struct tracepoint *tp;
 	bool on;
 };
 
 static struct ksvc_tp ksvc_tps[] = {
 	{ .name = "sched_process_exit", .probe = ksvc_tp_process_exit,
-	  .needed_by = KSVC_FRESH_PPID },
+	  .needed_by = KSVC_FRESH_PPID, .frees_writers = true },
 	{ .name = "task_newtask", .probe = ksvc_tp_task_newtask,
 	  .needed_by = KSVC_FRESH_ALL },
 };
@@ -313,6 +318,32 @@ static void ksvc_find_tracepoint(struct tracepoint *tp, void *priv)
 /* ---- registration --------------------------------------------------- */
 
 static u32 ksvc_missing;	/* groups disabled for lack of a hook */
+
+/*
+ * For tests: hooks (function or tracepoint names, separated by commas)
+ * not to attach, as if this kernel had no such place to hook.  What the
+ * module does then (the groups that need a hook stay uncached) is what
+ * it does on a kernel that lacks one.
+ */
+static char *nohook;
+module_param(nohook, charp, 0444);
+MODULE_PARM_DESC(nohook,
+		 "Hooks not to attach, comma-separated (for tests: Tier 0 facts that need one stay uncached)");
+
+static bool ksvc_nohook(const char *name)
+{
+	size_t len = strlen(name);
+	const char *p = nohook;
+
+	while (p && *p) {
+		const char *end = strchrnul(p, ',');
+
+		if (end - p == len && !strncmp(p, name, len))
+			return true;
+		p = *end ? end + 1 : end;
+	}
+	return false;
+}
 
 static int ksvc_hook_register(struct ksvc_hook *h)
 {
@@ -365,10 +396,17 @@ int ksvc_hooks_init(void)
 	for (i = 0; i < ARRAY_SIZE(ksvc_tps); i++) {
 		struct ksvc_tp *t = &ksvc_tps[i];
 
-		ret = t->tp ? tracepoint_probe_register(t->tp, t->probe, NULL) :
-			      -ENOENT;
+		if (ksvc_nohook(t->name))
+			ret = -EPERM;
+		else if (t->tp)
+			ret = tracepoint_probe_register(t->tp, t->probe, NULL);
+		else
+			ret = -ENOENT;
 		if (ret) {
 			ksvc_missing |= t->needed_by;
+			/* Records that only task exit frees are not made. */
+			if (t->frees_writers)
+				ksvc_t0_record_writers = false;
 			pr_info("cannot attach to tracepoint %s (%d): some Tier 0 facts stay uncached\n",
 				t->name, ret);
 			continue;
@@ -379,7 +417,7 @@ int ksvc_hooks_init(void)
 	for (i = 0; i < ARRAY_SIZE(ksvc_hooks); i++) {
 		struct ksvc_hook *h = &ksvc_hooks[i];
 
-		ret = ksvc_hook_register(h);
+		ret = ksvc_nohook(h->symbol) ? -EPERM : ksvc_hook_register(h);
 		if (ret) {
 			ksvc_missing |= h->needed_by;
 			pr_info("cannot hook %s (%d)%s\n", h->symbol, ret,
@@ -387,6 +425,10 @@ int ksvc_hooks_init(void)
 		}
 	}
 
+#ifndef CONFIG_PROC_SYSCTL
+	/* No proc_sys_poll_notify(): a write begun before load goes unseen. */
+	ksvc_missing |= KSVC_FRESH_UTS;
+#endif
 	ksvc_t0_disable(ksvc_missing);
 	return 0;
 }
