@@ -78,11 +78,14 @@ static inline void ksvc_vm_flags_clear(struct vm_area_struct *vma,
 /* arm64's compat table reuses these for calls without a compat variant. */
 #define KSVC_SYS(name)		"__arm64_sys_" #name
 /*
- * arm64's table sends personality(2) to its own wrapper, which calls the
- * inline ksys_personality(): __arm64_sys_personality exists but is never
- * called.
+ * arm64's 64-bit table sends personality(2) to its own wrapper, which
+ * calls the inline ksys_personality(); its 32-bit table (compat tasks)
+ * sends it to the generic __arm64_sys_personality.
  */
 #define KSVC_SYS_PERSONALITY	"__arm64_sys_arm64_personality"
+#ifdef CONFIG_COMPAT
+#define KSVC_SYS_PERSONALITY_COMPAT	"__arm64_sys_personality"
+#endif
 #else
 #define KSVC_SYS(name)		"sys_" #name
 #endif

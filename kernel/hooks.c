@@ -257,6 +257,10 @@ static struct ksvc_hook ksvc_hooks[] = {
 #endif
 	HOOK_BRACKET(KSVC_SYS_PERSONALITY, KSVC_FRESH_UTS,
 		     ksvc_uts_thread_before, ksvc_uts_thread_after),
+#ifdef KSVC_SYS_PERSONALITY_COMPAT
+	HOOK_BRACKET(KSVC_SYS_PERSONALITY_COMPAT, KSVC_FRESH_UTS,
+		     ksvc_uts_thread_before, ksvc_uts_thread_after),
+#endif
 	{ .symbol = "switch_task_namespaces", .needed_by = KSVC_FRESH_UTS,
 	  .before = ksvc_nsswitch_before, .filter = ksvc_nsswitch_filter,
 	  .after = ksvc_uts_thread_after },
