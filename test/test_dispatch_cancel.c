@@ -116,6 +116,24 @@ static unsigned int cancel_now(struct ksvc_dispatcher *d, int mode,
 	return got;
 }
 
+/*
+ * Collect the answers of call @id and of its cancel @cid: the call's
+ * -ECANCELED and the cancel's 1, and nothing else, within PROMPT_MS.
+ * The number of answers in *@got.
+ */
+static int cancelled_pair(struct ksvc_dispatcher *d, __u64 id, __u64 cid,
+			  unsigned int *got)
+{
+	struct ksvc_completion c[4];
+	const struct ksvc_completion *x, *y;
+
+	*got = td_collect(d, c, 2, PROMPT_MS);
+	x = td_find(c, *got, id);
+	y = td_find(c, *got, cid);
+	return *got == 2 && x && x->result == -ECANCELED && y &&
+	       y->result == 1;
+}
+
 static void mkpipe(int p[2])
 {
 	if (pipe(p))
@@ -186,16 +204,15 @@ static void test_pool_running(int mode)
 	teardown(d, k, &p, 1);
 }
 
-static void test_pool_queued(int mode)
+/*
+ * Three pipes at @p; reads 20 and 21 on the first two hold both workers
+ * of @d, read 22 on the third waits in the queue behind them.
+ */
+static void block_two(struct ksvc_dispatcher *d, int mode, int (*p)[2],
+		      char (*buf)[8])
 {
-	struct ksvc *k = td_open(64, 64);
-	struct ksvc_dispatcher *d = mk(k, mode, 2, 1);
-	const char *m = td_mode_names[mode];
-	struct ksvc_completion c[4];
 	struct ksvc_entry e[2];
-	char buf[3][8];
-	int p[3][2], i, r1, r2, ok;
-	unsigned int got;
+	int i;
 
 	for (i = 0; i < 3; i++)
 		mkpipe(p[i]);
@@ -205,12 +222,23 @@ static void test_pool_queued(int mode)
 	go(d, mode, e, 2);
 	e[0] = td_entry(22, SYS_read, (__u64)p[2][0], (uintptr_t)buf[2], 8, 0);
 	go(d, mode, e, 1);
+}
+
+static void test_pool_queued(int mode)
+{
+	struct ksvc *k = td_open(64, 64);
+	struct ksvc_dispatcher *d = mk(k, mode, 2, 1);
+	const char *m = td_mode_names[mode];
+	struct ksvc_completion c[4];
+	struct ksvc_entry e[2];
+	char buf[3][8];
+	int p[3][2], r1, r2, ok;
+	unsigned int got;
+
+	block_two(d, mode, p, buf);
 	e[0] = cancel_entry(23, 22);
 	go(d, mode, e, 1);
-	got = td_collect(d, c, 2, PROMPT_MS);
-	ok = got == 2 && td_find(c, got, 22) &&
-	     td_find(c, got, 22)->result == -ECANCELED &&
-	     td_find(c, got, 23) && td_find(c, got, 23)->result == 1;
+	ok = cancelled_pair(d, 22, 23, &got);
 	tap_ok(ok && td_collect(d, c, 1, 100) == 0,
 	       "%s: a read queued behind 2 blocked workers completes "
 	       "-ECANCELED at once; they stay blocked", m);
@@ -222,10 +250,7 @@ static void test_pool_queued(int mode)
 	e[0] = td_entry(24, SYS_read, (__u64)p[2][0], (uintptr_t)buf[2], 8, 0);
 	e[1] = cancel_entry(25, 24);
 	go(d, mode, e, 2);
-	got = td_collect(d, c, 2, PROMPT_MS);
-	ok = got == 2 && td_find(c, got, 24) &&
-	     td_find(c, got, 24)->result == -ECANCELED &&
-	     td_find(c, got, 25) && td_find(c, got, 25)->result == 1;
+	ok = cancelled_pair(d, 24, 25, &got);
 	tap_ok(ok && td_collect(d, c, 1, 100) == 0,
 	       "%s: a read and its cancel in one batch, behind 2 blocked "
 	       "workers: -ECANCELED at once, not when a worker comes free "
@@ -285,24 +310,14 @@ static void test_queue_reuse(int mode)
 	int p[3][2], i, ok = 1;
 	unsigned int got, more;
 
-	for (i = 0; i < 3; i++)
-		mkpipe(p[i]);
-	for (i = 0; i < 2; i++)
-		e[i] = td_entry(20 + (__u64)i, SYS_read, (__u64)p[i][0],
-				(uintptr_t)buf[i], 8, 0);
-	go(d, mode, e, 2);
-	e[0] = td_entry(22, SYS_read, (__u64)p[2][0], (uintptr_t)buf[2], 8, 0);
-	go(d, mode, e, 1);
+	block_two(d, mode, p, buf);
 	for (i = 0; i < 100 && ok; i++) {
 		e[0] = td_entry(100, SYS_nanosleep, (uintptr_t)&long_ts, 0, 0,
 				0);
 		submit_taken(d, mode, e);
 		e[1] = cancel_entry(101, 100);
 		submit_taken(d, mode, e + 1);
-		got = td_collect(d, c, 2, PROMPT_MS);
-		ok = got == 2 && td_find(c, got, 100) &&
-		     td_find(c, got, 100)->result == -ECANCELED &&
-		     td_find(c, got, 101) && td_find(c, got, 101)->result == 1;
+		ok = cancelled_pair(d, 100, 101, &got);
 	}
 	tap_ok(ok, "%s: 100 calls queued behind 2 blocked workers and "
 	       "cancelled there: each -ECANCELED at once (%d rounds)", m, i);

@@ -101,41 +101,15 @@ static int read_hooks(int list, unsigned int *disabled, unsigned int *writers)
 	return got == 3 ? 0 : -1;
 }
 
-static int unload(void)
-{
-	uint64_t end = ku_now_ms() + 10000;
-	int r;
-
-	/* Instances closed just before are freed after a grace period. */
-	for (;;) {
-		r = syscall(SYS_delete_module, "ksvc", O_NONBLOCK) < 0 ? errno : 0;
-		if (!r || (r != EWOULDBLOCK && r != EBUSY && r != EAGAIN) ||
-		    ku_now_ms() >= end)
-			return r;
-		ku_sleep_ms(20);
-	}
-}
-
-static int load(const char *ko, const char *params)
-{
-	int kfd = open(ko, O_RDONLY | O_CLOEXEC), r;
-
-	if (kfd < 0)
-		return errno;
-	r = syscall(SYS_finit_module, kfd, params, 0) < 0 ? errno : 0;
-	close(kfd);
-	return r;
-}
-
 static int reload(const char *ko, const char *params)
 {
-	int r = unload();
+	int r = ku_module_unload();
 
 	if (r) {
 		tap_diag("delete_module: %s", strerror(r));
 		return r;
 	}
-	r = load(ko, params);
+	r = ku_module_load(ko, params);
 	if (r)
 		tap_diag("finit_module(\"%s\"): %s", params, strerror(r));
 	return r;

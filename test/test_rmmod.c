@@ -33,17 +33,14 @@ static const char *res(int r)
 /* If a refusal failed, the module is gone: put it back for the others. */
 static void reload_or_bail(const char *ko, int r)
 {
-	int kfd;
-
 	if (r != 0)
 		return;
 	if (!ko)
 		tap_bail("module unloaded while in use and KSVC_KO is unset");
-	kfd = open(ko, O_RDONLY | O_CLOEXEC);
-	if (kfd < 0 || syscall(SYS_finit_module, kfd, "", 0) < 0)
+	r = ku_module_load(ko, "");
+	if (r)
 		tap_bail("module unloaded while in use; reload failed: %s",
-			 strerror(errno));
-	close(kfd);
+			 strerror(r));
 }
 
 int main(void)
@@ -51,7 +48,7 @@ int main(void)
 	const char *ko = getenv("KSVC_KO");
 	struct ku_inst in;
 	void *keep;
-	int fd, r, err, kfd;
+	int fd, r, err;
 
 	ku_require_module();
 	if (ko && !*ko)
@@ -107,12 +104,9 @@ int main(void)
 	tap_diag("/dev/ksvc after unload: %s",
 		 access(KSVC_DEVICE_PATH, F_OK) ? "gone" : "still there");
 
-	kfd = open(ko, O_RDONLY | O_CLOEXEC);
-	r = kfd < 0 || syscall(SYS_finit_module, kfd, "", 0) < 0 ? -errno : 0;
-	if (kfd >= 0)
-		close(kfd);
+	r = ku_module_load(ko, "");
 	if (!tap_ok(r == 0, "finit_module(%s) loads it again (%s)", ko,
-		    r ? strerror(-r) : "ok"))
+		    r ? strerror(r) : "ok"))
 		tap_bail("the module is not loaded any more");
 
 	{

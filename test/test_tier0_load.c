@@ -40,32 +40,6 @@ static void *set_name(void *arg)
 	return NULL;
 }
 
-static int unload(void)
-{
-	uint64_t end = ku_now_ms() + 10000;
-	int r;
-
-	/* Instances of the tests before may still be on their way out. */
-	for (;;) {
-		r = syscall(SYS_delete_module, "ksvc", O_NONBLOCK) < 0 ? errno : 0;
-		if (!r || (r != EWOULDBLOCK && r != EBUSY && r != EAGAIN) ||
-		    ku_now_ms() >= end)
-			return r;
-		ku_sleep_ms(50);
-	}
-}
-
-static int load(const char *ko)
-{
-	int kfd = open(ko, O_RDONLY | O_CLOEXEC), r;
-
-	if (kfd < 0)
-		return errno;
-	r = syscall(SYS_finit_module, kfd, "", 0) < 0 ? errno : 0;
-	close(kfd);
-	return r;
-}
-
 int main(void)
 {
 	const char *ko = getenv("KSVC_KO");
@@ -85,13 +59,13 @@ int main(void)
 		tap_bail("a UTS namespace of our own: %s", strerror(errno));
 	tap_plan(6);
 
-	r = unload();
+	r = ku_module_unload();
 	if (!tap_ok(r == 0, "the module unloads (%s)", r ? strerror(r) : "ok"))
 		tap_bail("cannot go on without unloading");
 
 	pthread_create(&th, NULL, set_name, NULL);
 	faulted = t0_stall_wait(&st, 10000);
-	r = load(ko);
+	r = ku_module_load(ko, "");
 	tap_ok(faulted && r == 0,
 	       "sethostname() stalls in its copy of the name (faulted %d); "
 	       "meanwhile the module is loaded again (%s)", faulted,

@@ -10,6 +10,9 @@
  *   ku_open(), ku_create(), ku_map(), ...
  *                         thin wrappers around the raw ABI that return
  *                         -errno, so that tests can check errnos exactly
+ *   ku_module_unload(), ku_module_load()
+ *                         rmmod and insmod of $KSVC_KO, for the tests
+ *                         that load the module again
  *
  * Everything is static: each test program includes this once.
  */
@@ -31,6 +34,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <pthread.h>
 #include <sched.h>
@@ -153,6 +157,37 @@ static inline int ku_counts_eq(struct ku_counts a, struct ku_counts b)
  * mount debugfs if it is not mounted.  A module without its debugfs
  * counters is a failure, not a reason to skip.
  */
+/*
+ * Unload the module; 0 or an errno.  Instances closed just before are
+ * freed after an RCU grace period: while delete_module says busy, ask
+ * again for up to 10 s.
+ */
+static inline int ku_module_unload(void)
+{
+	uint64_t end = ku_now_ms() + 10000;
+	int r;
+
+	for (;;) {
+		r = syscall(SYS_delete_module, "ksvc", O_NONBLOCK) < 0 ? errno : 0;
+		if (!r || (r != EWOULDBLOCK && r != EBUSY && r != EAGAIN) ||
+		    ku_now_ms() >= end)
+			return r;
+		ku_sleep_ms(20);
+	}
+}
+
+/* Load the module from @ko with @params ("" for none); 0 or an errno. */
+static inline int ku_module_load(const char *ko, const char *params)
+{
+	int kfd = open(ko, O_RDONLY | O_CLOEXEC), r;
+
+	if (kfd < 0)
+		return errno;
+	r = syscall(SYS_finit_module, kfd, params, 0) < 0 ? errno : 0;
+	close(kfd);
+	return r;
+}
+
 static inline void ku_require_module(void)
 {
 	if (access(KSVC_DEVICE_PATH, F_OK) != 0)
