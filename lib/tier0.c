@@ -39,7 +39,8 @@
  *    come here; it must write nothing: before any write (opening the
  *    instance, claiming a refresh) the caller proves it is the process
  *    that owns the state (getpid() against the recorded owner, and
- *    kcmp(KCMP_VM) against its parent when nothing is recorded yet).
+ *    against the process whose memory the state page is, which the
+ *    page records from the start: see t0_borrowed_mm()).
  *
  * Everything here is async-signal-safe: raw syscalls through syscall(3)
  * with errno saved and restored, atomics, no locks, no malloc.  A thread
@@ -80,7 +81,7 @@ struct t0_state {
 	int state;				/* KSVC__T0_* */
 	int fd;
 	pid_t owner;
-	int pad;
+	pid_t mm;		/* whose memory this is; 0: a forked child's */
 	__u64 rdev;				/* of fd: a KSVC device */
 	__u64 gate;				/* seq << 32 | ticks */
 };
@@ -187,16 +188,37 @@ static __u32 t0_ticks(void)
 /*
  * Does this process share its address space with its parent (vfork,
  * posix_spawn, clone(CLONE_VM))?  Then this memory is the parent's and
- * must not be written.  Unknown (no parent in our pid namespace, no
- * kcmp, not allowed to compare) counts as "no".
+ * must not be written.
+ *
+ * The state page says whose memory it is (st->mm, set when the page is
+ * made, which the constructor does, and by the atfork child handler): a
+ * CLONE_VM child finds another process's pid there.  A child of fork()
+ * or of a raw clone() finds 0 (MADV_WIPEONFORK) and claims the page
+ * unless the kernel says it shares its parent's memory (kcmp), which is
+ * also the only test while no page exists.  kcmp can only say "shared"
+ * for sure: a process that may not compare (not dumpable, a seccomp
+ * filter) or whose parent is a thread group whose leader has exited
+ * gets another answer, which is why the page's word comes first.
  */
 static int t0_borrowed_mm(void)
 {
-	long me = SYS0(SYS_getpid), parent = SYS0(SYS_getppid);
+	struct t0_state *st = __atomic_load_n(&t0_st, __ATOMIC_ACQUIRE);
+	long me = SYS0(SYS_getpid), parent;
+	pid_t mm = 0;
 
-	if (parent <= 0)
-		return 0;
-	return SYS5(SYS_kcmp, me, parent, KCMP_VM, 0, 0) == 0;
+	if (st) {
+		mm = __atomic_load_n(&st->mm, __ATOMIC_ACQUIRE);
+		if (mm)
+			return mm != (pid_t)me;
+	}
+	parent = SYS0(SYS_getppid);
+	if (parent > 0 && SYS5(SYS_kcmp, me, parent, KCMP_VM, 0, 0) == 0)
+		return 1;
+	if (st)
+		__atomic_compare_exchange_n(&st->mm, &mm, (pid_t)me, 0,
+					    __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE);
+	return 0;
 }
 
 /* Is @fd a KSVC device file with device number @rdev (0: any)? */
@@ -294,6 +316,7 @@ static struct t0_state *t0_state_page(void)
 		SYS2(SYS_munmap, p, KSVC_PAGE_SIZE);
 		return NULL;
 	}
+	((struct t0_state *)p)->mm = (pid_t)SYS0(SYS_getpid);
 	if (!__atomic_compare_exchange_n(&t0_st, &expected, p, 0,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		SYS2(SYS_munmap, p, KSVC_PAGE_SIZE);
@@ -656,6 +679,11 @@ static void t0_atfork_child(void)
 	__atomic_store_n(&t0_opener, 0, __ATOMIC_RELAXED);
 	if (st && !__atomic_load_n(&t0_wipes, __ATOMIC_RELAXED))
 		memset(st, 0, sizeof(*st));
+	/* This memory is the child's: say so before a vfork child of its
+	 * own could claim it. */
+	if (st)
+		__atomic_store_n(&st->mm, (pid_t)SYS0(SYS_getpid),
+				 __ATOMIC_RELEASE);
 	t0_close_inherited();
 }
 
@@ -664,6 +692,11 @@ __attribute__((constructor)) static void t0_init(void)
 	if (pthread_atfork(t0_atfork_prepare, t0_atfork_parent,
 			   t0_atfork_child) == 0)
 		__atomic_store_n(&t0_atfork_ok, 1, __ATOMIC_RELEASE);
+	/*
+	 * The state page now, so that it says whose memory it is before a
+	 * vfork child can ask (t0_borrowed_mm()); it opens nothing.
+	 */
+	(void)t0_state_page();
 }
 
 /* ------------------------------------------------------------------ */

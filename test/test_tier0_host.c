@@ -4,7 +4,8 @@
  *
  * Part 1: no instance (no /dev/ksvc): every accessor is the syscall,
  * errno behaves like libc's, nothing is opened, and a vfork child of a
- * process that never used the accessors writes nothing.
+ * process that never used the accessors writes nothing, also where kcmp
+ * cannot compare it with its parent (not dumpable; leader exited).
  *
  * Part 2: a page this test fills itself and installs through the
  * library's test hook (the module does not run here; what is tested is
@@ -16,6 +17,7 @@
  */
 #include <pthread.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -48,7 +50,7 @@ static void test_vfork_untouched_fresh(void)
 	volatile int child_ok = 0;
 	pid_t pid;
 
-	/* Nothing used the accessors yet: no state page exists. */
+	/* Nothing used the accessors yet: no instance, nothing recorded. */
 	nb = ksvc__t0_state_copy(before, sizeof(before));
 	pid = vfork();
 	if (pid == 0) {
@@ -66,6 +68,113 @@ static void test_vfork_untouched_fresh(void)
 	tap_ok(nb == na && memcmp(before, after, nb) == 0,
 	       "vfork child (nothing opened yet) wrote no library state "
 	       "(%zu bytes before, %zu after)", nb, na);
+}
+
+/*
+ * In a process of its own: a vfork child calls every accessor; the
+ * parent checks the child's values and that its library state did not
+ * change.  Exit status: 0 right, 1 wrong values, 2 state written.
+ */
+static int vfork_probe(void)
+{
+	unsigned char before[256], after[256];
+	volatile int child_ok = 0;
+	size_t nb, na;
+	pid_t pid;
+
+	nb = ksvc__t0_state_copy(before, sizeof(before));
+	pid = vfork();
+	if (pid == 0) {
+		struct t0_facts a;
+
+		child_ok = t0_acc_facts(&a) == 0 && a.pid == sys_pid() &&
+			   a.ppid == syscall(SYS_getppid);
+		_exit(0);
+	}
+	if (pid < 0 || t0_wait(pid) != 0)
+		return 3;
+	na = ksvc__t0_state_copy(after, sizeof(after));
+	if (!child_ok)
+		return 1;
+	return nb == na && memcmp(before, after, nb) == 0 ? 0 : 2;
+}
+
+/* Has the thread group leader of this process exited (a zombie)? */
+static int leader_gone(void)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", sys_pid());
+	f = fopen(path, "r");
+	if (!f)
+		return 1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
+static void *leaderless(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 5000 && !leader_gone(); i++)
+		usleep(1000);
+	if (!leader_gone())
+		_exit(3);
+	_exit(vfork_probe());
+}
+
+/*
+ * A vfork child must tell that its memory is its parent's even where
+ * the kernel will not compare the two (kcmp): a process that is not
+ * dumpable and not root is refused, and a parent whose thread group
+ * leader has exited is named by a pid whose memory is gone.  Each in a
+ * forked process that has not used the accessors.
+ */
+static void test_vfork_kcmp_blind(void)
+{
+	static const char *const why[] = {
+		"", "the child's values were wrong",
+		"the parent's library state changed", "setup failed",
+	};
+	pid_t pid;
+	int st;
+
+	pid = fork();
+	if (pid == 0) {
+		if (prctl(PR_SET_DUMPABLE, 0) != 0 ||
+		    setresgid(65534, 65534, 65534) != 0 ||
+		    setresuid(65534, 65534, 65534) != 0)
+			_exit(4);
+		_exit(vfork_probe());
+	}
+	st = t0_wait(pid);
+	if (st == 4)
+		tap_skip("cannot become uid 65534 (not root?)",
+			 "vfork child of a process kcmp may not look at");
+	else
+		tap_ok(st == 0, "vfork child of a process that is not "
+		       "dumpable and not root (kcmp refused): own values, "
+		       "nothing written%s%s", st ? ": " : "",
+		       st > 0 && st < 4 ? why[st] : "");
+
+	pid = fork();
+	if (pid == 0) {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, leaderless, NULL))
+			_exit(3);
+		pthread_exit(NULL);
+	}
+	st = t0_wait(pid);
+	tap_ok(st == 0, "vfork child of a thread whose leader has exited "
+	       "(kcmp says \"not shared\"): own values, nothing written%s%s",
+	       st ? ": " : "", st > 0 && st < 4 ? why[st] : "");
 }
 
 static void test_no_instance(void)
@@ -577,8 +686,9 @@ int main(void)
 	struct stat st;
 
 	have_dev = stat(KSVC_DEVICE_PATH, &st) == 0;
-	tap_plan(45);
+	tap_plan(47);
 	test_vfork_untouched_fresh();	/* 2: must run first */
+	test_vfork_kcmp_blind();	/* 2 */
 	test_no_instance();		/* 14 */
 	test_race_first_use();		/* 2 */
 	test_installed();		/* 15 */
