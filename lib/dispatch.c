@@ -2071,8 +2071,8 @@ static int check_params(const struct ksvc_dispatch_params *p)
 	return 0;
 }
 
-int ksvc_dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
-			 const struct ksvc_dispatch_params *params)
+static int dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
+			   const struct ksvc_dispatch_params *params)
 {
 	struct ksvc_dispatch_params def;
 	struct ksvc_dispatcher *d;
@@ -2195,6 +2195,15 @@ fail:
 	return err;
 }
 
+int ksvc_dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
+			 const struct ksvc_dispatch_params *params)
+{
+	int saved = errno, r = dispatch_create(out, k, params);
+
+	errno = saved;
+	return r;
+}
+
 static int driver_ok(const struct ksvc_dispatcher *d)
 {
 	if ((d->flags & KSVC_DISPATCH_ONE_DRIVER) &&
@@ -2211,7 +2220,7 @@ static void release_drive(struct ksvc_dispatcher *d)
 		futex_wake(&d->drv_gen, INT_MAX);
 }
 
-int ksvc_dispatch_stop(struct ksvc_dispatcher *d)
+static int dispatch_stop(struct ksvc_dispatcher *d)
 {
 	int err;
 
@@ -2235,7 +2244,15 @@ int ksvc_dispatch_stop(struct ksvc_dispatcher *d)
 	return d->stop_left;
 }
 
-void ksvc_dispatch_destroy(struct ksvc_dispatcher *d)
+int ksvc_dispatch_stop(struct ksvc_dispatcher *d)
+{
+	int saved = errno, r = dispatch_stop(d);
+
+	errno = saved;
+	return r;
+}
+
+static void dispatch_destroy(struct ksvc_dispatcher *d)
 {
 	if (!d)
 		return;
@@ -2268,6 +2285,14 @@ void ksvc_dispatch_destroy(struct ksvc_dispatcher *d)
 	ksvc__signal_put(d->cancel_signal);
 	reg_del(d->k);
 	free_all(d, 0);
+}
+
+void ksvc_dispatch_destroy(struct ksvc_dispatcher *d)
+{
+	int saved = errno;
+
+	dispatch_destroy(d);
+	errno = saved;
 }
 
 /* ---------------------------------------------------------------- */
@@ -2371,9 +2396,9 @@ static int submit_raw(struct ksvc_dispatcher *d, const struct ksvc_entry *e,
 	return (int)n;
 }
 
-int ksvc_dispatch_submit(struct ksvc_dispatcher *d,
-			 const struct ksvc_entry *e, unsigned int n,
-			 unsigned int flags)
+static int dispatch_submit(struct ksvc_dispatcher *d,
+			   const struct ksvc_entry *e, unsigned int n,
+			   unsigned int flags)
 {
 	unsigned int i;
 
@@ -2390,6 +2415,16 @@ int ksvc_dispatch_submit(struct ksvc_dispatcher *d,
 	if (e[n - 1].flags & KSVC_ENTRY_LINKED)
 		return -EINVAL;
 	return submit_raw(d, e, n, flags);
+}
+
+int ksvc_dispatch_submit(struct ksvc_dispatcher *d,
+			 const struct ksvc_entry *e, unsigned int n,
+			 unsigned int flags)
+{
+	int saved = errno, r = dispatch_submit(d, e, n, flags);
+
+	errno = saved;
+	return r;
 }
 
 /* ---------------------------------------------------------------- */
@@ -2805,8 +2840,8 @@ static int drive_once(struct ksvc_dispatcher *d)
 	return err;
 }
 
-int ksvc_dispatch_wait(struct ksvc_dispatcher *d, struct ksvc_completion *out,
-		       unsigned int max, unsigned int min, int timeout_ms)
+static int dispatch_wait(struct ksvc_dispatcher *d, struct ksvc_completion *out,
+			 unsigned int max, unsigned int min, int timeout_ms)
 {
 	__u64 deadline;
 	int err;
@@ -2839,7 +2874,16 @@ int ksvc_dispatch_wait(struct ksvc_dispatcher *d, struct ksvc_completion *out,
 	return wait_thread_mode(d, out, max, min, timeout_ms, deadline);
 }
 
-int ksvc_dispatch_run(struct ksvc_dispatcher *d)
+int ksvc_dispatch_wait(struct ksvc_dispatcher *d, struct ksvc_completion *out,
+		       unsigned int max, unsigned int min, int timeout_ms)
+{
+	int saved = errno, r = dispatch_wait(d, out, max, min, timeout_ms);
+
+	errno = saved;
+	return r;
+}
+
+static int dispatch_run(struct ksvc_dispatcher *d)
 {
 	int err;
 
@@ -2853,6 +2897,14 @@ int ksvc_dispatch_run(struct ksvc_dispatcher *d)
 	if (err)
 		return err;
 	return drive_once(d);
+}
+
+int ksvc_dispatch_run(struct ksvc_dispatcher *d)
+{
+	int saved = errno, r = dispatch_run(d);
+
+	errno = saved;
+	return r;
 }
 
 /* ---------------------------------------------------------------- */
@@ -2875,7 +2927,8 @@ static int tier0(long nr, const __u64 *a, __s64 *res)
 		*res = r < 0 ? -errno : r;
 		return 1;
 	case SYS_getrlimit:
-		if (a[0] != RLIMIT_NOFILE)
+		/* NULL: the system call says EFAULT, getrlimit(3) 0. */
+		if (a[0] != RLIMIT_NOFILE || !a[1])
 			return 0;
 		r = ksvc_getrlimit((int)a[0], (struct rlimit *)(uintptr_t)a[1]);
 		*res = r < 0 ? -errno : r;
@@ -3010,8 +3063,8 @@ static int run_sync(struct ksvc_dispatcher *d, struct ksvc_entry *e,
 	return 0;
 }
 
-int ksvc_dispatch_call(struct ksvc_dispatcher *d, long nr,
-		       const __u64 args[6], __s64 *result, __u32 *cflags)
+static int dispatch_call(struct ksvc_dispatcher *d, long nr,
+			 const __u64 args[6], __s64 *result, __u32 *cflags)
 {
 	static const __u64 zero[6];
 	struct ksvc_entry e;
@@ -3033,7 +3086,16 @@ int ksvc_dispatch_call(struct ksvc_dispatcher *d, long nr,
 	return run_sync(d, &e, result, cflags);
 }
 
-int ksvc_dispatch_cancel(struct ksvc_dispatcher *d, __u64 corr_id)
+int ksvc_dispatch_call(struct ksvc_dispatcher *d, long nr,
+		       const __u64 args[6], __s64 *result, __u32 *cflags)
+{
+	int saved = errno, r = dispatch_call(d, nr, args, result, cflags);
+
+	errno = saved;
+	return r;
+}
+
+static int dispatch_cancel(struct ksvc_dispatcher *d, __u64 corr_id)
 {
 	struct ksvc_entry e;
 	__s64 res;
@@ -3047,6 +3109,14 @@ int ksvc_dispatch_cancel(struct ksvc_dispatcher *d, __u64 corr_id)
 	ksvc_prep_cancel(&e, 0, corr_id);
 	err = run_sync(d, &e, &res, NULL);
 	return err ? err : (int)(res < INT_MAX ? res : INT_MAX);
+}
+
+int ksvc_dispatch_cancel(struct ksvc_dispatcher *d, __u64 corr_id)
+{
+	int saved = errno, r = dispatch_cancel(d, corr_id);
+
+	errno = saved;
+	return r;
 }
 
 /* ---------------------------------------------------------------- */

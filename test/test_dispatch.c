@@ -1284,6 +1284,41 @@ static void test_counters(int mode)
 		       m);
 	}
 	{
+		__u64 a[6] = { 0, 0, 0, 0, 0, 0 };
+		int r1, r2, e1, e2;
+
+		errno = 77;
+		r1 = ksvc_dispatch_call(d, SYS_uname, a, &res, &cf);
+		e1 = errno;
+		ok = r1 == 0 && res == -EFAULT;
+		a[0] = RLIMIT_NOFILE;
+		errno = 78;
+		r2 = ksvc_dispatch_call(d, SYS_getrlimit, a, &res, &cf);
+		e2 = errno;
+		ok = ok && r2 == 0 && res == -EFAULT;
+		tap_ok(ok && e1 == 77 && e2 == 78,
+		       "%s: call(uname(NULL)) and call(getrlimit(NOFILE, NULL)) "
+		       "-> -EFAULT, as the system calls (not getrlimit(3)'s "
+		       "0); errno left alone (%d, %d)", m, e1, e2);
+	}
+	{
+		struct ksvc_entry ce;
+		int e3, got;
+
+		/* close(9999) runs on this thread when the caller drives. */
+		ksvc_prep_call(&ce, 4242, SYS_close, 9999, 0, 0, 0, 0, 0);
+		errno = 79;
+		ok = ksvc_dispatch_submit(d, &ce, 1, 0) == 1;
+		if (mode == 1)
+			ksvc_dispatch_run(d);
+		got = ksvc_dispatch_wait(d, c, 1, 1, 5000);
+		e3 = errno;
+		ok = ok && got == 1 && c[0].corr_id == 4242 &&
+		     c[0].result == -EBADF;
+		tap_ok(ok && e3 == 79, "%s: submit, run and wait of a close(9999) "
+		       "-> -EBADF; errno left alone (%d)", m, e3);
+	}
+	{
 		__u64 a[6] = { (__u64)fd, (uintptr_t)buf, 3, 4, 0, 0 };
 
 		memset(buf, 0, sizeof(buf));
@@ -1563,7 +1598,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(33 + NMODES * 48 + RT_CONFIGS);
+	tap_plan(33 + NMODES * 50 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
