@@ -327,10 +327,12 @@ struct ksvc_dispatcher;
 	 * Same results; less work when the guess is right.  io_uring polls
 	 * before it looks at the file: a receive on a descriptor that is no
 	 * socket runs in Tier 2, which fails with ENOTSOCK at once (the
-	 * getsockopt() made for socket time-outs tells).  With
-	 * KSVC_DISPATCH_BLOCKING_FDS that look is not made: such a receive
-	 * waits until the descriptor is readable (for ever on a pipe's
-	 * write end), then fails with ENOTSOCK. */
+	 * getsockopt() made for socket time-outs tells), and so does one on
+	 * a listening socket (one more getsockopt(), SO_ACCEPTCONN).  With
+	 * KSVC_DISPATCH_BLOCKING_FDS those looks are not made: such a
+	 * receive waits until the descriptor is readable (for ever on a
+	 * pipe's write end, until a connection comes on a listening
+	 * socket), then fails as the system call would have. */
 #define KSVC_DISPATCH_POSITIONAL_FDS	(1u << 6)
 	/* The application promises that the descriptors it passes to
 	 * pread64, pwrite64, preadv, pwritev, preadv2 and pwritev2 entries

@@ -766,7 +766,9 @@ static int maybe_socket(long fl)
  * descriptor that is no socket (the getsockopt() says ENOTSOCK) runs in
  * Tier 2 too: io_uring polls before it looks at the file, so it would
  * wait for the descriptor to become readable (for ever on a pipe's write
- * end) where the system call fails with ENOTSOCK at once.
+ * end) where the system call fails with ENOTSOCK at once; so does one on
+ * a listening socket (SO_ACCEPTCONN, a third getsockopt(), only for
+ * poll-first receives).
  */
 static int sock_timeout(const struct ksvc_dispatcher *d,
 			const struct ksvc_entry *e, long fl0)
@@ -811,6 +813,20 @@ static int sock_timeout(const struct ksvc_dispatcher *d,
 		       ksvc__poll_first(d, (__u32)ksvc__msg_flags(e));
 	if (tv.tv_sec || tv.tv_usec)
 		return 1;
+	/*
+	 * A poll-first receive on a listening socket would wait for a
+	 * connection (the socket's only readiness), then fail; the system
+	 * call fails at once (ENOTCONN, or EINVAL for AF_UNIX).
+	 */
+	if ((e->syscall_nr == SYS_recvfrom || e->syscall_nr == SYS_recvmsg) &&
+	    ksvc__poll_first(d, (__u32)ksvc__msg_flags(e))) {
+		int acc = 0;
+
+		len = sizeof(acc);
+		if (syscall(SYS_getsockopt, (int)e->args[0], SOL_SOCKET,
+			    SO_ACCEPTCONN, &acc, &len) == 0 && acc)
+			return 1;
+	}
 	if (opt == SO_RCVTIMEO && e->syscall_nr != SYS_accept &&
 	    e->syscall_nr != SYS_accept4) {
 		int lowat = 1;
@@ -1079,7 +1095,8 @@ static inline int route_fast(const struct ksvc_dispatcher *d,
 		len = e->args[2];
 		addr = e->args[4];
 		if (d->t1 && !addr && len <= INT_MAX &&
-		    ((t >> 8) == RK_T1_SEND || !(e->args[3] & MSG_WAITALL))) {
+		    !(e->args[3] & ((t >> 8) == RK_T1_SEND ?
+				    KSVC_SEND_T2_FLAGS : KSVC_RECV_T2_FLAGS))) {
 			*opcode = t & 0xff;
 			return R_T1;
 		}
@@ -1132,8 +1149,9 @@ static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
 		fl = A_LOADR(&s->args[3]);
 		if (A_LOADR(&s->args[4]))
 			return -1;	/* an address: SENDMSG, or EISCONN */
-		if (kind == RK_T1_RECV && (fl & MSG_WAITALL))
-			return -1;	/* Tier 2: see ksvc__t1_op() */
+		if (fl & (kind == RK_T1_RECV ? KSVC_RECV_T2_FLAGS :
+			  KSVC_SEND_T2_FLAGS))
+			return -1;	/* Tier 2: see KSVC_RECV_T2_FLAGS */
 		break;
 	default:
 		return -1;

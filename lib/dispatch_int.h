@@ -496,6 +496,23 @@ static inline void ksvc__spin(struct kcpu *on_cpu, struct kspin *s,
 }
 
 /*
+ * Flags that keep a receive or a send out of Tier 1, where io_uring would
+ * not do what the system call does (ksvc__t1_op() and the fast paths):
+ *   MSG_WAITALL   io_uring retries a short receive from the same buffer
+ *                 on any stream or seqpacket socket (records merged, a
+ *                 MSG_PEEK peeked again);
+ *   MSG_ERRQUEUE, MSG_OOB
+ *                 the system call never waits (EAGAIN or EINVAL at once
+ *                 when there is nothing), io_uring takes EAGAIN for "not
+ *                 yet" and waits for the socket to become readable;
+ *   MSG_FASTOPEN  io_uring's first try is non-blocking: the connect it
+ *                 starts fails with EINPROGRESS and nothing is sent,
+ *                 where the system call waits for the connection.
+ */
+#define KSVC_RECV_T2_FLAGS	(MSG_WAITALL | MSG_ERRQUEUE | MSG_OOB)
+#define KSVC_SEND_T2_FLAGS	MSG_FASTOPEN
+
+/*
  * IORING_RECVSEND_POLL_FIRST for a receive with these flags: with
  * KSVC_DISPATCH_RECV_POLL_FIRST, but not with MSG_DONTWAIT (io_uring does
  * not try that one before the poll, and fails it with EAGAIN even when

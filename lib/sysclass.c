@@ -601,7 +601,7 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 			return -1;
 		break;
 	case SYS_sendto:
-		if (a[2] > INT_MAX)
+		if (a[2] > INT_MAX || (a[3] & KSVC_SEND_T2_FLAGS))
 			return -1;
 		if (a[4]) {
 			/* sendto() refuses an address length of 0 or over
@@ -615,7 +615,7 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 		}
 		break;
 	case SYS_recvfrom:
-		if (a[4] || a[2] > INT_MAX || (a[3] & MSG_WAITALL))
+		if (a[4] || a[2] > INT_MAX || (a[3] & KSVC_RECV_T2_FLAGS))
 			return -1;
 		break;
 	case SYS_sendmsg:
@@ -625,12 +625,10 @@ int ksvc__t1_op(const struct ksvc_entry *e, int cur_pos)
 		 * data in the 32-bit layout. */
 		if ((unsigned int)a[2] & KSVC_MSG_CMSG_COMPAT)
 			return -1;
-		/* io_uring retries a short MSG_WAITALL receive on any
-		 * stream or seqpacket socket, from the same buffer: it
-		 * merges packets the system call returns one at a time,
-		 * and a MSG_PEEK peeks the same bytes again.  Tier 2. */
-		if (e->syscall_nr == SYS_recvmsg &&
-		    ((unsigned int)a[2] & MSG_WAITALL))
+		/* See KSVC_RECV_T2_FLAGS and KSVC_SEND_T2_FLAGS. */
+		if ((unsigned int)a[2] & (e->syscall_nr == SYS_recvmsg ?
+					  KSVC_RECV_T2_FLAGS :
+					  KSVC_SEND_T2_FLAGS))
 			return -1;
 		break;
 	case SYS_splice:

@@ -610,7 +610,6 @@ static void pos_mend(const struct kop *op, __u64 done)
  * blocking write returns a short count too.  write
  * and sendto step through their one buffer; writev, pwritev2 and
  * sendmsg copy the caller's iovecs at the first short count (rest_get()).
- * MSG_FASTOPEN is dropped from the rest: the first part connected.
  * Also the EINVAL of a sendmsg or recvmsg (KSVC_T1_MSGHDR, msg_einval()).
  *
  * Returns the result to complete the op with, or KSVC_T1_MORE when the
@@ -680,7 +679,7 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 	case SYS_sendmsg:
 		rest_skip(op->rest, done);
 		io_uring_prep_sendmsg(sqe, (int)a[0], &op->rest->msg,
-				      (unsigned int)(a[2] & ~MSG_FASTOPEN));
+				      (unsigned int)a[2]);
 		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		break;
 	default:	/* sendto: SEND, or SENDMSG with an address */
@@ -688,11 +687,11 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 			op->iov.iov_base = (void *)(uintptr_t)(a[1] + done);
 			op->iov.iov_len = total - done;
 			io_uring_prep_sendmsg(sqe, (int)a[0], &op->msg,
-				(unsigned int)(a[3] & ~MSG_FASTOPEN));
+				(unsigned int)a[3]);
 		} else {
 			io_uring_prep_send(sqe, (int)a[0],
 				(const void *)(uintptr_t)(a[1] + done),
-				total - done, (int)(a[3] & ~MSG_FASTOPEN));
+				total - done, (int)a[3]);
 		}
 		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		break;

@@ -69,6 +69,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <poll.h>
+#include <stddef.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -142,7 +143,7 @@ static const struct call_op ops[] = {
 };
 
 #define NOPS		(sizeof(ops) / sizeof(ops[0]))
-#define NCASES		111	/* checks per mode, below */
+#define NCASES		119	/* checks per mode, below */
 
 /* The system call made directly: what the dispatcher must return. */
 static __s64 direct(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
@@ -1822,6 +1823,70 @@ static void odd_args2(struct ctx *x)
 }
 
 /*
+ * A listening socket of @family (AF_INET on 127.0.0.1, or AF_UNIX in the
+ * abstract namespace), blocking; its address in *@sin if not NULL.
+ */
+static int listener(int family, struct sockaddr_in *sin)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_un u = { .sun_family = AF_UNIX };
+	socklen_t len = sizeof(a);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+
+	if (fd < 0)
+		tap_bail("socket: %s", strerror(errno));
+	if (family == AF_UNIX) {
+		snprintf(u.sun_path + 1, sizeof(u.sun_path) - 1,
+			 "ksvc-rest-%d", (int)getpid());
+		r = bind(fd, (struct sockaddr *)&u,
+			 (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+				     1 + strlen(u.sun_path + 1)));
+	} else {
+		r = bind(fd, (struct sockaddr *)&a, sizeof(a));
+	}
+	if (r || listen(fd, 8) ||
+	    (sin && getsockname(fd, (struct sockaddr *)sin, &len)))
+		tap_bail("bind/listen: %s", strerror(errno));
+	return fd;
+}
+
+/*
+ * recvfrom and recvmsg on @fd through @d, which the system call fails at
+ * once with @want: they must too, within 2 s (else they are cancelled).
+ */
+static void fails_at_once(struct ksvc_dispatcher *d, int mode, int fd,
+			  int want, const char *where)
+{
+	char b[4];
+	struct iovec iov = { b, 2 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct ksvc_entry e[2];
+	struct ksvc_completion c[2];
+	int n;
+
+	ksvc_prep_call(&e[0], 1, SYS_recvfrom, (__u64)fd, (uintptr_t)b, 2,
+		       0, 0, 0);
+	ksvc_prep_call(&e[1], 2, SYS_recvmsg, (__u64)fd, (uintptr_t)&m, 0,
+		       0, 0, 0);
+	if (ksvc_dispatch_submit(d, e, 2, KSVC_SUBMIT_WAIT) != 2)
+		tap_bail("ksvc_dispatch_submit");
+	n = ksvc_dispatch_wait(d, c, 2, 2, 2000);
+	if (n < 0) {
+		/* waiting: stop them, so that the rest can go on */
+		ksvc_dispatch_cancel(d, 1);
+		ksvc_dispatch_cancel(d, 2);
+		if (ksvc_dispatch_wait(d, c, 2, 2, -1) != 2)
+			tap_bail("ksvc_dispatch_wait");
+	}
+	tap_ok(n == 2 && c[0].result == want && c[1].result == want,
+	       "%s: RECV_POLL_FIRST %s: recvfrom and recvmsg fail with %s at "
+	       "once, as the system call (%d in 2 s; %lld, %lld)",
+	       td_mode_names[mode], where, strerror(-want), n,
+	       (long long)c[0].result, (long long)c[1].result);
+}
+
+/*
  * KSVC_DISPATCH_RECV_POLL_FIRST and MSG_DONTWAIT: io_uring does not try
  * a poll-first receive before it polls, and fails one with MSG_DONTWAIT
  * with EAGAIN even when data is queued (not every time: it depends on
@@ -1831,7 +1896,9 @@ static void odd_args2(struct ctx *x)
  * read 2 bytes each.  And io_uring polls a poll-first receive before it
  * looks at the file: on a pipe's write end, which never becomes
  * readable, recvfrom and recvmsg must fail with ENOTSOCK at once, as
- * the system call (the dispatcher asks getsockopt() first), not wait.
+ * the system call (the dispatcher asks getsockopt() first), not wait;
+ * on a listening socket, which becomes readable only when a connection
+ * comes, with ENOTCONN (TCP) or EINVAL (AF_UNIX).
  */
 static void poll_first(struct ksvc *k, int mode)
 {
@@ -1842,9 +1909,7 @@ static void poll_first(struct ksvc *k, int mode)
 	__u64 a[6];
 	__s64 r1 = 0, r2 = 0;
 	__u32 c1 = 0, c2 = 0;
-	struct ksvc_entry e[2];
-	struct ksvc_completion c[2];
-	int sv[2], i, n, bad = 0;
+	int sv[2], i, bad = 0;
 
 	d = td_create(k, td_mode_flags[mode] | KSVC_DISPATCH_RECV_POLL_FIRST,
 		      2);
@@ -1878,27 +1943,15 @@ static void poll_first(struct ksvc *k, int mode)
 	close(sv[1]);
 	if (pipe2(sv, O_CLOEXEC))
 		tap_bail("pipe2: %s", strerror(errno));
-	ksvc_prep_call(&e[0], 1, SYS_recvfrom, (__u64)sv[1], (uintptr_t)b, 2,
-		       0, 0, 0);
-	ksvc_prep_call(&e[1], 2, SYS_recvmsg, (__u64)sv[1], (uintptr_t)&m, 0,
-		       0, 0, 0);
-	if (ksvc_dispatch_submit(d, e, 2, KSVC_SUBMIT_WAIT) != 2)
-		tap_bail("ksvc_dispatch_submit");
-	n = ksvc_dispatch_wait(d, c, 2, 2, 2000);
-	if (n < 0) {
-		/* waiting: stop them, so that the rest can go on */
-		ksvc_dispatch_cancel(d, 1);
-		ksvc_dispatch_cancel(d, 2);
-		if (ksvc_dispatch_wait(d, c, 2, 2, -1) != 2)
-			tap_bail("ksvc_dispatch_wait");
-	}
-	tap_ok(n == 2 && c[0].result == -ENOTSOCK && c[1].result == -ENOTSOCK,
-	       "%s: RECV_POLL_FIRST on a pipe's write end: recvfrom and "
-	       "recvmsg fail with ENOTSOCK at once, as the system call (%d "
-	       "in 2 s; %lld, %lld)", td_mode_names[mode], n,
-	       (long long)c[0].result, (long long)c[1].result);
+	fails_at_once(d, mode, sv[1], -ENOTSOCK, "on a pipe's write end");
 	close(sv[0]);
 	close(sv[1]);
+	i = listener(AF_INET, NULL);
+	fails_at_once(d, mode, i, -ENOTCONN, "on a listening TCP socket");
+	close(i);
+	i = listener(AF_UNIX, NULL);
+	fails_at_once(d, mode, i, -EINVAL, "on a listening AF_UNIX socket");
+	close(i);
 	ksvc_dispatch_destroy(d);
 }
 
@@ -2008,6 +2061,96 @@ static void short_pos(struct ctx *x)
 	sigaction(SIGXFSZ, &prev, NULL);
 }
 
+/*
+ * Flags with which io_uring does not do what the system call does, so
+ * Tier 2: receives with MSG_ERRQUEUE (an empty error queue) and MSG_OOB
+ * (no urgent data) fail at once on blocking sockets, where io_uring
+ * would wait for data; a blocking send with MSG_FASTOPEN connects and
+ * sends, where io_uring's non-blocking try fails with EINPROGRESS.
+ */
+static void flag_routes(struct ctx *x)
+{
+	static char data[100];
+	struct sockaddr_in sin;
+	char b[64];
+	struct iovec iov = { b, sizeof(b) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	__s64 r;
+	__u32 fl;
+	int u, c, srv, l, i, got, sv[2];
+
+	u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (u < 0)
+		tap_bail("socket: %s", strerror(errno));
+	r = run(x, SYS_recvfrom, (__u64)u, (uintptr_t)b, sizeof(b),
+		MSG_ERRQUEUE, 0, 0, &fl);
+	check(x, SYS_recvfrom, OP_NONE, r, -EAGAIN, 0, fl, 1,
+	      "MSG_ERRQUEUE, nothing queued, a blocking socket: EAGAIN at "
+	      "once, as the system call");
+	r = run(x, SYS_recvmsg, (__u64)u, (uintptr_t)&m, MSG_ERRQUEUE, 0, 0,
+		0, &fl);
+	check(x, SYS_recvmsg, OP_NONE, r, -EAGAIN, 0, fl, 1,
+	      "MSG_ERRQUEUE, nothing queued, a blocking socket: EAGAIN at "
+	      "once, as the system call");
+	close(u);
+
+	tcp_pair(sv, &sin);
+	c = sv[0];
+	srv = sv[1];
+	r = run(x, SYS_recvfrom, (__u64)srv, (uintptr_t)b, sizeof(b), MSG_OOB,
+		0, 0, &fl);
+	check(x, SYS_recvfrom, OP_NONE, r, -EINVAL, 0, fl, 1,
+	      "MSG_OOB, no urgent data, a blocking TCP socket: EINVAL at "
+	      "once, as the system call");
+	r = run(x, SYS_recvmsg, (__u64)srv, (uintptr_t)&m, MSG_OOB, 0, 0, 0,
+		&fl);
+	check(x, SYS_recvmsg, OP_NONE, r, -EINVAL, 0, fl, 1,
+	      "MSG_OOB, no urgent data, a blocking TCP socket: EINVAL at "
+	      "once, as the system call");
+	close(c);
+	close(srv);
+
+	for (i = 0; i < 2; i++) {
+		l = listener(AF_INET, &sin);
+		c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (c < 0)
+			tap_bail("socket: %s", strerror(errno));
+		if (i == 0) {
+			r = run(x, SYS_sendto, (__u64)c, (uintptr_t)data,
+				sizeof(data), MSG_FASTOPEN, (uintptr_t)&sin,
+				sizeof(sin), &fl);
+		} else {
+			struct iovec v = { data, sizeof(data) };
+			struct msghdr sm = { .msg_name = &sin,
+					     .msg_namelen = sizeof(sin),
+					     .msg_iov = &v, .msg_iovlen = 1 };
+
+			r = run(x, SYS_sendmsg, (__u64)c, (uintptr_t)&sm,
+				MSG_FASTOPEN, 0, 0, 0, &fl);
+		}
+		srv = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+		got = 0;
+		if (srv >= 0) {
+			struct timeval tv = { 5, 0 };
+			ssize_t n;
+
+			setsockopt(srv, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				   sizeof(tv));
+			while (got < (int)sizeof(data) &&
+			       (n = read(srv, b, sizeof(b))) > 0)
+				got += (int)n;
+			close(srv);
+		}
+		check(x, i ? SYS_sendmsg : SYS_sendto, OP_NONE, r,
+		      sizeof(data), 0, fl, got == (int)sizeof(data),
+		      "MSG_FASTOPEN to a listener, a blocking socket not yet "
+		      "connected: connects and sends all 100 bytes, as the "
+		      "system call");
+		close(c);
+		close(l);
+	}
+}
+
 static void one_mode(int mode)
 {
 	struct ctx x;
@@ -2025,6 +2168,7 @@ static void one_mode(int mode)
 	rw(&x);
 	odd_args(&x);
 	odd_args2(&x);
+	flag_routes(&x);
 	short_pos(&x);
 	names(&x);
 	xattrs(&x);
