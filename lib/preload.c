@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "ksvc.h"
@@ -46,6 +47,8 @@ static const char *const stat_name[S_NR] = {
 static int stats_on;
 static int stats_done;
 static int stats_fd = 2;	/* a copy of stderr: programs close theirs */
+static dev_t stats_dev;		/* ... and the file it is (the program */
+static ino_t stats_ino;		/* may close the copy and reuse it) */
 static long stats_pid;		/* the process they count for */
 static unsigned long stats[S_NR][2];	/* [fn][0: page, 1: syscall] */
 
@@ -158,6 +161,15 @@ static char *put_ulong(char *p, char *end, unsigned long v)
 	return p;
 }
 
+/* Is stats_fd still the file it was made a copy of? */
+static int stats_fd_same(void)
+{
+	struct stat st;
+
+	return fstat(stats_fd, &st) == 0 && st.st_dev == stats_dev &&
+	       st.st_ino == stats_ino;
+}
+
 static void stats_print(void)
 {
 	unsigned long page = 0, sys = 0;
@@ -196,7 +208,9 @@ static void stats_print(void)
 						      __ATOMIC_RELAXED));
 	}
 	*p++ = '\n';
-	if (write(stats_fd, buf, (size_t)(p - buf)) < 0) {
+	/* Not into a file of the program's that took the copy's number. */
+	if (stats_fd_same() &&
+	    write(stats_fd, buf, (size_t)(p - buf)) < 0) {
 		/* Nothing sensible to do. */
 	}
 	errno = saved;
@@ -216,9 +230,14 @@ __attribute__((constructor)) static void preload_init(void)
 
 	if (s && strcmp(s, "1") == 0) {
 		int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+		struct stat st;
 
 		if (fd >= 0)
 			stats_fd = fd;
+		if (fstat(stats_fd, &st) == 0) {
+			stats_dev = st.st_dev;
+			stats_ino = st.st_ino;
+		}
 		pthread_atfork(NULL, NULL, stats_atfork_child);
 		__atomic_store_n(&stats_pid, (long)syscall(SYS_getpid),
 				 __ATOMIC_RELAXED);

@@ -451,6 +451,39 @@ static void test_program(struct prog *p)
 		show("ksvc-run", &viarun);
 }
 
+/*
+ * With KSVC_PRELOAD_STATS=1 the shim keeps a copy of stderr at the lowest
+ * free descriptor from 3 for its line at exit.  A program that closes
+ * that number and opens a file of its own there must not find the line
+ * in its file.
+ */
+static void test_stats_fd_reused(void)
+{
+	char path[] = "/tmp/ksvc-stats-XXXXXX", cmd[128], buf[256];
+	char *sargv[] = { (char *)"/bin/sh", (char *)"-c", cmd, NULL };
+	struct out o;
+	ssize_t n = -1;
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		tap_bail("mkstemp: %s", strerror(errno));
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "exec 3>&-; exec 3>%s; echo data >&3",
+		 path);
+	run(sargv, PRELOAD | STATS, &o);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
+	unlink(path);
+	buf[n > 0 ? n : 0] = 0;
+	tap_ok(o.status == 0 && n == 5 && memcmp(buf, "data\n", 5) == 0,
+	       "KSVC_PRELOAD_STATS=1: a program that reuses the shim's copy "
+	       "of stderr keeps the stats line out of its file (%zd bytes, "
+	       "the first line \"%.*s\")", n, (int)strcspn(buf, "\n"), buf);
+}
+
 static void test_fork_exec(void)
 {
 	char *fargv[] = { facts, (char *)"--check", (char *)"--fork",
@@ -567,7 +600,7 @@ int main(void)
 	dl_iterate_phdr(find_asan, NULL);
 	shim_asan = shim_needs_asan();
 	tap_plan((int)(sizeof(progs) / sizeof(progs[0])) * PROGRAM_TESTS +
-		 FORK_EXEC_TESTS + INSTALLED_TESTS);
+		 FORK_EXEC_TESTS + INSTALLED_TESTS + 1);
 	tap_diag("shim %s; ksvc-run %s; %s", shim, runner[0] ? runner : "-",
 		 have_dev ? "/dev/ksvc present" : "no /dev/ksvc: fallback");
 	if (shim_asan)
@@ -583,6 +616,7 @@ int main(void)
 		}
 		test_program(&progs[i]);
 	}
+	test_stats_fd_reused();
 	if (is_file(facts)) {
 		test_fork_exec();
 		test_installed_layout();
