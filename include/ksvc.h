@@ -305,6 +305,10 @@ static inline int ksvc_cq_pop(struct ksvc_ring *cq, struct ksvc_completion *c)
  *   ksvc_getrlimit(bad, ...)      -1, errno EINVAL
  *   ksvc_getrlimit(res, NULL)     what glibc does: 0 for a valid resource
  *
+ * Any other pointer is written to directly when the page answers: one
+ * that is not writable faults (SIGSEGV) where the system call would
+ * fail with EFAULT, as with the vDSO's calls.
+ *
  * The fast path is inline below: two loads to find the page, then the
  * sequence-count read of ksvc_uapi.h.  Everything else (first use,
  * fork, a clear fresh bit, KSVC_IOC_REFRESH) is in lib/tier0.c.

@@ -594,7 +594,12 @@ int ksvc_dispatch_run(struct ksvc_dispatcher *d);
  * mixes with the application's completions and takes no room there.
  * The Tier 0 calls (getpid, getppid, getuid, getgid, geteuid, getegid,
  * uname, getrlimit of RLIMIT_NOFILE) are answered by the ksvc_get*()
- * accessors and never reach the ring (*cflags 0).  A refused call is not
+ * accessors and never reach the ring (*cflags 0), with the system call's
+ * results, but for a buffer (uname's, getrlimit's) that is neither NULL
+ * nor writable: the accessor's store faults, as a vDSO call's would,
+ * where the system call says -EFAULT (see ksvc.h); a getrlimit with a
+ * NULL buffer takes the ordinary route (-EFAULT, not getrlimit(3)'s 0).
+ * A refused call is not
  * made: *result is KSVC_REFUSED_RESULT and *cflags has KSVC_COMP_REFUSED.
  *
  * Returns 0 when *result is valid, or: -EINVAL (NULL @d or @result), -EAGAIN
