@@ -599,8 +599,8 @@ int ksvc_dispatch_run(struct ksvc_dispatcher *d);
  * nor writable: the accessor's store faults, as a vDSO call's would,
  * where the system call says -EFAULT (see ksvc.h); a getrlimit with a
  * NULL buffer takes the ordinary route (-EFAULT, not getrlimit(3)'s 0).
- * A refused call is not
- * made: *result is KSVC_REFUSED_RESULT and *cflags has KSVC_COMP_REFUSED.
+ * A refused call is not made: *result is KSVC_REFUSED_RESULT and *cflags
+ * has KSVC_COMP_REFUSED.
  *
  * Returns 0 when *result is valid, or: -EINVAL (NULL @d or @result), -EAGAIN
  * (submit ring full), -ESHUTDOWN (stopped before the call reached the
