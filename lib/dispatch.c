@@ -1166,6 +1166,7 @@ static inline int take_t1_fast(struct ksvc_dispatcher *d, struct kop *op,
 	}
 	io_uring_sqe_set_data(sqe, op);
 	d->sqe_pending++;
+	d->sqe_calls++;
 	d->t1_inflight++;
 	/* write and send: a short count is continued (ksvc__t1_more()) */
 	op->more = (__u8)ksvc__t1_wants_more(nr, fl, off);
@@ -1409,7 +1410,9 @@ static struct pass_ctx *cur_pc(void);
 
 /*
  * An op is done: post its completion and follow its chain.  Successors
- * run only after a result >= 0; otherwise they complete -ECANCELED.
+ * run only after a result >= 0 of a link no cancel entry named (one that
+ * was cancelled after it moved data returns that count: the chain still
+ * stops there); otherwise they complete -ECANCELED.
  */
 static void __attribute__((noinline))
 finish_chain(struct ksvc_dispatcher *d, struct kop *op, __s64 res,
@@ -1417,13 +1420,15 @@ finish_chain(struct ksvc_dispatcher *d, struct kop *op, __s64 res,
 {
 	for (;;) {
 		struct kop *succ = op->linked ? op->next : NULL;
+		int go_on = res >= 0 &&
+			    !__atomic_load_n(&op->cancel, __ATOMIC_RELAXED);
 
 		op->live = 0;
 		complete(d, op, res, cflags);
 		if (op->linked && !succ) {
 			/* The last entry taken: tell the next one to come. */
 			if (d->chain_state != CH_STOPPED) {
-				d->chain_state = res >= 0 ? CH_OK : CH_FAIL;
+				d->chain_state = go_on ? CH_OK : CH_FAIL;
 				d->chain_tail = NULL;
 			}
 		}
@@ -1431,7 +1436,7 @@ finish_chain(struct ksvc_dispatcher *d, struct kop *op, __s64 res,
 		if (!succ)
 			return;
 		op = succ;
-		if (res >= 0) {
+		if (go_on) {
 			if (!launch(d, cur_pc(), op, &res, &cflags))
 				return;
 		} else {

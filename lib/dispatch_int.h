@@ -231,6 +231,7 @@ struct ksvc_dispatcher {
 	__u64 mask_ops[4];
 	unsigned int t1_inflight;	/* our requests in io_uring */
 	unsigned int sqe_pending;	/* prepared, not submitted */
+	unsigned int sqe_calls;		/* of those, calls' (for batches) */
 	int armed_tail, armed_db;
 	unsigned int cancel_inflight;
 

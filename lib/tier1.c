@@ -164,6 +164,7 @@ int ksvc__t1_queue(struct ksvc_dispatcher *d, struct kop *op, int opcode)
 	void *p2 = (void *)(uintptr_t)a[2];
 	void *p3 = (void *)(uintptr_t)a[3];
 
+	d->sqe_calls++;
 	switch (op->e.syscall_nr) {
 	case SYS_read:
 		io_uring_prep_read(sqe, (int)a[0], p1, (unsigned)a[2], -1ull);
@@ -663,6 +664,7 @@ int ksvc__t1_more(struct ksvc_dispatcher *d, struct kop *op, int res)
 	sqe = get_sqe_or_null(d);
 	if (!sqe)
 		return more_end(op, done, res);
+	d->sqe_calls++;
 	op->sent = done;
 	switch (nr) {
 	case SYS_write:
@@ -735,7 +737,7 @@ int ksvc__t1_need_enter(struct ksvc_dispatcher *d)
 int ksvc__t1_submit(struct ksvc_dispatcher *d, int wait_nr,
 		    const struct __kernel_timespec *ts)
 {
-	unsigned int pending = d->sqe_pending;
+	unsigned int calls = d->sqe_calls;
 	struct io_uring_cqe *cqe;
 	int ret;
 
@@ -753,7 +755,9 @@ int ksvc__t1_submit(struct ksvc_dispatcher *d, int wait_nr,
 	/* Everything prepared is now with the kernel (liburing retries). */
 	if (io_uring_sq_ready(&d->ring) == 0) {
 		d->sqe_pending = 0;
-		if (pending)
+		d->sqe_calls = 0;
+		/* Our own futex waits and cancels are no batch of calls. */
+		if (calls)
 			A_INC(&d->c1.batches);
 	}
 	return ret;

@@ -1254,6 +1254,34 @@ static void test_counters(int mode)
 	       (unsigned long long)st.refused, (unsigned long long)st.invalid,
 	       (unsigned long long)st.taken, (unsigned long long)st.posted);
 
+	/*
+	 * Tier 1 batches count submissions of calls: not the io_uring futex
+	 * waits the dispatcher arms when it goes to sleep between them.
+	 */
+	{
+		__u64 b0 = st.tier1.batches, s0 = st.tier1.submitted;
+
+		__u64 a[6] = { (__u64)fd, (uintptr_t)&sb, 0, 0, 0, 0 };
+
+		ok = 1;
+		for (i = 0; i < 5; i++) {
+			ok = ok && ksvc_dispatch_call(d, SYS_getppid, NULL,
+						      &res, &cf) == 0 &&
+			     ksvc_dispatch_call(d, SYS_fstat, a, &res,
+						&cf) == 0 && res == 0;
+			usleep(20000);
+		}
+		ksvc_dispatch_stats(d, &st);
+		tap_ok(ok && st.tier1.batches == b0 &&
+		       st.tier1.submitted == s0,
+		       "%s: 10 Tier 2 calls with idle sleeps between: Tier 1 "
+		       "batches stay %llu (%llu), submitted %llu (%llu); wake "
+		       "method %u", m, (unsigned long long)b0,
+		       (unsigned long long)st.tier1.batches,
+		       (unsigned long long)s0,
+		       (unsigned long long)st.tier1.submitted, st.wake_method);
+	}
+
 	/* In flight while a call blocks. */
 	{
 		struct timespec ts = { 0, 300000000 };
@@ -1598,7 +1626,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(33 + NMODES * 50 + RT_CONFIGS);
+	tap_plan(33 + NMODES * 51 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();

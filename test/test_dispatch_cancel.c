@@ -501,7 +501,7 @@ static void test_chains(int mode)
 	struct ksvc_completion c[4];
 	struct ksvc_entry e[2];
 	struct stat sb;
-	int p[2], fd = mkstemp(path), ok;
+	int p[2], sv[2], fd = mkstemp(path), ok;
 	unsigned int got;
 
 	if (fd < 0)
@@ -548,6 +548,35 @@ static void test_chains(int mode)
 	     b->flags == 0 && fstat(fd, &sb) == 0 && sb.st_size == 0;
 	tap_ok(ok, "%s: the same chain with the read cancelled: both "
 	       "complete -ECANCELED, the write never ran", m);
+
+	/*
+	 * A cancelled link that had moved data returns that count, and the
+	 * chain still ends there: a MSG_WAITALL receive of 8 with 3 bytes
+	 * there (it waits for the rest, in the pool), cancelled.
+	 */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		tap_bail("socketpair: %s", strerror(errno));
+	put(sv[1], "abc");
+	e[0] = td_entry(60, SYS_recvfrom, (__u64)sv[0], (uintptr_t)buf,
+			sizeof(buf), MSG_WAITALL);
+	ksvc_prep_link(&e[0]);
+	e[1] = td_entry(61, SYS_write, (__u64)fd, (uintptr_t)"abc", 3, 0);
+	go(d, mode, e, 2);
+	e[0] = cancel_entry(62, 60);
+	go(d, mode, e, 1);
+	got = td_collect(d, c, 3, PROMPT_MS);
+	a = td_find(c, got, 60);
+	b = td_find(c, got, 61);
+	x = td_find(c, got, 62);
+	ok = got == 3 && a && b && x && a->result == 3 && x->result == 1 &&
+	     b->result == -ECANCELED && fstat(fd, &sb) == 0 &&
+	     sb.st_size == 0;
+	tap_ok(ok, "%s: a chain whose receive is cancelled after 3 bytes: "
+	       "the receive says 3, the write after it -ECANCELED and never "
+	       "ran (%u answers; %lld, %lld)", m, got,
+	       a ? (long long)a->result : 0LL, b ? (long long)b->result : 0LL);
+	close(sv[0]);
+	close(sv[1]);
 	close(fd);
 	teardown(d, k, &p, 1);
 }
@@ -940,7 +969,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(2 * 33);
+	tap_plan(2 * 34);
 	td_say_where();
 	for (mode = 0; mode < 2; mode++) {
 		test_pool_running(mode);
