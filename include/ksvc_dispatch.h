@@ -659,7 +659,8 @@ struct ksvc_dispatch_stats {
 				 * dispatcher (calls that cannot sleep, and
 				 * pread64s done with RWF_NOWAIT) */
 	__u64 refused;		/* completed with KSVC_COMP_REFUSED */
-	__u64 invalid;		/* completed with -EINVAL for bad flags */
+	__u64 invalid;		/* completed with -EINVAL for bad flags,
+				 * or a malformed KSVC_ENTRY_CANCEL */
 	__u64 chain_cancelled;	/* -ECANCELED because a link failed */
 	__u64 taken;		/* entries taken from the submit ring */
 	__u64 posted;		/* completions written to the ring */
