@@ -38,7 +38,9 @@
  *    refresh's read: the two cannot interleave;
  *  - the parent changes only when it exits: sched_process_exit fires
  *    before exit_notify() reparents, and a refresh never publishes a
- *    parent that has PF_EXITING set (see t0_track_parent());
+ *    parent that has PF_EXITING set (see t0_track_parent()), nor one
+ *    that the threads do not all have yet (reparenting sets them one by
+ *    one: see t0_collect());
  *  - a CLONE_VM process that is not a thread (vfork, posix_spawn, or
  *    the owner's own parent when the owner is such a child) maps the
  *    same page while being another process: every bit stays clear while
@@ -417,8 +419,8 @@ static bool t0_track_parent(struct ksvc_instance *inst,
 static void t0_collect(struct ksvc_instance *inst, u32 want,
 		       struct t0_facts *f)
 {
-	struct task_struct *leader, *t, *first = NULL;
-	bool ids_same = true, uts_same = true;
+	struct task_struct *leader, *t, *first = NULL, *parent = NULL;
+	bool ids_same = true, uts_same = true, ppid_same = true;
 	unsigned int pers = 0;
 
 	f->ok = 0;
@@ -477,11 +479,25 @@ static void t0_collect(struct ksvc_instance *inst, u32 want,
 			f->euid = euid;
 			f->egid = egid;
 			f->user_ns = user_ns;
-			first = t;
 		} else if (uid != f->uid || gid != f->gid || euid != f->euid ||
 			   egid != f->egid) {
 			ids_same = false;
 		}
+
+		/*
+		 * Reparenting stores each thread's real_parent in turn
+		 * (forget_original_parent(), under tasklist_lock, which we
+		 * cannot take), walking the threads in this order: while it
+		 * is under way, some threads' getppid() still says the old
+		 * parent.  All equal means all old (that parent is exiting,
+		 * see t0_track_parent()) or all new.
+		 */
+		if (!first)
+			parent = rcu_dereference(t->real_parent);
+		else if (rcu_dereference(t->real_parent) != parent)
+			ppid_same = false;
+		if (!first)
+			first = t;
 	}
 	if (!first)
 		goto out;	/* no live thread in this address space */
@@ -490,11 +506,9 @@ static void t0_collect(struct ksvc_instance *inst, u32 want,
 	f->ok |= KSVC_FRESH_PID;
 
 	if (want & KSVC_FRESH_PPID) {
-		struct task_struct *parent = rcu_dereference(first->real_parent);
-
 		f->ppid = task_tgid_nr_ns(parent, task_active_pid_ns(first));
 		f->parent = parent;
-		if (!t0_track_parent(inst, parent))
+		if (!t0_track_parent(inst, parent) && ppid_same)
 			f->ok |= KSVC_FRESH_PPID;
 	}
 

@@ -18,10 +18,12 @@
  *    REFRESH), /proc/sys/kernel/hostname, unshare(CLONE_NEWUTS) and then
  *    sethostname;
  *  - reparenting to a subreaper and to the init of a pid namespace, with
- *    a reader checking the page and the accessors all along.
+ *    a reader checking the page and the accessors all along, and four
+ *    more threads checking the page against their own getppid().
  *
  * Host names are only changed inside private UTS namespaces.
  */
+#include <pthread.h>
 #include <sched.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -424,18 +426,57 @@ static void test_uts(void)
 /* ------------------------------------------------------------------ */
 
 /*
+ * Threads of B that watch beside it: reparenting sets each thread's
+ * parent in turn, so a page value must also agree with the getppid() of
+ * every thread, not only the first one's.
+ */
+#define RP_WATCHERS	4
+
+struct rp_watch {
+	const struct ksvc_shared_page *p;
+	int stop;
+	int bad;
+};
+
+static void *rp_watcher(void *arg)
+{
+	struct rp_watch *w = arg;
+	struct t0_page_snap s;
+	long pre, post;
+
+	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+		pre = syscall(SYS_getppid);
+		t0_read_page(w->p, &s);
+		post = syscall(SYS_getppid);
+		if ((s.fresh & KSVC_FRESH_PPID) && s.f.ppid != pre &&
+		    s.f.ppid != post)
+			__atomic_or_fetch(&w->bad, 2, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/*
  * B: watches its page and accessors while its parent A exits, until
- * well after the new parent shows.  A page value (or accessor answer)
- * must equal getppid() before or after the read: never a stale parent.
+ * well after the new parent shows, with RP_WATCHERS threads doing the
+ * same.  A page value (or accessor answer) must equal the reading
+ * thread's getppid() before or after the read: never a stale parent.
  */
 static int reparent_watch(long old_parent, long new_parent, int ready_fd)
 {
 	struct t0_inst in;
 	struct t0_page_snap s;
+	struct rp_watch rw = { NULL, 0, 0 };
+	pthread_t th[RP_WATCHERS];
 	long pre, post, acc, after = 0, spins = 0;
-	int bad = 0;
+	int bad = 0, i, nth = 0;
 
 	t0_inst_must(&in, 1);
+	rw.p = in.p;
+	for (i = 0; i < RP_WATCHERS; i++)
+		if (pthread_create(&th[nth], NULL, rp_watcher, &rw) == 0)
+			nth++;
+	if (nth != RP_WATCHERS)
+		bad |= 1;
 	if (!t0_page_ok(in.p, ALL, "before reparenting") ||
 	    in.p->ppid != old_parent ||
 	    !t0_page_ok(t0_lib_page(), ALL, "library before") ||
@@ -457,6 +498,10 @@ static int reparent_watch(long old_parent, long new_parent, int ready_fd)
 		if (post == new_parent)
 			after++;
 	}
+	__atomic_store_n(&rw.stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	bad |= __atomic_load_n(&rw.bad, __ATOMIC_RELAXED);
 	if (syscall(SYS_getppid) != new_parent)
 		return 127;
 	if (!t0_page_ok(in.p, 0, "after reparenting"))
