@@ -52,8 +52,8 @@
  * written or sent, byte for byte; a pwrite64's slot holds its bytes;
  * -EAGAIN, -ESPIPE, -EBADF where the system call says so; -ECANCELED
  * only after a cancel of that entry, a stop, or a failed link before it in
- * its chain; a chain's links after a failure all -ECANCELED without a tier
- * flag); ksvc_dispatch_call() results; the return values of cancel, wait,
+ * its chain; a chain's links after a failure, or after a link that a
+ * cancel found in flight, all -ECANCELED without a tier flag); ksvc_dispatch_call() results; the return values of cancel, wait,
  * submit and stop; the counters of ksvc_dispatch_stats() against what the
  * program saw; a stop or a destroy within 5 s.  After a destroy the
  * completions are taken from the instance's ring, and entries may lack
@@ -1741,7 +1741,9 @@ static void check_ops(struct tally *t)
 				continue;
 			}
 			check_op(i + j, pid, failed, t);
-			if (l->res < 0)
+			/* A link that failed, or that a cancel found in
+			 * flight (whatever it returned), ends its chain. */
+			if (l->res < 0 || l->cancel_found)
 				failed = 1;
 		}
 	}
