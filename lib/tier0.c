@@ -295,17 +295,13 @@ static void t0_close_inherited(void)
 /* The state page and the instance                                     */
 /* ------------------------------------------------------------------ */
 
-static struct t0_state *t0_state_page(void)
+/* Make the state page (or find the one another thread made). */
+static struct t0_state *t0_state_make(void)
 {
-	struct t0_state *st = __atomic_load_n(&t0_st, __ATOMIC_ACQUIRE);
 	struct t0_state *expected = NULL;
 	void *p;
 	int wipes;
 
-	if (st)
-		return st;
-	if (t0_borrowed_mm())
-		return NULL;
 	p = t0_mmap(NULL, KSVC_PAGE_SIZE, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
@@ -327,6 +323,18 @@ static struct t0_state *t0_state_page(void)
 			 (const struct ksvc_shared_page *const *)
 			 &((struct t0_state *)p)->page, __ATOMIC_RELEASE);
 	return p;
+}
+
+/* The state page, made now unless this memory is another process's. */
+static struct t0_state *t0_state_page(void)
+{
+	struct t0_state *st = __atomic_load_n(&t0_st, __ATOMIC_ACQUIRE);
+
+	if (st)
+		return st;
+	if (t0_borrowed_mm())
+		return NULL;
+	return t0_state_make();
 }
 
 /* Open the instance; @st->state is BUSY and ours. */
@@ -694,9 +702,11 @@ __attribute__((constructor)) static void t0_init(void)
 		__atomic_store_n(&t0_atfork_ok, 1, __ATOMIC_RELEASE);
 	/*
 	 * The state page now, so that it says whose memory it is before a
-	 * vfork child can ask (t0_borrowed_mm()); it opens nothing.
+	 * vfork child can ask (t0_borrowed_mm()); it opens nothing.  No
+	 * need to ask whose memory this is: a constructor runs in the image
+	 * execve() loaded.
 	 */
-	(void)t0_state_page();
+	(void)t0_state_make();
 }
 
 /* ------------------------------------------------------------------ */
