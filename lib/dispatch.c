@@ -221,7 +221,7 @@ static int foreign(const struct ksvc_dispatcher *d)
 /* Multi-producer rings                                              */
 /* ---------------------------------------------------------------- */
 
-int mprod_init(struct mprod *m, struct ksvc_ring *r)
+static int mprod_init(struct mprod *m, struct ksvc_ring *r)
 {
 	__u32 tail = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
 	__u32 s;
@@ -238,7 +238,7 @@ int mprod_init(struct mprod *m, struct ksvc_ring *r)
 	return 0;
 }
 
-void mprod_free(struct mprod *m)
+static void mprod_free(struct mprod *m)
 {
 	free(m->ready);
 	m->ready = NULL;
@@ -275,7 +275,8 @@ static __u32 mprod_head(struct mprod *m, int fresh)
 	return head;
 }
 
-int mprod_reserve(struct mprod *m, __u32 n, __u32 *start)
+/* 0 and the first index, -EAGAIN if full, -ESHUTDOWN if closed. */
+static int mprod_reserve(struct mprod *m, __u32 n, __u32 *start)
 {
 	__u32 entries = m->r->entries;
 	int fresh = 0;
@@ -359,7 +360,7 @@ static inline int mprod_lap0(__u32 x, __u32 entries)
 	return (x & 0x7fffffffu) < entries;
 }
 
-void mprod_commit(struct mprod *m, __u32 start, __u32 n)
+static void mprod_commit(struct mprod *m, __u32 start, __u32 n)
 {
 	__u32 *tailp = &m->r->hdr->tail;
 	__u32 i;

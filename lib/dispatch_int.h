@@ -71,12 +71,6 @@ struct mprod {
 
 #define MPROD_CLOSED	(1ull << 32)
 
-int mprod_init(struct mprod *m, struct ksvc_ring *r);
-void mprod_free(struct mprod *m);
-/* 0 and the first index, -EAGAIN if full, -ESHUTDOWN if closed. */
-int mprod_reserve(struct mprod *m, __u32 n, __u32 *start);
-void mprod_commit(struct mprod *m, __u32 start, __u32 n);
-
 /* ------------------------------------------------------------------ */
 
 /*

@@ -120,6 +120,17 @@ check "a C11 program builds with the installed headers and libksvc.a alone" \
 	cc -std=c11 -Wall -Wextra -Werror -o "$tmp/prog" "$tmp/prog.c" \
 	$(pkg-config --cflags --libs ksvc)
 check "... and runs: Tier 0 accessors and a dispatcher round trip" "$tmp/prog"
+# The library shares the program's namespace: every global name it
+# defines is ksvc_ (public) or ksvc__ (internal), so none can clash.
+lib_a=$STAGE$PREFIX/lib/libksvc.a
+if nm -g --defined-only "$lib_a" >"$tmp/nm" 2>&1 &&
+   awk 'NF == 3 { n++ } END { exit !(n > 20) }' "$tmp/nm" &&
+   ! awk 'NF == 3 && $3 !~ /^ksvc_/ { print; bad = 1 } END { exit !bad }' \
+	"$tmp/nm" >"$tmp/log"; then
+	ok "every global symbol libksvc.a defines starts with ksvc_"
+else
+	not_ok "every global symbol libksvc.a defines starts with ksvc_" "$tmp/log"
+fi
 
 # -- ksvc-run --------------------------------------------------------------
 # From the staging tree the shim is found next to the script; the path
