@@ -97,10 +97,13 @@ struct ksvc {
  * (module not loaded; -ENODEV or -ENXIO: a node with no driver behind
  * it), -EACCES when it cannot be opened, -EINVAL for bad sizes or flags
  * (checked before the kernel is asked; both EVENTFD flags; a given
- * descriptor that is not an eventfd), -EBADF for a given eventfd that is
+ * descriptor that is not an eventfd: without /proc, one that is not an
+ * anonymous inode), -EBADF for a given eventfd that is
  * not open, -EPROTO when the kernel's layout does not match this library,
  * -ENOMEM, or whatever open, eventfd, KSVC_IOC_CREATE, mmap or mprotect
  * returned.  On failure nothing is left behind and *out is untouched.
+ * Like every function here but the Tier 0 accessors, it leaves errno as
+ * it was.
  * ksvc_strerror() turns each into a sentence that says what to do.
  * The device is opened O_CLOEXEC.
  *
@@ -119,7 +122,8 @@ int ksvc_open(struct ksvc **out, const struct ksvc_open_params *params);
 /* ksvc_close - unmap everything, close the fds, free the handle. */
 void ksvc_close(struct ksvc *k);
 
-/* ksvc_strerror - a sentence for a negative errno from this library. */
+/* ksvc_strerror - a sentence for a negative errno from this library
+ * (ksvc_open() and the dispatcher alike), never NULL. */
 const char *ksvc_strerror(int err);
 
 /* ksvc_notify - signal the instance's eventfd (through the kernel when

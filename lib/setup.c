@@ -27,6 +27,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 
 #include "ksvc.h"
 #include "epoch.h"
@@ -59,20 +61,27 @@ static int errno_neg(void)
 
 /*
  * Is @fd an eventfd?  -EBADF if it is not an open descriptor, -EINVAL if
- * it is something else.  Where /proc is not mounted only the first part
- * can be checked; the kernel checks again at KSVC_IOC_CREATE.
+ * it is something else.  Where /proc is not mounted (a chroot, a small
+ * container) the file system tells at least that it is an anonymous
+ * inode (eventfd, timerfd, signalfd, epoll...: none of which takes the
+ * library's 8-byte writes), so no file or pipe is ever written to; the
+ * kernel checks again at KSVC_IOC_CREATE.
  */
 static int check_eventfd(int fd)
 {
 	char path[64], link[64];
+	struct statfs sfs;
 	ssize_t n;
 
 	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
 		return -EBADF;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return 0;
+	if (n < 0) {
+		if (fstatfs(fd, &sfs) < 0)
+			return -EBADF;
+		return sfs.f_type == ANON_INODE_FS_MAGIC ? 0 : -EINVAL;
+	}
 	link[n] = '\0';
 	return strcmp(link, "anon_inode:[eventfd]") == 0 ? 0 : -EINVAL;
 }
@@ -368,7 +377,7 @@ static int no_device(int err)
 	return err == -ENOENT || err == -ENODEV || err == -ENXIO;
 }
 
-int ksvc_open(struct ksvc **out, const struct ksvc_open_params *params)
+static int do_open(struct ksvc **out, const struct ksvc_open_params *params)
 {
 	struct open_req req;
 	struct ksvc *k;
@@ -421,13 +430,29 @@ fail:
 	return err;
 }
 
-void ksvc_close(struct ksvc *k)
+/*
+ * The functions below return an error, never set errno (ksvc_open(3)):
+ * the system calls they make leave it as it was.
+ */
+int ksvc_open(struct ksvc **out, const struct ksvc_open_params *params)
 {
-	if (k)
-		teardown(k);
+	int saved = errno;
+	int err = do_open(out, params);
+
+	errno = saved;
+	return err;
 }
 
-int ksvc_notify(struct ksvc *k)
+void ksvc_close(struct ksvc *k)
+{
+	int saved = errno;
+
+	if (k)
+		teardown(k);
+	errno = saved;
+}
+
+static int do_notify(struct ksvc *k)
 {
 	__u64 one = 1;
 
@@ -448,13 +473,27 @@ int ksvc_notify(struct ksvc *k)
 	}
 }
 
+int ksvc_notify(struct ksvc *k)
+{
+	int saved = errno;
+	int err = do_notify(k);
+
+	errno = saved;
+	return err;
+}
+
 int ksvc_refresh(struct ksvc *k)
 {
+	int saved = errno;
+	int err;
+
 	if (!k)
 		return -EINVAL;
 	if (k->mode != KSVC_MODE_KERNEL)
 		return -EOPNOTSUPP;
-	return ioctl(k->fd, KSVC_IOC_REFRESH) < 0 ? errno_neg() : 0;
+	err = ioctl(k->fd, KSVC_IOC_REFRESH) < 0 ? errno_neg() : 0;
+	errno = saved;
+	return err;
 }
 
 /*
@@ -469,7 +508,8 @@ static const struct {
 	{ 0, "Success." },
 	{ ENOENT, "/dev/ksvc not found: load the module (sudo insmod ksvc.ko), "
 		  "or open with KSVC_OPEN_ANON_FALLBACK to run without it. "
-		  "From ksvc_notify: the instance has no eventfd." },
+		  "From ksvc_notify: the instance has no eventfd. From "
+		  "ksvc_dispatch_cancel: no call with that id is in flight." },
 	{ ENODEV, "/dev/ksvc exists but no driver is behind it: load the module "
 		  "(sudo insmod ksvc.ko)." },
 	{ ENXIO, "/dev/ksvc exists but no driver is behind it: load the module "
@@ -485,10 +525,15 @@ static const struct {
 		  "process (it was inherited over fork(), passed over a socket, "
 		  "or the process has called execve since): open a new one." },
 	{ EPERM, "Operation not permitted: the shared page is read-only and no "
-		 "region may be executable." },
+		 "region may be executable; from the dispatcher: with "
+		 "KSVC_DISPATCH_ONE_DRIVER only the thread that drives it may "
+		 "make this call." },
 	{ EBUSY, "This file already has an instance, or the module is in use: "
 		 "open /dev/ksvc again for a second instance; close every "
-		 "instance and mapping before unloading the module." },
+		 "instance and mapping before unloading the module. From the "
+		 "dispatcher: another dispatcher serves this instance, another "
+		 "thread is driving it, or the program has its own handler for "
+		 "the cancel signal (choose another cancel_signal)." },
 	{ EINVAL, "Invalid argument: ring sizes must be powers of two between "
 		  "16 and 32768, unknown flags must be zero, and the device must "
 		  "be opened O_RDWR with an instance created before mmap." },
@@ -504,12 +549,23 @@ static const struct {
 		  "/sys/module/ksvc/parameters)." },
 	{ ENFILE, "Too many open files in the system: raise fs.file-max or "
 		  "close some." },
-	{ EAGAIN, "The ring is full (submit) or empty (reap): try again later." },
+	{ EAGAIN, "The ring is full (submit: reap completions or pass "
+		  "KSVC_SUBMIT_WAIT) or empty (reap): try again later. From "
+		  "ksvc_dispatch_call: all its call slots are in use. From "
+		  "ksvc_dispatch_create: a thread could not be created "
+		  "(RLIMIT_NPROC or the system's thread limits)." },
 	{ EOPNOTSUPP, "Not supported by this instance: it runs in anonymous "
 		      "mode, without the kernel module (load ksvc.ko for it)." },
 	{ ECANCELED, "The operation was cancelled because the dispatcher "
 		     "stopped." },
 	{ EIO, "Unexpected short read or write on a KSVC descriptor." },
+	{ ESHUTDOWN, "The dispatcher was stopped (ksvc_dispatch_stop): it "
+		     "takes no more calls; reap what is left, destroy it and "
+		     "create another." },
+	{ ETIMEDOUT, "Fewer completions than asked for arrived before the "
+		     "timeout; none was taken: wait again, or ask for fewer." },
+	{ EINTR, "A signal interrupted the wait before enough completions "
+		 "arrived; none was taken: wait again." },
 };
 
 const char *ksvc_strerror(int err)

@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <stddef.h>
 #include <sys/eventfd.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -709,6 +710,114 @@ static void test_unwind(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* errno, and a given eventfd where /proc is not mounted               */
+/* ------------------------------------------------------------------ */
+
+#define ERRNO_MARK 4242	/* no system call sets this */
+
+static void test_errno_kept(void)
+{
+	struct ksvc_open_params p = { 0, 0, KSVC_OPEN_ANON_FALLBACK, -1 };
+	__u64 big = 0xfffffffffffffffeull;
+	struct ksvc *k = NULL;
+	int ok = 1, err, efd;
+
+	/* Succeeds after an open of /dev/ksvc that failed (on the host),
+	 * or through the device. */
+	errno = ERRNO_MARK;
+	err = ksvc_open(&k, &p);
+	ok &= err == 0 && errno == ERRNO_MARK;
+	if (err == 0) {
+		errno = ERRNO_MARK;
+		ksvc_close(k);
+		ok &= errno == ERRNO_MARK;
+	}
+	/* Fails in fcntl() on a closed descriptor. */
+	p = (struct ksvc_open_params){ 0, 0, KSVC_OPEN_ANON |
+		KSVC_OPEN_EVENTFD_GIVEN, 9999 };
+	ok &= fcntl(9999, F_GETFD) < 0;
+	errno = ERRNO_MARK;
+	ok &= ksvc_open(&k, &p) == -EBADF && errno == ERRNO_MARK;
+	/* ksvc_notify's write() fails: the eventfd's count is full. */
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	p.eventfd = efd;
+	if (efd < 0 || write(efd, &big, sizeof(big)) != sizeof(big) ||
+	    ksvc_open(&k, &p))
+		tap_bail("eventfd setup: %s", strerror(errno));
+	errno = ERRNO_MARK;
+	err = ksvc_notify(k);
+	ok &= err == -EAGAIN && errno == ERRNO_MARK;
+	errno = ERRNO_MARK;
+	ok &= ksvc_refresh(k) == -EOPNOTSUPP && errno == ERRNO_MARK;
+	ksvc_close(k);
+	close(efd);
+	tap_ok(ok, "ksvc_open (failing or succeeding after a failed system "
+	       "call), ksvc_notify, ksvc_refresh and ksvc_close leave errno "
+	       "as it was");
+}
+
+/* In a child: /proc unmounted, then a given file, pipe and eventfd. */
+static int no_proc_child(void)
+{
+	struct ksvc_open_params p = { 0, 0, KSVC_OPEN_ANON |
+		KSVC_OPEN_EVENTFD_GIVEN, -1 };
+	char link[64], name[] = "/tmp/ksvc-unit-abi.XXXXXX";
+	struct ksvc *k = NULL;
+	struct stat st;
+	__u64 v = 0;
+	int fd, pfd[2], efd;
+
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return 77;
+	if (umount2("/proc", MNT_DETACH) && errno != EINVAL)
+		return 77;
+	if (readlink("/proc/self/fd/0", link, sizeof(link)) >= 0)
+		return 77;	/* another /proc below it */
+	fd = mkstemp(name);
+	if (fd < 0 || unlink(name) || pipe(pfd))
+		return 2;
+	p.eventfd = fd;
+	if (ksvc_open(&k, &p) != -EINVAL)
+		return 3;
+	if (fstat(fd, &st) || st.st_size != 0)
+		return 4;
+	p.eventfd = pfd[1];
+	if (ksvc_open(&k, &p) != -EINVAL)
+		return 5;
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	p.eventfd = efd;
+	if (efd < 0 || ksvc_open(&k, &p) || ksvc_notify(k) ||
+	    read(efd, &v, sizeof(v)) != sizeof(v) || v != 1)
+		return 6;
+	ksvc_close(k);
+	return 0;
+}
+
+static void test_eventfd_no_proc(void)
+{
+	const char *what = "without /proc, EVENTFD_GIVEN with a file or a "
+			   "pipe: -EINVAL, nothing written; an eventfd works";
+	int st = 0;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		tap_bail("fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(no_proc_child());
+	if (waitpid(pid, &st, 0) != pid)
+		tap_bail("waitpid: %s", strerror(errno));
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+		tap_skip("cannot unmount /proc in a mount namespace here", what);
+		return;
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		tap_diag("child status %#x (step %d)", st,
+			 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", what);
+}
+
+/* ------------------------------------------------------------------ */
 /* ksvc_strerror                                                       */
 /* ------------------------------------------------------------------ */
 
@@ -717,7 +826,7 @@ static void test_strerror(void)
 	static const int errs[] = {
 		ENOENT, ENOTTY, EACCES, EBUSY, EINVAL, EPERM, EBADF, EFAULT,
 		ENOMEM, EMFILE, ENFILE, EPROTO, EOPNOTSUPP, ENODEV, ENXIO,
-		EAGAIN, ECANCELED,
+		EAGAIN, ECANCELED, ESHUTDOWN, ETIMEDOUT, EINTR,
 	};
 	size_t i, j;
 	int ok = 1;
@@ -745,6 +854,19 @@ static void test_strerror(void)
 	tap_ok(ok, "ksvc_strerror says what to do (ENOENT: load the module; "
 	       "ENOTTY/EPROTO: ABI mismatch; EACCES: another process; ...)");
 
+	ok = strstr(ksvc_strerror(-ENOENT), "ksvc_dispatch_cancel") &&
+	     strstr(ksvc_strerror(-EPERM), "ONE_DRIVER") &&
+	     strstr(ksvc_strerror(-EBUSY), "another dispatcher") &&
+	     strstr(ksvc_strerror(-EBUSY), "cancel_signal") &&
+	     strstr(ksvc_strerror(-EAGAIN), "call slots") &&
+	     strstr(ksvc_strerror(-EAGAIN), "thread could not be created") &&
+	     strstr(ksvc_strerror(-ESHUTDOWN), "ksvc_dispatch_stop") &&
+	     strstr(ksvc_strerror(-ETIMEDOUT), "timeout") &&
+	     strstr(ksvc_strerror(-EINTR), "signal");
+	tap_ok(ok, "ksvc_strerror covers the dispatcher's meanings too "
+	       "(ENOENT, EPERM, EBUSY, EAGAIN, ESHUTDOWN, ETIMEDOUT, EINTR)");
+
+	ok = 1;
 	for (i = 0; i < 8; i++)
 		for (j = i + 1; j < 8; j++)
 			ok &= ksvc_strerror(errs[i]) != ksvc_strerror(errs[j]);
@@ -756,7 +878,7 @@ static void test_strerror(void)
 
 int main(void)
 {
-	tap_plan(43);
+	tap_plan(46);
 
 	test_layout();
 	test_constants();
@@ -769,6 +891,8 @@ int main(void)
 	test_validation();
 	test_no_device();
 	test_unwind();
+	test_errno_kept();
+	test_eventfd_no_proc();
 	test_strerror();
 	tap_done();
 }
