@@ -86,13 +86,14 @@ module modules:
 
 # What kbuild leaves in the tree (make modules): ksvc.ko and its
 # intermediates at the top, the objects in kernel/.  Removed by name, so
-# that clean works without a kernel build tree as well.
+# that clean works without a kernel build tree as well, and never through
+# kbuild's own clean, which deletes every .o, .a and .ko below the tree
+# (libksvc.a, the other O= builds, the guest's module in build/kmod).
 KBUILD_OUTPUTS	= $(foreach d,. kernel,$(wildcard $(d)/*.o $(d)/.*.o $(d)/*.ko \
 		    $(d)/*.mod $(d)/*.mod.c $(d)/.*.cmd $(d)/*.symtypes \
 		    $(d)/*.dwo $(d)/*.su)) Module.symvers modules.order
 
 modules-clean:
-	@if [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) O= clean; fi
 	rm -f $(KBUILD_OUTPUTS)
 	rm -rf .tmp_versions
 

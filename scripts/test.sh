@@ -90,9 +90,8 @@ echo "guest kernel: $KVER_VM ($VMLINUZ, headers $KDIR_VM)"
 phase "1. ksvc.ko for $KVER_VM with W=1 C=1 (sparse)"
 sect 01-module.tap "build: ksvc.ko (W=1 C=1)"
 # First the top-level make, as users run it, with a user-space O= (which
-# kbuild would take for its output directory).  Its clean runs before
-# the build below: kbuild's clean of an external module deletes every
-# .ko and .o under the tree, build/kmod included.
+# kbuild would take for its output directory); its in-tree outputs are
+# removed again before the build below.
 LOG=$RES/module-make-o.log
 if make KDIR="$KDIR_VM" O=build/o-check >"$LOG" 2>&1 && [ -f ksvc.ko ]; then
 	pass "make O=<dir> (the top-level Makefile) builds ksvc.ko in the tree"

@@ -192,6 +192,33 @@ else
 	echo "# without a page:$undocumented"
 fi
 
+# -- make clean O=<dir> -------------------------------------------------------
+# Removes what the build made below <dir> (and the module in the tree),
+# nothing else: not another build's library or objects, not the guest's
+# module.  Checked in a copy of the tree, with a kernel build tree when
+# there is one (kbuild's own clean would delete them all).
+KDIR_CLEAN=
+[ -r "$ROOT/build/kernel.env" ] &&
+	KDIR_CLEAN=$(sed -n 's/^KDIR_VM=//p' "$ROOT/build/kernel.env")
+mkdir -p "$tmp/tree"
+if (cd "$ROOT" && git ls-files -z | xargs -0 tar cf -) 2>"$tmp/log" |
+	tar xf - -C "$tmp/tree" 2>>"$tmp/log" &&
+   make -s -C "$tmp/tree" -j2 SAN= lib >>"$tmp/log" 2>&1 &&
+   make -s -C "$tmp/tree" -j2 SAN= O=build/other lib >>"$tmp/log" 2>&1 &&
+   mkdir -p "$tmp/tree/build/kmod/ksvc" &&
+   : >"$tmp/tree/build/kmod/ksvc/ksvc.ko" &&
+   make -s -C "$tmp/tree" SAN= O=build/other \
+	${KDIR_CLEAN:+KDIR="$KDIR_CLEAN"} clean >>"$tmp/log" 2>&1 &&
+   [ ! -e "$tmp/tree/build/other/lib/libksvc.a" ] &&
+   [ -f "$tmp/tree/lib/libksvc.a" ] &&
+   [ -n "$(find "$tmp/tree/build/obj" -name '*.o')" ] &&
+   [ -f "$tmp/tree/build/kmod/ksvc/ksvc.ko" ]; then
+	ok "make clean O=<dir> removes that build and leaves the others"
+else
+	not_ok "make clean O=<dir> removes that build and leaves the others" \
+		"$tmp/log"
+fi
+
 # -- uninstall ---------------------------------------------------------------
 check "make uninstall DESTDIR=<stage>" $MK uninstall DESTDIR="$STAGE"
 left=$(find "$STAGE" ! -type d | sed "s|^$STAGE||")
