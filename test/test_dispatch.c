@@ -462,7 +462,8 @@ static void test_routing(int mode)
 
 	/* recvfrom with an address: Tier 2 (the dispatcher never reads
 	 * the caller's addrlen itself). */
-	write(sv[0], "pong", 4);
+	if (write(sv[0], "pong", 4) != 4)
+		tap_bail("write: %s", strerror(errno));
 	{
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);

@@ -808,7 +808,8 @@ static void test_eventfd_no_proc(void)
 	if (waitpid(pid, &st, 0) != pid)
 		tap_bail("waitpid: %s", strerror(errno));
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
-		tap_skip("cannot unmount /proc in a mount namespace here", what);
+		tap_skip("cannot unmount /proc in a mount namespace here", "%s",
+			 what);
 		return;
 	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
