@@ -52,6 +52,8 @@ enum ksvc_t0_group {
  * small allocation.
  */
 #define KSVC_MAX_SHARERS	16
+/* Threads one hook call may visit to refresh pages (tier0.c). */
+#define KSVC_T0_HOOK_THREADS	256
 #define KSVC_RECHECK_MIN	(HZ / 10)	/* see ksvc_t0_recheck_sharers() */
 #define KSVC_RECHECK_MAX	(2 * HZ)
 

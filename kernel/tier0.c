@@ -51,6 +51,14 @@
  * Lock order: task_lock -> ksvc_reg_lock -> t0_lock -> ksvc_global_lock;
  * sharer_lock -> task_lock.  Nothing here sleeps: refreshes run from
  * return probes too.
+ *
+ * A refresh walks every thread of the owner, and a hook may refresh
+ * every instance of a process, or of a namespace: with preemption off,
+ * a cost that users control (threads x instances).  So one hook call
+ * visits at most KSVC_T0_HOOK_THREADS threads in all; instances beyond
+ * that are only invalidated, and their owners' next KSVC_IOC_REFRESH or
+ * NOTIFY (the library makes one when it finds a bit clear) refreshes
+ * them from process context, at their own expense.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -325,6 +333,9 @@ static bool ksvc_any_instance(void)
 	return atomic_read(&ksvc_nr_registered) != 0;
 }
 
+static void t0_refresh(struct ksvc_instance *inst, u32 groups,
+		       unsigned int *budget);
+
 /*
  * For every instance owned by thread group @tg: clear the fresh bits
  * @clear, then refresh the groups @refresh, and those of @stale whose
@@ -334,8 +345,8 @@ static bool ksvc_any_instance(void)
 static unsigned int t0_for_tg(struct pid *tg, u32 clear, u32 refresh,
 			      u32 stale)
 {
+	unsigned int n = 0, budget = KSVC_T0_HOOK_THREADS;
 	struct ksvc_instance *inst;
-	unsigned int n = 0;
 
 	if (!ksvc_any_instance())
 		return 0;
@@ -351,7 +362,7 @@ static unsigned int t0_for_tg(struct pid *tg, u32 clear, u32 refresh,
 			ksvc_t0_invalidate(inst, clear);
 		now = refresh | (stale & ~READ_ONCE(inst->t0_fresh));
 		if (now)
-			ksvc_t0_refresh(inst, now);
+			t0_refresh(inst, now, &budget);
 	}
 	rcu_read_unlock();
 	return n;
@@ -417,7 +428,7 @@ static bool t0_track_parent(struct ksvc_instance *inst,
  * namespace, an odd personality) are left out of f->ok.
  */
 static void t0_collect(struct ksvc_instance *inst, u32 want,
-		       struct t0_facts *f)
+		       struct t0_facts *f, unsigned int *budget)
 {
 	struct task_struct *leader, *t, *first = NULL, *parent = NULL;
 	bool ids_same = true, uts_same = true, ppid_same = true;
@@ -432,12 +443,27 @@ static void t0_collect(struct ksvc_instance *inst, u32 want,
 	if (!leader)
 		goto out;
 
+	/*
+	 * In a hook, a group with more threads than are left to visit is not
+	 * walked at all (nr_threads is the count the walk will see, give or
+	 * take the threads being created), and the walk stops if it finds
+	 * more: its groups are cleared, never guessed.
+	 */
+	if (budget && (unsigned int)get_nr_threads(leader) > *budget)
+		goto out;
 	for_each_thread(leader, t) {
 		const struct cred *cred;
 		struct uts_namespace *uts_ns = NULL;
 		struct user_namespace *user_ns;
 		u32 uid, gid, euid, egid;
 
+		if (budget) {
+			if (!*budget) {
+				first = NULL;
+				break;
+			}
+			--*budget;
+		}
 		if (t->flags & (PF_EXITING | KSVC_PF_NOT_USER))
 			continue;
 
@@ -709,11 +735,14 @@ static void t0_write_facts(struct ksvc_instance *inst, u32 groups,
 }
 
 /*
- * ksvc_t0_refresh - recompute @groups and publish those that are exact.
+ * t0_refresh - recompute @groups and publish those that are exact.
  * Groups that cannot be published are cleared (they should be already).
- * Any context that may take spinlocks; never sleeps.
+ * Any context that may take spinlocks; never sleeps.  @budget: in hooks,
+ * the threads the caller may still visit (see the top of this file); a
+ * refresh that would exceed it clears @groups instead.  NULL: no limit.
  */
-void ksvc_t0_refresh(struct ksvc_instance *inst, u32 groups)
+static void t0_refresh(struct ksvc_instance *inst, u32 groups,
+		       unsigned int *budget)
 {
 	struct t0_facts *f;
 	struct t0_snap s;
@@ -723,6 +752,10 @@ void ksvc_t0_refresh(struct ksvc_instance *inst, u32 groups)
 	groups &= KSVC_FRESH_ALL & ~READ_ONCE(ksvc_disabled);
 	if (!groups)
 		return;
+	if (budget && !*budget) {
+		ksvc_t0_invalidate(inst, groups);
+		return;
+	}
 
 	/* 400 bytes of host name do not belong on a probe's stack. */
 	f = kmalloc(sizeof(*f), GFP_ATOMIC | __GFP_NOWARN);
@@ -732,7 +765,7 @@ void ksvc_t0_refresh(struct ksvc_instance *inst, u32 groups)
 	}
 
 	t0_snapshot(inst, &s);
-	t0_collect(inst, groups, f);
+	t0_collect(inst, groups, f, budget);
 	set = f->ok;
 	if (set && t0_sharers_present(inst))
 		set = 0;
@@ -749,6 +782,12 @@ void ksvc_t0_refresh(struct ksvc_instance *inst, u32 groups)
 	}
 	spin_unlock(&inst->t0_lock);
 	kfree(f);
+}
+
+/* From process context (the owner's ioctl): the owner pays, no limit. */
+void ksvc_t0_refresh(struct ksvc_instance *inst, u32 groups)
+{
+	t0_refresh(inst, groups, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -798,6 +837,7 @@ void ksvc_t0_thread_change_end(u32 groups)
  */
 static void t0_for_ns(const void *ns, u32 group, bool refresh)
 {
+	unsigned int budget = KSVC_T0_HOOK_THREADS;
 	struct ksvc_instance *inst;
 
 	rcu_read_lock();
@@ -809,7 +849,7 @@ static void t0_for_ns(const void *ns, u32 group, bool refresh)
 		if (last != ns)
 			continue;
 		if (refresh)
-			ksvc_t0_refresh(inst, group);
+			t0_refresh(inst, group, &budget);
 		else
 			ksvc_t0_invalidate(inst, group);
 	}
@@ -1293,6 +1333,7 @@ put:
  */
 void ksvc_t0_mm_release(struct task_struct *tsk, struct mm_struct *mm)
 {
+	unsigned int budget = KSVC_T0_HOOK_THREADS;
 	struct ksvc_instance *inst;
 
 	if (!mm || !ksvc_any_instance())
@@ -1317,7 +1358,7 @@ void ksvc_t0_mm_release(struct task_struct *tsk, struct mm_struct *mm)
 		spin_unlock(&inst->sharer_lock);
 		/* While other sharers remain a refresh would publish nothing. */
 		if (was_sharer && last)
-			ksvc_t0_refresh(inst, KSVC_FRESH_ALL);
+			t0_refresh(inst, KSVC_FRESH_ALL, &budget);
 	}
 	rcu_read_unlock();
 }
