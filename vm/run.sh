@@ -60,13 +60,14 @@ done
 say() { printf 'vm: %s\n' "$*"; }
 die() { printf 'vm: error: %s\n' "$*" >&2; exit 1; }
 
-[ -f build/kernel.env ] || sh scripts/deps.sh || die "scripts/deps.sh failed"
-. build/kernel.env
-[ -r "$VMLINUZ" ] || die "no kernel image $VMLINUZ (run scripts/deps.sh)"
-
+# A run that stops early leaves no result of an earlier run behind.
 VMDIR=build/vm/$mode
 mkdir -p "$VMDIR"
 rm -rf "$VMDIR/root" "$VMDIR"/*.log "$VMDIR"/*.tap "$VMDIR"/*.txt
+
+[ -f build/kernel.env ] || sh scripts/deps.sh || die "scripts/deps.sh failed"
+. build/kernel.env
+[ -r "$VMLINUZ" ] || die "no kernel image $VMLINUZ (run scripts/deps.sh)"
 RUNLIST=$VMDIR/run.list
 EXPECTED=$VMDIR/expected
 : >"$RUNLIST"
