@@ -285,6 +285,38 @@ static void test_rlimit(void)
 		     inst.p->rlimit_nofile == old.rlim_cur - 5;
 	}
 	tap_ok(ok, "REFRESH brings NOFILE back with the new limit");
+
+	/*
+	 * Again from outside; KSVC_IOC_NOTIFY brings it back too.  The page
+	 * is read before any getrlimit() of ours: that is a prlimit64()
+	 * whose return hook refreshes a cleared NOFILE by itself.
+	 */
+	pid = fork();
+	if (pid == 0) {
+		struct rlimit o = { old.rlim_cur - 6, old.rlim_max - 2 };
+
+		_exit(prlimit(me, RLIMIT_NOFILE, &o, NULL) == 0 ? 0 : 1);
+	}
+	{
+		struct t0_page_snap before, after;
+		int st = t0_wait(pid), r;
+
+		t0_read_page(inst.p, &before);
+		r = ioctl(inst.fd, KSVC_IOC_NOTIFY);	/* no eventfd: ENOENT */
+		t0_read_page(inst.p, &after);
+		ok = st == 0 && !(before.fresh & KSVC_FRESH_NOFILE) &&
+		     r < 0 && errno == ENOENT &&
+		     (after.fresh & KSVC_FRESH_NOFILE) &&
+		     after.f.nofile == old.rlim_cur - 6 &&
+		     after.f.nofile_max == old.rlim_max - 2;
+		if (!ok)
+			tap_diag("child %d, fresh %#x then %#x, NOTIFY %d (%s), "
+				 "nofile %llu/%llu", st, before.fresh,
+				 after.fresh, r, strerror(errno),
+				 after.f.nofile, after.f.nofile_max);
+	}
+	tap_ok(ok, "KSVC_IOC_NOTIFY brings NOFILE back too (also without an "
+	       "eventfd, where it fails with ENOENT)");
 	prlimit(0, RLIMIT_NOFILE, &old, NULL);
 }
 
@@ -596,7 +628,7 @@ static void test_reparent_init(void)
 int main(void)
 {
 	t0_need_module();
-	tap_plan(5 + 1 + 10 + 2 + 3 + 3 + 1 + 1 + 1 + 7 + 3 + 5 + 5);
+	tap_plan(5 + 1 + 10 + 2 + 3 + 3 + 1 + 1 + 1 + 1 + 7 + 3 + 5 + 5);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
 		tap_bail("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	t0_inst_must(&inst, 1);
@@ -611,7 +643,7 @@ int main(void)
 	test_raw_ids();			/* 10 */
 	test_raw_setuid();		/* 2 */
 	test_personality();		/* 3 */
-	test_rlimit();			/* 3 + 1 + 1 + 1 */
+	test_rlimit();			/* 3 + 1 + 1 + 1 + 1 */
 	test_uts();			/* 7 + 3 */
 	test_reparent_subreaper();	/* 5 */
 	test_reparent_init();		/* 5 */
