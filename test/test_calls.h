@@ -157,6 +157,8 @@ static struct ksvc *ctx_init(struct ctx *x, int mode, const char *tmpl)
 	if (ksvc_dispatch_stats(x->d, &st))
 		tap_bail("stats");
 	x->t1 = st.tier1_available;
+	if (!x->t1 && td_uring_here())
+		tap_bail("io_uring works here, but the dispatcher has none");
 	snprintf(x->dir, sizeof(x->dir), "%s", tmpl);
 	if (!mkdtemp(x->dir))
 		tap_bail("mkdtemp: %s", strerror(errno));

@@ -232,18 +232,26 @@ static void test_api(void)
 		tap_ok(!bad, "create: 257 workers, spin_us 10001, 4 or 8192 "
 		       "io_uring entries -> EINVAL (%u not)", bad);
 		for (i = 0; i < 2; i++) {
+			struct ksvc_dispatch_stats st;
+
 			memset(&p, 0, sizeof(p));
 			p.workers = at[i].workers;
 			p.spin_us = at[i].spin_us;
 			p.uring_entries = at[i].uring;
-			if (ksvc_dispatch_create(&d, k, &p) == 0)
+			if (ksvc_dispatch_create(&d, k, &p) == 0) {
+				/* With io_uring here, Tier 1 at either size. */
+				if (td_uring_here() &&
+				    (ksvc_dispatch_stats(d, &st) ||
+				     !st.tier1_available))
+					bad++;
 				ksvc_dispatch_destroy(d);
-			else
+			} else {
 				bad++;
+			}
 		}
 		tap_ok(!bad, "create: at the limits (256 workers, spin_us "
-		       "10000, 8 and 4096 io_uring entries) it works (%u not)",
-		       bad);
+		       "10000, 8 and 4096 io_uring entries) it works, with "
+		       "Tier 1 where io_uring is (%u not)", bad);
 	}
 
 	/* An application handler on the cancel signal is never replaced. */

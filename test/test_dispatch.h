@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <linux/io_uring.h>
 
 #include "ksvc.h"
 #include "ksvc_dispatch.h"
@@ -123,6 +124,24 @@ static inline struct ksvc *td_open_with(__u32 sq, __u32 cq, __u32 flags,
 static inline struct ksvc *td_open(__u32 sq, __u32 cq)
 {
 	return td_open_with(sq, cq, 0, -1);
+}
+
+/*
+ * Can this process set up an io_uring of 8 entries itself?  Then a
+ * dispatcher without Tier 1 (st.tier1_available == 0) is a failure,
+ * never a reason to skip.
+ */
+static inline int td_uring_here(void)
+{
+	struct io_uring_params up;
+	long fd;
+
+	memset(&up, 0, sizeof(up));
+	fd = syscall(__NR_io_uring_setup, 8, &up);
+	if (fd < 0)
+		return 0;
+	close((int)fd);
+	return 1;
 }
 
 static inline void td_say_where(void)

@@ -356,6 +356,13 @@ static void test_tier1(int mode)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		tap_bail("socketpair");
 	ksvc_dispatch_stats(d, &st);
+	if (!st.tier1_available && td_uring_here()) {
+		tap_ok(0, "%s: io_uring works here, but the dispatcher has none",
+		       m);
+		tap_skip("see above", "%s: the socket lost nothing", m);
+		tap_skip("see above", "%s: a receive that wins", m);
+		goto out;
+	}
 	if (!st.tier1_available) {
 		tap_skip("no io_uring", "%s: a Tier 1 receive is cancelled", m);
 		tap_skip("no io_uring", "%s: the socket lost nothing", m);

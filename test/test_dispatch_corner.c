@@ -302,8 +302,13 @@ static void test_destroy_elsewhere(void)
 	p.uring_entries = 8;		/* fewer than the requests below */
 	x.d = td_create_p(k, &p);
 	if (ksvc_dispatch_stats(x.d, &st) || !st.tier1_available) {
-		tap_skip("no io_uring here", "ONE_DRIVER: "
-			 "ksvc_dispatch_destroy() on another thread");
+		if (td_uring_here())
+			tap_ok(0, "ONE_DRIVER: ksvc_dispatch_destroy() on "
+			       "another thread: io_uring works here, but the "
+			       "dispatcher (8 io_uring entries) has none");
+		else
+			tap_skip("no io_uring here", "ONE_DRIVER: "
+				 "ksvc_dispatch_destroy() on another thread");
 		ksvc_dispatch_destroy(x.d);
 		ksvc_close(k);
 		close(pfd[0]);
@@ -353,7 +358,7 @@ static void test_batch_over_sq(int mode)
 	unsigned char data[BIG_BATCH], got[BIG_BATCH];
 	char path[] = "/tmp/ksvc-corner.XXXXXX";
 	unsigned int i, n, good = 0;
-	int fd = mkstemp(path);
+	int fd = mkstemp(path), uring = td_uring_here();
 
 	if (fd < 0)
 		tap_bail("mkstemp");
@@ -374,13 +379,15 @@ static void test_batch_over_sq(int mode)
 		tap_bail("submit");
 	n = td_collect(d, c, BIG_BATCH, 5000);
 	for (i = 0; i < n; i++)
-		if (c[i].corr_id < BIG_BATCH && c[i].result == 1)
+		if (c[i].corr_id < BIG_BATCH && c[i].result == 1 &&
+		    (!uring || (c[i].flags & KSVC_COMP_TIER1)))
 			good++;
 	tap_ok(n == BIG_BATCH && good == BIG_BATCH &&
 	       memcmp(got, data, sizeof(data)) == 0,
 	       "%s: %u reads in one batch through an 8-entry io_uring queue: "
-	       "%u answered, %u read 1 byte, every byte from its offset",
-	       td_mode_names[mode], BIG_BATCH, n, good);
+	       "%u answered, %u read 1 byte%s, every byte from its offset",
+	       td_mode_names[mode], BIG_BATCH, n, good,
+	       uring ? " in Tier 1" : " (no io_uring here)");
 	ksvc_dispatch_destroy(d);
 	ksvc_close(k);
 	close(fd);

@@ -1455,6 +1455,9 @@ static void short_fast(struct ksvc *k, int mode, const unsigned char *big)
 
 		ksvc_dispatch_stats(x.d, &st);
 		x.t1 = st.tier1_available;
+		if (!x.t1 && td_uring_here())
+			tap_bail("io_uring works here, but the dispatcher "
+				 "has none");
 	}
 	if (socket_pair(sv))
 		tap_bail("socketpair");
