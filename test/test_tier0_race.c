@@ -197,9 +197,17 @@ static void run(const char *who, long iters, int outside)
 	tap_diag("%s: %ld renames; page reads with UTS set %ld, clear %ld; "
 		 "%ld ksvc_uname calls", who, iters, page_set, page_clear,
 		 acc_calls);
-	tap_ok(bad_page == 0 && page_set + page_clear > 0,
-	       "%s: every page read with UTS set had %s, the rest exact (%ld "
-	       "bad)", who, numbered ? "a current name, never stale" :
+	/*
+	 * Only reads with UTS set are checked: a run where the bit stayed
+	 * clear (hooks missing, the refresh broken) checked nothing.  In
+	 * the guest about three reads in four find it set.
+	 */
+	if (page_set * 20 < page_set + page_clear)
+		tap_diag("%s: UTS set in fewer than 1 in 20 page reads", who);
+	tap_ok(bad_page == 0 && page_set > 0 &&
+	       page_set * 20 >= page_set + page_clear,
+	       "%s: every page read with UTS set (at least 1 in 20) had %s "
+	       "(%ld bad)", who, numbered ? "a current name, never stale" :
 	       "one whole name", bad_page);
 	tap_ok(bad_acc == 0 && acc_calls > 0,
 	       "%s: every ksvc_uname gave %s (%ld bad)", who,
