@@ -19,10 +19,19 @@
  * and that the producer woke the dispatcher only when it slept (far
  * fewer wake-ups than submits).  The first two runs open the instance
  * with KSVC_OPEN_EVENTFD_GIVEN and -1: flags 0 would give it an eventfd.
+ * The producer's wake-ups are counted twice: by the library, and by a
+ * seccomp filter on the producer thread that sends each futex call on
+ * the submit ring's tail to a supervisor thread (SECCOMP_RET_USER_NOTIF,
+ * which lets it go on), so that a wake the library did not count shows.
  * Last, an idle dispatcher thread with its default spin must really
  * sleep: half a second idle costs the process under 50 ms of CPU.
  */
+#include <poll.h>
+#include <stddef.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include "test_dispatch.h"
@@ -32,17 +41,92 @@ static int zero_fd, mem_fd;
 static pid_t ppid;
 static char scratch[64];
 
-struct prod {
-	struct ksvc_dispatcher *d;
-	uint64_t n, pauses, calls;
-	int err;
-};
-
 static void pause_us(unsigned int us)
 {
 	struct timespec ts = { 0, (long)us * 1000 };
 
 	nanosleep(&ts, NULL);
+}
+
+struct prod {
+	struct ksvc_dispatcher *d;
+	uint64_t n, pauses, calls;
+	int err;
+	const __u32 *tail;	/* the submit ring's tail */
+	int listener;		/* atomic: -1 not yet, -2 no seccomp here */
+	int stop;		/* atomic: the supervisor may leave */
+	uint64_t real_wakes;	/* futex calls on the tail, counted outside */
+};
+
+/*
+ * On the calling thread only: every futex call on @addr goes to the
+ * returned listener first.  -errno if seccomp cannot do it here.
+ */
+static int count_futex_on(const void *addr)
+{
+	uint64_t a = (uintptr_t)addr;
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 0, 5),
+		/* args[0], low then high half (little-endian) */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (__u32)a, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, args[0]) + 4),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (__u32)(a >> 32), 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+	long fd;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -errno;
+	fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		     SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* Count each notification and let the call go on. */
+static void *supervisor(void *arg)
+{
+	struct prod *p = arg;
+	struct seccomp_notif_sizes sz;
+	struct seccomp_notif_resp *resp;
+	struct seccomp_notif *req;
+	int fd;
+
+	while ((fd = __atomic_load_n(&p->listener, __ATOMIC_ACQUIRE)) == -1)
+		pause_us(100);
+	if (fd < 0)
+		return NULL;
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz))
+		tap_bail("SECCOMP_GET_NOTIF_SIZES: %s", strerror(errno));
+	req = calloc(1, sz.seccomp_notif > sizeof(*req) ? sz.seccomp_notif
+							: sizeof(*req));
+	resp = calloc(1, sz.seccomp_notif_resp > sizeof(*resp) ?
+		      sz.seccomp_notif_resp : sizeof(*resp));
+	if (!req || !resp)
+		tap_bail("calloc");
+	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+
+		if (poll(&pfd, 1, 20) <= 0 || !(pfd.revents & POLLIN))
+			continue;
+		memset(req, 0, sz.seccomp_notif);
+		if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, req))
+			continue;	/* the caller went away (ENOENT) */
+		p->real_wakes++;
+		memset(resp, 0, sz.seccomp_notif_resp);
+		resp->id = req->id;
+		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+		ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, resp);
+	}
+	free(req);
+	free(resp);
+	return NULL;
 }
 
 static int kind(uint64_t q)
@@ -55,6 +139,12 @@ static void *producer(void *arg)
 	struct prod *p = arg;
 	struct ksvc_entry e[32];
 	uint64_t q = 0, r = 0xfeedbeefull;
+	int fd = count_futex_on(p->tail);
+
+	if (fd < 0)
+		tap_diag("no seccomp listener here (%s): the wake-ups are not "
+			 "counted from outside", strerror(-fd));
+	__atomic_store_n(&p->listener, fd < 0 ? -2 : fd, __ATOMIC_RELEASE);
 
 	while (q < p->n) {
 		unsigned int b = (unsigned)(td_rnd(&r) % 32) + 1, i;
@@ -123,7 +213,7 @@ static void run(int mode, uint64_t n, int evfd)
 	struct ksvc_completion c[64];
 	struct ksvc_dispatch_stats st;
 	struct prod p;
-	pthread_t th;
+	pthread_t th, sup;
 	unsigned char *seen = calloc(n / 8 + 1, 1);
 	uint64_t got = 0, r = 0xabcdefull, t0 = td_now_ms(), pauses = 0;
 	uint64_t dup = 0, wrong = 0, missing = 0, q;
@@ -139,6 +229,9 @@ static void run(int mode, uint64_t n, int evfd)
 	memset(&p, 0, sizeof(p));
 	p.d = d;
 	p.n = n;
+	p.tail = &k->sq.hdr->tail;
+	p.listener = -1;
+	pthread_create(&sup, NULL, supervisor, &p);
 	pthread_create(&th, NULL, producer, &p);
 	while (got < n) {
 		unsigned int min = (unsigned)(td_rnd(&r) % 8) + 1;
@@ -187,6 +280,10 @@ static void run(int mode, uint64_t n, int evfd)
 		ksvc_dispatch_stop(d);
 	}
 	pthread_join(th, NULL);
+	__atomic_store_n(&p.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(sup, NULL);
+	if (p.listener >= 0)
+		close(p.listener);
 	for (q = 0; q < n; q++)
 		if (!(seen[q / 8] & (1u << (q % 8))))
 			missing++;
@@ -215,6 +312,18 @@ static void run(int mode, uint64_t n, int evfd)
 	       (unsigned long long)st.notifies,
 	       evfd ? "on the eventfd" : k->eventfd < 0 ?
 	       "no eventfd: on futexes" : "an eventfd, NOT WANTED");
+	if (p.listener == -2)
+		tap_skip("no seccomp listener here", "%s: the producer made "
+			 "no wake-up the library did not count", m);
+	else
+		tap_ok(p.real_wakes == st.wakeups_sent &&
+		       p.real_wakes * 4 < p.calls,
+		       "%s: counted outside (seccomp), the producer made %llu "
+		       "futex calls on the submit ring's tail: the library "
+		       "counted %llu, for %llu submits", m,
+		       (unsigned long long)p.real_wakes,
+		       (unsigned long long)st.wakeups_sent,
+		       (unsigned long long)p.calls);
 	ksvc_dispatch_destroy(d);
 	ksvc_close(k);
 	free(seen);
@@ -265,7 +374,7 @@ int main(int argc, char **argv)
 	uint64_t n;
 
 	td_args(argc, argv);
-	tap_plan(7);
+	tap_plan(10);
 	td_say_where();
 	ppid = getppid();
 	zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
