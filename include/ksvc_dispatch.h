@@ -364,7 +364,9 @@ struct ksvc_dispatch_params {
 				 * 2000 */
 	int cancel_signal;	/* signal that interrupts Tier 2 workers
 				 * (stop, KSVC_ENTRY_CANCEL),
-				 * 1.._NSIG-1 but SIGKILL and SIGSTOP;
+				 * 1.._NSIG-1 but SIGKILL, SIGSTOP and
+				 * those the C library keeps (glibc: 32,
+				 * 33, below SIGRTMIN): -EINVAL;
 				 * default SIGRTMIN + 6.  The library installs
 				 * an empty handler (no SA_RESTART) while a
 				 * dispatcher exists, and fails with -EBUSY if
@@ -545,7 +547,7 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d,
 /*
  * ksvc_dispatch_wait - wait until at least @min completions are ready,
  * then take up to @max of them.
- * @timeout_ms: -1 waits for ever, 0 does not wait.
+ * @timeout_ms: -1 (any negative value) waits for ever, 0 does not wait.
  *
  * With KSVC_DISPATCH_CALLER_DRIVES this is where the dispatcher runs.
  * Any number of threads may wait at once, each for its own @min: each
@@ -603,7 +605,7 @@ int ksvc_dispatch_run(struct ksvc_dispatcher *d);
  * has KSVC_COMP_REFUSED.
  *
  * Returns 0 when *result is valid, or: -EINVAL (NULL @d or @result), -EAGAIN
- * (submit ring full), -ESHUTDOWN (stopped before the call reached the
+ * (submit ring full, or every call slot in use), -ESHUTDOWN (stopped before the call reached the
  * submit ring), -EACCES (forked child), -EPERM (ONE_DRIVER and another
  * thread).  A call still in the submit ring or in flight when
  * ksvc_dispatch_stop() runs returns 0 with *result -ECANCELED (or its

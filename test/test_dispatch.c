@@ -263,6 +263,29 @@ static void test_api(void)
 	tap_ok(ksvc_dispatch_create(&d, k, &p) == -EBUSY,
 	       "create: cancel signal with an application handler -> EBUSY");
 	sigaction(SIGRTMIN + 9, &old, NULL);
+	{
+		/* glibc keeps 32 and 33 (below SIGRTMIN) for itself. */
+		const int badsig[] = { -1, SIGKILL, SIGSTOP, 32, 33, _NSIG,
+				       INT_MAX };
+		unsigned int i, bad = 0;
+
+		for (i = 0; i < sizeof(badsig) / sizeof(badsig[0]); i++) {
+			memset(&p, 0, sizeof(p));
+			p.cancel_signal = badsig[i];
+			if (ksvc_dispatch_create(&d, k, &p) != -EINVAL) {
+				tap_diag("cancel_signal %d accepted", badsig[i]);
+				bad++;
+			}
+		}
+		memset(&p, 0, sizeof(p));
+		p.cancel_signal = SIGRTMAX;
+		if (ksvc_dispatch_create(&d, k, &p) == 0)
+			ksvc_dispatch_destroy(d);
+		else
+			bad++;
+		tap_ok(!bad, "create: cancel_signal -1, SIGKILL, SIGSTOP, 32, "
+		       "33, _NSIG, INT_MAX -> EINVAL; SIGRTMAX works");
+	}
 
 	d = td_create(k, 0, 2);
 	tap_ok(ksvc_dispatch_create(&d2, k, NULL) == -EBUSY,
@@ -1635,7 +1658,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(33 + NMODES * 51 + RT_CONFIGS);
+	tap_plan(34 + NMODES * 51 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
