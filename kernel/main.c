@@ -115,6 +115,18 @@ static long ksvc_ioctl_create(struct file *file, void __user *argp)
 	kf->creating = true;
 	mutex_unlock(&kf->lock);
 
+	/*
+	 * The answer goes into the same bytes.  Prove that they can all be
+	 * written before anything is made, by writing back what was read:
+	 * a copy that faults part way (an argument that runs from a
+	 * writable page into a read-only one) then changes nothing, and a
+	 * failed CREATE never leaves a half-written argument.
+	 */
+	if (copy_to_user(argp, &p, sizeof(p))) {
+		ret = -EFAULT;
+		goto out_unclaim;
+	}
+
 	cred = get_current_cred();
 	ret = ksvc_user_charge(cred);		/* EMFILE past the limit */
 	if (ret)
@@ -169,6 +181,7 @@ out_uncharge:
 	ksvc_user_uncharge(cred);
 out_put_cred:
 	put_cred(cred);
+out_unclaim:
 	mutex_lock(&kf->lock);
 	kf->creating = false;
 	mutex_unlock(&kf->lock);

@@ -217,6 +217,35 @@ static void test_efault(void)
 	       "read-only argument (out fields unwritable): EFAULT, nothing "
 	       "created (got %d)", got);
 	munmap(pages, PAGE_SIZE);
+
+	/*
+	 * Readable throughout, writable only for its first 20 bytes (the
+	 * out fields start at 16): EFAULT, and not one byte written.
+	 */
+	pages = mmap(NULL, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pages == MAP_FAILED)
+		tap_bail("mmap: %s", strerror(errno));
+	edge = (struct ksvc_create_params *)(pages + PAGE_SIZE - 20);
+	*edge = good();
+	{
+		struct ksvc_create_params before = *edge;
+
+		mprotect(pages + PAGE_SIZE, PAGE_SIZE, PROT_READ);
+		got = ioctl(fd, KSVC_IOC_CREATE, edge) < 0 ? -errno : 0;
+		if (got == 0) {
+			tap_ok(0, "CREATE with an argument writable in part: "
+			       "EFAULT (it succeeded)");
+			tap_bail("the shared file now has an instance");
+		}
+		tap_ok(got == -EFAULT && unchanged() &&
+		       memcmp(&before, edge, sizeof(before)) == 0,
+		       "CREATE with an argument writable only for its first "
+		       "20 bytes: EFAULT, nothing created, not one byte "
+		       "written (got %d, abi_version %u)", got,
+		       edge->abi_version);
+	}
+	munmap(pages, 2 * PAGE_SIZE);
 }
 
 static void test_ioctls_before_create(void)
@@ -477,7 +506,7 @@ int main(void)
 	ku_require_module();
 	/* 3 open + 3 ioctls + 16 entries + 1 flags + 7 reserved
 	 * + 7 eventfd + 4 efault + 11 success + 6 bounds + 5 race */
-	tap_plan(63);
+	tap_plan(64);
 	base = ku_counts();
 	fd = ku_open();
 	if (fd < 0)
