@@ -33,7 +33,9 @@ mkdir -p "$outdir" || exit 1
 export BENCH_OUT="$outdir"
 
 echo "== KSVC benchmarks"
-"$here/where.sh"
+# Where they ran, with the results too (each program's own header says
+# host or guest; this says which machine).
+"$here/where.sh" | tee "$outdir/where.txt"
 echo
 
 summary=()
