@@ -28,7 +28,7 @@ export DEBIAN_FRONTEND=noninteractive
 # are gcc's sanitizer runtimes (SAN=1, TSAN=1).
 PKGS="build-essential gcc g++ make qemu-system-x86 busybox-static cpio kmod
 sparse dkms liburing-dev gzip perl xz-utils linux-source-6.12 valgrind
-pkg-config man-db groff-base clang libasan8 libubsan1 libtsan2"
+pkg-config man-db groff-base clang libasan8 libubsan1 libtsan2 procps"
 
 say() { printf 'deps: %s\n' "$*"; }
 die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }

@@ -18,7 +18,9 @@
 #      the ASan run with counts divided by 4) and those of test/tsan.list
 #      under ThreadSanitizer, then
 #      test/install.sh: make install into a staging tree, a program built
-#      against it alone, the installed ksvc-run and man pages, uninstall
+#      against it alone, the installed ksvc-run and man pages, uninstall;
+#      and test/harness.sh: the log check, tap-summary and run-host.sh
+#      on planted failures, without a guest
 #   6. builds the module through DKMS for the guest kernel's headers
 #   7. harness self-test: the VM harness must report planted failures
 #   8. boots the guest and runs test/vm.list in it (vm/run.sh --tests)
@@ -222,15 +224,30 @@ check "make $TARGETS CC=clang OPT='-O2 -D_FORTIFY_SOURCE=3' O=build/clang" \
 endsect
 
 # ---- 5. host tests ---------------------------------------------------------
+# host_run STREAM COMMAND...: COMMAND (a test/run-host.sh) writes STREAM;
+# one that wrote nothing (a list it could not read) is a failure, never
+# a phase that quietly drops out of the count.
+host_run() {
+	hr_f=$1; shift
+	rm -f "$hr_f"
+	"$@"
+	hr_rc=$?
+	[ -s "$hr_f" ] ||
+		printf '# ksvc-begin: %s\n1..1\nnot ok 1 %s wrote no results (exit %s)\n# ksvc-end: 1\n' \
+			"$(basename "$hr_f" .tap)" "$*" "$hr_rc" >"$hr_f"
+}
 phase "5. host tests (test/host.list)"
-O=. sh test/run-host.sh -o "$RES/05-host.tap"
+host_run "$RES/05-host.tap" \
+	env O=. sh test/run-host.sh -o "$RES/05-host.tap"
 # The sanitized run divides the big counts by 4 (8 threads x 250000
 # operations in test_dispatch_mt, not a million): the same paths, in a
 # quarter of the time; the plain run above keeps the full counts.
 phase "5. host tests under ASan+UBSan (test/host.list, O=build/san, counts / 4)"
-KSVC_TEST_SCALE=4 O=build/san sh test/run-host.sh -o "$RES/05-host-san.tap"
+host_run "$RES/05-host-san.tap" env KSVC_TEST_SCALE=4 O=build/san \
+	sh test/run-host.sh -o "$RES/05-host-san.tap"
 phase "5. host tests under ThreadSanitizer (test/tsan.list, O=build/tsan)"
-O=build/tsan sh test/run-host.sh -l test/tsan.list -o "$RES/05-host-tsan.tap"
+host_run "$RES/05-host-tsan.tap" env O=build/tsan \
+	sh test/run-host.sh -l test/tsan.list -o "$RES/05-host-tsan.tap"
 
 # ---- 5b. make install -------------------------------------------------------
 phase "5b. make install / uninstall into a staging tree (test/install.sh)"
@@ -239,6 +256,14 @@ phase "5b. make install / uninstall into a staging tree (test/install.sh)"
 	sh test/install.sh 2>&1
 	echo "# ksvc-end: $?"
 } | tee "$RES/05b-install.tap"
+
+# ---- 5c. the harness's own verdicts ----------------------------------------
+phase "5c. the harness's verdicts (test/harness.sh)"
+{
+	echo "# ksvc-begin: harness: test/harness.sh"
+	sh test/harness.sh 2>&1
+	echo "# ksvc-end: $?"
+} | tee "$RES/05c-harness.tap"
 
 # ---- 6. DKMS -----------------------------------------------------------------
 phase "6. DKMS build for $KVER_VM"

@@ -17,7 +17,8 @@
 # Blank lines and lines starting with "#" are ignored.
 #
 # Each program runs from the top of the tree with stdin from /dev/null;
-# its stdout and stderr form its section of the stream.  The last line is
+# its stdout and stderr form its section of the stream.  Processes it
+# leaves behind are killed, and fail it (status 125).  The last line is
 # "N passed, N failed[, N skipped]"; the exit status is non-zero if
 # anything failed.
 set -u
@@ -69,8 +70,23 @@ while read -r line; do
 	{
 		echo "# ksvc-begin: $name"
 		if [ -x "$O/$prog" ]; then
-			( timeout -k 10 "$limit" "$O/$prog" "$@" </dev/null 2>&1
-			  echo $? >"$tmp/status" )
+			# In a process group of its own (timeout makes one),
+			# its output to a file: a process it leaves behind
+			# cannot hold the stream open, and is reported (as
+			# a failure) and killed.
+			timeout -k 10 "$limit" "$O/$prog" "$@" </dev/null \
+				>"$tmp/prog.out" 2>&1 &
+			pid=$!
+			wait "$pid"
+			st=$?
+			cat "$tmp/prog.out"
+			left=$(pgrep -g "$pid" | tr '\n' ' ')
+			if [ -n "$left" ]; then
+				echo "# left processes behind: $left(killed)"
+				kill -KILL "-$pid" 2>/dev/null
+				[ "$st" = 0 ] && st=125
+			fi
+			echo "$st" >"$tmp/status"
 		else
 			echo "# $O/$prog does not exist (not built?)"
 			echo 127 >"$tmp/status"

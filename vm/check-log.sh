@@ -47,7 +47,7 @@ function hit(    t) {
 /RCU stall/ ||
 /rcu_sched self-detected/ ||
 /rcu_preempt self-detected/ ||
-/detected stalls? on CPU/ ||
+/detected (expedited )?stalls? on/ ||
 /soft lockup/ ||
 /hard LOCKUP/ ||
 /Kernel panic/ ||

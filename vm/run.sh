@@ -332,8 +332,13 @@ fi
 {
 	echo "vm: load module"
 	cut -d' ' -f2- "$RUNLIST" | sed 's/^/vm: /'
+	if [ "$mode" = demo ]; then
+		echo "demo: ksvc-demo"
+		echo "demo: ksvc-echo with echo-client"
+	fi
 	echo "vm: no leaked instances"
 	echo "vm: rmmod"
+	echo "vm: kernel taint"
 	echo "vm: guest ran to completion"
 	echo "vm: guest kernel log clean"
 } >"$EXPECTED"
@@ -366,7 +371,7 @@ hasnt() { ! grep -q -- "$1" "$S"; }
 B="vm: build/vm/bin"
 {
 	echo "# ksvc-begin: vm: harness self-test"
-	echo "1..14"
+	echo "1..16"
 	check 'a "not ok" line fails the run' \
 		has "^FAIL $B/st_fail: not ok 2 selftest-expected-failure\$"
 	check 'a crashed program fails the run' \
@@ -379,6 +384,8 @@ B="vm: build/vm/bin"
 		has "^FAIL $B/st_hang: timed out (after 1 of 2 tests)\$"
 	check '"Bail out!" fails the run' \
 		has "^FAIL $B/st_bail: Bail out! selftest-expected-bail-out"
+	check 'a process left behind fails its program (status 125)' \
+		has "^FAIL $B/st_leave: exited with status 125 without a failing test\$"
 	check 'a whole-program skip counts as skipped' \
 		has "^SKIP $B/st_skip: selftest-expected-skip\$"
 	check 'a missing /dev/ksvc fails the run' \
@@ -391,8 +398,10 @@ B="vm: build/vm/bin"
 		has '^FAIL vm: guest kernel log clean: not ok 1'
 	check 'the WARN is named' \
 		grep -q 'WARNING: .*ksvc_splat' "$VMDIR/splats.txt"
+	check 'the WARN taints the kernel, which fails the run' \
+		has '^FAIL vm: kernel taint: not ok 1 .* # flags W (tainted='
 	check 'the passing program passes and nothing else fails' \
-		has '^12 passed, 11 failed, 1 skipped$'
+		has '^13 passed, 13 failed, 1 skipped$'
 	check 'the run exits non-zero' test "$sst" -ne 0
 	echo "# ksvc-end: $fails"
 } >"$V"
