@@ -201,17 +201,22 @@ KDIR_CLEAN=
 [ -r "$ROOT/build/kernel.env" ] &&
 	KDIR_CLEAN=$(sed -n 's/^KDIR_VM=//p' "$ROOT/build/kernel.env")
 mkdir -p "$tmp/tree"
+# Files where each build puts them (no need to build: clean removes by
+# name), and an object of another build, as kbuild's clean would find.
 if (cd "$ROOT" && git ls-files -z | xargs -0 tar cf -) 2>"$tmp/log" |
 	tar xf - -C "$tmp/tree" 2>>"$tmp/log" &&
-   make -s -C "$tmp/tree" -j2 SAN= lib >>"$tmp/log" 2>&1 &&
-   make -s -C "$tmp/tree" -j2 SAN= O=build/other lib >>"$tmp/log" 2>&1 &&
-   mkdir -p "$tmp/tree/build/kmod/ksvc" &&
+   mkdir -p "$tmp/tree/build/obj/lib" "$tmp/tree/build/other/lib" \
+	"$tmp/tree/build/other/build/obj/lib" "$tmp/tree/build/kmod/ksvc" &&
+   : >"$tmp/tree/lib/libksvc.a" && : >"$tmp/tree/build/obj/lib/setup.o" &&
+   : >"$tmp/tree/build/other/lib/libksvc.a" &&
+   : >"$tmp/tree/build/other/build/obj/lib/setup.o" &&
    : >"$tmp/tree/build/kmod/ksvc/ksvc.ko" &&
    make -s -C "$tmp/tree" SAN= O=build/other \
 	${KDIR_CLEAN:+KDIR="$KDIR_CLEAN"} clean >>"$tmp/log" 2>&1 &&
    [ ! -e "$tmp/tree/build/other/lib/libksvc.a" ] &&
+   [ ! -e "$tmp/tree/build/other/build" ] &&
    [ -f "$tmp/tree/lib/libksvc.a" ] &&
-   [ -n "$(find "$tmp/tree/build/obj" -name '*.o')" ] &&
+   [ -f "$tmp/tree/build/obj/lib/setup.o" ] &&
    [ -f "$tmp/tree/build/kmod/ksvc/ksvc.ko" ]; then
 	ok "make clean O=<dir> removes that build and leaves the others"
 else
