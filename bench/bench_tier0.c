@@ -126,6 +126,33 @@ struct result {
 	double sys_ns, acc_ns;
 };
 
+/*
+ * Before timing a mode: every accessor answers what its system call
+ * answers (a fast accessor that read the wrong field would otherwise
+ * pass the goal).  Exits 1 if one does not.
+ */
+static void check_answers(const char *mode)
+{
+	struct utsname u1, u2;
+	struct rlimit r1, r2;
+	int bad = 0;
+
+	bad |= ksvc_getpid() != getpid();
+	bad |= ksvc_getppid() != getppid();
+	bad |= ksvc_getuid() != getuid() || ksvc_getgid() != getgid();
+	bad |= ksvc_geteuid() != geteuid() || ksvc_getegid() != getegid();
+	bad |= ksvc_uname(&u1) != 0 || uname(&u2) != 0 ||
+	       memcmp(&u1, &u2, sizeof(u1)) != 0;
+	bad |= ksvc_getrlimit(RLIMIT_NOFILE, &r1) != 0 ||
+	       getrlimit(RLIMIT_NOFILE, &r2) != 0 ||
+	       r1.rlim_cur != r2.rlim_cur || r1.rlim_max != r2.rlim_max;
+	if (bad) {
+		fprintf(stderr, "bench_tier0: %s: an accessor disagrees with "
+			"its system call\n", mode);
+		exit(1);
+	}
+}
+
 static void measure(struct result *r, int rounds)
 {
 	int fn, k;
@@ -262,6 +289,7 @@ int main(void)
 				       "%#x, not all set: some accessors will "
 				       "take the slow path\n",
 				       info.page->fresh);
+			check_answers("module");
 			measure(r, rounds);
 			report("module", "the library's own instance: the page "
 			       "the kernel maintains", r, 0, csv);
@@ -298,6 +326,7 @@ int main(void)
 	}
 	if (ksvc__t0_test_install(page) != 0)
 		return 1;
+	check_answers("host-page");
 	measure(r, rounds);
 	missed = report("host-page", "a page filled from the real syscalls by "
 			"this benchmark, all fresh bits set, no module; same "
