@@ -20,7 +20,8 @@
 #      test/install.sh: make install into a staging tree, a program built
 #      against it alone, the installed ksvc-run and man pages, uninstall;
 #      and test/harness.sh: the log check, tap-summary and run-host.sh
-#      on planted failures, without a guest
+#      on planted failures, without a guest; and the benchmark programs,
+#      briefly (their path and result checks, not their numbers)
 #   6. builds the module through DKMS for the guest kernel's headers
 #   7. harness self-test: the VM harness must report planted failures
 #   8. boots the guest and runs test/vm.list in it (vm/run.sh --tests)
@@ -221,6 +222,8 @@ check "make $TARGETS CC=clang OPT='-O2 -D_FORTIFY_SOURCE=3' O=build/clang" \
 	"$RES/build-clang.log" \
 	make -j"$JOBS" $TARGETS CC=clang OPT="-O2 -D_FORTIFY_SOURCE=3" \
 	O=build/clang
+# The benchmark programs in C (make bench adds the Rust and Go servers).
+check "make bench-progs" "$RES/build-bench.log" make -j"$JOBS" bench-progs
 endsect
 
 # ---- 5. host tests ---------------------------------------------------------
@@ -264,6 +267,19 @@ phase "5c. the harness's verdicts (test/harness.sh)"
 	sh test/harness.sh 2>&1
 	echo "# ksvc-end: $?"
 } | tee "$RES/05c-harness.tap"
+
+# ---- 5d. the benchmarks run -------------------------------------------------
+# Not for their numbers: each cell must have measured the path its column
+# names (bench_ops exits 1 on an INVALID cell), every result and id is
+# checked, and each accessor must agree with its system call.
+phase "5d. benchmarks, briefly (bench_ops 30 ms cells, bench_tier0)"
+sect 05d-bench.tap "bench: short runs"
+check "bench_ops: every cell measured the path its column names" \
+	"$RES/bench-ops.log" build/bench/bench_ops --time-ms 30 --rounds 1 \
+	--batches 1,32 --csv "$RES/bench_ops.csv"
+check "bench_tier0: every accessor agrees with its system call" \
+	"$RES/bench-tier0.log" build/bench/bench_tier0
+endsect
 
 # ---- 6. DKMS -----------------------------------------------------------------
 phase "6. DKMS build for $KVER_VM"
