@@ -1959,6 +1959,17 @@ static void poll_first(struct ksvc *k, int mode)
 }
 
 /*
+ * The file size limit is the process's: it cuts this program's own output
+ * short too when that is a file (a runner's log).  So it is set around
+ * each call that needs it and lifted before anything is printed.
+ */
+static void fsize_limit(const struct rlimit *l)
+{
+	if (setrlimit(RLIMIT_FSIZE, l))
+		tap_bail("setrlimit: %s", strerror(errno));
+}
+
+/*
  * short_pos(): RWF_NOAPPEND (6.9) at -1 on an O_APPEND descriptor writes
  * at the position, which a limit of 10 bytes cuts short in a 20-byte
  * file: the position must end at 10, not at the end.  Made directly,
@@ -1989,6 +2000,7 @@ static void noappend(struct ctx *x, const struct rlimit *lim,
 		else
 			r = run(x, SYS_pwritev2, (__u64)fd, (uintptr_t)&iov, 1,
 				(__u64)-1, 0, KSVC_TEST_NOAPPEND, &fl);
+		fsize_limit(old);
 		pos[pass] = lseek(fd, 0, SEEK_CUR);
 		if (pread(x->fd, got[pass], 20, 0) != 20)
 			tap_bail("pread: %s", strerror(errno));
@@ -2023,28 +2035,30 @@ static void short_pos(struct ctx *x)
 	reset_file(x);
 	lseek(x->fd, 2, SEEK_SET);
 	sigaction(SIGXFSZ, &ign, &prev);
-	if (setrlimit(RLIMIT_FSIZE, &lim))
-		tap_bail("setrlimit: %s", strerror(errno));
+	fsize_limit(&lim);
 	r = run(x, SYS_write, (__u64)x->fd, (uintptr_t)"0123456789ABCDEF",
 		16, 0, 0, 0, &fl);
+	fsize_limit(&old);
 	check(x, SYS_write, OP_TABLE, r, 1, 0, fl,
 	      lseek(x->fd, 0, SEEK_CUR) == 3 &&
 	      file_is(x->fd, "ab0def", 6),
 	      "16 bytes at 2 with a 3-byte limit: 1, the position at 3");
+	fsize_limit(&lim);
 	r = run(x, SYS_write, (__u64)x->fd, (uintptr_t)"123456789ABCDEF",
 		15, 0, 0, 0, &fl);
+	fsize_limit(&old);
 	check(x, SYS_write, OP_TABLE, r, -EFBIG, 0, fl,
 	      file_is(x->fd, "ab0def", 6),
 	      "the rest: EFBIG, nothing overwritten");
 
 	lim.rlim_cur = 10;
-	if (setrlimit(RLIMIT_FSIZE, &lim))
-		tap_bail("setrlimit: %s", strerror(errno));
 	reset_file(x);
 	fd = open(x->path, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (fd < 0)
 		tap_bail("open %s: %s", x->path, strerror(errno));
+	fsize_limit(&lim);
 	r = run(x, SYS_writev, (__u64)fd, (uintptr_t)&iov, 1, 0, 0, 0, &fl);
+	fsize_limit(&old);
 	check(x, SYS_writev, OP_TABLE, r, 4, 0, fl,
 	      lseek(fd, 0, SEEK_CUR) == 10 &&
 	      file_is(x->fd, "abcdef0123", 10),
@@ -2052,15 +2066,15 @@ static void short_pos(struct ctx *x)
 	close(fd);
 
 	reset_file(x);
+	fsize_limit(&lim);
 	r = run(x, SYS_pwritev2, (__u64)x->fd, (uintptr_t)&iov, 1, (__u64)-1,
 		0, RWF_APPEND, &fl);
+	fsize_limit(&old);
 	check(x, SYS_pwritev2, OP_TABLE, r, 4, 0, fl,
 	      lseek(x->fd, 0, SEEK_CUR) == 10 &&
 	      file_is(x->fd, "abcdef0123", 10),
 	      "at -1 with RWF_APPEND, no O_APPEND: 4, the position at the end");
 	noappend(x, &lim, &old);
-	if (setrlimit(RLIMIT_FSIZE, &old))
-		tap_bail("setrlimit: %s", strerror(errno));
 	sigaction(SIGXFSZ, &prev, NULL);
 }
 
