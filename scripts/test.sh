@@ -308,25 +308,24 @@ fi
 # kernel upgrade to one does not fail: older than 6.1 by name, PREEMPT_RT
 # by its configuration (a kernel tree of nothing but such a .config;
 # without the option DKMS would go on, and fail for want of headers).
-$D build -m ksvc -v "$PV" -k 5.10.0-99-amd64 >"$RES/dkms-old.log" 2>&1
-rc=$?
-if [ $rc -eq 77 ] && grep -q BUILD_EXCLUSIVE "$RES/dkms-old.log"; then
-	pass "dkms skips a 5.10 kernel (BUILD_EXCLUSIVE_KERNEL)"
-else
-	echo "exit $rc" >>"$RES/dkms-old.log"
-	fail "dkms skips a 5.10 kernel (BUILD_EXCLUSIVE_KERNEL)" "$RES/dkms-old.log"
-fi
+skipped() {	# skipped DESCRIPTION LOG COMMAND...: COMMAND exits 77, saying why
+	d=$1 l=$2; shift 2
+	"$@" >"$l" 2>&1
+	rc=$?
+	if [ $rc -eq 77 ] && grep -q BUILD_EXCLUSIVE "$l"; then
+		pass "$d"
+	else
+		echo "exit $rc" >>"$l"
+		fail "$d" "$l"
+	fi
+}
+skipped "dkms skips a 5.10 kernel (BUILD_EXCLUSIVE_KERNEL)" \
+	"$RES/dkms-old.log" $D build -m ksvc -v "$PV" -k 5.10.0-99-amd64
 mkdir -p "$DT/rt"
 echo CONFIG_PREEMPT_RT=y >"$DT/rt/.config"
-$D build -m ksvc -v "$PV" -k "$KVER_VM-rt" --kernelsourcedir "$DT/rt" \
-	>"$RES/dkms-rt.log" 2>&1
-rc=$?
-if [ $rc -eq 77 ] && grep -q BUILD_EXCLUSIVE "$RES/dkms-rt.log"; then
-	pass "dkms skips a PREEMPT_RT kernel (BUILD_EXCLUSIVE_CONFIG)"
-else
-	echo "exit $rc" >>"$RES/dkms-rt.log"
-	fail "dkms skips a PREEMPT_RT kernel (BUILD_EXCLUSIVE_CONFIG)" "$RES/dkms-rt.log"
-fi
+skipped "dkms skips a PREEMPT_RT kernel (BUILD_EXCLUSIVE_CONFIG)" \
+	"$RES/dkms-rt.log" $D build -m ksvc -v "$PV" -k "$KVER_VM-rt" \
+	--kernelsourcedir "$DT/rt"
 check "dkms remove ksvc/$PV" "$RES/dkms-remove.log" \
 	$D remove -m ksvc -v "$PV" --all
 rm -rf "$DT"

@@ -12,20 +12,8 @@
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ksvc-harness.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-N=0
-FAILED=0
-
-ok() { N=$((N + 1)); echo "ok $N $1"; }
-not_ok() {
-	N=$((N + 1)); FAILED=$((FAILED + 1))
-	echo "not ok $N $1"
-	[ -n "${2:-}" ] && [ -s "$2" ] && tail -n 20 "$2" | sed 's/^/# /'
-	return 0
-}
+NAME=harness
+. "$ROOT/test/tap-sh.inc"
 
 # -- vm/check-log.sh -----------------------------------------------------------
 cat >"$tmp/splats" <<'EOF'
@@ -137,5 +125,4 @@ else
 		"$tmp/out"
 fi
 
-echo "1..$N"
-[ "$FAILED" -eq 0 ]
+tap_end

@@ -12,25 +12,8 @@
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ksvc-install.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT
-# A trap that does not exit lets sh carry on: leave on a signal.
-trap 'exit 130' INT
-trap 'exit 143' TERM
-N=0
-FAILED=0
-
-ok() { N=$((N + 1)); echo "ok $N $1"; }
-not_ok() {
-	N=$((N + 1)); FAILED=$((FAILED + 1))
-	echo "not ok $N $1"
-	[ -n "${2:-}" ] && [ -s "$2" ] && tail -n 30 "$2" | sed 's/^/# /'
-	return 0
-}
-check() {	# check DESCRIPTION COMMAND...: the command's success is a test
-	d=$1; shift
-	if "$@" >"$tmp/log" 2>&1; then ok "$d"; else not_ok "$d" "$tmp/log"; fi
-}
+NAME=install
+. "$ROOT/test/tap-sh.inc"
 
 STAGE=$tmp/stage
 PREFIX=/usr
@@ -234,5 +217,4 @@ else
 	printf '%s\n' "$left" | sed 's/^/# left: /'
 fi
 
-echo "1..$N"
-[ "$FAILED" -eq 0 ]
+tap_end
