@@ -69,8 +69,10 @@ static int ksvc_region_alloc(struct ksvc_instance *inst, struct ksvc_region *r,
 		r->pages[i] = alloc_page(KSVC_GFP | __GFP_ZERO);
 		if (!r->pages[i])
 			return -ENOMEM;	/* caller frees what was allocated */
-		/* Each page as it comes and goes: an unwind that forgot one
-		 * shows in debugfs and at unload. */
+		/*
+		 * Counted as each page comes and goes: an unwind that
+		 * forgot one shows in debugfs and at unload.
+		 */
 		atomic_long_inc(&ksvc_nr_pages);
 	}
 	return 0;
