@@ -371,7 +371,7 @@ hasnt() { ! grep -q -- "$1" "$S"; }
 B="vm: build/vm/bin"
 {
 	echo "# ksvc-begin: vm: harness self-test"
-	echo "1..16"
+	echo "1..18"
 	check 'a "not ok" line fails the run' \
 		has "^FAIL $B/st_fail: not ok 2 selftest-expected-failure\$"
 	check 'a crashed program fails the run' \
@@ -386,12 +386,16 @@ B="vm: build/vm/bin"
 		has "^FAIL $B/st_bail: Bail out! selftest-expected-bail-out"
 	check 'a process left behind fails its program (status 125)' \
 		has "^FAIL $B/st_leave: exited with status 125 without a failing test\$"
+	check 'an instance counted after its program is gone fails it' \
+		has "^FAIL $B/st_leak: exited with status 125 without a failing test\$"
+	check 'the instance left behind is named' \
+		grep -q '^# left instances behind: instances and pages 2 0, before the program 1 0$' "$RESULTS"
 	check 'a whole-program skip counts as skipped' \
 		has "^SKIP $B/st_skip: selftest-expected-skip\$"
 	check 'a missing /dev/ksvc fails the run' \
 		has '^FAIL vm: load module: not ok 2 /dev/ksvc is a character device with mode 0666'
 	check 'a leaked instance fails the run' \
-		has '^FAIL vm: no leaked instances: not ok 1 /sys/kernel/debug/ksvc/instances reads 0 # after 10 s: 1$'
+		has '^FAIL vm: no leaked instances: not ok 1 /sys/kernel/debug/ksvc/instances reads 0 # after 10 s: 2$'
 	check 'a failed rmmod fails the run' \
 		has '^FAIL vm: rmmod: not ok 1 rmmod ksvc_splat'
 	check 'a WARN in the guest kernel fails the run' \
@@ -401,7 +405,7 @@ B="vm: build/vm/bin"
 	check 'the WARN taints the kernel, which fails the run' \
 		has '^FAIL vm: kernel taint: not ok 1 .* # flags W (tainted='
 	check 'the passing program passes and nothing else fails' \
-		has '^13 passed, 13 failed, 1 skipped$'
+		has '^14 passed, 14 failed, 1 skipped$'
 	check 'the run exits non-zero' test "$sst" -ne 0
 	echo "# ksvc-end: $fails"
 } >"$V"

@@ -6,7 +6,8 @@
  *
  *   warn=1  WARN_ON(1) at load: a kernel splat the log scan must report
  *   leak=1  publish /sys/kernel/debug/ksvc/{instances,pages} reading 1
- *           and 0, as ksvc.ko would with one instance leaked
+ *           and 0, as ksvc.ko would with one instance leaked; root may
+ *           write them, so that a test program can "leak" one more
  *   pin=1   take a reference on itself so that rmmod fails
  */
 #include <linux/module.h>
@@ -36,9 +37,9 @@ static int __init splat_init(void)
 	WARN_ON(warn);
 	if (leak) {
 		splat_dir = debugfs_create_dir("ksvc", NULL);
-		debugfs_create_u64("instances", 0400, splat_dir,
+		debugfs_create_u64("instances", 0600, splat_dir,
 				   &splat_instances);
-		debugfs_create_u64("pages", 0400, splat_dir, &splat_pages);
+		debugfs_create_u64("pages", 0600, splat_dir, &splat_pages);
 	}
 	if (pin)
 		__module_get(THIS_MODULE);
