@@ -86,12 +86,10 @@ while read -r line; do
 				kill -KILL "-$pid" 2>/dev/null
 				[ "$st" = 0 ] && st=125
 			fi
-			echo "$st" >"$tmp/status"
 		else
 			echo "# $O/$prog does not exist (not built?)"
-			echo 127 >"$tmp/status"
+			st=127
 		fi
-		st=$(cat "$tmp/status")
 		if [ "$st" = 124 ]; then
 			echo "# timed out after $limit s"
 			echo "# ksvc-end: $st timeout"
