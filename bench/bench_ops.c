@@ -321,14 +321,33 @@ static __s64 direct_call(__u32 nr, const __u64 a[6])
 }
 
 /*
- * The last batch of a measured loop (ops n - b .. n - 1), checked after
- * the clock stopped: each 4 KiB read brought its own part of the file
- * (the batch before read other offsets into the same buffers).
+ * Before a measured loop, outside the clock: the 1-byte reads from
+ * /dev/zero bring a zero, so put something else where each slot of a
+ * batch reads to.
+ */
+static void poison(enum op op, unsigned int b)
+{
+	unsigned int i;
+
+	if (op == OP_PREAD1)
+		for (i = 0; i < b; i++)
+			bufs[(size_t)i * 4096] = 0x5a;
+}
+
+/*
+ * After a measured loop, outside the clock.  1-byte reads: a read of
+ * the loop landed in each slot.  4 KiB reads: each read of the last
+ * batch (ops n - b .. n - 1) brought its own part of the file (the batch
+ * before read other offsets into the same buffers).
  */
 static void check_data(enum op op, __u64 n, unsigned int b)
 {
 	unsigned int i, j;
 
+	if (op == OP_PREAD1)
+		for (i = 0; i < b; i++)
+			if (bufs[(size_t)i * 4096] != 0)
+				die("data read", -EIO);
 	if (op != OP_PREAD4K || n < b)
 		return;
 	for (i = 0; i < b; i++) {
@@ -362,6 +381,7 @@ static void run_direct(enum op op, unsigned int b, struct result *r)
 		if (now_ns() > warm)
 			break;
 	}
+	poison(op, b);
 	t0 = now_ns();
 	end = t0 + (__u64)round_ms() * 1000000ull;
 	n = 0;
@@ -420,6 +440,8 @@ static void run_uring(enum op op, unsigned int b, int sqpoll,
 	if (ret < 0)
 		die("io_uring_queue_init", ret);
 	for (phase = 0; phase < 2; phase++) {
+		if (phase)
+			poison(op, b);
 		warm = now_ns() + WARM_MS * 1000000ull;
 		t0 = now_ns();
 		end = phase ? t0 + (__u64)round_ms() * 1000000ull : warm;
@@ -521,8 +543,10 @@ static void run_ksvc(enum op op, enum meth m, unsigned int b,
 	}
 
 	for (phase = 0; phase < 2; phase++) {
-		if (phase)
+		if (phase) {
 			ksvc_dispatch_stats(d, &st0);
+			poison(op, b);
+		}
 		t0 = now_ns();
 		end = t0 + (__u64)(phase ? round_ms() : WARM_MS) * 1000000ull;
 		n = 0;
