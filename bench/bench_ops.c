@@ -182,7 +182,8 @@ static int listed(const char *list, const char *name)
 	}
 	return 0;
 }
-static __u32 uring_flags_seen;
+static __u32 uring_flags_seen;	/* the dispatcher's io_uring */
+static __u32 liburing_flags_seen;	/* the liburing column's */
 
 /* Run time of one round of one cell, in ms (after WARM_MS of warm-up). */
 static unsigned int round_ms(void)
@@ -439,6 +440,8 @@ static void run_uring(enum op op, unsigned int b, int sqpoll,
 	}
 	if (ret < 0)
 		die("io_uring_queue_init", ret);
+	if (!sqpoll)
+		liburing_flags_seen = p.flags;
 	for (phase = 0; phase < 2; phase++) {
 		if (phase)
 			poison(op, b);
@@ -973,9 +976,9 @@ int main(int argc, char **argv)
 	}
 
 	printf("bench_ops: %s, kernel %s, KSVC mode %s, io_uring setup flags "
-	       "0x%x, %u rounds of %u ms per cell, interleaved\n", where(),
-	       u.release, ksvc_mode_name(run_mode), uring_flags_seen, rounds,
-	       round_ms());
+	       "0x%x (liburing column 0x%x), %u rounds of %u ms per cell, "
+	       "interleaved\n", where(), u.release, ksvc_mode_name(run_mode),
+	       uring_flags_seen, liburing_flags_seen, rounds, round_ms());
 	printf("latency = time of one batch (submit .. last result); ops/s "
 	       "and p50 are the median over the rounds, p99 is over the "
 	       "batches of all rounds together\n\n");
