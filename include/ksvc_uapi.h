@@ -111,21 +111,33 @@ struct ksvc_info {
 };
 
 /*
- * KSVC_IOC_CREATE: set up the one instance of this open file (EMFILE
- *                  past the module's per-user limit, max_user_instances).
+ * KSVC_IOC_CREATE: set up the one instance of this open file (EBUSY if
+ *                  it has one or another CREATE on it is under way;
+ *                  EMFILE past the module's per-user limit,
+ *                  max_user_instances; EINVAL or EBADF for a bad
+ *                  argument, see struct ksvc_create_params).
  * KSVC_IOC_NOTIFY: signal the instance's eventfd (ENOENT without one).
  * KSVC_IOC_REFRESH: bring every fresh bit of the shared page that can be
  *                   set back (see struct ksvc_shared_page).
  * KSVC_IOC_INFO:   describe the instance; any process holding the
  *                  descriptor may ask (KSVC_FEAT_INFO).
  * All but CREATE fail with EINVAL before CREATE.  NOTIFY and REFRESH
- * belong to the owner (EACCES for others) and refresh the shared page
- * too; INFO changes nothing.
+ * take no argument: the third argument of ioctl() must be 0 (EINVAL
+ * otherwise), so that a later ABI can give it a meaning.  They belong to
+ * the owner (EACCES for others) and refresh the shared page too; INFO
+ * changes nothing.  Any other request is ENOTTY.
+ *
+ * The numbers start at 0x80: 'K' is linux/kd.h's, which has used
+ * 0x00 to 0x72, 0xfa and 0xfb, and a request without a size (NOTIFY,
+ * REFRESH) is no more than its number.
+ *
+ * The device itself must be opened O_RDWR (EINVAL otherwise).  The
+ * mmap() rules and every errno are in ksvc(4).
  */
-#define KSVC_IOC_CREATE		_IOWR(KSVC_IOC_MAGIC, 1, struct ksvc_create_params)
-#define KSVC_IOC_NOTIFY		_IO(KSVC_IOC_MAGIC, 2)
-#define KSVC_IOC_REFRESH	_IO(KSVC_IOC_MAGIC, 3)
-#define KSVC_IOC_INFO		_IOR(KSVC_IOC_MAGIC, 4, struct ksvc_info)
+#define KSVC_IOC_CREATE		_IOWR(KSVC_IOC_MAGIC, 0x80, struct ksvc_create_params)
+#define KSVC_IOC_NOTIFY		_IO(KSVC_IOC_MAGIC, 0x81)
+#define KSVC_IOC_REFRESH	_IO(KSVC_IOC_MAGIC, 0x82)
+#define KSVC_IOC_INFO		_IOR(KSVC_IOC_MAGIC, 0x83, struct ksvc_info)
 
 /*
  * mmap offsets.  Each region is mapped whole (offset and length exactly
@@ -241,7 +253,10 @@ struct ksvc_entry {
 	__u64 args[6];		/* the six system call arguments */
 };
 
-/* Bits in ksvc_completion.flags. */
+/*
+ * Bits in ksvc_completion.flags.  A consumer ignores bits it does not
+ * know: a later producer may set more.
+ */
 /* Not run: the caller must make the call itself, on its own thread. */
 #define KSVC_COMP_REFUSED	(1u << 0)
 #define KSVC_COMP_TIER1		(1u << 1)	/* ran through io_uring */

@@ -211,6 +211,9 @@ static long ksvc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	if (cmd != KSVC_IOC_NOTIFY && cmd != KSVC_IOC_REFRESH &&
 	    cmd != KSVC_IOC_INFO)
 		return -ENOTTY;
+	/* NOTIFY and REFRESH take none, so that one can mean something later. */
+	if (cmd != KSVC_IOC_INFO && arg)
+		return -EINVAL;
 
 	inst = ksvc_file_instance(file);
 	if (!inst)

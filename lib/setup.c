@@ -459,7 +459,7 @@ static int do_notify(struct ksvc *k)
 	if (!k)
 		return -EINVAL;
 	if (k->mode == KSVC_MODE_KERNEL)
-		return ioctl(k->fd, KSVC_IOC_NOTIFY) < 0 ? errno_neg() : 0;
+		return ioctl(k->fd, KSVC_IOC_NOTIFY, 0) < 0 ? errno_neg() : 0;
 	if (k->eventfd < 0)
 		return -ENOENT;
 	for (;;) {
@@ -491,7 +491,7 @@ int ksvc_refresh(struct ksvc *k)
 		return -EINVAL;
 	if (k->mode != KSVC_MODE_KERNEL)
 		return -EOPNOTSUPP;
-	err = ioctl(k->fd, KSVC_IOC_REFRESH) < 0 ? errno_neg() : 0;
+	err = ioctl(k->fd, KSVC_IOC_REFRESH, 0) < 0 ? errno_neg() : 0;
 	errno = saved;
 	return err;
 }

@@ -134,7 +134,7 @@ int main(void)
 	} while (ksvc_shared_read_retry(sp, s));
 	tap_ok(ok, "shared page: magic %#x, version %u", sp->magic, sp->version);
 	/* Any instance ioctl brings the page up to date. */
-	ioctl(fd, KSVC_IOC_REFRESH);
+	ioctl(fd, KSVC_IOC_REFRESH, 0);
 	{
 		__s32 pid;
 		__u32 fresh;

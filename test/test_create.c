@@ -251,11 +251,14 @@ static void test_efault(void)
 static void test_ioctls_before_create(void)
 {
 	static const unsigned long unknown[] = {
-		_IO(KSVC_IOC_MAGIC, 0), _IO(KSVC_IOC_MAGIC, 4),
-		_IO(KSVC_IOC_MAGIC, 99), _IOWR(KSVC_IOC_MAGIC, 1, int),
-		_IOW(KSVC_IOC_MAGIC, 1, struct ksvc_create_params),
-		_IOR(KSVC_IOC_MAGIC, 2, int), _IO('k', 1), 0x5401 /* TCGETS */,
-		0,
+		_IO(KSVC_IOC_MAGIC, 0x7f), _IO(KSVC_IOC_MAGIC, 0x84),
+		_IO(KSVC_IOC_MAGIC, 99), _IOWR(KSVC_IOC_MAGIC, 0x80, int),
+		_IOW(KSVC_IOC_MAGIC, 0x80, struct ksvc_create_params),
+		_IOR(KSVC_IOC_MAGIC, 0x81, int), _IO('k', 0x81),
+		/* the numbers of the first drafts of this ABI */
+		_IOWR(KSVC_IOC_MAGIC, 1, struct ksvc_create_params),
+		_IO(KSVC_IOC_MAGIC, 2), _IO(KSVC_IOC_MAGIC, 3),
+		0x5401 /* TCGETS */, 0,
 	};
 	size_t i;
 	int ok = 1;
@@ -270,7 +273,8 @@ static void test_ioctls_before_create(void)
 		}
 	}
 	tap_ok(ok && unchanged(), "unknown ioctl numbers (other nr, other "
-	       "size, other direction, other magic, TCGETS, 0): ENOTTY");
+	       "size, other direction, other magic, old numbers, TCGETS, 0): "
+	       "ENOTTY");
 
 	tap_ok(ku_ioctl0(fd, KSVC_IOC_NOTIFY) == -EINVAL,
 	       "NOTIFY before CREATE: EINVAL");

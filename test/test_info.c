@@ -16,7 +16,7 @@
 #include "util.h"
 
 /* KSVC_IOC_INFO with another argument size: not our command. */
-#define INFO_SHORT	_IOR(KSVC_IOC_MAGIC, 4, __u64)
+#define INFO_SHORT	_IOR(KSVC_IOC_MAGIC, 0x83, __u64)
 
 static int info(int fd, struct ksvc_info *in)
 {

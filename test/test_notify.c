@@ -21,7 +21,7 @@ int main(void)
 	__u64 v;
 
 	ku_require_module();
-	tap_plan(11);
+	tap_plan(12);
 	base = ku_counts();
 
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -42,6 +42,22 @@ int main(void)
 	tap_ok(ok && efd_read(efd, &v) == 0 && v == 5,
 	       "five NOTIFYs read back as 5 (got %llu)", (unsigned long long)v);
 	tap_ok(efd_read(efd, &v) == -EAGAIN, "and nothing more is pending");
+
+	/* No argument: 0 only, so that a later ABI can give it a meaning. */
+	{
+		static const unsigned long args[] = { 1, 0x80000000ul, ~0ul };
+		int einval = 1;
+
+		for (i = 0; i < 3; i++) {
+			einval &= ioctl(fd, KSVC_IOC_NOTIFY, args[i]) < 0 &&
+				  errno == EINVAL;
+			einval &= ioctl(fd, KSVC_IOC_REFRESH, args[i]) < 0 &&
+				  errno == EINVAL;
+		}
+		tap_ok(einval && efd_read(efd, &v) == -EAGAIN,
+		       "NOTIFY and REFRESH with a non-zero argument: EINVAL, "
+		       "the eventfd not signalled");
+	}
 
 	{
 		struct pollfd pfd = { efd, POLLIN, 0 };

@@ -317,7 +317,7 @@ static inline void t0_inst_close(struct t0_inst *in)
 
 static inline int t0_inst_refresh(const struct t0_inst *in)
 {
-	return ioctl(in->fd, KSVC_IOC_REFRESH) == 0 ? 0 : -errno;
+	return ioctl(in->fd, KSVC_IOC_REFRESH, 0) == 0 ? 0 : -errno;
 }
 
 /* Open or bail. */

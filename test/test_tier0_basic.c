@@ -123,7 +123,7 @@ static int fork_child_checks(void)
 	if (mmap(NULL, KSVC_PAGE_SIZE, PROT_READ, MAP_SHARED, main_inst.fd,
 		 (off_t)KSVC_OFF_SHARED_PAGE) != MAP_FAILED || errno != EACCES)
 		bad |= 2;		/* could map the parent's instance */
-	if (ioctl(main_inst.fd, KSVC_IOC_REFRESH) == 0 || errno != EACCES)
+	if (ioctl(main_inst.fd, KSVC_IOC_REFRESH, 0) == 0 || errno != EACCES)
 		bad |= 2;
 	if (!t0_acc_ok("child") || ksvc_getpid() != syscall(SYS_getpid))
 		bad |= 4;
@@ -585,7 +585,7 @@ static int exec_child(int fd)
 	if (mmap(NULL, KSVC_PAGE_SIZE, PROT_READ, MAP_SHARED, fd,
 		 (off_t)KSVC_OFF_SHARED_PAGE) != MAP_FAILED || errno != EACCES)
 		bad |= 2;
-	if (ioctl(fd, KSVC_IOC_REFRESH) == 0 || errno != EACCES)
+	if (ioctl(fd, KSVC_IOC_REFRESH, 0) == 0 || errno != EACCES)
 		bad |= 4;
 	if (!t0_acc_ok("after exec"))
 		bad |= 8;

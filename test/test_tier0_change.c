@@ -299,24 +299,30 @@ static void test_rlimit(void)
 	}
 	{
 		struct t0_page_snap before, after;
-		int st = t0_wait(pid), r;
+		int st = t0_wait(pid), r, bad;
 
+		/* Refused for its argument: changes nothing. */
+		bad = ioctl(inst.fd, KSVC_IOC_REFRESH, 1) < 0 &&
+		      errno == EINVAL &&
+		      ioctl(inst.fd, KSVC_IOC_NOTIFY, 1) < 0 && errno == EINVAL;
 		t0_read_page(inst.p, &before);
-		r = ioctl(inst.fd, KSVC_IOC_NOTIFY);	/* no eventfd: ENOENT */
+		r = ioctl(inst.fd, KSVC_IOC_NOTIFY, 0);	/* no eventfd: ENOENT */
 		t0_read_page(inst.p, &after);
-		ok = st == 0 && !(before.fresh & KSVC_FRESH_NOFILE) &&
+		ok = st == 0 && bad && !(before.fresh & KSVC_FRESH_NOFILE) &&
 		     r < 0 && errno == ENOENT &&
 		     (after.fresh & KSVC_FRESH_NOFILE) &&
 		     after.f.nofile == old.rlim_cur - 6 &&
 		     after.f.nofile_max == old.rlim_max - 2;
 		if (!ok)
-			tap_diag("child %d, fresh %#x then %#x, NOTIFY %d (%s), "
-				 "nofile %llu/%llu", st, before.fresh,
-				 after.fresh, r, strerror(errno),
+			tap_diag("child %d, argument refused %d, fresh %#x "
+				 "then %#x, NOTIFY %d (%s), nofile %llu/%llu",
+				 st, bad, before.fresh, after.fresh, r,
+				 strerror(errno),
 				 after.f.nofile, after.f.nofile_max);
 	}
 	tap_ok(ok, "KSVC_IOC_NOTIFY brings NOFILE back too (also without an "
-	       "eventfd, where it fails with ENOENT)");
+	       "eventfd, where it fails with ENOENT); REFRESH or NOTIFY with "
+	       "a non-zero argument does not (EINVAL)");
 	prlimit(0, RLIMIT_NOFILE, &old, NULL);
 }
 

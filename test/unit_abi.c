@@ -153,11 +153,11 @@ static void test_constants(void)
 {
 	int ok;
 
-	ok = KSVC_IOC_CREATE == 0xc0404b01u && KSVC_IOC_NOTIFY == 0x4b02u &&
-	     KSVC_IOC_REFRESH == 0x4b03u && KSVC_IOC_INFO == 0x80204b04u;
-	tap_ok(ok, "ioctl numbers: CREATE 0xc0404b01 (_IOWR 'K' 1, 64 bytes), "
-	       "NOTIFY 0x4b02, REFRESH 0x4b03, INFO 0x80204b04 (_IOR 'K' 4, "
-	       "32 bytes)");
+	ok = KSVC_IOC_CREATE == 0xc0404b80u && KSVC_IOC_NOTIFY == 0x4b81u &&
+	     KSVC_IOC_REFRESH == 0x4b82u && KSVC_IOC_INFO == 0x80204b83u;
+	tap_ok(ok, "ioctl numbers: CREATE 0xc0404b80 (_IOWR 'K' 0x80, 64 "
+	       "bytes), NOTIFY 0x4b81, REFRESH 0x4b82, INFO 0x80204b83 (_IOR "
+	       "'K' 0x83, 32 bytes): none in linux/kd.h's range");
 	ok = KSVC_OFF_SUBMIT_RING == 0 && KSVC_OFF_COMPLETE_RING == 0x10000000ULL &&
 	     KSVC_OFF_SHARED_PAGE == 0x20000000ULL;
 	tap_ok(ok, "mmap offsets 0, 0x10000000, 0x20000000");

@@ -293,7 +293,7 @@ static inline int ku_open_create(__u32 sq, __u32 cq, int efd)
 
 static inline int ku_ioctl0(int fd, unsigned long cmd)
 {
-	return ioctl(fd, cmd) < 0 ? -errno : 0;
+	return ioctl(fd, cmd, 0) < 0 ? -errno : 0;
 }
 
 /*
