@@ -9,7 +9,7 @@
 #   $(PKGCONFIGDIR)     ksvc.pc: cc prog.c $(pkg-config --cflags --libs ksvc)
 #   $(LIBDIR)/ksvc      libksvc-preload.so
 #   $(BINDIR)           ksvc-run (told where the shim is installed)
-#   $(MANDIR)/man{1,3,7} the man pages, and one page per function name
+#   $(MANDIR)/man{1,3,4,7} the man pages, and one page per function name
 #                       that includes the page describing it (man/links)
 #
 # DESTDIR is prepended to every path (packaging, or a test staging tree);

@@ -26,7 +26,8 @@ check "make install DESTDIR=<stage> PREFIX=$PREFIX" \
 missing=
 for f in include/ksvc.h include/ksvc_dispatch.h include/ksvc_uapi.h \
 	 lib/libksvc.a lib/pkgconfig/ksvc.pc lib/ksvc/libksvc-preload.so \
-	 bin/ksvc-run share/man/man7/ksvc.7 share/man/man1/ksvc-run.1 \
+	 bin/ksvc-run share/man/man7/ksvc.7 share/man/man4/ksvc.4 \
+	 share/man/man1/ksvc-run.1 \
 	 share/man/man3/ksvc_open.3 share/man/man3/ksvc_close.3; do
 	[ -f "$STAGE$PREFIX/$f" ] || missing="$missing $f"
 done
@@ -150,6 +151,24 @@ if [ -z "$bad" ]; then
 else
 	not_ok "every installed man page renders without a warning"
 	echo "# failed:$bad"
+fi
+
+# An identifier split over two lines ("KSVC_MAX_EN-" / "TRIES") cannot
+# be searched for or copied: the pages turn hyphenation off (.nh), so no
+# line ends in a hyphen at any width.
+split=
+for p in "$MANDIR"/man*/*; do
+	for w in 60 80 100; do
+		n=$(cd "$MANDIR" && MANWIDTH=$w man -l "${p#"$MANDIR"/}" \
+			2>/dev/null | grep -c "$(printf '\342\200\220')\$")
+		[ "$n" = 0 ] || split="$split ${p#"$MANDIR"/}@$w:$n"
+	done
+done
+if [ -z "$split" ]; then
+	ok "no man page breaks a word at a line's end, at 60, 80 or 100 columns"
+else
+	not_ok "no man page breaks a word at a line's end, at 60, 80 or 100 columns"
+	echo "# page@width:lines$split"
 fi
 
 # Every function the installed headers declare or define, except the
