@@ -20,9 +20,11 @@ static int try_unload(void)
 	return syscall(SYS_delete_module, MODNAME, O_NONBLOCK) < 0 ? -errno : 0;
 }
 
+/* In use: delete_module() says EWOULDBLOCK (EBUSY is for a module
+ * that is still loading or already going). */
 static int refused(int r)
 {
-	return r == -EWOULDBLOCK || r == -EBUSY;
+	return r == -EWOULDBLOCK;
 }
 
 static const char *res(int r)
