@@ -126,6 +126,7 @@ static int ksvc_uts_write_after(struct kretprobe_instance *ri,
 	return 0;
 }
 
+#ifdef CONFIG_PROC_SYSCTL
 /* proc_do_uts_string(table, write, ...): only writes change anything. */
 static int ksvc_uts_sysctl_before(struct kprobe *kp, struct pt_regs *regs)
 {
@@ -146,8 +147,11 @@ static int ksvc_uts_written_before(struct kprobe *kp, struct pt_regs *regs)
 	ksvc_t0_uts_written();
 	return 0;
 }
+#endif
 
 /* ---- uid/gid maps -------------------------------------------------- */
+
+#ifdef CONFIG_USER_NS
 
 /* proc_{uid,gid}_map_write(file, ...): the namespace is the seq_file's. */
 static struct user_namespace *ksvc_idmap_ns(struct pt_regs *regs)
@@ -176,6 +180,7 @@ static int ksvc_idmap_after(struct kretprobe_instance *ri, struct pt_regs *regs)
 	ksvc_t0_idmap_write_end(*(struct user_namespace **)ri->data);
 	return 0;
 }
+#endif
 
 /* ---- RLIMIT_NOFILE -------------------------------------------------- */
 

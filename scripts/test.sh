@@ -118,6 +118,39 @@ if [ -s "$RES/module-warnings.log" ]; then
 else
 	pass "the build prints no warning (compiler W=1, sparse, modpost)"
 fi
+# The same headers with the options the hooks depend on turned off (user
+# namespaces, sysctl, kprobes, debugfs, 32-bit compat), as some kernels
+# are built: the module must still build, warning-free (a kernel with
+# CONFIG_WERROR makes a warning fatal), the hooks that need them left
+# out.  Only the configuration changes, in a copy of the header tree.
+LOG=$RES/module-variant.log
+KV=build/kvariant
+rm -rf "$KV"
+mkdir -p "$KV/src"
+(
+	cp -a "$KDIR_VM/." "$KV/kdir" &&
+	for l in scripts tools; do
+		t=$(readlink -f "$KDIR_VM/$l") && rm -f "$KV/kdir/$l" &&
+			ln -s "$t" "$KV/kdir/$l" || exit 1
+	done &&
+	for c in USER_NS PROC_SYSCTL KPROBES KRETPROBES DEBUG_FS \
+		 IA32_EMULATION COMPAT; do
+		sed -i "/^#define CONFIG_$c /d" "$KV/kdir/include/generated/autoconf.h" &&
+		sed -i "/^CONFIG_$c=/d" "$KV/kdir/include/config/auto.conf" \
+			"$KV/kdir/.config" || exit 1
+	done &&
+	cp -a Kbuild kernel include "$KV/src/" &&
+	make -C "$KV/kdir" M="$PWD/$KV/src" W=1 modules &&
+	[ -f "$KV/src/ksvc.ko" ]
+) >"$LOG" 2>&1
+st=$?
+grep -i -E '(warning|error):' "$LOG" >"$RES/module-variant-warnings.log"
+if [ $st = 0 ] && [ ! -s "$RES/module-variant-warnings.log" ]; then
+	pass "ksvc.ko builds without a warning where the kernel has no user namespaces, sysctl, kprobes, debugfs or 32-bit compat"
+else
+	fail "ksvc.ko builds without a warning where the kernel has no user namespaces, sysctl, kprobes, debugfs or 32-bit compat" "$LOG"
+fi
+rm -rf "$KV"
 endsect
 
 # ---- 2. checkpatch --------------------------------------------------------
@@ -306,8 +339,9 @@ else
 fi
 # Kernels the module cannot build for are skipped (exit 77), so that a
 # kernel upgrade to one does not fail: older than 6.1 by name, PREEMPT_RT
-# by its configuration (a kernel tree of nothing but such a .config;
-# without the option DKMS would go on, and fail for want of headers).
+# or pages other than 4 KiB by its configuration (a kernel tree of
+# nothing but such a .config; without the option DKMS would go on, and
+# fail for want of headers), other architectures by name.
 skipped() {	# skipped DESCRIPTION LOG COMMAND...: COMMAND exits 77, saying why
 	d=$1 l=$2; shift 2
 	"$@" >"$l" 2>&1
@@ -326,6 +360,14 @@ echo CONFIG_PREEMPT_RT=y >"$DT/rt/.config"
 skipped "dkms skips a PREEMPT_RT kernel (BUILD_EXCLUSIVE_CONFIG)" \
 	"$RES/dkms-rt.log" $D build -m ksvc -v "$PV" -k "$KVER_VM-rt" \
 	--kernelsourcedir "$DT/rt"
+mkdir -p "$DT/64k"
+echo CONFIG_ARM64_64K_PAGES=y >"$DT/64k/.config"
+skipped "dkms skips an arm64 kernel with 64 KiB pages (BUILD_EXCLUSIVE_CONFIG)" \
+	"$RES/dkms-64k.log" $D build -m ksvc -v "$PV" -k "$KVER_VM-64k" \
+	-a aarch64 --kernelsourcedir "$DT/64k"
+skipped "dkms skips a ppc64le kernel (BUILD_EXCLUSIVE_ARCH)" \
+	"$RES/dkms-ppc.log" $D build -m ksvc -v "$PV" -k "$KVER_VM" \
+	-a ppc64le
 check "dkms remove ksvc/$PV" "$RES/dkms-remove.log" \
 	$D remove -m ksvc -v "$PV" --all
 rm -rf "$DT"
