@@ -64,6 +64,17 @@ static inline void ksvc_vm_flags_clear(struct vm_area_struct *vma,
 #endif
 
 /*
+ * The task_newtask tracepoint's clone_flags became u64 in 6.18.  The
+ * probe is registered through a void pointer, so the compiler cannot
+ * check it; a kernel with kCFI checks the type at every call.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 18, 0)
+#define KSVC_TP_NEWTASK_ARGS	struct task_struct *p, u64 clone_flags
+#else
+#define KSVC_TP_NEWTASK_ARGS	struct task_struct *p, unsigned long clone_flags
+#endif
+
+/*
  * Names of system call entry points, for kprobes.  Architectures with
  * syscall wrappers prefix them; x86-64 also has the ia32 and x32 entry
  * points when compat support is built in.
@@ -86,7 +97,15 @@ static inline void ksvc_vm_flags_clear(struct vm_area_struct *vma,
 #ifdef CONFIG_COMPAT
 #define KSVC_SYS_PERSONALITY_COMPAT	"__arm64_sys_personality"
 #endif
+#elif defined(CONFIG_S390)
+#define KSVC_SYS(name)		"__s390x_sys_" #name
+#elif defined(CONFIG_RISCV) && LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+#define KSVC_SYS(name)		"__riscv_sys_" #name
 #else
+/*
+ * Without syscall wrappers.  Where a name is wrong the hook does not
+ * attach, and the facts it keeps stay uncached (debugfs "hooks").
+ */
 #define KSVC_SYS(name)		"sys_" #name
 #endif
 

@@ -293,8 +293,7 @@ static void ksvc_tp_process_exit(void *data, KSVC_TP_PROCESS_EXIT_ARGS)
 	ksvc_t0_task_exit(p);
 }
 
-static void ksvc_tp_task_newtask(void *data, struct task_struct *p,
-				 unsigned long clone_flags)
+static void ksvc_tp_task_newtask(void *data, KSVC_TP_NEWTASK_ARGS)
 {
 	ksvc_t0_task_new(p, clone_flags);
 }
