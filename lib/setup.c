@@ -536,7 +536,11 @@ static const struct {
 		 "the cancel signal (choose another cancel_signal)." },
 	{ EINVAL, "Invalid argument: ring sizes must be powers of two between "
 		  "16 and 32768, unknown flags must be zero, and the device must "
-		  "be opened O_RDWR with an instance created before mmap." },
+		  "be opened O_RDWR with an instance created before mmap. From "
+		  "the dispatcher: a field of struct ksvc_dispatch_opts out of "
+		  "range (workers, spin_us, uring_entries, cancel_signal), "
+		  "unknown flags or non-zero reserved words, ONE_DRIVER without "
+		  "CALLER_DRIVES, a NULL argument, or min greater than max." },
 	{ EBADF, "Bad file descriptor: the eventfd given is not an open file "
 		 "descriptor (pass -1 for none)." },
 	{ EFAULT, "Bad address passed to the module." },
