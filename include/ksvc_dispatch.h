@@ -364,7 +364,9 @@ struct ksvc_dispatch_params {
 				 * 2000 */
 	int cancel_signal;	/* signal that interrupts Tier 2 workers
 				 * (stop, KSVC_ENTRY_CANCEL),
-				 * 1.._NSIG-1 but SIGKILL, SIGSTOP and
+				 * 1.._NSIG-1 but SIGKILL, SIGSTOP, the
+				 * signals of faults (SIGSEGV, SIGBUS,
+				 * SIGILL, SIGFPE, SIGTRAP, SIGSYS) and
 				 * those the C library keeps (glibc: 32,
 				 * 33, below SIGRTMIN): -EINVAL;
 				 * default SIGRTMIN + 6.  The library installs

@@ -2089,6 +2089,16 @@ static int check_params(const struct ksvc_dispatch_params *p)
 	if (p->cancel_signal < 0 || p->cancel_signal >= _NSIG ||
 	    p->cancel_signal == SIGKILL || p->cancel_signal == SIGSTOP)
 		return -EINVAL;
+	/*
+	 * A fault's signal: with the library's empty handler in place, a
+	 * real fault would return to the faulting instruction for ever
+	 * instead of killing the process.
+	 */
+	switch (p->cancel_signal) {
+	case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGTRAP:
+	case SIGSYS:
+		return -EINVAL;
+	}
 	for (i = 0; i < sizeof(p->reserved) / sizeof(p->reserved[0]); i++)
 		if (p->reserved[i])
 			return -EINVAL;

@@ -266,7 +266,8 @@ static void test_api(void)
 	{
 		/* glibc keeps 32 and 33 (below SIGRTMIN) for itself. */
 		const int badsig[] = { -1, SIGKILL, SIGSTOP, 32, 33, _NSIG,
-				       INT_MAX };
+				       INT_MAX, SIGSEGV, SIGBUS, SIGILL,
+				       SIGFPE, SIGTRAP, SIGSYS };
 		unsigned int i, bad = 0;
 
 		for (i = 0; i < sizeof(badsig) / sizeof(badsig[0]); i++) {
@@ -284,7 +285,8 @@ static void test_api(void)
 		else
 			bad++;
 		tap_ok(!bad, "create: cancel_signal -1, SIGKILL, SIGSTOP, 32, "
-		       "33, _NSIG, INT_MAX -> EINVAL; SIGRTMAX works");
+		       "33, _NSIG, INT_MAX and the fault signals -> EINVAL; "
+		       "SIGRTMAX works");
 	}
 
 	d = td_create(k, 0, 2);
