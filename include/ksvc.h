@@ -43,8 +43,10 @@ enum ksvc_mode {
 /* ksvc_open_params.flags */
 #define KSVC_OPEN_EVENTFD_NEW	(1u << 0)  /* create an eventfd, owned by
 					    * the handle (the default) */
-#define KSVC_OPEN_EVENTFD_GIVEN	(1u << 1)  /* use params->eventfd (the
-					    * caller keeps ownership) */
+#define KSVC_OPEN_EVENTFD_GIVEN	(1u << 1)  /* use params->eventfd: the
+					    * handle keeps a duplicate of
+					    * it, so the caller may close
+					    * its own at any time */
 #define KSVC_OPEN_ANON_FALLBACK	(1u << 2)  /* no /dev/ksvc (or no driver
 					    * behind it): use anonymous
 					    * memory instead of failing */
@@ -80,8 +82,9 @@ struct ksvc {
 	struct ksvc_ring sq;		/* submit ring */
 	struct ksvc_ring cq;		/* completion ring */
 	const struct ksvc_shared_page *shared;
-	int eventfd;			/* -1 if none */
-	int owns_eventfd;
+	int eventfd;			/* -1 if none; the handle's own
+					 * (a duplicate of a given one) */
+	int owns_eventfd;		/* ksvc_close() closes it */
 	__u32 features;			/* KSVC_FEAT_* from the kernel */
 	pid_t owner;			/* process that opened it */
 	__u64 epoch;			/* ... told apart from a child that
@@ -100,8 +103,8 @@ struct ksvc {
  * descriptor that is not an eventfd: without /proc, one that is not an
  * anonymous inode), -EBADF for a given eventfd that is
  * not open, -EPROTO when the kernel's layout does not match this library,
- * -ENOMEM, or whatever open, eventfd, KSVC_IOC_CREATE, mmap or mprotect
- * returned.  On failure nothing is left behind and *out is untouched.
+ * -ENOMEM, or whatever open, eventfd, fcntl (the duplicate of a given
+ * eventfd), KSVC_IOC_CREATE, mmap or mprotect returned.  On failure nothing is left behind and *out is untouched.
  * Like every function here but the Tier 0 accessors, it leaves errno as
  * it was.
  * ksvc_strerror() turns each into a sentence that says what to do.

@@ -398,7 +398,19 @@ static int do_open(struct ksvc **out, const struct ksvc_open_params *params)
 	k->epoch = ksvc__epoch();
 
 	if (req.flags & KSVC_OPEN_EVENTFD_GIVEN) {
-		k->eventfd = req.eventfd;
+		/*
+		 * Our own descriptor for it: the program may close its
+		 * number, and the next open() may take it, while we go on
+		 * writing and polling ours.
+		 */
+		if (req.eventfd >= 0) {
+			k->eventfd = fcntl(req.eventfd, F_DUPFD_CLOEXEC, 0);
+			if (k->eventfd < 0) {
+				err = errno_neg();
+				goto fail;
+			}
+			k->owns_eventfd = 1;
+		}
 	} else {
 		k->eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (k->eventfd < 0) {

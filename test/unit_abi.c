@@ -404,13 +404,62 @@ static void test_eventfd_modes(void)
 	__u64 v = 0;
 
 	k = anon(0, 0, KSVC_OPEN_EVENTFD_GIVEN, efd, &err);
-	ok = k && k->eventfd == efd && !k->owns_eventfd && ksvc_notify(k) == 0 &&
-	     read(efd, &v, sizeof(v)) == sizeof(v) && v == 1;
+	ok = k && k->eventfd >= 0 && k->eventfd != efd && k->owns_eventfd &&
+	     (fcntl(k->eventfd, F_GETFD) & FD_CLOEXEC) &&
+	     ksvc_notify(k) == 0 && read(efd, &v, sizeof(v)) == sizeof(v) &&
+	     v == 1;
 	ksvc_close(k);
 	ok = ok && fcntl(efd, F_GETFD) >= 0;
-	tap_ok(ok, "EVENTFD_GIVEN: the caller's eventfd is used and still open "
+	tap_ok(ok, "EVENTFD_GIVEN: the handle signals the caller's eventfd "
+	       "through a close-on-exec duplicate; the caller's stays open "
 	       "after ksvc_close");
-	close(efd);
+
+	/*
+	 * The caller closes its number and a file takes it: the library
+	 * writes neither to the file (ksvc_notify, and the dispatcher's
+	 * notice at stop) nor reads it (a waiter), and still signals the
+	 * eventfd, which a second descriptor of the caller's sees.
+	 */
+	{
+		struct ksvc_dispatcher *d = NULL;
+		struct ksvc_completion c;
+		char path[] = "/tmp/ksvc-unit-abi.XXXXXX";
+		int keep, file = -1, st;
+		struct stat sb;
+
+		k = anon(0, 0, KSVC_OPEN_EVENTFD_GIVEN, efd, &err);
+		keep = fcntl(efd, F_DUPFD_CLOEXEC, 0);
+		ok = k && keep >= 0 &&
+		     fcntl(keep, F_SETFL, O_NONBLOCK) == 0 &&	/* no hang */
+		     ksvc_dispatch_create(&d, k, NULL) == 0;
+		close(efd);
+		if (ok) {
+			file = mkstemp(path);
+			ok = file == efd;
+			if (file >= 0)
+				unlink(path);
+			if (!ok)
+				tap_diag("the file took %d, not %d", file, efd);
+		}
+		v = 0;
+		st = ok ? ksvc_notify(k) : -1;
+		ok = ok && st == 0 &&
+		     read(keep, &v, sizeof(v)) == sizeof(v) && v >= 1;
+		if (d) {
+			ok &= ksvc_dispatch_wait(d, &c, 1, 1, 20) == -ETIMEDOUT;
+			ksvc_dispatch_destroy(d);
+		}
+		ksvc_close(k);
+		ok = ok && fstat(file, &sb) == 0 && sb.st_size == 0 &&
+		     lseek(file, 0, SEEK_CUR) == 0;
+		tap_ok(ok, "EVENTFD_GIVEN, the caller's number closed and "
+		       "taken by a file: the file is not touched, the "
+		       "eventfd still signalled");
+		if (file >= 0)
+			close(file);
+		if (keep >= 0)
+			close(keep);
+	}
 
 	k = anon(0, 0, KSVC_OPEN_EVENTFD_GIVEN, -1, &err);
 	ok = k && k->eventfd == -1 && ksvc_notify(k) == -ENOENT;
@@ -882,7 +931,7 @@ static void test_strerror(void)
 
 int main(void)
 {
-	tap_plan(46);
+	tap_plan(47);
 
 	test_layout();
 	test_constants();
