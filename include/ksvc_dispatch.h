@@ -569,7 +569,11 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d,
  * flight; ksvc_dispatch_reap() takes the rest), -EINVAL (@min > @max,
  * @min larger than the completion ring, NULL @out with @max > 0),
  * -EACCES (forked child), -EPERM (ONE_DRIVER and another thread), or
- * -EINTR (a signal interrupted the wait).
+ * -EINTR (a signal interrupted the wait).  A handler installed without
+ * SA_RESTART always ends a sleeping wait with -EINTR.  With SA_RESTART
+ * the kernel restarts some of the sleeps a waiter may be in (on a futex,
+ * not on the eventfd), and the wait then goes on: a program that wants
+ * a signal to end a wait installs its handler without SA_RESTART.
  */
 int ksvc_dispatch_wait(struct ksvc_dispatcher *d,
 		       struct ksvc_completion *out, unsigned int max,
