@@ -82,9 +82,11 @@ struct ksvc {
 	struct ksvc_ring sq;		/* submit ring */
 	struct ksvc_ring cq;		/* completion ring */
 	const struct ksvc_shared_page *shared;
-	int eventfd;			/* -1 if none; the handle's own
-					 * (a duplicate of a given one) */
-	int owns_eventfd;		/* ksvc_close() closes it */
+	int eventfd;			/* -1 if none; the handle's own,
+					 * closed by ksvc_close() */
+	int owns_eventfd;		/* 1: made by the library; 0: a
+					 * duplicate of the program's,
+					 * which the program may read */
 	__u32 features;			/* KSVC_FEAT_* from the kernel */
 	pid_t owner;			/* process that opened it */
 	__u64 epoch;			/* ... told apart from a child that

@@ -238,8 +238,8 @@ static void teardown(struct ksvc *k)
 		unmap_all(k);
 	if (k->fd >= 0)
 		close(k->fd);
-	if (k->owns_eventfd && k->eventfd >= 0)
-		close(k->eventfd);
+	if (k->eventfd >= 0)
+		close(k->eventfd);	/* ours, made or duplicated */
 	free(k);
 	errno = saved;
 }
@@ -409,7 +409,6 @@ static int do_open(struct ksvc **out, const struct ksvc_open_params *params)
 				err = errno_neg();
 				goto fail;
 			}
-			k->owns_eventfd = 1;
 		}
 	} else {
 		k->eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -92,8 +92,11 @@ long syscall(long nr, ...)
 	return fn(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
-/* 2: before the next ppoll() on this fd, wait, then take its count. */
-static int steal_fd = -1;
+/*
+ * 2: before the library's next ppoll() on its descriptor of the eventfd
+ * (steal_fd), wait, then take the count through the program's (prog_fd).
+ */
+static int steal_fd = -1, prog_fd = -1;
 static volatile int stolen;
 
 int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
@@ -105,7 +108,7 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 	/* glibc declares @fds write-only; the caller did fill it in. */
 	__asm__("" : "+r"(in));
 	if (steal_fd >= 0 && n == 1 && in[0].fd == steal_fd) {
-		struct pollfd q = { steal_fd, POLLIN, 0 };
+		struct pollfd q = { prog_fd, POLLIN, 0 };
 		struct timespec zero = { 0, 0 };
 		uint64_t v;
 
@@ -197,7 +200,8 @@ static void test_stolen_count(void)
 	e[0] = td_entry(1, SYS_nanosleep, (uintptr_t)&t1, 0, 0, 0);
 	e[1] = td_entry(2, SYS_nanosleep, (uintptr_t)&t2, 0, 0, 0);
 	stolen = 0;
-	steal_fd = efd;
+	prog_fd = efd;
+	steal_fd = k->eventfd;
 	t0 = td_now_ms();
 	if (ksvc_dispatch_submit(d, e, 2, 0) != 2)
 		tap_bail("submit");

@@ -27,7 +27,8 @@
 
 #define ROUNDS	20
 
-static int steal_fd = -1;
+/* The library's descriptor of the eventfd (its own duplicate), and ours. */
+static int steal_fd = -1, prog_fd = -1;
 static volatile int stolen;
 
 int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
@@ -48,7 +49,7 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 			uint64_t v;
 
 			if (fds[i].fd == steal_fd && (fds[i].revents & POLLIN) &&
-			    read(steal_fd, &v, sizeof(v)) == sizeof(v))
+			    read(prog_fd, &v, sizeof(v)) == sizeof(v))
 				stolen++;
 		}
 	}
@@ -106,7 +107,8 @@ static void test_steal(void)
 	d = td_create_p(k, &p);
 	r.d = d;
 	stolen = 0;
-	steal_fd = efd;
+	prog_fd = efd;
+	steal_fd = k->eventfd;
 	pthread_create(&th, NULL, waits, &r);
 	done = td_join_within(th, 20000);
 	steal_fd = -1;

@@ -106,7 +106,7 @@ int main(void)
 	err = ksvc_open(&k, &p);
 	v = 0;
 	ok = err == 0 && k->eventfd >= 0 && k->eventfd != efd &&
-	     k->owns_eventfd &&
+	     !k->owns_eventfd &&
 	     ksvc_notify(k) == 0 && read(efd, &v, sizeof(v)) == 8 && v == 1;
 	if (!err)
 		ksvc_close(k);

@@ -404,7 +404,7 @@ static void test_eventfd_modes(void)
 	__u64 v = 0;
 
 	k = anon(0, 0, KSVC_OPEN_EVENTFD_GIVEN, efd, &err);
-	ok = k && k->eventfd >= 0 && k->eventfd != efd && k->owns_eventfd &&
+	ok = k && k->eventfd >= 0 && k->eventfd != efd && !k->owns_eventfd &&
 	     (fcntl(k->eventfd, F_GETFD) & FD_CLOEXEC) &&
 	     ksvc_notify(k) == 0 && read(efd, &v, sizeof(v)) == sizeof(v) &&
 	     v == 1;
