@@ -13,7 +13,17 @@
  * SIGTERM or SIGINT, then closes everything and exits 0.  Prints at
  * start-up how KSVC runs (kernel mode with /dev/ksvc, or anonymous
  * memory without the module), and at the end how many calls KSVC
- * answered in each tier.
+ * answered in each tier.  PORT is 1..65535, THREADS 1..256 (default:
+ * the CPUs this process may run on, at most 256), --spin-us 0..10000
+ * (the dispatcher's idle spin; 0: none; default 50).  Exit status 1 if
+ * the port is taken (the listeners share it through SO_REUSEPORT, so
+ * it is checked first: two servers must not share it), 2 on bad usage.
+ *
+ * An accept that fails for want of descriptors or memory (EMFILE,
+ * ENFILE, ENOBUFS, ENOMEM) would fail again at once: that thread stops
+ * accepting (one line on stderr) until one of its connections closes, or
+ * for ACCEPT_RETRY_MS if none does; the connections it has are served
+ * meanwhile, and the new ones wait in the listen backlog.
  *
  * Design, for speed:
  *   - THREADS event loops (default: the CPUs this process may run on),
@@ -65,6 +75,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 #include "ksvc.h"
 #include "ksvc_dispatch.h"
@@ -75,6 +86,9 @@
 #define T2_WORKERS	256	/* the largest pool ksvc_dispatch_create() takes */
 #define T2_CONNS	((T2_WORKERS - 1) / 2)
 #define T2_CONNS_STR	"127"	/* T2_CONNS, for messages */
+#define MAX_THREADS	256
+#define MAX_SPIN_US	10000	/* the most ksvc_dispatch_create() takes */
+#define ACCEPT_RETRY_MS	100	/* accept paused on an error: retry after */
 _Static_assert(T2_CONNS == 127, "T2_CONNS_STR");
 
 /* corr_id: kind in the top byte, connection index below. */
@@ -108,7 +122,11 @@ struct loop {
 	unsigned int nconns, cap;
 	unsigned int *free_idx, nfree;
 	unsigned int max_conns;	/* served at a time (Tier 2 only: bounded) */
-	int accept_paused;	/* at max_conns: no accept posted */
+	int accept_paused;	/* no accept posted: at max_conns, or
+				 * after an error (see accept_failed) */
+	unsigned long long retry_ms;	/* paused after an error: post the
+					 * accept again at this time; 0: no */
+	int accept_err;		/* the error of this episode was printed */
 	struct ksvc_entry pend[MAX_BATCH * 2];
 	unsigned int npend;
 	int ready;		/* set up */
@@ -154,6 +172,59 @@ static void post_accept(struct loop *l)
 {
 	ksvc_prep_call(next_entry(l), CORR(K_ACCEPT, 0), SYS_accept4,
 		       (__u64)l->lfd, 0, 0, SOCK_CLOEXEC, 0, 0);
+}
+
+static unsigned long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Accept again, unless at max_conns (then the next close does). */
+static void resume_accept(struct loop *l)
+{
+	l->retry_ms = 0;
+	if (quitting() || l->nconns >= l->max_conns)
+		return;
+	l->accept_paused = 0;
+	post_accept(l);
+}
+
+/*
+ * The accept failed with -@err.  A network error of the connection being
+ * accepted (accept(2): treat them like EAGAIN) is that connection's:
+ * accept the next.  Anything else, above all EMFILE, ENFILE, ENOBUFS or
+ * ENOMEM, would fail again at once and spin: stop accepting, with one
+ * line per episode, until a connection closes or ACCEPT_RETRY_MS pass.
+ */
+static void accept_failed(struct loop *l, int err)
+{
+	switch (err) {
+	case ECANCELED:		/* shutting down */
+	case EINTR:
+	case EAGAIN:
+	case ECONNABORTED:
+	case EPERM:		/* a firewall rule refused it */
+	case EPROTO:
+	case ENETDOWN:
+	case ENOPROTOOPT:
+	case EHOSTDOWN:
+	case ENONET:
+	case EHOSTUNREACH:
+	case EOPNOTSUPP:
+	case ENETUNREACH:
+		post_accept(l);
+		return;
+	}
+	if (!l->accept_err)
+		fprintf(stderr, "ksvc-echo: accept: %s (paused until a "
+			"connection closes, or for %d ms)\n", strerror(err),
+			ACCEPT_RETRY_MS);
+	l->accept_err = 1;
+	l->accept_paused = 1;
+	l->retry_ms = now_ms() + ACCEPT_RETRY_MS;
 }
 
 static void post_recv(struct loop *l, unsigned int i)
@@ -254,15 +325,16 @@ static void handle(struct loop *l, const struct ksvc_completion *c)
 
 	switch (KIND(c->corr_id)) {
 	case K_ACCEPT:
-		if (c->result >= 0) {
-			/* Not a data path call: made directly. */
-			setsockopt((int)c->result, IPPROTO_TCP, TCP_NODELAY,
-				   &one, sizeof(one));
-			post_recv(l, conn_new(l, (int)c->result));
-		} else if (c->result != -ECANCELED) {
-			fprintf(stderr, "ksvc-echo: accept: %s\n",
-				strerror((int)-c->result));
+		if (c->result < 0) {
+			if (!quitting())
+				accept_failed(l, (int)-c->result);
+			break;
 		}
+		/* Not a data path call: made directly. */
+		setsockopt((int)c->result, IPPROTO_TCP, TCP_NODELAY, &one,
+			   sizeof(one));
+		post_recv(l, conn_new(l, (int)c->result));
+		l->accept_err = 0;	/* the episode, if any, is over */
 		if (quitting())
 			break;
 		if (l->nconns < l->max_conns)
@@ -300,17 +372,22 @@ static void handle(struct loop *l, const struct ksvc_completion *c)
 		break;
 	case K_CLOSE:
 		conn_free(l, i);
-		if (l->accept_paused && !quitting()) {
-			l->accept_paused = 0;
-			post_accept(l);
-		}
+		if (l->accept_paused)
+			resume_accept(l);
 		break;
 	default:
 		break;		/* K_WAKE: just look at quit */
 	}
 }
 
-static int listen_socket(void)
+/*
+ * A socket bound to 127.0.0.1:PORT; with @reuseport a listening one that
+ * shares the port with the others of this process.  Without it, only a
+ * probe: SO_REUSEPORT would let us share the port with another server
+ * (of the same user) that listens there already, so before the first
+ * listener one bind without it must succeed.
+ */
+static int listen_socket(int reuseport)
 {
 	struct sockaddr_in a;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
@@ -318,7 +395,8 @@ static int listen_socket(void)
 	if (fd < 0)
 		die("socket", errno);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
@@ -326,7 +404,7 @@ static int listen_socket(void)
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
 		die("bind", errno);
-	if (listen(fd, 4096) < 0)
+	if (reuseport && listen(fd, 4096) < 0)
 		die("listen", errno);
 	return fd;
 }
@@ -374,7 +452,7 @@ static void *loop_main(void *arg)
 
 	post_accept(l);
 	while (!quitting()) {
-		int n;
+		int n, timeout = -1;
 
 		if (l->npend) {
 			r = ksvc_dispatch_submit(l->d, l->pend, l->npend,
@@ -383,8 +461,17 @@ static void *loop_main(void *arg)
 				die("submit", r);
 			l->npend = 0;
 		}
-		n = ksvc_dispatch_wait(l->d, comp, MAX_BATCH, 1, -1);
-		if (n == -EINTR)
+		if (l->retry_ms) {
+			unsigned long long t = now_ms();
+
+			if (t >= l->retry_ms) {
+				resume_accept(l);
+				continue;	/* submit it */
+			}
+			timeout = (int)(l->retry_ms - t);
+		}
+		n = ksvc_dispatch_wait(l->d, comp, MAX_BATCH, 1, timeout);
+		if (n == -EINTR || n == -ETIMEDOUT)
 			continue;
 		if (n < 0)
 			die("wait", n);
@@ -422,12 +509,34 @@ static unsigned int usable_cpus(void)
 	return n > 0 ? (unsigned int)n : 1;
 }
 
-static void usage(void)
+/* The usage: on stdout with exit 0 for --help, else on stderr, exit 2. */
+static void usage(int status)
 {
-	fprintf(stderr, "usage: ksvc-echo PORT [THREADS]\n"
+	fprintf(status ? stderr : stdout,
+		"usage: ksvc-echo PORT [THREADS]\n"
 		"       ksvc-echo --port PORT [--threads N] [--spin-us N] "
-		"[--thread-dispatcher] [--no-tier1]\n");
-	exit(2);
+		"[--thread-dispatcher] [--no-tier1]\n"
+		"  PORT 1..65535; THREADS 1..%d (default: usable CPUs, at most "
+		"%d);\n  --spin-us 0..%d, the dispatcher's idle spin (0: "
+		"none; default 50)\n", MAX_THREADS, MAX_THREADS, MAX_SPIN_US);
+	exit(status);
+}
+
+/* @s as a whole decimal number in @min..@max, or usage. */
+static unsigned int number(const char *what, const char *s,
+			   unsigned int min, unsigned int max)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s < '0' || *s > '9' || errno || *end || v < min || v > max) {
+		fprintf(stderr, "ksvc-echo: %s \"%s\": want a number in "
+			"%u..%u\n", what, s, min, max);
+		usage(2);
+	}
+	return (unsigned int)v;
 }
 
 int main(int argc, char **argv)
@@ -448,13 +557,13 @@ int main(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "p:t:s:Tnh", lo, NULL)) != -1) {
 		switch (o) {
 		case 'p':
-			port = atoi(optarg);
+			port = (int)number("port", optarg, 1, 65535);
 			break;
 		case 't':
-			nthreads = (unsigned int)atoi(optarg);
+			nthreads = number("threads", optarg, 1, MAX_THREADS);
 			break;
 		case 's':
-			spin_us = (unsigned int)atoi(optarg);
+			spin_us = number("spin-us", optarg, 0, MAX_SPIN_US);
 			if (!spin_us)
 				spin_us = KSVC_SPIN_NONE;
 			break;
@@ -464,20 +573,32 @@ int main(int argc, char **argv)
 		case 'n':
 			no_tier1 = 1;
 			break;
+		case 'h':
+			usage(0);
+			break;
 		default:
-			usage();
+			usage(2);	/* getopt said what */
 		}
 	}
-	if (optind < argc)		/* the positional form */
-		port = atoi(argv[optind++]);
-	if (optind < argc)
-		nthreads = (unsigned int)atoi(argv[optind++]);
-	if (optind < argc || port <= 0 || port > 65535)
-		usage();
+	if (optind < argc && port < 0) {	/* the positional form */
+		port = (int)number("port", argv[optind++], 1, 65535);
+		if (optind < argc && !nthreads)
+			nthreads = number("threads", argv[optind++], 1,
+					  MAX_THREADS);
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ksvc-echo: unexpected argument \"%s\"\n",
+			argv[optind]);
+		usage(2);
+	}
+	if (port < 0) {
+		fprintf(stderr, "ksvc-echo: no port given\n");
+		usage(2);
+	}
 	if (!nthreads)
 		nthreads = usable_cpus();
-	if (nthreads > 256)
-		usage();
+	if (nthreads > MAX_THREADS)
+		nthreads = MAX_THREADS;
 
 	/* Signals go to the main thread only, through sigwait. */
 	sigemptyset(&sigs);
@@ -489,9 +610,10 @@ int main(int argc, char **argv)
 	loops = calloc(nthreads, sizeof(*loops));
 	if (!loops)
 		die("calloc", ENOMEM);
+	close(listen_socket(0));	/* is the port free? */
 	for (i = 0; i < nthreads; i++) {
 		loops[i].id = (int)i;
-		loops[i].lfd = listen_socket();
+		loops[i].lfd = listen_socket(1);
 		if (pthread_create(&loops[i].th, NULL, loop_main, &loops[i]))
 			die("pthread_create", errno);
 	}
