@@ -23,6 +23,12 @@
  *     connections out round robin (exactly balanced, unlike SO_REUSEPORT
  *     hashing, which matters with few connections).
  *
+ * An accept that fails for want of descriptors or memory (EMFILE and the
+ * like) would fail again at once, and the listening socket, level
+ * triggered, would be reported again and again: it leaves thread 0's
+ * interest set (EPOLL_CTL_MOD to no events) until a connection closes,
+ * or for ECHO_ACCEPT_RETRY_MS (one line on stderr per episode).
+ *
  * usage: echo_epoll PORT [THREADS]     (listens on 127.0.0.1:PORT)
  */
 
@@ -37,6 +43,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "echo_args.h"
@@ -61,15 +68,61 @@ static struct thread *threads;
 static unsigned nthreads;
 static int listen_fd;
 static unsigned next_thread;	/* only thread 0 accepts */
+static int accept_paused;	/* atomic: the listener is out of the set */
+static uint64_t retry_ms;	/* thread 0's: then put it back */
+static int accept_err_shown;	/* thread 0's: this episode's was printed */
 
 /* epoll data of the listening socket; connections carry their struct. */
 static struct conn listen_tag;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Put the listener back into thread 0's set, if it was taken out. */
+static void resume_accept(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &listen_tag };
+
+	if (!__atomic_exchange_n(&accept_paused, 0, __ATOMIC_ACQ_REL))
+		return;
+	if (epoll_ctl(threads[0].epfd, EPOLL_CTL_MOD, listen_fd, &ev) < 0) {
+		perror("echo_epoll: epoll_ctl");
+		exit(1);
+	}
+}
+
+/* Stop accepting after @err until a close or ECHO_ACCEPT_RETRY_MS. */
+static void pause_accept(int err)
+{
+	struct epoll_event ev = { .events = 0, .data.ptr = &listen_tag };
+
+	if (!accept_err_shown)
+		fprintf(stderr, "echo_epoll: accept4: %s (paused until a "
+			"connection closes, or for %d ms)\n", strerror(err),
+			ECHO_ACCEPT_RETRY_MS);
+	accept_err_shown = 1;
+	if (epoll_ctl(threads[0].epfd, EPOLL_CTL_MOD, listen_fd, &ev) < 0) {
+		perror("echo_epoll: epoll_ctl");
+		exit(1);
+	}
+	retry_ms = now_ms() + ECHO_ACCEPT_RETRY_MS;
+	/* Only now: a close before this leaves it to the time-out, where
+	 * setting it first could let a close put the listener back just
+	 * before the MOD above took it out, with nothing to undo that. */
+	__atomic_store_n(&accept_paused, 1, __ATOMIC_RELEASE);
+}
 
 static void conn_close(struct conn *c)
 {
 	close(c->fd);		/* also leaves the epoll set */
 	free(c->pend);
 	free(c);
+	resume_accept();	/* a descriptor is free again */
 }
 
 /* Write back n bytes of buf; keep what does not fit. 0 ok, -1 close. */
@@ -152,14 +205,16 @@ static void accept_all(void)
 		fd = accept4(listen_fd, NULL, NULL,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
+			if (errno == EAGAIN)
+				return;
+			if (echo_accept_again(errno))
 				continue;
-			if (errno != EAGAIN)
-				/* Out of descriptors or memory: the backlog
-				 * keeps the rest until something closes. */
-				perror("echo_epoll: accept4");
+			/* Out of descriptors or memory: the backlog keeps
+			 * the rest until something closes. */
+			pause_accept(errno);
 			return;
 		}
+		accept_err_shown = 0;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c = calloc(1, sizeof(*c));
 		if (!c) {
@@ -186,8 +241,20 @@ static void *thread_main(void *arg)
 	struct epoll_event evs[MAX_EVENTS];
 
 	for (;;) {
-		int n = epoll_wait(t->epfd, evs, MAX_EVENTS, -1), i;
+		int n, i, timeout = -1;
 
+		/* Thread 0, accepting paused: for at most the time left. */
+		if (t == &threads[0] &&
+		    __atomic_load_n(&accept_paused, __ATOMIC_ACQUIRE)) {
+			uint64_t now = now_ms();
+
+			if (now >= retry_ms) {
+				resume_accept();
+				continue;
+			}
+			timeout = (int)(retry_ms - now);
+		}
+		n = epoll_wait(t->epfd, evs, MAX_EVENTS, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -20,7 +20,11 @@
  *     swapping roles; at most one send in flight per connection, a short
  *     send continued before anything else.
  * It does not spin before waiting (ksvc-echo's dispatcher does, 50 us by
- * default), as a program using liburing plainly would not.
+ * default), as a program using liburing plainly would not.  As in
+ * ksvc-echo too, a taken port fails (exit 1) although the listeners share
+ * it, and an accept that fails for want of descriptors or memory stops
+ * that loop's accepting until a connection closes, or for
+ * ECHO_ACCEPT_RETRY_MS (one line on stderr per episode).
  *
  * usage: echo_uring PORT [THREADS]     (listens on 127.0.0.1:PORT)
  */
@@ -45,7 +49,7 @@
 #define MAX_CONNS	65536
 
 /* user_data: kind in the top byte, connection index below. */
-enum { K_ACCEPT = 1, K_RECV, K_SEND, K_CLOSE };
+enum { K_ACCEPT = 1, K_RECV, K_SEND, K_CLOSE, K_RETRY };
 #define UD(k, i)	(((uint64_t)(k) << 56) | (uint64_t)(i))
 #define KIND(u)		((unsigned int)((u) >> 56))
 #define IDX(u)		((unsigned int)((u) & 0xffffffffu))
@@ -63,6 +67,10 @@ struct loop {
 	struct io_uring ring;
 	struct conn *conns;
 	unsigned int *free_idx, nfree;
+	int paused;		/* no accept posted, after an error */
+	int timer;		/* the K_RETRY time-out is in flight */
+	int err_shown;		/* this episode's error was printed */
+	struct __kernel_timespec retry;
 };
 
 static unsigned int port;
@@ -95,6 +103,36 @@ static void post_accept(struct loop *l)
 
 	io_uring_prep_accept(sqe, l->lfd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, UD(K_ACCEPT, 0));
+}
+
+/* After an accept error: accept again when a connection closes, or
+ * after ECHO_ACCEPT_RETRY_MS (K_RETRY). */
+static void pause_accept(struct loop *l, int err)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!l->err_shown)
+		fprintf(stderr, "echo_uring: accept: %s (paused until a "
+			"connection closes, or for %d ms)\n", strerror(err),
+			ECHO_ACCEPT_RETRY_MS);
+	l->err_shown = 1;
+	l->paused = 1;
+	if (l->timer)
+		return;
+	l->timer = 1;
+	l->retry.tv_sec = 0;
+	l->retry.tv_nsec = ECHO_ACCEPT_RETRY_MS * 1000000ll;
+	sqe = sqe_get(l);
+	io_uring_prep_timeout(sqe, &l->retry, 0, 0);
+	io_uring_sqe_set_data64(sqe, UD(K_RETRY, 0));
+}
+
+static void resume_accept(struct loop *l)
+{
+	if (!l->paused)
+		return;
+	l->paused = 0;
+	post_accept(l);
 }
 
 static void post_recv(struct loop *l, unsigned int i)
@@ -185,9 +223,10 @@ static void handle(struct loop *l, uint64_t ud, int res)
 				close(res);	/* out of slots */
 			else
 				post_recv(l, (unsigned int)ci);
-		} else {
-			fprintf(stderr, "echo_uring: accept: %s\n",
-				strerror(-res));
+			l->err_shown = 0;
+		} else if (!echo_accept_again(-res)) {
+			pause_accept(l, -res);
+			break;
 		}
 		post_accept(l);
 		break;
@@ -219,6 +258,11 @@ static void handle(struct loop *l, uint64_t ud, int res)
 	case K_CLOSE:
 		c->fd = -1;
 		l->free_idx[l->nfree++] = i;
+		resume_accept(l);
+		break;
+	case K_RETRY:
+		l->timer = 0;
+		resume_accept(l);
 		break;
 	}
 }
@@ -244,7 +288,13 @@ static int ring_init(struct io_uring *ring)
 	return r;
 }
 
-static int listen_on(void)
+/*
+ * A listening socket on 127.0.0.1:PORT that shares the port with the
+ * other loops (SO_REUSEPORT); without @reuseport only a bound probe,
+ * made first: SO_REUSEPORT would share the port with another server
+ * listening there already, which must fail instead.
+ */
+static int listen_on(int reuseport)
 {
 	struct sockaddr_in sa = {
 		.sin_family = AF_INET,
@@ -256,9 +306,12 @@ static int listen_on(void)
 	if (fd < 0)
 		die("socket", errno);
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, 4096) < 0)
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+				     sizeof(one)) < 0))
+		die("setsockopt", errno);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		die("bind", errno);
+	if (reuseport && listen(fd, 4096) < 0)
 		die("listen", errno);
 	return fd;
 }
@@ -309,8 +362,9 @@ int main(int argc, char **argv)
 	loops = calloc(nthreads, sizeof(*loops));
 	if (!loops)
 		die("calloc", ENOMEM);
+	close(listen_on(0));	/* is the port free? */
 	for (i = 0; i < nthreads; i++)
-		loops[i].lfd = listen_on();
+		loops[i].lfd = listen_on(1);
 	for (i = 1; i < nthreads; i++) {
 		int rc = pthread_create(&loops[i].th, NULL, loop_main,
 					&loops[i]);
