@@ -7,7 +7,9 @@
  *   echo-client --wait SECONDS HOST PORT
  *
  * Opens CONNS connections to HOST:PORT (all of them before the clock
- * starts), then on each connection sends MSGS messages of SIZE bytes,
+ * starts, one after the other, each given SECONDS to be accepted: after
+ * the first that is not, the rest are not tried and all count as
+ * errors), then on each connection sends MSGS messages of SIZE bytes,
  * closed loop: a message is written whole, and the next one is sent only
  * once all SIZE bytes of it have come back. The connections run
  * concurrently, spread over THREADS threads (default: the CPUs this
@@ -25,6 +27,9 @@
  *     sending side and expects end-of-file, with nothing more);
  *   - dropped bytes leave a connection waiting: a connection with no
  *     event for SECONDS (default 10) counts as an error.
+ * SECONDS (-w, and --wait's) may be fractional; from 1e9 on (about 31
+ * years) it means for ever; infinite, NaN or negative values are refused.
+ * PORT is a number, 1..65535.
  * A connection stops at its first error; the rest go on.
  *
  * Output: one human-readable line, or with --csv one CSV line whose
@@ -37,20 +42,22 @@
  * first errors go to stderr.
  *
  * --wait SECONDS only tries to connect until a connection succeeds (every
- * 10 ms, for at most SECONDS), closes it and exits 0, or 1 on time-out:
- * for scripts that start a server and wait until it listens.
+ * 10 ms, for at most SECONDS, a connection that is not accepted included),
+ * closes it and exits 0, or 1 on time-out: for scripts that start a
+ * server and wait until it listens.
  *
  * Exit status: 0 if every message of every connection came back intact,
  * 1 on any mismatch, error or time-out, 2 on bad usage.
  */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -67,6 +74,7 @@
 
 #define RXBUF_SIZE	(64 * 1024)	/* larger than any message we expect */
 #define MAX_REPORTED	10		/* error lines printed to stderr */
+#define FOREVER		UINT64_MAX	/* a time-out of 1e9 s or more */
 
 enum phase { SENDING, WAITING, DRAINING, DONE };
 
@@ -99,6 +107,7 @@ struct worker {
 static size_t opt_conns = 4, opt_msgs = 1000, opt_size = 64;
 static size_t opt_threads;
 static double opt_timeout = 10.0;
+static uint64_t timeout_ns = 10000000000u;	/* opt_timeout; FOREVER */
 static uint64_t *base_pattern;	/* SIZE random bytes, rounded up to words */
 static pthread_barrier_t start_barrier;
 static uint64_t start_ns;
@@ -110,6 +119,14 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* @ns from now, or FOREVER. */
+static uint64_t deadline_in(uint64_t ns)
+{
+	uint64_t now = now_ns();
+
+	return ns >= FOREVER - now ? FOREVER : now + ns;
 }
 
 /* splitmix64's finaliser: a cheap 64-bit bijection with good mixing. */
@@ -296,7 +313,7 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct epoll_event evs[64];
-	uint64_t idle_limit = (uint64_t)(opt_timeout * 1e9);
+	uint64_t idle_limit = timeout_ns;
 	uint64_t last_check;
 	size_t i;
 
@@ -364,29 +381,64 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int connect_to(const struct addrinfo *ai)
+/*
+ * A non-blocking socket connected to @ai, or -1 with errno; ETIMEDOUT if
+ * the connection is not made by @deadline (a server whose listen backlog
+ * is full drops the handshake, and a blocking connect would wait for the
+ * kernel's retries, about two minutes).
+ */
+static int connect_to(const struct addrinfo *ai, uint64_t deadline)
 {
-	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-			ai->ai_protocol);
+	int fd = socket(ai->ai_family,
+			ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			ai->ai_protocol), e = 0;
+	socklen_t len = sizeof(e);
 
 	if (fd < 0)
 		return -1;
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
-		return -1;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return fd;
+	if (errno != EINPROGRESS) {
+		e = errno;
+		goto fail;
 	}
-	return fd;
+	for (;;) {
+		struct pollfd pf = { .fd = fd, .events = POLLOUT };
+		uint64_t now = now_ns(), ms;
+		int r;
+
+		ms = deadline == FOREVER ? INT_MAX : now >= deadline ? 0 :
+		     (deadline - now + 999999) / 1000000;
+		r = poll(&pf, 1, ms > INT_MAX ? INT_MAX : (int)ms);
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR) {
+			e = errno;
+			goto fail;
+		}
+		if (r == 0 && now_ns() >= deadline) {
+			e = ETIMEDOUT;
+			goto fail;
+		}
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+		e = errno;
+	if (!e)
+		return fd;
+fail:
+	close(fd);
+	errno = e;
+	return -1;
 }
 
-static int wait_listening(const struct addrinfo *ai, double seconds)
+static int wait_listening(const struct addrinfo *ai, uint64_t wait)
 {
-	uint64_t deadline = now_ns() + (uint64_t)(seconds * 1e9);
+	uint64_t deadline = deadline_in(wait);
 
 	for (;;) {
-		int fd = connect_to(ai);
+		/* Each try gets what is left, and at least 10 ms. */
+		uint64_t d = deadline_in(10000000u);
+		int fd = connect_to(ai, d > deadline ? d : deadline);
 
 		if (fd >= 0) {
 			close(fd);
@@ -396,6 +448,27 @@ static int wait_listening(const struct addrinfo *ai, double seconds)
 			return 1;
 		usleep(10000);
 	}
+}
+
+/*
+ * Seconds @s (fractional; > 0, or >= 0 with @zero) for -w or --wait,
+ * into *@secs and *@ns (FOREVER from 1e9 s on, about 31 years).
+ */
+static int parse_seconds(const char *s, int zero, double *secs,
+			 uint64_t *ns)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno == ERANGE && v > 1)
+		v = 1e9;	/* beyond a double: for ever too */
+	if (end == s || *end || !isfinite(v) || v < 0 || (!zero && !(v > 0)))
+		return -1;
+	*secs = v;
+	*ns = v >= 1e9 ? FOREVER : (uint64_t)(v * 1e9);
+	return 0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -449,7 +522,9 @@ static void usage(void)
 		"  -c  connections (default 4)      -m  messages per connection (1000)\n"
 		"  -s  message size, bytes or NK (64, at most %d)\n"
 		"  -t  client threads (default: usable CPUs, at most CONNS)\n"
-		"  -w  give up after SECONDS without progress (10)\n",
+		"  -w  give up after SECONDS without progress (10; from 1e9: "
+		"never)\n"
+		"  PORT 1..65535\n",
 		RXBUF_SIZE);
 	exit(2);
 }
@@ -471,12 +546,11 @@ int main(int argc, char **argv)
 	struct addrinfo *ai;
 	struct worker *workers;
 	struct conn *conns;
-	uint64_t *lat, errors = 0, end_ns = 0, seed;
-	size_t i, nlat = 0, words;
+	uint64_t *lat, errors = 0, end_ns = 0, seed, wait_ns = 0;
+	size_t i, nlat = 0, words, port, gave_up = 0;
 	double wait_s = -1, secs, rate;
 	int csv = 0, opt, rc;
 	cpu_set_t cpus;
-	char *end;
 
 	while ((opt = getopt_long(argc, argv, "c:m:s:t:w:h", longopts,
 				  NULL)) != -1) {
@@ -498,14 +572,19 @@ int main(int argc, char **argv)
 				usage();
 			break;
 		case 'w':
-			opt_timeout = strtod(optarg, &end);
-			if (*end || !(opt_timeout > 0))
+			if (parse_seconds(optarg, 0, &opt_timeout,
+					  &timeout_ns)) {
+				fprintf(stderr, "echo-client: -w \"%s\": want "
+					"seconds > 0\n", optarg);
 				usage();
+			}
 			break;
 		case 'W':
-			wait_s = strtod(optarg, &end);
-			if (*end || !(wait_s >= 0))
+			if (parse_seconds(optarg, 1, &wait_s, &wait_ns)) {
+				fprintf(stderr, "echo-client: --wait \"%s\": "
+					"want seconds >= 0\n", optarg);
 				usage();
+			}
 			break;
 		case 'C':
 			csv = 1;
@@ -519,6 +598,11 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		usage();
+	if (parse_size(argv[optind + 1], 1, 65535, &port)) {
+		fprintf(stderr, "echo-client: port \"%s\": want a number in "
+			"1..65535\n", argv[optind + 1]);
+		usage();
+	}
 	rc = getaddrinfo(argv[optind], argv[optind + 1], &hints, &ai);
 	if (rc) {
 		fprintf(stderr, "echo-client: %s:%s: %s\n", argv[optind],
@@ -526,7 +610,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (wait_s >= 0) {
-		rc = wait_listening(ai, wait_s);
+		rc = wait_listening(ai, wait_ns);
 		if (rc)
 			fprintf(stderr, "echo-client: nothing listens on %s:%s "
 				"after %.1f s\n", argv[optind],
@@ -563,40 +647,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	/* Open every connection before the clock starts. */
-	for (i = 0; i < opt_conns; i++) {
-		struct conn *c = &conns[i];
-		int one = 1;
-
-		c->id = (uint32_t)i;
-		c->phase = DONE;
-		c->tx = malloc(opt_size);
-		if (!c->tx) {
-			fprintf(stderr, "echo-client: out of memory\n");
-			return 1;
-		}
-		c->fd = connect_to(ai);
-		if (c->fd < 0) {
-			report("conn %zu: connect to %s:%s: %s", i,
-			       argv[optind], argv[optind + 1],
-			       strerror(errno));
-			errors++;
-			continue;
-		}
-		if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
-			       sizeof(one)) < 0 ||
-		    fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0) {
-			report("conn %zu: setup: %s", i, strerror(errno));
-			close(c->fd);
-			c->fd = -1;
-			errors++;
-			continue;
-		}
-		c->phase = SENDING;
-	}
-	freeaddrinfo(ai);
-
-	/* Deal the open connections out to the threads, round robin. */
+	/* The threads' descriptors and buffers first: with few descriptors
+	 * left, the connections are what fails (and is reported). */
 	for (i = 0; i < opt_threads; i++) {
 		struct worker *w = &workers[i];
 
@@ -609,6 +661,55 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+
+	/* Open every connection before the clock starts. */
+	for (i = 0; i < opt_conns; i++) {
+		struct conn *c = &conns[i];
+		int one = 1;
+
+		c->id = (uint32_t)i;
+		c->phase = DONE;
+		c->tx = malloc(opt_size);
+		if (!c->tx) {
+			fprintf(stderr, "echo-client: out of memory\n");
+			return 1;
+		}
+		c->fd = -1;
+		if (gave_up) {
+			errors++;
+			continue;
+		}
+		c->fd = connect_to(ai, deadline_in(timeout_ns));
+		if (c->fd < 0 && errno == ETIMEDOUT) {
+			/* The rest would wait as long: not tried. */
+			gave_up = opt_conns - i;
+			report("conn %zu: connect to %s:%s: not accepted "
+			       "within %.1f s; %zu connection%s not made",
+			       i, argv[optind], argv[optind + 1], opt_timeout,
+			       gave_up, gave_up == 1 ? "" : "s");
+			errors++;
+			continue;
+		}
+		if (c->fd < 0) {
+			report("conn %zu: connect to %s:%s: %s", i,
+			       argv[optind], argv[optind + 1],
+			       strerror(errno));
+			errors++;
+			continue;
+		}
+		if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			       sizeof(one)) < 0) {
+			report("conn %zu: setup: %s", i, strerror(errno));
+			close(c->fd);
+			c->fd = -1;
+			errors++;
+			continue;
+		}
+		c->phase = SENDING;
+	}
+	freeaddrinfo(ai);
+
+	/* Deal the open connections out to the threads, round robin. */
 	for (i = 0; i < opt_conns; i++) {
 		struct worker *w = &workers[i % opt_threads];
 		struct conn *c;
