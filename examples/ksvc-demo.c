@@ -9,9 +9,15 @@
  *     the dispatcher in this small demo) the consumer side, running each
  *     request with syscall(2) and checking every answer.
  *
+ *   ksvc-demo [ENTRIES]
+ *
+ * ENTRIES: how many entries to pass, 1..100000000 (default 100000).
+ *
  * Exit status 0 only if every fact that the kernel marks fresh matches
- * and every entry came back.
+ * and every entry came back; 1 if not, or if no instance could be made;
+ * 2 on bad usage (checked before anything is opened).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +29,26 @@
 
 #include "ksvc.h"
 
+#define MAX_ENTRIES	100000000u
+
 static int failures;
+
+/* ENTRIES from @s: a whole decimal number, 1..MAX_ENTRIES, or exit 2. */
+static unsigned int entries_arg(const char *s)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s < '0' || *s > '9' || errno || *end || v < 1 ||
+	    v > MAX_ENTRIES) {
+		fprintf(stderr, "ksvc-demo: entries \"%s\": want a number in "
+			"1..%u\nusage: ksvc-demo [ENTRIES]\n", s, MAX_ENTRIES);
+		exit(2);
+	}
+	return (unsigned int)v;
+}
 
 static void fact(const char *name, unsigned int fresh, unsigned int bit,
 		 long long page, long long real)
@@ -138,8 +163,7 @@ static int pass_entries(struct ksvc *k, unsigned int n)
 
 int main(int argc, char **argv)
 {
-	unsigned int n = argc > 1 ? (unsigned int)strtoul(argv[1], NULL, 0) :
-				    100000;
+	unsigned int n = 100000;
 	struct ksvc_open_params params = {
 		.submit_entries = 256,
 		.complete_entries = 256,
@@ -148,6 +172,13 @@ int main(int argc, char **argv)
 	struct ksvc *k;
 	int ret;
 
+	if (argc > 2) {
+		fprintf(stderr, "ksvc-demo: unexpected argument \"%s\"\n"
+			"usage: ksvc-demo [ENTRIES]\n", argv[2]);
+		return 2;
+	}
+	if (argc > 1)
+		n = entries_arg(argv[1]);
 	ret = ksvc_open(&k, &params);
 	if (ret) {
 		fprintf(stderr, "ksvc-demo: %s\n", ksvc_strerror(ret));
