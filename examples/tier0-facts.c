@@ -16,7 +16,9 @@
  *   --vfork   vfork a child that only calls _exit(), then ask again
  *             ("after-vfork: " lines)
  *   --exec    after asking, execute itself again without --exec
- *             ("exec: " lines come from the new image)
+ *             ("exec: " lines come from the new image); with --check,
+ *             only if every check so far passed (else exit 1 there:
+ *             the exit status would be the new image's alone)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -201,6 +203,11 @@ int main(int argc, char **argv)
 	if (do_exec) {
 		char *args[] = { argv[0], (char *)"--exec-child", NULL };
 
+		if (failed) {
+			fprintf(stderr, "tier0-facts: checks failed, not "
+				"executing again (--exec)\n");
+			return 1;
+		}
 		fflush(stdout);
 		execv("/proc/self/exe", args);
 		perror("tier0-facts: execv");
