@@ -65,7 +65,9 @@ bench-echo: bench-deps
 bench-build: $(BENCH_PROGS) bench-echo-build
 	@:
 
-bench-progs: $(BENCH_PROGS)
+# The programs in C: the bench_* programs and the two C echo servers
+# (test/test_echo runs the servers too; scripts/test.sh builds this).
+bench-progs: $(BENCH_PROGS) $(ECHO_EPOLL) $(ECHO_URING)
 	@:
 
 # The same programs inside the QEMU guest with ksvc.ko loaded (the module

@@ -255,7 +255,8 @@ check "make $TARGETS CC=clang OPT='-O2 -D_FORTIFY_SOURCE=3' O=build/clang" \
 	"$RES/build-clang.log" \
 	make -j"$JOBS" $TARGETS CC=clang OPT="-O2 -D_FORTIFY_SOURCE=3" \
 	O=build/clang
-# The benchmark programs in C (make bench adds the Rust and Go servers).
+# The benchmark programs in C, the two C echo servers among them, which
+# test/test_echo also runs (make bench adds the Rust and Go servers).
 check "make bench-progs" "$RES/build-bench.log" make -j"$JOBS" bench-progs
 endsect
 
