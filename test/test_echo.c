@@ -29,8 +29,11 @@
  * server that never accepts, a taken port, a failed check before an
  * exec.  The programs are found next to this program's directory:
  * examples/ksvc-echo, echo-client, ksvc-demo and tier0-facts, and
- * build/bench/echo_uring and echo_epoll (make bench-echo-build; skipped
- * where not built).
+ * build/bench/echo_uring and echo_epoll (make bench-progs).  A
+ * sanitizer build (O=build/san) has no servers of its own: then those of
+ * the plain build are used, found from the current directory (the top of
+ * the tree, where the runners start), and they are skipped where neither
+ * exists (the guest).
  *
  *  A1. Bad arguments exit 2 and say what was wrong: ksvc-echo's port out
  *     of range (4294967376 wrapped to 80), trailing junk, --spin-us abc
@@ -399,6 +402,19 @@ static char tree[PATH_MAX];	/* test/.. */
 static void path_of(char *out, size_t size, const char *rel)
 {
 	snprintf(out, size, "%.3800s/%s", tree, rel);
+}
+
+/* A C echo server of the benchmark: this build's, else the plain one's. */
+static void bench_server(char *out, size_t size, const char *name)
+{
+	char rel[64];
+
+	snprintf(rel, sizeof(rel), "build/bench/%s", name);
+	path_of(out, size, rel);
+	if (access(out, X_OK) == 0 || access(rel, X_OK) != 0)
+		return;
+	if (!realpath(rel, out))
+		path_of(out, size, rel);
 }
 
 /*
@@ -885,8 +901,8 @@ static void examples(void)
 	char uring[PATH_MAX], epoll[PATH_MAX], portstr[16];
 	int port;
 
-	path_of(uring, sizeof(uring), "build/bench/echo_uring");
-	path_of(epoll, sizeof(epoll), "build/bench/echo_epoll");
+	bench_server(uring, sizeof(uring), "echo_uring");
+	bench_server(epoll, sizeof(epoll), "echo_epoll");
 	/* A1. Bad arguments. */
 	{
 		char *const bad[][5] = {
