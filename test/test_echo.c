@@ -82,23 +82,6 @@
 
 static char server[512], client[512], demo[PATH_MAX];
 
-static int free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    getsockname(fd, (struct sockaddr *)&a, &len))
-		tap_bail("free port: %s", strerror(errno));
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 /* A socket listening on 127.0.0.1 with @backlog; its port in *@port. */
 static int listener(int backlog, int *port)
 {
@@ -115,6 +98,15 @@ static int listener(int backlog, int *port)
 		tap_bail("listening socket: %s", strerror(errno));
 	*port = ntohs(a.sin_port);
 	return fd;
+}
+
+/* A port nothing listens on (the kernel's pick, closed again). */
+static int free_port(void)
+{
+	int port;
+
+	close(listener(1, &port));
+	return port;
 }
 
 /*
