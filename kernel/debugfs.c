@@ -59,6 +59,7 @@ void ksvc_debugfs_init(void)
 			    &ksvc_hooks_file_fops);
 	debugfs_create_bool("record_writers", 0600, ksvc_debugfs_dir,
 			    &ksvc_t0_record_writers);
+	ksvc_fault_debugfs(ksvc_debugfs_dir);
 }
 
 void ksvc_debugfs_exit(void)

@@ -368,7 +368,8 @@ static int ksvc_hook_register(struct ksvc_hook *h)
 	if (h->before) {
 		h->kp.symbol_name = h->symbol;
 		h->kp.pre_handler = h->before;
-		ret = register_kprobe(&h->kp);
+		ret = ksvc_should_fail("register_kprobe") ? -ENOMEM :
+		      register_kprobe(&h->kp);
 		if (ret)
 			return ret;
 		h->kp_on = true;
@@ -379,7 +380,8 @@ static int ksvc_hook_register(struct ksvc_hook *h)
 		h->krp.handler = h->after;
 		h->krp.data_size = h->data_size;
 		h->krp.maxactive = KSVC_KRP_MAXACTIVE;
-		ret = register_kretprobe(&h->krp);
+		ret = ksvc_should_fail("register_kretprobe") ? -ENOMEM :
+		      register_kretprobe(&h->krp);
 		if (ret) {
 			if (h->kp_on)
 				unregister_kprobe(&h->kp);
@@ -406,6 +408,8 @@ int ksvc_hooks_init(void)
 
 		if (ksvc_nohook(t->name))
 			ret = -EPERM;
+		else if (t->tp && ksvc_should_fail("tracepoint_probe_register"))
+			ret = -ENOMEM;
 		else if (t->tp)
 			ret = tracepoint_probe_register(t->tp, t->probe, NULL);
 		else

@@ -62,11 +62,13 @@ static int ksvc_region_alloc(struct ksvc_instance *inst, struct ksvc_region *r,
 	r->inst = inst;
 	r->offset = offset;
 	r->nr_pages = nr_pages;
-	r->pages = kvcalloc(nr_pages, sizeof(*r->pages), KSVC_GFP);
+	r->pages = ksvc_should_fail("kvcalloc") ? NULL :
+		   kvcalloc(nr_pages, sizeof(*r->pages), KSVC_GFP);
 	if (!r->pages)
 		return -ENOMEM;
 	for (i = 0; i < nr_pages; i++) {
-		r->pages[i] = alloc_page(KSVC_GFP | __GFP_ZERO);
+		r->pages[i] = ksvc_should_fail("alloc_page") ? NULL :
+			      alloc_page(KSVC_GFP | __GFP_ZERO);
 		if (!r->pages[i])
 			return -ENOMEM;	/* caller frees what was allocated */
 		/*
@@ -115,7 +117,8 @@ struct ksvc_instance *ksvc_instance_create(const struct ksvc_create_params *p,
 	struct ksvc_instance *inst;
 	int ret;
 
-	inst = kzalloc(sizeof(*inst), KSVC_GFP);
+	inst = ksvc_should_fail("kzalloc") ? NULL :
+	       kzalloc(sizeof(*inst), KSVC_GFP);
 	if (!inst) {
 		if (evfd)
 			eventfd_ctx_put(evfd);
@@ -201,7 +204,8 @@ bool ksvc_instance_owned_by_current(const struct ksvc_instance *inst)
 
 int ksvc_instance_init(void)
 {
-	ksvc_free_wq = alloc_workqueue("ksvc_free", WQ_UNBOUND, 0);
+	ksvc_free_wq = ksvc_should_fail("alloc_workqueue") ? NULL :
+		       alloc_workqueue("ksvc_free", WQ_UNBOUND, 0);
 	return ksvc_free_wq ? 0 : -ENOMEM;
 }
 

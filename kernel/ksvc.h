@@ -8,6 +8,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
+#include <linux/stringify.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
 #include <linux/workqueue.h>
@@ -15,6 +16,7 @@
 #include "ksvc_uapi.h"
 
 struct cred;
+struct dentry;
 struct eventfd_ctx;
 struct mm_struct;
 struct page;
@@ -178,6 +180,24 @@ void ksvc_limit_exit(void);
 /* debugfs.c */
 void ksvc_debugfs_init(void);
 void ksvc_debugfs_exit(void);
+
+/*
+ * fault.c: fault injection, only in the test build (KSVC_FAULT_INJECT).
+ * ksvc_should_fail(WHAT) goes before each allocation or registration
+ * whose failure the module handles; it is true when the test made this
+ * point fail, and constant false in the module that is installed.
+ */
+#ifdef KSVC_FAULT_INJECT
+bool ksvc_fault_hit(const char *site);
+void ksvc_fault_init(void);
+void ksvc_fault_debugfs(struct dentry *dir);
+#define ksvc_should_fail(what) \
+	ksvc_fault_hit(KBUILD_BASENAME ".c:" __stringify(__LINE__) " " what)
+#else
+static inline bool ksvc_should_fail(const char *what) { return false; }
+static inline void ksvc_fault_init(void) { }
+static inline void ksvc_fault_debugfs(struct dentry *dir) { }
+#endif
 
 /* Counters shown in debugfs (main.c). */
 extern atomic_long_t ksvc_nr_instances;

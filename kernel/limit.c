@@ -64,7 +64,8 @@ static int ksvc_uid_charge(kuid_t uid)
 	int ret = 0;
 
 	/* Most users have one already; allocate outside the lock anyway. */
-	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	new = ksvc_should_fail("kzalloc") ? NULL :
+	      kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!new)
 		return -ENOMEM;
 	new->uid = uid;

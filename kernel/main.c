@@ -32,7 +32,8 @@ static int ksvc_open(struct inode *inode, struct file *file)
 	    (FMODE_READ | FMODE_WRITE))
 		return -EINVAL;
 
-	kf = kzalloc(sizeof(*kf), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	kf = ksvc_should_fail("kzalloc") ? NULL :
+	     kzalloc(sizeof(*kf), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!kf)
 		return -ENOMEM;
 	mutex_init(&kf->lock);
@@ -265,6 +266,7 @@ static int __init ksvc_init(void)
 {
 	int ret;
 
+	ksvc_fault_init();
 	ret = ksvc_instance_init();
 	if (ret)
 		return ret;
@@ -272,7 +274,8 @@ static int __init ksvc_init(void)
 	if (ret)
 		goto err_instance;
 	ksvc_debugfs_init();
-	ret = misc_register(&ksvc_misc);
+	ret = ksvc_should_fail("misc_register") ? -ENOMEM :
+	      misc_register(&ksvc_misc);
 	if (ret)
 		goto err_debugfs;
 	return 0;

@@ -758,7 +758,8 @@ static void t0_refresh(struct ksvc_instance *inst, u32 groups,
 	}
 
 	/* 400 bytes of host name do not belong on a probe's stack. */
-	f = kmalloc(sizeof(*f), GFP_ATOMIC | __GFP_NOWARN);
+	f = ksvc_should_fail("kmalloc") ? NULL :
+	    kmalloc(sizeof(*f), GFP_ATOMIC | __GFP_NOWARN);
 	if (!f) {
 		ksvc_t0_invalidate(inst, groups);
 		return;
@@ -944,7 +945,8 @@ static void t0_change_begin(struct ksvc_global_change *c, const void *ns,
 		t0_writer_idle(w);
 	} else if (may_alloc && READ_ONCE(ksvc_t0_record_writers)) {
 		/* Best effort: GFP_NOWAIT neither sleeps nor uses reserves. */
-		w = kmalloc(sizeof(*w), GFP_NOWAIT | __GFP_NOWARN);
+		w = ksvc_should_fail("kmalloc") ? NULL :
+		    kmalloc(sizeof(*w), GFP_NOWAIT | __GFP_NOWARN);
 		if (w) {
 			w->task = current;
 			hash_add(ksvc_writers, &w->node,
@@ -1174,7 +1176,8 @@ static void t0_add_sharer(struct ksvc_instance *inst, struct task_struct *p)
 	struct ksvc_sharer *s = NULL;
 
 	spin_lock(&inst->sharer_lock);
-	if (inst->nr_sharers < KSVC_MAX_SHARERS)
+	if (inst->nr_sharers < KSVC_MAX_SHARERS &&
+	    !ksvc_should_fail("kmalloc"))
 		s = kmalloc(sizeof(*s),
 			    GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN);
 	if (s) {
@@ -1299,7 +1302,8 @@ void ksvc_t0_recheck_sharers(struct ksvc_instance *inst)
 		goto put;
 	}
 	for (made = 0; made < n; made++) {
-		rec[made] = kmalloc(sizeof(*rec[made]),
+		rec[made] = ksvc_should_fail("kmalloc") ? NULL :
+			    kmalloc(sizeof(*rec[made]),
 				    GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 		if (!rec[made])
 			goto put;
