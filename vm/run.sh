@@ -20,7 +20,9 @@
 #
 # Environment:
 #   VM_TIMEOUT  seconds for the whole guest run (default 2400; selftest 600)
-#   VM_KO       module to load instead of build/kmod/ksvc/ksvc.ko
+#   VM_KO       module to load instead of build/kmod/ksvc/ksvc.ko (the
+#               fault-injection build, build/kmod/ksvc-fi/ksvc.ko, that
+#               test/test_fault loads is always built from the sources)
 #   VM_SMP, VM_MEM, VM_CPU   guest CPUs (2), memory (2G), CPU model (max)
 #   VM_TCG_THREAD  TCG threading, single (default) or multi
 #
@@ -120,6 +122,11 @@ if [ -n "$build" ]; then
 		sh vm/build-module.sh ksvc >"$VMDIR/build.txt" 2>&1 ||
 			{ cat "$VMDIR/build.txt"; die "building ksvc.ko failed"; }
 	fi
+	case $mode in
+	tests|only)
+		sh vm/build-module.sh ksvc-fi >>"$VMDIR/build.txt" 2>&1 ||
+			{ cat "$VMDIR/build.txt"; die "building the fault-injection ksvc.ko failed"; } ;;
+	esac
 	if [ "$mode" != selftest ]; then
 		targets=lib
 		case $mode in
@@ -211,6 +218,14 @@ echo ksvc-guest >"$STAGE/etc/hostname"
 
 # The module, the init, the programs: each at its path in the tree.
 put "$KO" "/$(basename "$KO")"
+# The same module built with fault injection, for test/test_fault.
+FI_KO=
+case $mode in
+tests|only)
+	FI_KO=build/kmod/ksvc-fi/ksvc.ko
+	[ -f "$FI_KO" ] || die "no module $FI_KO (build it, or drop --no-build)"
+	put "$FI_KO" /ksvc-fi.ko ;;
+esac
 put vm/init /init
 chmod 755 "$STAGE/init"
 put vm/demo.sh /demo.sh
@@ -239,6 +254,7 @@ KO=/$(basename "$KO")
 KO_NAME=$KO_NAME
 KO_PARAMS="$KO_PARAMS"
 DEV_CHECK=$DEV_CHECK
+FI_KO=${FI_KO:+/ksvc-fi.ko}
 EOF
 (cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
 	gzip -1 >"$INITRD" || die "cannot write $INITRD"
