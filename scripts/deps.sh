@@ -25,10 +25,13 @@ export DEBIAN_FRONTEND=noninteractive
 # dispatcher test (test_dispatch_vg); pkg-config, man-db and groff-base
 # check what make install installs (test/install.sh); clang builds user
 # space a second time, for its warnings; libasan8, libubsan1 and libtsan2
-# are gcc's sanitizer runtimes (SAN=1, TSAN=1).
+# are gcc's sanitizer runtimes (SAN=1, TSAN=1); gcc-multilib compiles the
+# ABI header for 32-bit and x32 processes, where its layout checks must
+# hold too.
 PKGS="build-essential gcc g++ make qemu-system-x86 busybox-static cpio kmod
 sparse dkms liburing-dev gzip perl xz-utils linux-source-6.12 valgrind
-pkg-config man-db groff-base clang libasan8 libubsan1 libtsan2 procps"
+pkg-config man-db groff-base clang libasan8 libubsan1 libtsan2 procps
+gcc-multilib"
 
 say() { printf 'deps: %s\n' "$*"; }
 die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }

@@ -239,6 +239,17 @@ for h in include/*.h; do
 				$cc -std=c99 -Wall -Wextra -Werror -pedantic \
 				-Iinclude -fsyntax-only "$RES/hdr.c"
 		fi
+		# The layout a 32-bit or x32 process sees is the same:
+		# the header's static asserts hold there too.
+		if [ "$b" = ksvc_uapi.h ] && [ $cc = gcc ]; then
+			for m in -m32 -mx32; do
+				check "$h compiles for $m with $cc (its layout asserts hold)" \
+					"$RES/hdr-$b-$cc$m.log" \
+					$cc $m -std=c11 -Wall -Wextra -Werror \
+					-pedantic -Iinclude -fsyntax-only \
+					"$RES/hdr.c"
+			done
+		fi
 		check "$h compiles as C++11 with $cxx" \
 			"$RES/hdr-$b-$cc-cxx.log" \
 			$cxx -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude \
