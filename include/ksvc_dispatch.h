@@ -71,7 +71,7 @@
  * compare-and-swap, then an in-order publication that any producer can
  * finish for the others, so that a producer that is preempted never
  * blocks the others).  A program may also put entries on the submit
- * ring itself (ksvc_sq_push(), and the wake below), but never while a
+ * ring itself (ksvc_sq_push(), then ksvc_sq_wake()), but never while a
  * ksvc_dispatch_submit() or ksvc_dispatch_call() runs: the library's
  * producers go on after the program's entries, and ksvc_dispatch_stop()
  * waits only for its own.  Any number may reap at once too, without a
@@ -83,8 +83,10 @@
  * Sleeping.  An idle dispatcher spins for a short, bounded time, then
  * sets KSVC_RING_NEED_WAKEUP in the submit ring header and sleeps; a
  * producer that finds the flag set wakes it with FUTEX_WAKE_PRIVATE on the
- * submit ring's tail word (what ksvc_dispatch_submit() does; a program
- * that writes the ring itself must do the same).  An application that
+ * submit ring's tail word (what ksvc_dispatch_submit() does).  How the
+ * consumer is woken belongs to the consumer, not to the ABI: a program
+ * that writes the ring itself wakes it through ksvc_sq_wake(), never
+ * with a futex call of its own.  An application that
  * waits for completions sets KSVC_RING_NEED_WAKEUP in the completion ring
  * header and sleeps on the instance's eventfd; the dispatcher signals the
  * eventfd (KSVC_IOC_NOTIFY with the module, write(2) in anonymous mode)
@@ -487,6 +489,22 @@ void ksvc_dispatch_destroy(struct ksvc_dispatcher *d);
 int ksvc_dispatch_submit(struct ksvc_dispatcher *d,
 			 const struct ksvc_entry *e, unsigned int n,
 			 unsigned int flags);
+
+/*
+ * ksvc_sq_wake - for a program that puts entries on the submit ring
+ * itself (ksvc_sq_push(), ksvc_ring_produce()): after publishing them,
+ * wake the ring's consumer if it announced that it sleeps
+ * (KSVC_RING_NEED_WAKEUP; the full fence of ksvc_ring_needs_wakeup()
+ * comes first).  The wake is the one the instance's consumer waits for:
+ * today always the dispatcher's (FUTEX_WAKE_PRIVATE on the submit ring's
+ * tail word); an instance with another consumer may need another, so a
+ * program never makes that wake itself.  Only in the process that
+ * opened @k (like the ring helpers).  Needs no dispatcher handle.
+ *
+ * Returns 1 if a wake-up was sent, 0 if none was needed, or -EINVAL
+ * (NULL @k, or its rings are not mapped); errno is left as it was.
+ */
+int ksvc_sq_wake(struct ksvc *k);
 
 /*
  * ksvc_prep_call - fill the entry @e for system call @nr.

@@ -2375,6 +2375,34 @@ static void wait_space(struct ksvc_dispatcher *d, __u32 n)
 	__atomic_sub_fetch(&d->space_waiters, 1, __ATOMIC_SEQ_CST);
 }
 
+/*
+ * Wake the submit ring's consumer, the way it sleeps.  Every instance
+ * this library makes (CREATE flags 0) has the dispatcher as its consumer,
+ * which sleeps on a private futex on the ring's tail word (dsleep_wait());
+ * only the driver waits there, so one waiter is enough.
+ */
+static int sq_wake_consumer(struct ksvc_ring *sq)
+{
+	if (ksvc__futex(&sq->hdr->tail, FUTEX_WAKE_PRIVATE, 1, NULL) < 0)
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+int ksvc_sq_wake(struct ksvc *k)
+{
+	int saved = errno, r = 0;
+
+	if (!k || !k->sq.hdr)
+		return -EINVAL;
+	if (ksvc_ring_needs_wakeup(&k->sq)) {
+		r = sq_wake_consumer(&k->sq);
+		if (!r)
+			r = 1;
+	}
+	errno = saved;
+	return r;
+}
+
 static int submit_raw(struct ksvc_dispatcher *d, const struct ksvc_entry *e,
 		      unsigned int n, unsigned int flags)
 {
@@ -2423,7 +2451,7 @@ static int submit_raw(struct ksvc_dispatcher *d, const struct ksvc_entry *e,
 		if (tail != head &&
 		    __atomic_exchange_n(&d->dwoken_seq, s, __ATOMIC_SEQ_CST) !=
 		    s) {
-			futex_wake(&d->sq->hdr->tail, 1);
+			sq_wake_consumer(d->sq);
 			A_ADDR(&d->c_wakeups, 1);
 		}
 	}

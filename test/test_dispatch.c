@@ -1568,9 +1568,8 @@ static void raw_push(struct ksvc *k, __u64 corr, int n)
 		if (ksvc_sq_push(&k->sq, &e))
 			tap_bail("ksvc_sq_push: the ring is full");
 	}
-	if (ksvc_ring_needs_wakeup(&k->sq))
-		syscall(SYS_futex, &k->sq.hdr->tail, FUTEX_WAKE_PRIVATE, 1,
-			NULL, NULL, 0);
+	if (ksvc_sq_wake(k) < 0)
+		tap_bail("ksvc_sq_wake");
 }
 
 static void lib_push(struct ksvc_dispatcher *d, __u64 corr, int n)
