@@ -104,7 +104,8 @@ struct ksvc {
  * (checked before the kernel is asked; both EVENTFD flags; a given
  * descriptor that is not an eventfd: without /proc, one that is not an
  * anonymous inode), -EBADF for a given eventfd that is
- * not open, -EPROTO when the kernel's layout does not match this library,
+ * not open, -EPROTO when the kernel's layout does not match this library
+ * (an abi_version other than KSVC_ABI_VERSION, or other region sizes),
  * -ENOMEM, or whatever open, eventfd, fcntl (the duplicate of a given
  * eventfd), KSVC_IOC_CREATE, mmap or mprotect returned.  On failure nothing is left behind and *out is untouched.
  * Like every function here but the Tier 0 accessors, it leaves errno as

@@ -28,6 +28,13 @@
 extern "C" {
 #endif
 
+/*
+ * KSVC_ABI_VERSION stays 1 for every compatible extension: those come as
+ * KSVC_FEAT_* bits, create flags and new requests, and an instance
+ * created with flags 0 keeps the behaviour of this file.  Any other
+ * abi_version from KSVC_IOC_CREATE means an incompatible ABI: user space
+ * must not use the instance.
+ */
 #define KSVC_ABI_VERSION	1
 
 /*

@@ -268,7 +268,7 @@ static int open_kernel(struct ksvc *k, const struct open_req *req)
 	cp.eventfd = k->eventfd;
 	if (ioctl(k->fd, KSVC_IOC_CREATE, &cp) < 0)
 		return errno_neg();
-	if (cp.abi_version < 1 ||
+	if (cp.abi_version != KSVC_ABI_VERSION ||
 	    cp.submit_ring_size != ksvc_ring_pages(req->sq_entries,
 			sizeof(struct ksvc_entry)) * KSVC_PAGE_SIZE ||
 	    cp.complete_ring_size != ksvc_ring_pages(req->cq_entries,

@@ -383,7 +383,8 @@ static void t0_open(struct t0_state *st)
 	cp.eventfd = -1;
 	if (SYS3(SYS_ioctl, fd, KSVC_IOC_CREATE, &cp) != 0)
 		goto unrecord;
-	if (cp.abi_version < 1 || !(cp.features & KSVC_FEAT_TIER0) ||
+	if (cp.abi_version != KSVC_ABI_VERSION ||
+	    !(cp.features & KSVC_FEAT_TIER0) ||
 	    !(cp.features & KSVC_FEAT_REFRESH) ||
 	    cp.shared_page_size != KSVC_PAGE_SIZE)
 		goto unrecord;
