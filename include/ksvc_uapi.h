@@ -12,9 +12,26 @@
  *   - a shared page     (read-only; the kernel publishes process facts
  *                        so that getpid() & co. are a memory load).
  *
- * Everything in this file is ABI.  Structures only ever grow at the end,
- * into space that is reserved (and zero) today; every size and offset is
- * pinned by a static assertion at the bottom of this file.
+ * Everything in this file is ABI; every size and offset is pinned by a
+ * static assertion at the bottom of this file.  How it may grow:
+ *
+ *   - struct ksvc_create_params, struct ksvc_info, struct ksvc_ring_hdr
+ *     and struct ksvc_shared_page grow only into their reserved space.
+ *     Reserved words user space passes in must be zero (EINVAL
+ *     otherwise); those the kernel passes out are zero today, and user
+ *     space ignores what they hold.
+ *   - struct ksvc_entry has no spare byte.  A larger entry can only come
+ *     with a new create flag that asks for it; the ring header's
+ *     entry_size then tells its size.  With create flags 0, entry_size
+ *     is sizeof(struct ksvc_entry) in the submit ring and
+ *     sizeof(struct ksvc_completion) in the completion ring.
+ *   - struct ksvc_completion: its producer writes reserved0 and
+ *     reserved1 as zero, its consumer ignores them.
+ *
+ * The masks KSVC_CREATE_FLAGS_ALL, KSVC_ENTRY_FLAGS_ALL and
+ * KSVC_FRESH_ALL describe this header, not the running module: what a
+ * module supports is told by the features it reports at
+ * KSVC_IOC_CREATE.
  *
  * Usable from the kernel, from C (C99 or later) and from C++.
  */
@@ -77,7 +94,7 @@ extern "C" {
  *
  * In:  submit_ring_entries, complete_ring_entries: powers of two in
  *      [KSVC_MIN_ENTRIES, KSVC_MAX_ENTRIES];
- *      flags: zero;
+ *      flags: zero (see "Sides" below);
  *      eventfd: -1 for none, or an eventfd the kernel signals on
  *      KSVC_IOC_NOTIFY (the instance keeps its own reference);
  *      reserved: zero.
@@ -163,6 +180,17 @@ struct ksvc_info {
  * entries follow at byte KSVC_RING_HDR_SIZE.  The mapping is
  * ring_pages(entries, entry_size) pages long.
  *
+ * Sides
+ * -----
+ * Each ring has one producer side and one consumer side, fixed at
+ * KSVC_IOC_CREATE.  With create flags 0, the only flags of this version,
+ * all four are in the process that made the instance: the application
+ * produces entries and consumes completions, the dispatcher (libksvc)
+ * consumes entries and produces completions.  The module never consumes
+ * or produces ring entries of such an instance, in this version or a
+ * later one: a kernel-side consumer (Phase 1) serves only an instance
+ * whose CREATE asked for it with a new create flag.
+ *
  * Single-producer / single-consumer protocol
  * ------------------------------------------
  * head and tail are free-running 32-bit counters; they wrap at 2^32 and
@@ -191,21 +219,44 @@ struct ksvc_info {
  * with n in place of 1.
  *
  * Sleeping consumer (KSVC_RING_NEED_WAKEUP in flags):
- *   consumer: store(&flags, flags | NEED_WAKEUP); full fence (seq_cst);
- *             if (load(&tail) != head) { clear the flag; go on; }
- *             else sleep until woken;
+ *   consumer: fetch_or(&flags, NEED_WAKEUP); full fence (seq_cst);
+ *             if (load(&tail) != head) {
+ *                     fetch_and(&flags, ~NEED_WAKEUP); go on;
+ *             }
+ *             sleep until woken; fetch_and(&flags, ~NEED_WAKEUP);
  *   producer: publish tail; full fence (seq_cst);
  *             if (load(&flags) & NEED_WAKEUP) wake the consumer.
  * With a full fence on both sides at least one of them sees the other's
- * store, so no wake-up is lost.  How the consumer sleeps is up to the
- * consumer (libksvc: a futex for the dispatcher, the instance's eventfd
- * for the application).
+ * store, so no wake-up is lost.
+ *
+ * flags is written by the ring's consumer side only (the submit ring's
+ * by the dispatcher, the completion ring's by the application threads
+ * that wait), and only with atomic read-modify-write operations, so that
+ * bits a writer does not know are kept; the producer side only reads
+ * it.  How the consumer sleeps, and so how it is woken, is the
+ * consumer's choice (libksvc: a futex for the dispatcher, the instance's
+ * eventfd or a futex for the application).  A program that produces on
+ * the submit ring itself wakes the consumer through libksvc's
+ * ksvc_sq_wake(), which knows the instance's consumer.
+ *
+ * No completion is ever dropped: the consumer of the submit ring takes
+ * an entry only when a completion slot is guaranteed for it (completions
+ * owed for entries taken, plus those in the completion ring, never
+ * exceed the ring's size), and stops taking while the completion ring is
+ * full.  So a producer of completions never overwrites one that has not
+ * been consumed.  (libksvc answers the entries of its
+ * ksvc_dispatch_call() to the calling thread directly: they need no
+ * slot.)
  *
  * The kernel writes the geometry (magic .. ring_size) once, before user
- * space can map the ring, and never reads anything back from a ring:
- * user space owns every byte of it.  A future kernel-side consumer
- * (Phase 1) will keep its own copy of the geometry, read head/tail once
- * per batch, mask every index and copy each entry before validating it.
+ * space can map the ring; user space reads it and never writes it.  The
+ * reserved words of the header belong to the kernel: user space never
+ * writes them and ignores what they hold.  flags, head, tail and the
+ * entries are user space's: the kernel never reads anything back from a
+ * ring in this version, and nothing written there is trusted.  A future
+ * kernel-side consumer (Phase 1) will keep its own copy of the geometry,
+ * read head/tail once per batch, mask every index and copy each entry
+ * before validating it.
  */
 #define KSVC_SUBMIT_RING_MAGIC		0x4b535653u	/* "KSVS" */
 #define KSVC_COMPLETE_RING_MAGIC	0x4b535643u	/* "KSVC" */
@@ -238,8 +289,28 @@ struct ksvc_ring_hdr {
 	__u32 reserved3[15];
 };
 
-/* Bits in ksvc_entry.flags. */
-/* Run the next entry only if this one succeeds (result >= 0). */
+/*
+ * Bits in ksvc_entry.flags.
+ *
+ * KSVC_ENTRY_LINKED: the next entry in ring order runs only if this one
+ * completes with a result >= 0.  Linked entries make a chain, whose
+ * links run one after the other:
+ *   - a link with a result < 0 ends the chain: every later link
+ *     completes with -ECANCELED and no tier flag, without running.  A
+ *     refused link (KSVC_COMP_REFUSED, -EOPNOTSUPP) ends it too;
+ *   - a link that a cancel entry named ends the chain whatever its
+ *     result (one cancelled after it moved data returns that count);
+ *   - an invalid entry (unknown flag bits) or a malformed cancel entry
+ *     that carries KSVC_ENTRY_LINKED is still a link: it completes
+ *     -EINVAL, and the rest of the chain -ECANCELED;
+ *   - the entry after a linked one is its successor whatever it is,
+ *     a cancel entry too: that runs only after the link before it
+ *     succeeded (else it completes -ECANCELED);
+ *   - a chain whose last entry in the ring is linked stays open: the
+ *     next entry submitted is its successor;
+ *   - the completions of a chain are posted in chain order.
+ * Entries that are not linked to each other have no order.
+ */
 #define KSVC_ENTRY_LINKED	(1u << 0)
 /*
  * Not a system call: cancel the entries taken before this one whose
@@ -252,10 +323,36 @@ struct ksvc_ring_hdr {
 #define KSVC_ENTRY_CANCEL	(1u << 1)
 #define KSVC_ENTRY_FLAGS_ALL	(KSVC_ENTRY_LINKED | KSVC_ENTRY_CANCEL)
 
-/* struct ksvc_entry - one system call request, one cache line. */
+/*
+ * struct ksvc_entry - one system call request, one cache line.
+ *
+ * corr_id is opaque: the consumer copies it to the completion untouched.
+ * The kernel never interprets it (in this version it reads no entry).
+ *
+ * syscall_nr is a system call number as the process that made the
+ * instance passes it to syscall(2), in that process's own numbering: for
+ * a 64-bit x86-64 process, the x86-64 table.  The module does not look
+ * at the caller's ABI: it creates instances for 32-bit (ia32) and x32
+ * processes too.  libksvc, the consumer of this version, supports 64-bit
+ * x86-64 processes only, and refuses numbers it does not know.
+ *
+ * Context.  The call runs as if a thread of the process that made the
+ * instance made it, at some time after the consumer took the entry (for
+ * a chain's link: after the link before it completed) and before its
+ * completion: with the process's credentials, file table, fs (working
+ * directory, root, umask), namespaces and resource limits as they are
+ * then.  That thread is not the one that submitted the entry: calls
+ * whose meaning depends on the calling thread are refused
+ * (KSVC_COMP_REFUSED), and per-thread attributes (scheduling policy,
+ * nice value, a credential or namespace change one thread made for
+ * itself alone) are those of the thread that runs the call.  Seccomp
+ * filters are not guaranteed to apply: libksvc runs Tier 1 calls through
+ * io_uring, which seccomp does not see, and a filter a thread installed
+ * for itself does not follow its entries.
+ */
 struct ksvc_entry {
 	__u64 corr_id;		/* copied to the completion untouched */
-	__u32 syscall_nr;	/* native system call number */
+	__u32 syscall_nr;	/* see above */
 	__u32 flags;		/* KSVC_ENTRY_*; unknown bits -> -EINVAL */
 	__u64 args[6];		/* the six system call arguments */
 };
@@ -264,7 +361,13 @@ struct ksvc_entry {
  * Bits in ksvc_completion.flags.  A consumer ignores bits it does not
  * know: a later producer may set more.
  */
-/* Not run: the caller must make the call itself, on its own thread. */
+/*
+ * KSVC_COMP_REFUSED: the entry was not run and had no effect; result is
+ * -EOPNOTSUPP.  Any consumer may refuse any entry: which calls are
+ * refused is not ABI (libksvc's list, with its reasons, is in
+ * lib/sysclass.c).  The submitter may make the call itself, on its own
+ * thread.
+ */
 #define KSVC_COMP_REFUSED	(1u << 0)
 #define KSVC_COMP_TIER1		(1u << 1)	/* ran through io_uring */
 #define KSVC_COMP_TIER2		(1u << 2)	/* ran on a worker thread */
@@ -274,8 +377,8 @@ struct ksvc_completion {
 	__u64 corr_id;		/* from the entry */
 	__s64 result;		/* return value, or -errno */
 	__u32 flags;		/* KSVC_COMP_* */
-	__u32 reserved0;	/* zero */
-	__u64 reserved1;	/* zero */
+	__u32 reserved0;	/* written 0, ignored by the consumer */
+	__u64 reserved1;	/* written 0, ignored by the consumer */
 };
 
 /* Pages of a ring mapping with @entries entries of @entry_size bytes. */
