@@ -268,7 +268,8 @@ int __wrap_open(const char *path, int flags, ...)
 	int mode;
 
 	va_start(ap, flags);
-	mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, int) : 0;
+	mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ?
+	       va_arg(ap, int) : 0;
 	va_end(ap);
 	if (fault(F_OPEN))
 		return -1;
