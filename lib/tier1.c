@@ -539,7 +539,7 @@ static int pos_probed;		/* POS_*, for the process (atomic) */
  * io_uring for it, as under EMFILE or ENOMEM): that is no answer, and
  * pos_mend() asks again the next time.  Remembered as one, it would
  * leave the position behind after every later short write on a kernel
- * that lags (found by test_faults).  The write during which the probe
+ * that lags (found by test_fault_lib).  The write during which the probe
  * failed is not mended.
  */
 static int pos_probe(void)

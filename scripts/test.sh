@@ -6,7 +6,8 @@
 # On a fresh Debian 12 machine (root, apt) this installs what is missing
 # and then, phase by phase:
 #   1. builds ksvc.ko for the guest kernel with W=1 and sparse (C=1),
-#      and its fault-injection build (test/test_fault): any warning fails
+#      and its fault-injection build (test/test_fault_module): any
+#      warning fails
 #   2. checkpatch.pl --strict on the kernel sources and the ABI header
 #   3. compiles every public header as C11 and C++11 (the ABI header also
 #      as C99), with gcc and with clang; the kernel build of step 1 covers
@@ -118,7 +119,7 @@ if [ -s "$RES/module-warnings.log" ]; then
 else
 	pass "the build prints no warning (compiler W=1, sparse, modpost)"
 fi
-# The fault-injection build that test/test_fault loads in the guest
+# The fault-injection build that test/test_fault_module loads in the guest
 # (kernel/fault.c): as clean as the module that is installed.
 LOG=$RES/module-fi-build.log
 if sh vm/build-module.sh --clean ksvc-fi W=1 C=1 >"$LOG" 2>&1 &&

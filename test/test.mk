@@ -19,7 +19,7 @@ $(O)/test/%: test/%.c $(TEST_HDRS) $(LIB_HDRS) $(LIBKSVC)
 check: lib test examples
 	O=$(O) test/run-host.sh
 
-# test_faults fails libksvc's resource calls one at a time: it links
+# test_fault_lib fails libksvc's resource calls one at a time: it links
 # with -Wl,--wrap for each function below, so that libksvc.a's calls to
 # it reach the test's __wrap_ function (and the test's own calls too;
 # liburing's and libc's internal ones do not).
@@ -28,7 +28,7 @@ FAULT_WRAPS	:= malloc calloc aligned_alloc free mmap munmap mprotect \
 		   timer_create io_uring_queue_init_params io_uring_queue_init \
 		   io_uring_get_probe_ring memfd_create syscall
 comma		:= ,
-$(O)/test/test_faults: test/test_faults.c $(TEST_HDRS) $(LIB_HDRS) $(LIBKSVC)
+$(O)/test/test_fault_lib: test/test_fault_lib.c $(TEST_HDRS) $(LIB_HDRS) $(LIBKSVC)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -Itest $< -o $@ $(LIBKSVC) $(USER_LDFLAGS) \
 		$(LIB_LIBS) $(addprefix -Wl$(comma)--wrap=,$(FAULT_WRAPS))

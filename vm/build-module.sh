@@ -8,7 +8,7 @@
 # in the checkout:
 #   ksvc     Kbuild, kernel/, include/  ->  build/kmod/ksvc/ksvc.ko
 #   ksvc-fi  the same with fault injection (KSVC_FAULT_INJECT=y, for
-#            test/test_fault)           ->  build/kmod/ksvc-fi/ksvc.ko
+#            test/test_fault_module)  ->  build/kmod/ksvc-fi/ksvc.ko
 #   splat    test/kmod/                 ->  build/kmod/splat/ksvc_splat.ko
 # Sources are copied when newer, so rebuilding is incremental; --clean
 # starts from an empty directory (every file is compiled, and checked by

@@ -22,7 +22,7 @@
 #   VM_TIMEOUT  seconds for the whole guest run (default 2400; selftest 600)
 #   VM_KO       module to load instead of build/kmod/ksvc/ksvc.ko (the
 #               fault-injection build, build/kmod/ksvc-fi/ksvc.ko, that
-#               test/test_fault loads is always built from the sources)
+#               test/test_fault_module loads is always built from the sources)
 #   VM_SMP, VM_MEM, VM_CPU   guest CPUs (2), memory (2G), CPU model (max)
 #   VM_TCG_THREAD  TCG threading, single (default) or multi
 #
@@ -218,7 +218,7 @@ echo ksvc-guest >"$STAGE/etc/hostname"
 
 # The module, the init, the programs: each at its path in the tree.
 put "$KO" "/$(basename "$KO")"
-# The same module built with fault injection, for test/test_fault.
+# The same module built with fault injection, for test/test_fault_module.
 FI_KO=
 case $mode in
 tests|only)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * test_fault - every failure that ksvc.ko handles, made to happen.
+ * test_fault_module - every failure that ksvc.ko handles, made to happen.
  *
  * The fault-injection build of the module ($KSVC_FI_KO, made by
  * vm/build-module.sh ksvc-fi) counts its failure points (kernel/fault.c):

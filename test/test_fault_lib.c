@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * test_faults - make each resource acquisition inside libksvc fail in
+ * test_fault_lib - make each resource acquisition inside libksvc fail in
  * turn, and check that every failure unwinds completely.
  *
  * The program is linked with -Wl,--wrap=SYMBOL for the library's
@@ -685,7 +685,7 @@ static void setup_dispatch(struct ctx *c)
 	static const char data[] = "hello world";
 
 	c->k = td_open(0, 0);
-	c->memfd = __real_memfd_create("test_faults", MFD_CLOEXEC);
+	c->memfd = __real_memfd_create("test_fault_lib", MFD_CLOEXEC);
 	if (c->memfd < 0 || pwrite(c->memfd, data, sizeof(data), 0) !=
 	    (ssize_t)sizeof(data))
 		tap_bail("memfd: %s", strerror(errno));
@@ -860,7 +860,7 @@ static void setup_pos(struct ctx *c)
 	if (ksvc_dispatch_call(c->d, SYS_nanosleep, args, &res, NULL) ||
 	    res)
 		tap_bail("pos-probe setup: a pool call");
-	c->wfd = __real_memfd_create("test_faults-pos", MFD_CLOEXEC);
+	c->wfd = __real_memfd_create("test_fault_lib-pos", MFD_CLOEXEC);
 	c->buf = __real_mmap(NULL, (size_t)c->pg * 2, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (c->wfd < 0 || c->buf == MAP_FAILED ||
