@@ -555,7 +555,7 @@ static void api_fail(struct run *r, const char *api, int err)
  * to go: io_uring's workers exit on their own). */
 static void snap_cmp(const struct snap *a, struct run *r, const char *when)
 {
-	uint64_t end = td_now_ms() + 3000;
+	uint64_t end = td_now_ms() + (have_kc ? 10000 : 3000);
 	struct snap b;
 
 	for (;;) {
@@ -1003,18 +1003,14 @@ static void run_here(const struct scen *s, int f, unsigned int n,
 #endif
 }
 
-/* In a child of its own where the scenario needs a fresh process. */
-static void run(const struct scen *s, int f, unsigned int n,
-		struct result *res)
+/* In a child of its own, for a scenario that needs a fresh process. */
+static void run_child(const struct scen *s, int f, unsigned int n,
+		      struct result *res)
 {
 	int p[2], st;
 	ssize_t got;
 	pid_t pid;
 
-	if (!s->child) {
-		run_here(s, f, n, res);
-		return;
-	}
 	if (pipe(p))
 		tap_bail("pipe: %s", strerror(errno));
 	pid = fork();
@@ -1038,6 +1034,27 @@ static void run(const struct scen *s, int f, unsigned int n,
 		res->fired = 1;
 		bad(&res->r, "the child died (status %#x)", st);
 	}
+}
+
+static void run(const struct scen *s, int f, unsigned int n,
+		struct result *res)
+{
+	struct ku_counts k0 = { 0, 0 };
+
+	if (have_kc)
+		k0 = ku_counts();
+	if (s->child)
+		run_child(s, f, n, res);
+	else
+		run_here(s, f, n, res);
+	/*
+	 * The module frees a closed instance after an RCU grace period:
+	 * the next run's "before" must not count this run's (or its
+	 * child's) instance.
+	 */
+	if (have_kc && !ku_counts_wait(k0))
+		bad(&res->r, "module instances and pages not back to %ld %ld "
+		    "after the run", k0.instances, k0.pages);
 }
 
 static const char *errname(int err)
