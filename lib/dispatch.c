@@ -2394,11 +2394,9 @@ int ksvc_sq_wake(struct ksvc *k)
 
 	if (!k || !k->sq.hdr)
 		return -EINVAL;
-	if (ksvc_ring_needs_wakeup(&k->sq)) {
-		r = sq_wake_consumer(&k->sq);
-		if (!r)
-			r = 1;
-	}
+	/* The wake fails only on a ring that is not mapped (EFAULT). */
+	if (ksvc_ring_needs_wakeup(&k->sq))
+		r = sq_wake_consumer(&k->sq) ? -EINVAL : 1;
 	errno = saved;
 	return r;
 }
