@@ -105,17 +105,6 @@ static const char *site(void)
 	return buf;
 }
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ok;
-
-	if (fd < 0)
-		return -1;
-	ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
 static int module_loaded(void)
 {
 	char line[256];
@@ -128,15 +117,6 @@ static int module_loaded(void)
 		found = !strncmp(line, "ksvc ", 5);
 	fclose(f);
 	return found;
-}
-
-static int wait_dev(void)
-{
-	uint64_t end = ku_now_ms() + 5000;
-
-	while (access(KSVC_DEVICE_PATH, F_OK) && ku_now_ms() < end)
-		ku_sleep_ms(10);
-	return access(KSVC_DEVICE_PATH, F_OK) == 0;
 }
 
 /* ---- 1. module init ------------------------------------------------ */
@@ -178,7 +158,7 @@ static void test_init(void)
 			break;
 		}
 		survived++;
-		r = wait_dev() ? ku_inst_open(&in, 16, 16, -1) : -ENODEV;
+		r = ku_wait_dev() ? ku_inst_open(&in, 16, 16, -1) : -ENODEV;
 		if (!r)
 			ku_inst_close(&in);
 		ku_counts_wait((struct ku_counts){ 0, 0 });
@@ -402,9 +382,9 @@ static int ns_point(int n, int *ok)
 	close(down[0]);
 	if (read(up[0], &c, 1) == 1) {
 		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-		c = !write_file(path, "0 300000 1\n");
+		c = !ku_write_file(path, "0 300000 1\n");
 		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
-		c = c && !write_file(path, "0 300000 1\n");
+		c = c && !ku_write_file(path, "0 300000 1\n");
 		if (write(down[1], &c, 1) != 1)
 			tap_bail("write: %s", strerror(errno));
 	}
@@ -564,7 +544,7 @@ int main(void)
 	test_init();
 
 	r = ku_module_load(fi_ko, "");
-	if (r || !wait_dev())
+	if (r || !ku_wait_dev())
 		tap_bail("cannot load %s: %s", fi_ko, strerror(r));
 	base = ku_counts();
 	fault_pid(getpid());
@@ -574,12 +554,12 @@ int main(void)
 	if (fd < 0 || read(fd, old_limit, sizeof(old_limit) - 1) <= 0)
 		tap_bail("cannot read " LIMIT_PARAM);
 	close(fd);
-	if (write_file(LIMIT_PARAM, "1\n"))
+	if (ku_write_file(LIMIT_PARAM, "1\n"))
 		tap_bail("cannot write " LIMIT_PARAM);
 	test_create(16, 16, 0);
 	test_create(1024, 4096, 1);
 	test_userns();
-	write_file(LIMIT_PARAM, old_limit);
+	ku_write_file(LIMIT_PARAM, old_limit);
 
 	test_sharer();
 
@@ -588,7 +568,7 @@ int main(void)
 	if (r)
 		tap_bail("rmmod of the fault-injection build: %s", strerror(r));
 	r = ku_module_load(ko, "");
-	tap_ok(!r && wait_dev(), "the installed module %s is loaded back (%s)",
+	tap_ok(!r && ku_wait_dev(), "the installed module %s is loaded back (%s)",
 	       ko, r ? strerror(r) : "ok");
 	tap_done();
 }

@@ -225,17 +225,6 @@ static void test_charged_uid(void)
 #define OWNER	4242
 #define NS_IDS	8
 
-static int write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fputs(text, f) >= 0;
-	return fclose(f) == 0 && ok ? 0 : -1;
-}
-
 static int ns_child(int ready, int mapped, int self)
 {
 	int fd[NS_IDS], made = 0, err = 0, i;
@@ -282,9 +271,9 @@ static void test_userns(int self)
 		const char *map = self ? "0 4242 1\n" : "0 300000 8\n";
 
 		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-		c = write_file(path, map) == 0;
+		c = ku_write_file(path, map) == 0;
 		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
-		c = c && write_file(path, map) == 0;
+		c = c && ku_write_file(path, map) == 0;
 		if (write(mapped[1], &c, 1) != 1)
 			tap_bail("write: %s", strerror(errno));
 	}

@@ -25,39 +25,12 @@ static char cg_orig[4096];	/* where we started, relative to CG_ROOT */
 static char cg_test[256], cg_lim[256];
 static int added_memory;
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-static int read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
-}
-
 static int cg_write(const char *cg, const char *file, const char *s)
 {
 	char path[4400];
 
 	snprintf(path, sizeof(path), CG_ROOT "%s/%s", cg, file);
-	return write_file(path, s);
+	return ku_write_file(path, s);
 }
 
 /* A key of memory.stat / memory.events, or a single-value file (key NULL). */
@@ -68,7 +41,7 @@ static long long cg_read(const char *cg, const char *file, const char *key)
 	size_t klen;
 
 	snprintf(path, sizeof(path), CG_ROOT "%s/%s", cg, file);
-	if (read_file(path, buf, sizeof(buf)))
+	if (ku_read_file(path, buf, sizeof(buf)))
 		return -1;
 	if (!key)
 		return strtoll(buf, NULL, 10);
@@ -116,10 +89,10 @@ static void setup_or_skip(void)
 		if (statfs(CG_ROOT, &sfs) || sfs.f_type != CGROUP2_MAGIC)
 			tap_skip_all("no cgroup v2 hierarchy at " CG_ROOT);
 	}
-	if (read_file(CG_ROOT "/cgroup.controllers", buf, sizeof(buf)) ||
+	if (ku_read_file(CG_ROOT "/cgroup.controllers", buf, sizeof(buf)) ||
 	    !strstr(buf, "memory"))
 		tap_skip_all("the memory controller is not available in cgroup v2");
-	if (read_file("/proc/self/cgroup", buf, sizeof(buf)) ||
+	if (ku_read_file("/proc/self/cgroup", buf, sizeof(buf)) ||
 	    strncmp(buf, "0::", 3))
 		tap_skip_all("cannot tell this process's cgroup");
 	p = strchr(buf, '\n');
@@ -127,7 +100,7 @@ static void setup_or_skip(void)
 		*p = '\0';
 	snprintf(cg_orig, sizeof(cg_orig), "%s", strcmp(buf + 3, "/") ? buf + 3 : "");
 
-	if (read_file(CG_ROOT "/cgroup.subtree_control", buf, sizeof(buf)))
+	if (ku_read_file(CG_ROOT "/cgroup.subtree_control", buf, sizeof(buf)))
 		tap_skip_all("cannot read cgroup.subtree_control");
 	if (!strstr(buf, "memory")) {
 		if (cg_write("", "cgroup.subtree_control", "+memory"))

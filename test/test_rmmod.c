@@ -111,12 +111,7 @@ int main(void)
 		    r ? strerror(r) : "ok"))
 		tap_bail("the module is not loaded any more");
 
-	{
-		uint64_t end = ku_now_ms() + 5000;
-
-		while (access(KSVC_DEVICE_PATH, F_OK) && ku_now_ms() < end)
-			ku_sleep_ms(10);
-	}
+	ku_wait_dev();
 	err = ku_inst_open(&in, 16, 16, -1);
 	tap_ok(err == 0 && ku_dbg_read(KU_INSTANCES) == 1 &&
 	       ku_dbg_read(KU_PAGES) == ku_instance_pages(16, 16),

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "test_tier0.h"
+#include "util.h"
 
 #define ALL KSVC_FRESH_ALL
 
@@ -706,33 +707,6 @@ static void test_pidns(void)
 	child_results(pid, 4, names);
 }
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY), ok;
-
-	if (fd < 0)
-		return -1;
-	ok = write(fd, s, strlen(s)) == (ssize_t)strlen(s);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
-/* Read @path into @buf (a string); -1 if it cannot be read or is empty. */
-static int read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return 0;
-}
-
 /* User namespace, maps written by the process itself. */
 static int userns_self(void)
 {
@@ -756,9 +730,9 @@ static int userns_self(void)
 			"userns, created inside") ||
 	    (after.p->fresh & KSVC_FRESH_IDS))
 		bad |= 2;
-	if (write_file("/proc/self/setgroups", "deny") != 0 ||
-	    write_file("/proc/self/uid_map", "5 0 1") != 0 ||
-	    write_file("/proc/self/gid_map", "7 0 1") != 0)
+	if (ku_write_file("/proc/self/setgroups", "deny") != 0 ||
+	    ku_write_file("/proc/self/uid_map", "5 0 1") != 0 ||
+	    ku_write_file("/proc/self/gid_map", "7 0 1") != 0)
 		return 126;
 	if (syscall(SYS_getuid) != 5 || syscall(SYS_getgid) != 7)
 		return 125;
@@ -834,6 +808,7 @@ static void test_userns(void)
 	struct userns_child u;
 	char path[64];
 	pid_t pid;
+	int r;
 
 	pid = fork();
 	if (pid == 0)
@@ -858,11 +833,13 @@ static void test_userns(void)
 		_exit(bad);
 	}
 	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-	if (write_file(path, "3 0 1") != 0)
-		tap_diag("writing %s: %s", path, strerror(errno));
+	r = ku_write_file(path, "3 0 1");
+	if (r)
+		tap_diag("writing %s: %s", path, strerror(-r));
 	snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
-	if (write_file(path, "4 0 1") != 0)
-		tap_diag("writing %s: %s", path, strerror(errno));
+	r = ku_write_file(path, "4 0 1");
+	if (r)
+		tap_diag("writing %s: %s", path, strerror(-r));
 	userns_child_go(&u);
 	child_results(pid, 3, onames);
 }
@@ -882,8 +859,9 @@ static void test_overflowuid(void)
 	struct userns_child u;
 	pid_t pid;
 
-	if (read_file("/proc/sys/kernel/overflowuid", olduid, sizeof(olduid)) ||
-	    read_file("/proc/sys/kernel/overflowgid", oldgid, sizeof(oldgid)))
+	if (ku_read_file("/proc/sys/kernel/overflowuid", olduid, sizeof(olduid)) ||
+	    ku_read_file("/proc/sys/kernel/overflowgid", oldgid, sizeof(oldgid)) ||
+	    !*olduid || !*oldgid)
 		tap_bail("cannot read kernel.overflowuid/overflowgid");
 	pid = userns_child_start(&u);
 	if (pid == 0) {
@@ -900,13 +878,13 @@ static void test_overflowuid(void)
 			bad |= 2;
 		_exit(bad);
 	}
-	if (write_file("/proc/sys/kernel/overflowuid", "65533") != 0 ||
-	    write_file("/proc/sys/kernel/overflowgid", "65532") != 0)
+	if (ku_write_file("/proc/sys/kernel/overflowuid", "65533") != 0 ||
+	    ku_write_file("/proc/sys/kernel/overflowgid", "65532") != 0)
 		tap_diag("writing kernel.overflowuid/gid: %s", strerror(errno));
 	userns_child_go(&u);
 	child_results(pid, 2, names);
-	if (write_file("/proc/sys/kernel/overflowuid", olduid) != 0 ||
-	    write_file("/proc/sys/kernel/overflowgid", oldgid) != 0)
+	if (ku_write_file("/proc/sys/kernel/overflowuid", olduid) != 0 ||
+	    ku_write_file("/proc/sys/kernel/overflowgid", oldgid) != 0)
 		tap_bail("cannot restore kernel.overflowuid/overflowgid");
 }
 

@@ -10,9 +10,11 @@
  *   ku_open(), ku_create(), ku_map(), ...
  *                         thin wrappers around the raw ABI that return
  *                         -errno, so that tests can check errnos exactly
- *   ku_module_unload(), ku_module_load()
+ *   ku_module_unload(), ku_module_load(), ku_wait_dev()
  *                         rmmod and insmod of $KSVC_KO, for the tests
  *                         that load the module again
+ *   ku_write_file(), ku_read_file()
+ *                         sysctls, id maps, cgroup files: 0 or -errno
  *
  * Everything is static: each test program includes this once.
  */
@@ -66,6 +68,45 @@ static inline void ku_sleep_ms(unsigned int ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+/* ------------------------------------------------------------------ */
+/* Files (sysctls, /proc/<pid>/uid_map, cgroup and module parameters)  */
+/* ------------------------------------------------------------------ */
+
+/* Write @text to @path in one write(); 0 or -errno (-EIO if short). */
+static inline int ku_write_file(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, len);
+	if (n < 0)
+		ret = -errno;
+	else if ((size_t)n != len)
+		ret = -EIO;
+	close(fd);
+	return ret;
+}
+
+/* Read @path into @buf as a string (at most @len - 1 bytes, one read()). */
+static inline int ku_read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0)
+		ret = -errno;
+	else
+		buf[n] = '\0';
+	close(fd);
+	return ret;
 }
 
 /* ------------------------------------------------------------------ */
@@ -186,6 +227,19 @@ static inline int ku_module_load(const char *ko, const char *params)
 	r = syscall(SYS_finit_module, kfd, params, 0) < 0 ? errno : 0;
 	close(kfd);
 	return r;
+}
+
+/*
+ * After finit_module, /dev/ksvc appears once udev (or devtmpfs) has made
+ * the node: wait for it up to 5 s; 1 if it is there.
+ */
+static inline int ku_wait_dev(void)
+{
+	uint64_t end = ku_now_ms() + 5000;
+
+	while (access(KSVC_DEVICE_PATH, F_OK) && ku_now_ms() < end)
+		ku_sleep_ms(10);
+	return access(KSVC_DEVICE_PATH, F_OK) == 0;
 }
 
 static inline void ku_require_module(void)
