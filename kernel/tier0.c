@@ -432,6 +432,7 @@ static void t0_collect(struct ksvc_instance *inst, u32 want,
 {
 	struct task_struct *leader, *t, *first = NULL, *parent = NULL;
 	bool ids_same = true, uts_same = true, ppid_same = true;
+	struct pid_namespace *ns;
 	unsigned int pers = 0;
 
 	f->ok = 0;
@@ -528,11 +529,20 @@ static void t0_collect(struct ksvc_instance *inst, u32 want,
 	if (!first)
 		goto out;	/* no live thread in this address space */
 
-	f->pid = task_tgid_nr_ns(first, task_active_pid_ns(first));
+	/*
+	 * Numbers in the owner's pid namespace: that of its thread group's
+	 * pid, which every thread shares and which inst->tgid pins.  Not
+	 * task_active_pid_ns(first): @first may have exited and been reaped
+	 * since the walk saw it, and a task without its pid has no
+	 * namespace (NULL), which task_tgid_nr_ns() takes to mean current's,
+	 * and current may be a hook's task in another namespace.
+	 */
+	ns = ns_of_pid(inst->tgid);
+	f->pid = pid_nr_ns(inst->tgid, ns);
 	f->ok |= KSVC_FRESH_PID;
 
 	if (want & KSVC_FRESH_PPID) {
-		f->ppid = task_tgid_nr_ns(parent, task_active_pid_ns(first));
+		f->ppid = task_tgid_nr_ns(parent, ns);
 		f->parent = parent;
 		if (!t0_track_parent(inst, parent) && ppid_same)
 			f->ok |= KSVC_FRESH_PPID;
