@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_tier0_pidns - the pid and parent pid a hook publishes are numbers
+ * in the owner's pid namespace, whichever task runs the hook and
+ * whichever of the owner's threads is gone by the time they are taken.
+ *
+ * A CLONE_VM child that leaves the owner's address space brings the
+ * fresh bits back from its own exit (ksvc_t0_mm_release()): the refresh
+ * runs in the child, here the init of a new pid namespace, where the
+ * owner has no number.  The owner's main thread has exited, so the first
+ * thread that refresh reads is a second one, and each round that thread
+ * exits just as the child does (a little later each round).  The
+ * owner's next thread then reaps the child and checks that every fresh
+ * fact on the page equals its own system calls.  Taking the namespace
+ * from the thread that was read, which may be reaped by then, numbers
+ * the owner in the child's namespace instead: pid 0, ppid 0.
+ *
+ * The window is narrow (hit every time only with a delay put into the
+ * module's refresh); --rounds N sets the rounds (default 300).
+ * Runs as root (CLONE_NEWPID) in the VM with the module.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <sys/mman.h>
+
+#include "test_tier0.h"
+#include "util.h"
+
+#define STACK_SIZE	(64 * 1024)
+
+struct result {
+	unsigned int rounds;		/* done */
+	unsigned int wrong;		/* rounds with a fresh but wrong fact */
+	unsigned int pid_fresh;		/* rounds that found PID fresh */
+	int setup;			/* 0, or the errno of a failed step */
+};
+
+static struct result *res;
+static struct t0_inst inst;
+static unsigned int nr_rounds;
+static int go[2];			/* the child exits when this is written */
+static pid_t child;
+static char *stack;
+
+/* The CLONE_VM child, init of its own pid namespace: wait, then leave. */
+static int child_main(void *arg)
+{
+	char c;
+
+	(void)arg;
+	syscall(SYS_read, go[0], &c, 1);
+	syscall(SYS_exit, 0);
+	return 0;
+}
+
+static void finish(int err)
+{
+	if (err && !res->setup)
+		res->setup = err;
+	t0_inst_close(&inst);
+	exit(0);
+}
+
+/* Reap the last round's child and check the page as its refresh left it. */
+static void check_round(void)
+{
+	struct t0_page_snap s;
+
+	if (t0_wait(child) != 0)
+		finish(ECHILD);
+	t0_read_page(inst.p, &s);
+	if (s.fresh & KSVC_FRESH_PID)
+		res->pid_fresh++;
+	if (!t0_page_ok(inst.p, 0, "after the child's exit"))
+		res->wrong++;
+	res->rounds++;
+}
+
+/*
+ * One round: start the child, start the next round's thread, let the
+ * child go and exit about when it does.  @arg: this thread's semaphore,
+ * posted by the previous round's thread as it exits (NULL: the first).
+ */
+static void *round_thread(void *arg)
+{
+	sem_t *mine = arg, *next;
+	pthread_t t;
+
+	if (mine) {
+		sem_wait(mine);
+		sem_destroy(mine);
+		free(mine);
+		check_round();
+	}
+	if (res->rounds == nr_rounds)
+		finish(0);
+
+	child = clone(child_main, stack + STACK_SIZE,
+		      CLONE_VM | CLONE_NEWPID | SIGCHLD, NULL);
+	if (child < 0)
+		finish(errno);
+	next = malloc(sizeof(*next));
+	if (!next || sem_init(next, 0, 0) ||
+	    pthread_create(&t, NULL, round_thread, next))
+		finish(ENOMEM);
+	pthread_detach(t);
+
+	if (write(go[1], "x", 1) != 1)
+		finish(errno);
+	/* 0 to 1.5 ms later, the refresh may be walking this thread. */
+	if (res->rounds % 16)
+		usleep((res->rounds % 16) * 100);
+	sem_post(next);
+	return NULL;
+}
+
+/* /proc says the thread group's leader is a zombie (its thread exited). */
+static int leader_exited(void)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	int z = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)getpid());
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f)) {
+		p = strrchr(buf, ')');
+		z = p && p[1] == ' ' && p[2] == 'Z';
+	}
+	fclose(f);
+	return z;
+}
+
+static void *first_thread(void *arg)
+{
+	uint64_t end = ku_now_ms() + KU_WAIT_MS;
+
+	(void)arg;
+	while (!leader_exited())
+		if (ku_now_ms() > end)
+			finish(ETIMEDOUT);
+		else
+			ku_sleep_ms(1);
+	return round_thread(NULL);
+}
+
+/* The owner: its main thread leaves, the rounds run on the others. */
+static void owner(void)
+{
+	pthread_t t;
+	int r;
+
+	r = t0_inst_open(&inst, 1);
+	if (r)
+		finish(-r);
+	stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED || pipe(go))
+		finish(errno);
+	if (pthread_create(&t, NULL, first_thread, NULL))
+		finish(ENOMEM);
+	/* This thread only (pthread_exit() would need libgcc_s to unwind). */
+	syscall(SYS_exit, 0);
+}
+
+int main(int argc, char **argv)
+{
+	struct ku_counts base;
+	pid_t pid;
+	int st;
+
+	t0_need_module();
+	nr_rounds = 300;
+	if (argc == 3 && !strcmp(argv[1], "--rounds") && atoi(argv[2]) > 0)
+		nr_rounds = (unsigned int)atoi(argv[2]);
+	else if (argc != 1)
+		tap_bail("usage: %s [--rounds N]", argv[0]);
+	tap_plan(4);
+	base = ku_counts();
+
+	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (res == MAP_FAILED)
+		tap_bail("mmap: %s", strerror(errno));
+	memset(res, 0, sizeof(*res));
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		tap_bail("fork: %s", strerror(errno));
+	if (pid == 0)
+		owner();
+	st = t0_wait(pid);
+
+	tap_ok(st == 0 && !res->setup && res->rounds == nr_rounds,
+	       "%u rounds ran (status %d, %s)", res->rounds, st,
+	       res->setup ? strerror(res->setup) : "set up");
+	tap_ok(res->wrong == 0,
+	       "no fresh fact was wrong after a CLONE_VM child in another pid "
+	       "namespace left while the owner's first thread exited "
+	       "(%u wrong)", res->wrong);
+	tap_ok(res->pid_fresh > 0,
+	       "the child's exit brought the bits back (PID fresh in %u of "
+	       "%u rounds)", res->pid_fresh, res->rounds);
+	tap_ok(ku_counts_wait(base), "everything freed: counters back to "
+	       "%ld/%ld", base.instances, base.pages);
+	tap_done();
+}
