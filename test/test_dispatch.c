@@ -340,6 +340,47 @@ static void test_api(void)
 	       "run: without CALLER_DRIVES -> EINVAL");
 	tap_ok(ksvc_dispatch_call(d, SYS_getppid, NULL, NULL, NULL) == -EINVAL,
 	       "call: NULL result -> EINVAL");
+	{
+		/*
+		 * What the pages say of a NULL handle, a NULL argument and
+		 * a value no function knows; and errno left alone.
+		 */
+		struct ksvc_dispatch_stats st;
+		__s64 res = 5;
+		__u32 cf = 7;
+		unsigned int bad = 0;
+
+		errno = 4242;
+		bad += ksvc_dispatch_stop(NULL) != -EINVAL;
+		bad += ksvc_dispatch_submit(NULL, e, 1, 0) != -EINVAL;
+		bad += ksvc_dispatch_wait(NULL, c, 1, 1, 0) != -EINVAL;
+		bad += ksvc_dispatch_wait(NULL, c, 1, 0, 0) != -EINVAL;
+		bad += ksvc_dispatch_run(NULL) != -EINVAL;
+		bad += ksvc_dispatch_call(NULL, SYS_getppid, NULL, &res,
+					  &cf) != -EINVAL;
+		bad += res != 5 || cf != 7;
+		bad += ksvc_dispatch_cancel(NULL, 1) != -EINVAL;
+		bad += ksvc_dispatch_stats(NULL, &st) != -EINVAL;
+		bad += ksvc_dispatch_stats(d, NULL) != -EINVAL;
+		bad += ksvc_dispatch_route(NULL, &e[0]) != KSVC_ROUTE_INVALID;
+		bad += ksvc_dispatch_route(d, NULL) != KSVC_ROUTE_INVALID;
+		bad += ksvc_dispatch_mode(NULL) != 0;
+		bad += strcmp(ksvc_mode_name((enum ksvc_mode)0), "unknown") != 0;
+		bad += strcmp(ksvc_mode_name((enum ksvc_mode)99), "unknown") != 0;
+		bad += strcmp(ksvc_mode_name(KSVC_MODE_KERNEL), "kernel") != 0;
+		bad += strcmp(ksvc_mode_name(KSVC_MODE_ANON), "anonymous") != 0;
+		bad += ksvc_dispatch_tier1_opcode(-1) != -1;
+		bad += ksvc_dispatch_tier1_opcode(SYS_gettid) != -1;
+		bad += ksvc_dispatch_tier1_opcode(100000) != -1;
+		ksvc_dispatch_destroy(NULL);
+		tap_ok(!bad && errno == 4242, "NULL d: stop, submit, wait, "
+		       "run, call, cancel, stats -> EINVAL (call writes "
+		       "nothing); stats(d, NULL) -> EINVAL; route of NULL d "
+		       "or e -> INVALID; mode(NULL) 0; mode_name of 0 and 99 "
+		       "\"unknown\"; tier1_opcode of -1, gettid, 100000 -> -1; "
+		       "destroy(NULL) a no-op; errno left alone (%u wrong)",
+		       bad);
+	}
 	ksvc_dispatch_destroy(d);
 
 	/* A second instance, driven, one driver. */
@@ -1659,7 +1700,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(34 + NMODES * 51 + RT_CONFIGS);
+	tap_plan(35 + NMODES * 51 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
