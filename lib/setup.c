@@ -548,7 +548,7 @@ static const struct {
 	{ EINVAL, "Invalid argument: ring sizes must be powers of two between "
 		  "16 and 32768, unknown flags must be zero, and the device must "
 		  "be opened O_RDWR with an instance created before mmap. From "
-		  "the dispatcher: a field of struct ksvc_dispatch_opts out of "
+		  "the dispatcher: a field of struct ksvc_dispatch_params out of "
 		  "range (workers, spin_us, uring_entries, cancel_signal), "
 		  "unknown flags or non-zero reserved words, ONE_DRIVER without "
 		  "CALLER_DRIVES, a NULL argument, or min greater than max." },
@@ -570,7 +570,9 @@ static const struct {
 		  "ksvc_dispatch_create: a thread could not be created "
 		  "(RLIMIT_NPROC or the system's thread limits)." },
 	{ EOPNOTSUPP, "Not supported by this instance: it runs in anonymous "
-		      "mode, without the kernel module (load ksvc.ko for it)." },
+		      "mode, without the kernel module (load ksvc.ko for it). "
+		      "As the result of a call with KSVC_COMP_REFUSED: the "
+		      "dispatcher does not run it; make the call yourself." },
 	{ ECANCELED, "The operation was cancelled because the dispatcher "
 		     "stopped." },
 	{ EIO, "Unexpected short read or write on a KSVC descriptor." },

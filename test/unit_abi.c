@@ -914,10 +914,13 @@ static void test_strerror(void)
 	     strstr(ksvc_strerror(-ETIMEDOUT), "timeout") &&
 	     strstr(ksvc_strerror(-EINTR), "signal") &&
 	     strstr(ksvc_strerror(-EINVAL), "spin_us") &&
-	     strstr(ksvc_strerror(-EINVAL), "ONE_DRIVER");
+	     strstr(ksvc_strerror(-EINVAL), "struct ksvc_dispatch_params ") &&
+	     strstr(ksvc_strerror(-EINVAL), "ONE_DRIVER") &&
+	     strstr(ksvc_strerror(KSVC_REFUSED_RESULT), "KSVC_COMP_REFUSED");
 	tap_ok(ok, "ksvc_strerror covers the dispatcher's meanings too "
 	       "(ENOENT, EPERM, EBUSY, EAGAIN, ESHUTDOWN, ETIMEDOUT, EINTR, "
-	       "EINVAL)");
+	       "EINVAL naming struct ksvc_dispatch_params, and a refused "
+	       "call's -EOPNOTSUPP)");
 
 	ok = 1;
 	for (i = 0; i < 8; i++)
