@@ -104,6 +104,115 @@ check "a C11 program builds with the installed headers and libksvc.a alone" \
 	cc -std=c11 -Wall -Wextra -Werror -o "$tmp/prog" "$tmp/prog.c" \
 	$(pkg-config --cflags --libs ksvc)
 check "... and runs: Tier 0 accessors and a dispatcher round trip" "$tmp/prog"
+
+# The README's complete example, as a reader copies it, built the way
+# the README says (its flags, with the installed tree for -I and the
+# library) and run: anonymous rings where there is no module.
+awk '/^### A complete example/ { f = 1 }
+     f && /^```c$/ { p = 1; next }
+     p && /^```$/ { exit }
+     p' "$ROOT/README.md" >"$tmp/readme.c"
+# shellcheck disable=SC2046
+if [ "$(wc -l <"$tmp/readme.c")" -gt 20 ] &&
+   cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$tmp/readme" \
+	"$tmp/readme.c" $(pkg-config --cflags --libs ksvc) >"$tmp/log" 2>&1 &&
+   "$tmp/readme" >"$tmp/readme.out" 2>>"$tmp/log" &&
+   grep -q '^entry 1: result [1-9]' "$tmp/readme.out" &&
+   grep -q '^entry 2: result 0' "$tmp/readme.out"; then
+	ok "the README's complete example builds warning-free and runs"
+else
+	cat "$tmp/readme.out" >>"$tmp/log" 2>/dev/null
+	not_ok "the README's complete example builds warning-free and runs" \
+		"$tmp/log"
+fi
+
+# Each man page's EXAMPLE compiles against the installed headers, inside
+# a function that declares what the examples take as given (d, fd, buf,
+# len, st and the program's own functions); "..." lines stand for the
+# rest of a program.  And each SYNOPSIS prototype, declared again after
+# the headers, agrees with them (a conflicting type does not compile).
+cat >"$tmp/ex-pre.h" <<'EOF'
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <ksvc.h>
+void redo_on_this_thread(__u64 corr_id);
+void finish(__u64 corr_id, __s64 result);
+EOF
+ex_bad=
+syn_bad=
+nex=0
+for p in "$ROOT"/man/man3/*.3; do
+	b=$(basename "$p" .3)
+	# The roff source of the EXAMPLE's .nf/.fi block, unescaped.
+	sed -n '/^\.SH EXAMPLE/,/^\.SH /p' "$p" |
+		sed -n '/^\.nf/,/^\.fi/{/^\.nf/d;/^\.fi/d;p;}' |
+		sed -e 's/\\-/-/g' -e 's/\\e/\\/g' -e 's/\\&//g' \
+		    -e '/^\.\.\.$/d' >"$tmp/ex.body"
+	if [ -s "$tmp/ex.body" ]; then
+		nex=$((nex + 1))
+		{
+			echo '#include "ex-pre.h"'
+			echo 'int example(struct ksvc_dispatcher *d, int fd);'
+			echo 'int example(struct ksvc_dispatcher *d, int fd)'
+			echo '{'
+			echo '	char buf[64]; size_t len = sizeof(buf);'
+			echo '	struct stat st;'
+			echo '	(void)d; (void)fd; (void)buf; (void)len; (void)st;'
+			echo '	{'
+			cat "$tmp/ex.body"
+			echo '	}'
+			echo '	return 0;'
+			echo '}'
+		} >"$tmp/ex-$b.c"
+		# shellcheck disable=SC2046
+		cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -c \
+			-o "$tmp/ex-$b.o" "$tmp/ex-$b.c" \
+			$(pkg-config --cflags ksvc) >>"$tmp/ex.log" 2>&1 ||
+			ex_bad="$ex_bad $b"
+	fi
+	# The SYNOPSIS: prototypes only (no struct definitions, comments
+	# or #include lines), fonts and escapes removed.
+	sed -n '/^\.SH SYNOPSIS/,/^\.SH /p' "$p" |
+		sed -e '/^\.SH/d' -e '/^\.\(nf\|fi\|PP\|B #include\)/d' \
+		    -e 's/^\.BI\? //' -e 's/"//g' -e 's/\\-/-/g' \
+		    -e 's/\\&//g' >"$tmp/syn.raw"
+	awk '/^[a-z_0-9 ]*struct [a-z_0-9]* {/ { skip = 1 }
+	     skip { if (/^};/) skip = 0; next }
+	     /^\/\*.*\*\/$/ { next }
+	     { print }' "$tmp/syn.raw" >"$tmp/syn.body"
+	{
+		echo '#include <ksvc.h>'
+		cat "$tmp/syn.body"
+	} >"$tmp/syn-$b.c"
+	if ! grep -q '(' "$tmp/syn.body" ||
+	   ! cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only \
+		-I"$STAGE$PREFIX/include" "$tmp/syn-$b.c" >>"$tmp/syn.log" 2>&1
+	then
+		syn_bad="$syn_bad $b"
+	fi
+done
+if [ "$nex" -ge 6 ] && [ -z "$ex_bad" ]; then
+	ok "the EXAMPLE of each of $nex man pages compiles warning-free"
+else
+	not_ok "the EXAMPLE of each man page compiles warning-free" \
+		"$tmp/ex.log"
+	echo "# failed:$ex_bad"
+fi
+if [ -z "$syn_bad" ]; then
+	ok "each section 3 SYNOPSIS agrees with the installed headers"
+else
+	not_ok "each section 3 SYNOPSIS agrees with the installed headers" \
+		"$tmp/syn.log"
+	echo "# failed:$syn_bad"
+fi
 # The library shares the program's namespace: every global name it
 # defines is ksvc_ (public) or ksvc__ (internal), so none can clash.
 lib_a=$STAGE$PREFIX/lib/libksvc.a
