@@ -336,6 +336,22 @@ static void test_api(void)
 	tap_ok(r == -ETIMEDOUT && ksvc_dispatch_reap(d, c, 4) == 1 &&
 	       c[0].corr_id == 7,
 	       "wait: fewer than min -> ETIMEDOUT, and nothing was taken");
+	{
+		/* "-1 (any negative value) waits for ever". */
+		struct timespec ms50 = { 0, 50000000 };
+		int r2;
+
+		e[0] = td_entry(8, SYS_nanosleep, (uintptr_t)&ms50, 0, 0, 0);
+		ksvc_dispatch_submit(d, e, 1, 0);
+		r = ksvc_dispatch_wait(d, c, 4, 1, -2);
+		e[0] = td_entry(9, SYS_nanosleep, (uintptr_t)&ms50, 0, 0, 0);
+		ksvc_dispatch_submit(d, e, 1, 0);
+		r2 = ksvc_dispatch_wait(d, c + 1, 3, 1, INT_MIN);
+		tap_ok(r == 1 && c[0].corr_id == 8 && c[0].result == 0 &&
+		       r2 == 1 && c[1].corr_id == 9 && c[1].result == 0,
+		       "wait: timeout -2 and INT_MIN wait for ever, as -1 "
+		       "(%d, %d)", r, r2);
+	}
 	tap_ok(ksvc_dispatch_run(d) == -EINVAL,
 	       "run: without CALLER_DRIVES -> EINVAL");
 	tap_ok(ksvc_dispatch_call(d, SYS_getppid, NULL, NULL, NULL) == -EINVAL,
@@ -1700,7 +1716,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(35 + NMODES * 51 + RT_CONFIGS);
+	tap_plan(36 + NMODES * 51 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
