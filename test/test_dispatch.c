@@ -199,6 +199,19 @@ static void test_api(void)
 	p.flags = KSVC_DISPATCH_ONE_DRIVER;
 	tap_ok(ksvc_dispatch_create(&d, k, &p) == -EINVAL,
 	       "create: ONE_DRIVER without CALLER_DRIVES -> EINVAL");
+	{
+		/* The same process's handle, without its rings mapped. */
+		struct ksvc ks = *k, kc = *k;
+
+		ks.sq.hdr = NULL;
+		kc.cq.hdr = NULL;
+		tap_ok(ksvc_dispatch_create(&d, &ks, NULL) == -EINVAL &&
+		       ksvc_dispatch_create(&d, &kc, NULL) == -EINVAL &&
+		       ksvc_sq_wake(&ks) == -EINVAL,
+		       "create on an instance whose submit or completion "
+		       "ring is not mapped, ksvc_sq_wake on one without a "
+		       "submit ring -> EINVAL");
+	}
 	memset(&p, 0, sizeof(p));
 	p.reserved[3] = 1;
 	tap_ok(ksvc_dispatch_create(&d, k, &p) == -EINVAL,
@@ -1716,7 +1729,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(36 + NMODES * 51 + RT_CONFIGS);
+	tap_plan(37 + NMODES * 51 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
