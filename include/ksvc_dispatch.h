@@ -467,9 +467,9 @@ void ksvc_dispatch_destroy(struct ksvc_dispatcher *d);
  *
  * All or nothing: returns @n, or a negative errno and nothing queued:
  * -EAGAIN (no room for all @n; never with KSVC_SUBMIT_WAIT), -EINVAL
- * (@n is 0 or larger than the ring, NULL @e, unknown @flags, a corr_id in
- * the reserved range, or the last entry has KSVC_ENTRY_LINKED: a chain
- * must be submitted in one call, since other threads' entries could
+ * (NULL @d, @n is 0 or larger than the ring, NULL @e, unknown @flags, a
+ * corr_id in the reserved range, or the last entry has KSVC_ENTRY_LINKED:
+ * a chain must be submitted in one call, since other threads' entries could
  * follow it), -ESHUTDOWN (the dispatcher stopped, also while waiting),
  * -EACCES (forked child).  Unknown entry flag bits are not an error here:
  * such entries complete with -EINVAL.
@@ -558,8 +558,8 @@ static inline void ksvc_prep_cancel(struct ksvc_entry *e, __u64 corr_id,
  * any, nor for another thread that reaps or waits: it takes no lock, and
  * takes completions that a thread sleeping in ksvc_dispatch_wait() has
  * not yet taken (fewer than its @min were ready).
- * Returns how many were copied to @out (0 if none), or -EINVAL (NULL
- * @out with @max > 0), -EACCES (forked child).
+ * Returns how many were copied to @out (0 if none), or -EINVAL (NULL @d,
+ * NULL @out with @max > 0), -EACCES (forked child).
  */
 int ksvc_dispatch_reap(struct ksvc_dispatcher *d,
 		       struct ksvc_completion *out, unsigned int max);
@@ -584,8 +584,9 @@ int ksvc_dispatch_reap(struct ksvc_dispatcher *d,
  * Returns the number taken (>= @min), or: -ETIMEDOUT (fewer than @min
  * were ready when the time ran out; nothing was taken), -ESHUTDOWN (the
  * dispatcher stopped and fewer than @min are ready and nothing is in
- * flight; ksvc_dispatch_reap() takes the rest), -EINVAL (@min > @max,
- * @min larger than the completion ring, NULL @out with @max > 0),
+ * flight; ksvc_dispatch_reap() takes the rest), -EINVAL (NULL @d,
+ * @min > @max, @min larger than the completion ring, NULL @out with
+ * @max > 0),
  * -EACCES (forked child), -EPERM (ONE_DRIVER and another thread), or
  * -EINTR (a signal interrupted the wait).  A handler installed without
  * SA_RESTART always ends a sleeping wait with -EINTR.  With SA_RESTART
@@ -601,8 +602,8 @@ int ksvc_dispatch_wait(struct ksvc_dispatcher *d,
  * ksvc_dispatch_run - with KSVC_DISPATCH_CALLER_DRIVES: run one pass of
  * the dispatcher (take entries, submit, collect results) without
  * reaping.  Returns the number of events handled (0 if none), -EBUSY if
- * another thread is driving, -EINVAL without CALLER_DRIVES, -ESHUTDOWN,
- * -EACCES, -EPERM as above.
+ * another thread is driving, -EINVAL (NULL @d, or no CALLER_DRIVES),
+ * -ESHUTDOWN, -EACCES, -EPERM as above.
  */
 int ksvc_dispatch_run(struct ksvc_dispatcher *d);
 
