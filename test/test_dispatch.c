@@ -277,6 +277,39 @@ static void test_api(void)
 	       "create: cancel signal with an application handler -> EBUSY");
 	sigaction(SIGRTMIN + 9, &old, NULL);
 	{
+		/*
+		 * The library's handler, without SA_RESTART, while any
+		 * dispatcher holds the signal; the disposition it found
+		 * (SIG_IGN here) back when the last one is destroyed.
+		 */
+		struct sigaction ign = { .sa_handler = SIG_IGN }, now;
+		int sig = SIGRTMIN + 10, good = 1;
+
+		sigaction(sig, &ign, &old);
+		memset(&p, 0, sizeof(p));
+		p.cancel_signal = sig;
+		k2 = td_open(64, 64);
+		if (ksvc_dispatch_create(&d, k, &p) ||
+		    ksvc_dispatch_create(&d2, k2, &p))
+			tap_bail("two dispatchers on signal %d", sig);
+		sigaction(sig, NULL, &now);
+		good &= now.sa_handler != SIG_IGN &&
+			now.sa_handler != SIG_DFL &&
+			!(now.sa_flags & (SA_RESTART | SA_SIGINFO));
+		ksvc_dispatch_destroy(d);
+		sigaction(sig, NULL, &now);
+		good &= now.sa_handler != SIG_IGN &&
+			now.sa_handler != SIG_DFL;
+		ksvc_dispatch_destroy(d2);
+		sigaction(sig, NULL, &now);
+		good &= now.sa_handler == SIG_IGN;
+		ksvc_close(k2);
+		sigaction(sig, &old, NULL);
+		tap_ok(good, "cancel_signal: the library's handler (no "
+		       "SA_RESTART) while a dispatcher holds it, SIG_IGN "
+		       "back after the last of two is destroyed");
+	}
+	{
 		/* glibc keeps 32 and 33 (below SIGRTMIN) for itself. */
 		const int badsig[] = { -1, SIGKILL, SIGSTOP, 32, 33, _NSIG,
 				       INT_MAX, SIGSEGV, SIGBUS, SIGILL,
@@ -1729,7 +1762,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(37 + NMODES * 51 + RT_CONFIGS);
+	tap_plan(38 + NMODES * 51 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
