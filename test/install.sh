@@ -281,13 +281,14 @@ else
 fi
 
 # Every function the installed headers declare or define, except the
-# library's internal ksvc__ ones, has a page (as gcc sees the headers).
+# library's internal ksvc__ ones, has a page (as gcc sees the headers);
+# ring_pages() is ksvc_ring_pages() under its short name.
 printf '#include <ksvc.h>\n' >"$tmp/aux.c"
 undocumented=
 if cc -std=c11 -I"$STAGE$PREFIX/include" -aux-info "$tmp/aux.out" \
       -fsyntax-only "$tmp/aux.c" 2>"$tmp/log"; then
 	funcs=$(grep -F "$STAGE$PREFIX/include/" "$tmp/aux.out" |
-		grep -oE '\bksvc_[a-z0-9_]+ \(' | tr -d ' (' |
+		grep -oE '\b(ksvc_[a-z0-9_]+|ring_pages) \(' | tr -d ' (' |
 		grep -v '^ksvc__' | sort -u)
 	for f in $funcs; do
 		[ -f "$MANDIR/man3/$f.3" ] || undocumented="$undocumented $f"
