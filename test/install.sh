@@ -126,7 +126,7 @@ else
 		"$tmp/log"
 fi
 
-# Each man page's EXAMPLE compiles against the installed headers, inside
+# Each man page's EXAMPLES compile against the installed headers, inside
 # a function that declares what the examples take as given (d, fd, buf,
 # len, st and the program's own functions); "..." lines stand for the
 # rest of a program.  And each SYNOPSIS prototype, declared again after
@@ -151,7 +151,7 @@ syn_bad=
 nex=0
 for p in "$ROOT"/man/man3/*.3; do
 	b=$(basename "$p" .3)
-	# The roff source of the EXAMPLE's .nf/.fi block, unescaped.
+	# The roff source of the EXAMPLES' .nf/.fi block, unescaped.
 	sed -n '/^\.SH EXAMPLE/,/^\.SH /p' "$p" |
 		sed -n '/^\.nf/,/^\.fi/{/^\.nf/d;/^\.fi/d;p;}' |
 		sed -e 's/\\-/-/g' -e 's/\\e/\\/g' -e 's/\\&//g' \
@@ -200,9 +200,9 @@ for p in "$ROOT"/man/man3/*.3; do
 	fi
 done
 if [ "$nex" -ge 6 ] && [ -z "$ex_bad" ]; then
-	ok "the EXAMPLE of each of $nex man pages compiles warning-free"
+	ok "the EXAMPLES of each of $nex man pages compile warning-free"
 else
-	not_ok "the EXAMPLE of each man page compiles warning-free" \
+	not_ok "the EXAMPLES of each man page compile warning-free" \
 		"$tmp/ex.log"
 	echo "# failed:$ex_bad"
 fi
