@@ -112,8 +112,9 @@
  * VM_DONTCOPY, anonymous mode uses MADV_DONTFORK) and the dispatcher's
  * threads do not exist there.  The library detects a child through a
  * MADV_WIPEONFORK page (which also catches raw clone() calls): in a child
- * every function below that returns an int fails with -EACCES without
- * touching anything; ksvc_dispatch_destroy() frees the child's copy of
+ * every function below that takes a handle (a dispatcher's, or the
+ * instance's for ksvc_sq_wake()) and returns an int fails with -EACCES
+ * without touching anything; ksvc_dispatch_destroy() frees the child's copy of
  * the handle, closes its copy of the io_uring descriptor and gives back
  * the copy's hold on the cancel signal, and nothing else;
  * ksvc_dispatch_route() and ksvc_dispatch_mode() answer as in the
@@ -499,10 +500,12 @@ int ksvc_dispatch_submit(struct ksvc_dispatcher *d,
  * today always the dispatcher's (FUTEX_WAKE_PRIVATE on the submit ring's
  * tail word); an instance with another consumer may need another, so a
  * program never makes that wake itself.  Only in the process that
- * opened @k (like the ring helpers).  Needs no dispatcher handle.
+ * opened @k (like the ring helpers; a forked child, where the rings are
+ * not mapped, gets -EACCES).  Needs no dispatcher handle.
  *
  * Returns 1 if a wake-up was sent, 0 if none was needed, or -EINVAL
- * (NULL @k, or its rings are not mapped); errno is left as it was.
+ * (NULL @k, or its rings are not mapped), -EACCES (forked child); errno
+ * is left as it was.
  */
 int ksvc_sq_wake(struct ksvc *k);
 

@@ -2394,6 +2394,14 @@ int ksvc_sq_wake(struct ksvc *k)
 
 	if (!k || !k->sq.hdr)
 		return -EINVAL;
+	/*
+	 * A forked child (or a raw clone()): the rings are not mapped
+	 * there, and its epoch word is not the opener's.  One load, as
+	 * foreign() does for a dispatcher; a vfork child shares the rings
+	 * and the word, and may wake.
+	 */
+	if (__atomic_load_n(ksvc__epoch_word, __ATOMIC_RELAXED) != k->epoch)
+		return -EACCES;
 	/* The wake fails only on a ring that is not mapped (EFAULT). */
 	if (ksvc_ring_needs_wakeup(&k->sq))
 		r = sq_wake_consumer(&k->sq) ? -EINVAL : 1;

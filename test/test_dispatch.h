@@ -277,7 +277,8 @@ enum {
  * fails with EACCES without touching anything (the parent's threads may
  * hold its locks: the child would hang), a create on the parent's
  * instance @k too, mode and route answer as in the parent (@mode,
- * @route for a getppid entry), and neither ring of @k is mapped.
+ * @route for a getppid entry), and neither ring of @k is mapped (and
+ * ksvc_sq_wake() on @k says so: EACCES).
  */
 static inline int td_child_refused(struct ksvc_dispatcher *d, struct ksvc *k,
 				   enum ksvc_mode mode, enum ksvc_route route)
@@ -306,7 +307,8 @@ static inline int td_child_refused(struct ksvc_dispatcher *d, struct ksvc *k,
 		bits |= TD_CHILD_STATS;
 	if (ksvc_dispatch_stop(d) == -EACCES)
 		bits |= TD_CHILD_STOP;
-	if (!td_mapped(k->sq.hdr) && !td_mapped(k->cq.hdr))
+	if (!td_mapped(k->sq.hdr) && !td_mapped(k->cq.hdr) &&
+	    ksvc_sq_wake(k) == -EACCES)
 		bits |= TD_CHILD_UNMAPPED;
 	return bits;
 }

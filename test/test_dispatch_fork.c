@@ -5,7 +5,8 @@
  *
  * In the child (of fork(), and of a raw clone() that skips the
  * pthread_atfork handlers): every dispatcher call on the parent's handle
- * fails with EACCES; the rings are not even mapped there; destroying the
+ * fails with EACCES; the rings are not even mapped there (ksvc_sq_wake()
+ * on the parent's instance: EACCES too); destroying the
  * handle only frees the child's copy (and gives back the cancel signal's
  * disposition the copy held); the child can open its own
  * instance and dispatcher and use them.  The parent's dispatcher keeps
@@ -158,10 +159,10 @@ static void test_mode(int mode)
 	ok = parent_works();
 	st = wait_child(pid);
 	tap_ok(st == C_ALL, "%s: fork child: submit/reap/wait/run/call/cancel/"
-	       "stats/stop and a create on the parent's instance -> EACCES, "
-	       "mode and route as in the parent, rings unmapped, destroy "
-	       "closes the io_uring fd and gives the cancel signal back, own "
-	       "dispatcher works (%#x)", m, st);
+	       "stats/stop, a create and ksvc_sq_wake on the parent's instance "
+	       "-> EACCES, mode and route as in the parent, rings unmapped, "
+	       "destroy closes the io_uring fd and gives the cancel signal "
+	       "back, own dispatcher works (%#x)", m, st);
 	tap_ok(ok && parent_works(), "%s: the parent's dispatcher works during "
 	       "and after", m);
 
