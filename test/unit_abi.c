@@ -4,6 +4,7 @@
  *
  *   - size and offset of every field of every ABI structure, the ioctl
  *     numbers, offsets, magics and ring_pages();
+ *   - the shared page's read protocol (ksvc_shared_read_begin/_retry);
  *   - ksvc_open() in anonymous mode produces exactly the documented
  *     layout (the same the kernel produces);
  *   - ksvc_open() argument validation (-EINVAL, -EBADF), error paths that
@@ -218,6 +219,49 @@ static void test_ring_pages(void)
 	      (__u32)((256 + 0xffffffffull * 64 + 4095) / 4096);
 	tap_ok(ok, "ring_pages() is the smallest page count holding header + "
 	       "entries, for every legal size; no 32-bit overflow");
+}
+
+/*
+ * ksvc_shared_read_begin(3): begin returns the even count, waiting out
+ * an odd one (a writer at work); retry says whether the count moved.
+ */
+static struct ksvc_shared_page rd_page;
+
+static void *rd_writer_done(void *arg)
+{
+	(void)arg;
+	ku_sleep_ms(50);
+	__atomic_store_n(&rd_page.seq, 8, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void test_shared_read(void)
+{
+	pthread_t th;
+	uint64_t t0;
+	__u32 s;
+	int ok;
+
+	rd_page.seq = 4;
+	s = ksvc_shared_read_begin(&rd_page);
+	ok = s == 4 && ksvc_shared_read_retry(&rd_page, s) == 0;
+	rd_page.seq = 6;
+	ok &= ksvc_shared_read_retry(&rd_page, s) != 0 &&
+	      ksvc_shared_read_retry(&rd_page, 6) == 0;
+	tap_ok(ok, "ksvc_shared_read_begin returns the even count; "
+	       "ksvc_shared_read_retry is 0 while it stays, non-zero once it "
+	       "moved");
+
+	rd_page.seq = 7;	/* a writer is at work */
+	t0 = ku_now_ms();
+	if (pthread_create(&th, NULL, rd_writer_done, NULL))
+		tap_bail("pthread_create");
+	s = ksvc_shared_read_begin(&rd_page);
+	pthread_join(th, NULL);
+	tap_ok(s == 8 && ku_now_ms() - t0 >= 40,
+	       "ksvc_shared_read_begin waits while the count is odd, and "
+	       "returns the even one the writer left (%u after %llu ms)", s,
+	       (unsigned long long)(ku_now_ms() - t0));
 }
 
 /* ------------------------------------------------------------------ */
@@ -934,11 +978,12 @@ static void test_strerror(void)
 
 int main(void)
 {
-	tap_plan(47);
+	tap_plan(49);
 
 	test_layout();
 	test_constants();
 	test_ring_pages();
+	test_shared_read();
 	test_anon_layout();
 	test_anon_sizes();
 	test_eventfd_modes();
