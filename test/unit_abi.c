@@ -549,16 +549,25 @@ static void test_anon_fork(void)
 		bad |= ku_is_mapped(k->sq.hdr, k->sq.map_size) != 0;
 		bad |= ku_is_mapped(k->cq.hdr, k->cq.map_size) != 0;
 		bad |= ku_is_mapped(k->shared, PAGE_SIZE) != 0;
+		/* ksvc_open(3): it writes the eventfd it inherited. */
+		bad |= (ksvc_notify(k) != 0) << 3;
 		bad |= close_keeps_own_mapping(k) << 1;
 		_exit(bad);
 	}
 	waitpid(pid, &status, 0);
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		tap_diag("child status 0x%x", status);
-	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-	       ((struct ksvc_entry *)k->sq.slots)->corr_id == 77,
-	       "anonymous rings are not inherited by fork(); ksvc_close in the "
-	       "child leaves the child's own mappings alone");
+	{
+		__u64 v = 0;
+
+		tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+		       ((struct ksvc_entry *)k->sq.slots)->corr_id == 77 &&
+		       read(k->eventfd, &v, sizeof(v)) == sizeof(v) && v == 1,
+		       "anonymous rings are not inherited by fork(); the "
+		       "child's ksvc_notify signals the eventfd it inherited; "
+		       "ksvc_close in the child leaves the child's own "
+		       "mappings alone");
+	}
 	ksvc_close(k);
 }
 
