@@ -20,12 +20,23 @@
  *   fault_site  where the last one was: "file.c:line what"
  * Module parameter fault_init_nth=N arms the same for the loading process
  * before anything else is done, for the failure points of module init.
+ *
+ * Races whose window is too narrow to be hit every run are widened by a
+ * delay point, ksvc_fault_delay() (after t0_collect()'s thread walk): a
+ * refresh of an instance owned by the armed thread group busy-waits there.
+ *   delay_pid   that thread group (0: none)
+ *   delay_ms    how long each such refresh waits, at most
+ *               KSVC_FAULT_DELAY_MAX_MS (0: none)
+ *   delay_hits  delays begun since load; counted as each begins, so that
+ *               a test that sees it move acts inside the window
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/module.h>
+#include <linux/pid.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
 
@@ -35,6 +46,12 @@ static u32 ksvc_fault_pid;
 static atomic_t ksvc_fault_nth = ATOMIC_INIT(0);
 static atomic_t ksvc_fault_hits = ATOMIC_INIT(0);
 static const char *ksvc_fault_site = "";
+
+#define KSVC_FAULT_DELAY_MAX_MS	1000
+
+static u32 ksvc_delay_pid;
+static u32 ksvc_delay_ms;
+static atomic_t ksvc_delay_hits = ATOMIC_INIT(0);
 
 static int fault_init_nth;
 module_param(fault_init_nth, int, 0400);
@@ -65,6 +82,25 @@ bool ksvc_fault_hit(const char *site)
 	return true;
 }
 
+/*
+ * The delay point's callers hold rcu_read_lock(), some run from probes
+ * with preemption off: nothing here may sleep, so the wait is mdelay()
+ * (1 ms steps), which the bound on delay_ms keeps short of the soft
+ * lockup and RCU stall detectors.
+ */
+void ksvc_fault_delay(struct pid *owner)
+{
+	u32 pid = READ_ONCE(ksvc_delay_pid);
+	u32 ms = READ_ONCE(ksvc_delay_ms);
+
+	if (!pid || !ms || pid_nr(owner) != pid)
+		return;
+	/* What the caller read comes before a test sees the count move. */
+	smp_mb__before_atomic();
+	atomic_inc(&ksvc_delay_hits);
+	mdelay(min_t(u32, ms, KSVC_FAULT_DELAY_MAX_MS));
+}
+
 void ksvc_fault_init(void)
 {
 	if (fault_init_nth <= 0)
@@ -80,6 +116,22 @@ static int ksvc_fault_site_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(ksvc_fault_site);
 
+static int ksvc_delay_ms_get(void *data, u64 *val)
+{
+	*val = READ_ONCE(ksvc_delay_ms);
+	return 0;
+}
+
+static int ksvc_delay_ms_set(void *data, u64 val)
+{
+	if (val > KSVC_FAULT_DELAY_MAX_MS)
+		return -EINVAL;
+	WRITE_ONCE(ksvc_delay_ms, val);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(ksvc_delay_ms_fops, ksvc_delay_ms_get,
+			 ksvc_delay_ms_set, "%llu\n");
+
 void ksvc_fault_debugfs(struct dentry *dir)
 {
 	debugfs_create_u32("fault_pid", 0600, dir, &ksvc_fault_pid);
@@ -87,4 +139,8 @@ void ksvc_fault_debugfs(struct dentry *dir)
 	debugfs_create_atomic_t("fault_hits", 0400, dir, &ksvc_fault_hits);
 	debugfs_create_file("fault_site", 0400, dir, NULL,
 			    &ksvc_fault_site_fops);
+	debugfs_create_u32("delay_pid", 0600, dir, &ksvc_delay_pid);
+	debugfs_create_file_unsafe("delay_ms", 0600, dir, NULL,
+				   &ksvc_delay_ms_fops);
+	debugfs_create_atomic_t("delay_hits", 0400, dir, &ksvc_delay_hits);
 }

@@ -186,15 +186,20 @@ void ksvc_debugfs_exit(void);
  * ksvc_should_fail(WHAT) goes before each allocation or registration
  * whose failure the module handles; it is true when the test made this
  * point fail, and constant false in the module that is installed.
+ * ksvc_fault_delay(OWNER) widens a race window for a test: it busy-waits
+ * when the test armed it for the thread group @OWNER (the owner of the
+ * instance at hand), and is empty in the module that is installed.
  */
 #ifdef KSVC_FAULT_INJECT
 bool ksvc_fault_hit(const char *site);
+void ksvc_fault_delay(struct pid *owner);
 void ksvc_fault_init(void);
 void ksvc_fault_debugfs(struct dentry *dir);
 #define ksvc_should_fail(what) \
 	ksvc_fault_hit(KBUILD_BASENAME ".c:" __stringify(__LINE__) " " what)
 #else
 static inline bool ksvc_should_fail(const char *what) { return false; }
+static inline void ksvc_fault_delay(struct pid *owner) { }
 static inline void ksvc_fault_init(void) { }
 static inline void ksvc_fault_debugfs(struct dentry *dir) { }
 #endif
