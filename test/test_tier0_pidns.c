@@ -15,8 +15,14 @@
  * from the thread that was read, which may be reaped by then, numbers
  * the owner in the child's namespace instead: pid 0, ppid 0.
  *
- * The window is narrow (hit every time only with a delay put into the
- * module's refresh); --rounds N sets the rounds (default 300).
+ * The window is narrow: --rounds N sets the rounds of this stress run
+ * (default 300).  Then, when the harness gives the module's fault-
+ * injection build ($KSVC_FI_KO, vm/run.sh), the same scenario runs
+ * DELAY_ROUNDS times against that build with its delay point armed
+ * (kernel/fault.c: delay_pid, delay_ms, delay_hits): the child's refresh
+ * waits DELAY_MS after its thread walk, and each round's thread exits
+ * only once that wait has begun, so the window is hit every round.  The
+ * installed module ($KSVC_KO) is loaded back at the end.
  * Runs as root (CLONE_NEWPID) in the VM with the module.
  */
 #include <pthread.h>
@@ -28,17 +34,22 @@
 #include "util.h"
 
 #define STACK_SIZE	(64 * 1024)
+#define DELAY_ROUNDS	8
+#define DELAY_MS	500
 
 struct result {
 	unsigned int rounds;		/* done */
 	unsigned int wrong;		/* rounds with a fresh but wrong fact */
 	unsigned int pid_fresh;		/* rounds that found PID fresh */
+	unsigned int delayed;		/* delay run: rounds whose thread
+					   exited inside the delay */
 	int setup;			/* 0, or the errno of a failed step */
 };
 
 static struct result *res;
 static struct t0_inst inst;
 static unsigned int nr_rounds;
+static unsigned int delay_ms;		/* 0: the stress run */
 static int go[2];			/* the child exits when this is written */
 static pid_t child;
 static char *stack;
@@ -78,13 +89,32 @@ static void check_round(void)
 }
 
 /*
+ * Delay run: wait until the module's delay count passes @before, that is
+ * until the child's refresh has walked this thread and waits; 1 if so.
+ */
+static int delay_begun(long before)
+{
+	uint64_t end = ku_now_ms() + KU_WAIT_MS;
+
+	while (ku_dbg_read("delay_hits") <= before)
+		if (ku_now_ms() > end)
+			return 0;
+		else
+			ku_sleep_ms(1);
+	return 1;
+}
+
+/*
  * One round: start the child, start the next round's thread, let the
- * child go and exit about when it does.  @arg: this thread's semaphore,
- * posted by the previous round's thread as it exits (NULL: the first).
+ * child go and exit about when it does (in the delay run: inside the
+ * delay after the child's refresh walked this thread).  @arg: this
+ * thread's semaphore, posted by the previous round's thread as it exits
+ * (NULL: the first).
  */
 static void *round_thread(void *arg)
 {
 	sem_t *mine = arg, *next;
+	long hits = 0;
 	pthread_t t;
 
 	if (mine) {
@@ -106,10 +136,13 @@ static void *round_thread(void *arg)
 		finish(ENOMEM);
 	pthread_detach(t);
 
+	if (delay_ms && (hits = ku_dbg_read("delay_hits")) < 0)
+		finish(errno);
 	if (write(go[1], "x", 1) != 1)
 		finish(errno);
-	/* 0 to 1.5 ms later, the refresh may be walking this thread. */
-	if (res->rounds % 16)
+	if (delay_ms)		/* once the refresh walked it and waits */
+		res->delayed += delay_begun(hits);
+	else if (res->rounds % 16)	/* 0 to 1.5 ms later: it may walk */
 		usleep((res->rounds % 16) * 100);
 	sem_post(next);
 	return NULL;
@@ -156,6 +189,18 @@ static void owner(void)
 	r = t0_inst_open(&inst, 1);
 	if (r)
 		finish(-r);
+	if (delay_ms) {
+		/* Arm the delay for this process's refreshes (after the open's). */
+		char buf[32];
+
+		snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+		r = ku_write_file(KU_DBG_DIR "/delay_pid", buf);
+		snprintf(buf, sizeof(buf), "%u\n", delay_ms);
+		if (!r)
+			r = ku_write_file(KU_DBG_DIR "/delay_ms", buf);
+		if (r)
+			finish(-r);
+	}
 	stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED || pipe(go))
@@ -166,34 +211,99 @@ static void owner(void)
 	syscall(SYS_exit, 0);
 }
 
-int main(int argc, char **argv)
+/* Run @rounds rounds in an owner process; its exit status. */
+static int run(unsigned int rounds)
 {
-	struct ku_counts base;
 	pid_t pid;
-	int st;
 
-	t0_need_module();
-	nr_rounds = 300;
-	if (argc == 3 && !strcmp(argv[1], "--rounds") && atoi(argv[2]) > 0)
-		nr_rounds = (unsigned int)atoi(argv[2]);
-	else if (argc != 1)
-		tap_bail("usage: %s [--rounds N]", argv[0]);
-	tap_plan(4);
-	base = ku_counts();
-
-	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (res == MAP_FAILED)
-		tap_bail("mmap: %s", strerror(errno));
+	nr_rounds = rounds;
 	memset(res, 0, sizeof(*res));
-
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)
 		tap_bail("fork: %s", strerror(errno));
 	if (pid == 0)
 		owner();
-	st = t0_wait(pid);
+	return t0_wait(pid);
+}
+
+/*
+ * The same against the fault-injection build with the delay armed:
+ * every round is a hit, so a module that numbers pid or ppid in the
+ * hook's namespace fails every time.  @base: the counters to come back
+ * to before the installed module can be unloaded.
+ */
+static void delay_run(struct ku_counts base)
+{
+	const char *ko = getenv("KSVC_KO"), *fi_ko = getenv("KSVC_FI_KO");
+	long hits;
+	int r, st;
+
+	if (!ko || !*ko || !fi_ko || !*fi_ko) {
+		for (r = 0; r < 4; r++)
+			tap_skip("needs $KSVC_KO and $KSVC_FI_KO (vm/run.sh "
+				 "sets them)", "delay run, check %d", r + 1);
+		return;
+	}
+	if (!ku_counts_wait(base))
+		tap_bail("instances left before the delay run");
+	r = ku_module_unload();
+	if (r)
+		tap_bail("rmmod: %s", strerror(r));
+	r = ku_module_load(fi_ko, "");
+	if (r || !ku_wait_dev())
+		tap_bail("cannot load %s: %s", fi_ko, strerror(r));
+
+	delay_ms = DELAY_MS;
+	st = run(DELAY_ROUNDS);
+	hits = ku_dbg_read("delay_hits");
+	r = ku_write_file(KU_DBG_DIR "/delay_pid", "0\n");
+	if (!r)
+		r = ku_write_file(KU_DBG_DIR "/delay_ms", "0\n");
+	if (r)
+		tap_bail("cannot disarm the delay: %s", strerror(-r));
+
+	tap_ok(st == 0 && !res->setup && res->rounds == nr_rounds &&
+	       res->delayed == nr_rounds,
+	       "delay run (%s): %u rounds ran, in %u the thread the child's "
+	       "refresh had walked exited while that refresh waited %u ms "
+	       "(%ld delays; status %d, %s)", fi_ko, res->rounds,
+	       res->delayed, delay_ms, hits, st,
+	       res->setup ? strerror(res->setup) : "set up");
+	tap_ok(res->wrong == 0,
+	       "delay run: no fresh fact was wrong (%u wrong of %u rounds)",
+	       res->wrong, res->rounds);
+	tap_ok(res->pid_fresh == res->rounds && res->rounds,
+	       "delay run: every round's refresh brought the bits back (PID "
+	       "fresh in %u of %u rounds)", res->pid_fresh, res->rounds);
+
+	r = ku_module_unload();
+	if (r)
+		tap_bail("rmmod of the fault-injection build: %s", strerror(r));
+	r = ku_module_load(ko, "");
+	tap_ok(!r && ku_wait_dev(), "the installed module %s is loaded back "
+	       "(%s)", ko, r ? strerror(r) : "ok");
+}
+
+int main(int argc, char **argv)
+{
+	unsigned int rounds = 300;
+	struct ku_counts base;
+	int st;
+
+	t0_need_module();
+	if (argc == 3 && !strcmp(argv[1], "--rounds") && atoi(argv[2]) > 0)
+		rounds = (unsigned int)atoi(argv[2]);
+	else if (argc != 1)
+		tap_bail("usage: %s [--rounds N]", argv[0]);
+	tap_plan(8);
+	base = ku_counts();
+
+	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (res == MAP_FAILED)
+		tap_bail("mmap: %s", strerror(errno));
+	st = run(rounds);
 
 	tap_ok(st == 0 && !res->setup && res->rounds == nr_rounds,
 	       "%u rounds ran (status %d, %s)", res->rounds, st,
@@ -207,5 +317,6 @@ int main(int argc, char **argv)
 	       "%u rounds)", res->pid_fresh, res->rounds);
 	tap_ok(ku_counts_wait(base), "everything freed: counters back to "
 	       "%ld/%ld", base.instances, base.pages);
+	delay_run(base);
 	tap_done();
 }
