@@ -4,10 +4,12 @@
  *   each region only at its offset and at its exact size; MAP_SHARED
  *   only; the shared page never writable (EPERM at mmap and mprotect);
  *   nothing executable (EPERM at mmap, EACCES at mprotect); mremap
- *   cannot grow a mapping (EFAULT) but may move or shrink it; no mmap
+ *   cannot grow a mapping (EFAULT) but may move or shrink it; a
+ *   READ_IMPLIES_EXEC process maps no region at all (EPERM); no mmap
  *   before CREATE; pages zeroed; one set of pages behind every mapping
  *   of a region, kept across munmap/remap and MADV_DONTNEED.
  */
+#include <sys/personality.h>
 #include <sys/uio.h>
 
 #include "util.h"
@@ -171,6 +173,33 @@ static void test_prot(void)
 			  ku_region_name[r]);
 		munmap(p, rsize(r));
 	}
+
+	/*
+	 * READ_IMPLIES_EXEC: the kernel adds PROT_EXEC to a PROT_READ
+	 * mapping, so even the plain mappings are refused with EPERM.
+	 */
+	{
+		int old = personality(0xffffffff), ok = 1, got;
+
+		if (old == -1 || personality((unsigned long)old |
+					     READ_IMPLIES_EXEC) == -1)
+			tap_bail("personality: %s", strerror(errno));
+		for (r = 0; r < KU_NREGIONS; r++) {
+			got = try_map(rsize(r), rprot(r), MAP_SHARED,
+				      ku_region_off(r));
+			if (got != -EPERM) {
+				tap_diag("%s: %s", ku_region_name[r],
+					 got ? strerror(-got) : "mapped");
+				ok = 0;
+			}
+		}
+		personality((unsigned long)old);
+		got = try_map(rsize(KU_SHARED), PROT_READ, MAP_SHARED,
+			      KSVC_OFF_SHARED_PAGE);
+		tap_ok(ok && got == 0, "READ_IMPLIES_EXEC personality: mmap of "
+		       "each region with its usual protection: EPERM; back to "
+		       "the old personality it maps (%d)", got);
+	}
 }
 
 static void test_zero(void)
@@ -321,9 +350,9 @@ int main(void)
 	struct ku_counts base;
 
 	ku_require_module();
-	/* 3 before + geometry (7+7+4)+1+1 + prot 7+3 + zero 3 + share 6
+	/* 3 before + geometry (7+7+4)+1+1 + prot 7+3+1 + zero 3 + share 6
 	 * + mremap 6+3 + 1 */
-	tap_plan(52);
+	tap_plan(53);
 	base = ku_counts();
 	fd = ku_open();
 	if (fd < 0)
