@@ -3,9 +3,12 @@
  * test_create - KSVC_IOC_CREATE: every bad input gets its errno and
  * changes nothing (no instance, no pages, the file still takes a correct
  * CREATE afterwards); the out fields; the size bounds; EBUSY; racing
- * CREATEs on one file; unknown ioctls; the open mode.
+ * CREATEs on one file; unknown ioctls; the open mode; no read, write
+ * or poll method.
  */
 #include <limits.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 
@@ -297,6 +300,28 @@ static void test_open_modes(void)
 	tap_ok(ku_counts_eq(ku_counts(), base), "refused opens change nothing");
 }
 
+/*
+ * The device has no read, write or poll method: read and write are
+ * EINVAL, poll reports it always ready, epoll refuses it (EPERM).
+ */
+static void test_no_rw(int f, const char *when)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct pollfd pfd = { f, POLLIN | POLLOUT, 0 };
+	char buf[64] = "";
+	int ep = epoll_create1(EPOLL_CLOEXEC), r, w, e, pr;
+
+	r = read(f, buf, sizeof(buf)) < 0 ? -errno : 0;
+	w = write(f, buf, sizeof(buf)) < 0 ? -errno : 0;
+	e = epoll_ctl(ep, EPOLL_CTL_ADD, f, &ev) < 0 ? -errno : 0;
+	pr = poll(&pfd, 1, 0);
+	close(ep);
+	tap_ok(r == -EINVAL && w == -EINVAL && e == -EPERM && pr == 1 &&
+	       pfd.revents == (POLLIN | POLLOUT),
+	       "%s: read %d and write %d: EINVAL; epoll_ctl %d: EPERM; poll "
+	       "%d: always ready (%#x)", when, r, w, e, pr, pfd.revents);
+}
+
 static void test_success(void)
 {
 	struct ksvc_create_params p = good();
@@ -347,6 +372,7 @@ static void test_success(void)
 
 	r = ioctl(fd, _IO(KSVC_IOC_MAGIC, 99)) < 0 ? -errno : 0;
 	tap_ok(r == -ENOTTY, "unknown ioctl with an instance: ENOTTY");
+	test_no_rw(fd, "with an instance");
 	tap_ok(ku_ioctl0(fd, KSVC_IOC_REFRESH) == 0,
 	       "REFRESH with an instance: 0");
 	tap_ok(ku_ioctl0(fd, KSVC_IOC_NOTIFY) == -ENOENT,
@@ -508,15 +534,17 @@ static void test_race(void)
 int main(void)
 {
 	ku_require_module();
-	/* 3 open + 3 ioctls + 16 entries + 1 flags + 7 reserved
-	 * + 7 eventfd + 4 efault + 11 success + 6 bounds + 5 race */
-	tap_plan(64);
+	/* 3 open + 2 read/write + 3 ioctls + 16 entries + 1 flags
+	 * + 7 reserved + 7 eventfd + 4 efault + 11 success + 6 bounds
+	 * + 5 race */
+	tap_plan(66);
 	base = ku_counts();
 	fd = ku_open();
 	if (fd < 0)
 		tap_bail("open /dev/ksvc: %s", strerror(-fd));
 
 	test_open_modes();
+	test_no_rw(fd, "before CREATE");
 	test_ioctls_before_create();
 	test_entries();
 	test_flags_reserved();
