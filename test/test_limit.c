@@ -5,13 +5,14 @@
  *
  * With the limit set to 4 for the test: a user's fifth CREATE fails with
  * EMFILE and changes nothing (no instance, no pages, its argument as it
- * was); closing one lets the next CREATE through; another user has a
- * count of its own; an instance is counted against the user that created
- * it, also when the process that holds it changes its uid before it
- * closes it; the ids of a user namespace count against the user who
- * made the namespace too (once, also where it is one of those ids); a
- * limit of 0 refuses every CREATE.  The old limit is put
- * back and the counters return to base.  The harness checks the guest's
+ * was); closing one lets the next CREATE through, but not while a
+ * mapping of it or a forked child's copy of its file remains; another
+ * user has a count of its own; an instance is counted against the user
+ * that created it, also when the process that holds it changes its uid
+ * before it closes it; the ids of a user namespace count against the
+ * user who made the namespace too (once, also where it is one of those
+ * ids); a limit of 0 refuses every CREATE.  The old limit is put back
+ * and the counters return to base.  The harness checks the guest's
  * kernel log (limit.c WARNs on a count that goes wrong, and at unload on
  * a count left behind).
  */
@@ -130,6 +131,60 @@ static void test_one_user(void)
 	fd[0] = extra;
 	close_n(fd, n);
 	tap_ok(ku_counts_wait(base), "all closed: counters back to base");
+}
+
+/*
+ * An instance counts until it is gone: its descriptor closed while a
+ * mapping remains, or while a forked child still holds the file, it
+ * still counts; the munmap, or the child's exit, lets the next CREATE
+ * through.
+ */
+static void test_held(void)
+{
+	int fd[LIMIT], n, err, r_held, r_after, st, go[2];
+	char c = 0;
+	void *map;
+	pid_t pid;
+
+	n = make_n(fd, LIMIT, &err);
+	map = n == LIMIT ? ku_map(fd[0], KU_SHARED, 16, 16, &err) : NULL;
+	if (!map)
+		tap_bail("mmap: %d", err);
+	close(fd[0]);
+	r_held = make();
+	if (r_held >= 0)
+		close(r_held);
+	munmap(map, PAGE_SIZE);
+	r_after = make();
+	tap_ok(r_held == -EMFILE && r_after >= 0,
+	       "descriptor closed, a mapping left: still counted (%d); after "
+	       "the munmap the next CREATE succeeds (%d)", r_held, r_after);
+	fd[0] = r_after;
+
+	if (pipe(go))
+		tap_bail("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid == 0) {
+		close(go[1]);
+		_exit(read(go[0], &c, 1) == 1 ? 0 : 1);	/* holds fd[1] */
+	}
+	close(go[0]);
+	close(fd[1]);
+	r_held = make();
+	if (r_held >= 0)
+		close(r_held);
+	if (write(go[1], &c, 1) != 1)
+		tap_bail("write: %s", strerror(errno));
+	close(go[1]);
+	st = wait_child(pid);
+	r_after = make();
+	tap_ok(st == 0 && r_held == -EMFILE && r_after >= 0,
+	       "closed by the owner, still open in a forked child: still "
+	       "counted (%d); after the child exits the next CREATE succeeds "
+	       "(%d)", r_held, r_after);
+	fd[1] = r_after;
+	close_n(fd, n);
+	tap_ok(ku_counts_wait(base), "counters back to base");
 }
 
 /* Another user counts apart: nobody can have LIMIT while root has LIMIT. */
@@ -320,7 +375,7 @@ int main(void)
 	long old;
 
 	ku_require_module();
-	tap_plan(15);
+	tap_plan(18);
 	base = ku_counts();
 	old = param_read();
 	if (old < 0)
@@ -329,6 +384,7 @@ int main(void)
 	if (param_write(LIMIT))
 		tap_bail("cannot write " PARAM);
 	test_one_user();
+	test_held();
 	test_other_user();
 	test_charged_uid();
 	test_userns(0);
