@@ -5,7 +5,8 @@
  *   only; the shared page never writable (EPERM at mmap and mprotect);
  *   nothing executable (EPERM at mmap, EACCES at mprotect); mremap
  *   cannot grow a mapping (EFAULT) but may move or shrink it; a
- *   READ_IMPLIES_EXEC process maps no region at all (EPERM); no mmap
+ *   READ_IMPLIES_EXEC process maps no region at all (EPERM); nothing
+ *   keeps a region out of a core dump (VM_DONTDUMP, VM_IO); no mmap
  *   before CREATE; pages zeroed; one set of pages behind every mapping
  *   of a region, kept across munmap/remap and MADV_DONTNEED.
  */
@@ -202,6 +203,60 @@ static void test_prot(void)
 	}
 }
 
+/*
+ * The VmFlags of the mapping at @addr in /proc/self/smaps, each flag
+ * followed by a space ("" if not found).
+ */
+static void vm_flags_of(const void *addr, char *out, size_t len)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[512], want[32];
+	int in = 0;
+
+	out[0] = '\0';
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)(uintptr_t)addr);
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, want, strlen(want)))
+			in = 1;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(out, len, "%s", line + 8);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	/* " rd sh mr ...\n" -> " rd sh mr ... " */
+	if (*out && out[strlen(out) - 1] == '\n')
+		out[strlen(out) - 1] = ' ';
+}
+
+/*
+ * ksvc(4): a core dump holds the regions as coredump_filter says for
+ * shared file mappings.  The kernel leaves out a VM_DONTDUMP or VM_IO
+ * mapping whatever the filter says: neither flag may be set.
+ */
+static void test_dump_flags(void)
+{
+	char flags[512];
+	int r, ok = 1, err;
+
+	for (r = 0; r < KU_NREGIONS; r++) {
+		void *p = ku_map(fd, (enum ku_region)r, SQN, CQN, &err);
+
+		if (!p)
+			tap_bail("mmap %s: %s", ku_region_name[r], strerror(-err));
+		vm_flags_of(p, flags, sizeof(flags));
+		if (!strstr(flags, " sh ") || strstr(flags, " dd ") ||
+		    strstr(flags, " io ")) {
+			tap_diag("%s: VmFlags:%s", ku_region_name[r], flags);
+			ok = 0;
+		}
+		munmap(p, rsize(r));
+	}
+	tap_ok(ok, "every region is a shared mapping that a core dump may "
+	       "hold: not VM_DONTDUMP, not VM_IO (smaps VmFlags)");
+}
+
 static void test_zero(void)
 {
 	const struct ksvc_ring_hdr *h;
@@ -350,9 +405,9 @@ int main(void)
 	struct ku_counts base;
 
 	ku_require_module();
-	/* 3 before + geometry (7+7+4)+1+1 + prot 7+3+1 + zero 3 + share 6
-	 * + mremap 6+3 + 1 */
-	tap_plan(53);
+	/* 3 before + geometry (7+7+4)+1+1 + prot 7+3+1 + zero 3 + dump 1
+	 * + share 6 + mremap 6+3 + 1 */
+	tap_plan(54);
 	base = ku_counts();
 	fd = ku_open();
 	if (fd < 0)
@@ -361,6 +416,7 @@ int main(void)
 	if (ku_create(fd, SQN, CQN, -1))
 		tap_bail("CREATE: %s", strerror(errno));
 	test_zero();
+	test_dump_flags();
 	test_geometry();
 	test_prot();
 	test_sharing();
