@@ -155,8 +155,9 @@ struct ksvc_info {
  * 0x00 to 0x72, 0xfa and 0xfb, and a request without a size (NOTIFY,
  * REFRESH) is no more than its number.
  *
- * The device itself must be opened O_RDWR (EINVAL otherwise).  The
- * mmap() rules and every errno are in ksvc(4).
+ * The device itself must be opened O_RDWR (EINVAL otherwise).  It has
+ * no read(), write() or poll(): one waits for NOTIFY on the eventfd.
+ * The mmap() rules and every errno are in ksvc(4).
  */
 #define KSVC_IOC_CREATE		_IOWR(KSVC_IOC_MAGIC, 0x80, struct ksvc_create_params)
 #define KSVC_IOC_NOTIFY		_IO(KSVC_IOC_MAGIC, 0x81)
