@@ -4,7 +4,8 @@
  * use: an open file, an instance, or only a mapping (fd already closed).
  * Once everything is gone (counters polled back to zero) unloading works,
  * and the module is loaded again from $KSVC_KO (finit_module) so that
- * the programs after this one still have /dev/ksvc.
+ * the programs after this one still have /dev/ksvc; loaded without
+ * parameters, max_user_instances is 1024, as ksvc(7) says.
  *
  * Without KSVC_KO the refusals are still checked; unloading is skipped
  * (there would be no way to load the module again).
@@ -55,7 +56,7 @@ int main(void)
 	ku_require_module();
 	if (ko && !*ko)
 		ko = NULL;
-	tap_plan(7);
+	tap_plan(8);
 
 	fd = ku_open();
 	if (fd < 0)
@@ -91,6 +92,8 @@ int main(void)
 		tap_skip("KSVC_KO is unset: the module could not be loaded again",
 			 "delete_module succeeds once everything is closed");
 		tap_skip("KSVC_KO is unset", "finit_module loads it again");
+		tap_skip("KSVC_KO is unset", "max_user_instances defaults to "
+			 "1024");
 		tap_skip("KSVC_KO is unset", "/dev/ksvc is back and works");
 		tap_done();
 	}
@@ -112,6 +115,19 @@ int main(void)
 		tap_bail("the module is not loaded any more");
 
 	ku_wait_dev();
+	{
+		char buf[32] = "";
+
+		r = ku_read_file("/sys/module/" MODNAME
+				 "/parameters/max_user_instances", buf,
+				 sizeof(buf));
+		int ok = r == 0 && strcmp(buf, "1024\n") == 0;
+
+		buf[strcspn(buf, "\n")] = '\0';
+		tap_ok(ok, "loaded without parameters, max_user_instances is "
+		       "its documented default, 1024 (%s)",
+		       r ? strerror(-r) : buf);
+	}
 	err = ku_inst_open(&in, 16, 16, -1);
 	tap_ok(err == 0 && ku_dbg_read(KU_INSTANCES) == 1 &&
 	       ku_dbg_read(KU_PAGES) == ku_instance_pages(16, 16),
