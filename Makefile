@@ -164,7 +164,7 @@ dkms-remove:
 # The module is built in the tree whatever O= says (modules-clean).
 clean: modules-clean
 	rm -rf $(O)/build
-	rm -f $(TEST_PROGS) $(EXAMPLE_PROGS) $(LIBKSVC) $(LIBKSVC_PRELOAD)
+	rm -f $(TEST_PROGS) $(COMPAT32_PROG) $(EXAMPLE_PROGS) $(LIBKSVC) $(LIBKSVC_PRELOAD)
 ifneq ($(abspath $(O)),$(abspath .))
 	rm -f $(KSVC_RUN)
 	@for d in test examples lib tools; do \

@@ -13,6 +13,26 @@ $(O)/test/%: test/%.c $(TEST_HDRS) $(LIB_HDRS) $(LIBKSVC)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS) -Itest $< -o $@ $(LIBKSVC) $(USER_LDFLAGS) $(LIB_LIBS)
 
+# test_compat32 talks to the device from a 32-bit process: built -m32
+# -static, without libksvc (64-bit only) and without sanitizers.  Where
+# $(CC) cannot link a static 32-bit program, a script that skips the
+# whole program stands in for it.
+COMPAT32_PROG	:= $(O)/test/test_compat32
+test: $(COMPAT32_PROG)
+
+$(COMPAT32_PROG): test/compat32/test_compat32.c test/tap.h include/ksvc_uapi.h
+	@mkdir -p $(dir $@)
+	@if echo 'int main(void) { return 0; }' | \
+	    $(CC) -m32 -static -x c - -o $@.probe 2>/dev/null; then \
+		rm -f $@.probe; \
+		$(CC) -m32 -static -std=c11 -O2 -g -Wall -Wextra -Werror \
+			-D_GNU_SOURCE -Iinclude -Itest $< -o $@; \
+	else \
+		rm -f $@.probe; \
+		printf '#!/bin/sh\necho "1..0 # SKIP no 32-bit toolchain"\n' >$@; \
+		chmod +x $@; \
+	fi
+
 # The host tests run more than the test programs: test_tier0_preload runs
 # the preload shim, ksvc-run and examples/tier0-facts, test_echo the echo
 # examples.
