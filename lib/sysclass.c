@@ -103,7 +103,8 @@
  *   wait4, waitid                  __WNOTHREAD (children of this thread)
  *   futex                          priority-inheritance operations (the
  *                                  owner is a thread id)
- *   perf_event_open                pid 0 (counts the calling thread)
+ *   perf_event_open                pid 0 (counts the calling thread;
+ *                                  not with PERF_FLAG_PID_CGROUP)
  *   close_range                    CLOSE_RANGE_UNSHARE: gives the calling
  *                                  thread a file table of its own; a
  *                                  worker would close nothing of the
@@ -135,6 +136,7 @@
 #include <linux/close_range.h>
 #include <linux/futex.h>
 #include <linux/ioprio.h>
+#include <linux/perf_event.h>
 #include <time.h>
 
 #include "dispatch_int.h"
@@ -208,7 +210,7 @@ static const unsigned char sys_class[NR_TABLE] = {
 	P(clock_adjtime), P(adjtimex), P(settimeofday), P(getrandom),
 	P(sethostname), P(setdomainname), P(syslog), P(reboot),
 	P(init_module), P(finit_module), P(delete_module), P(kexec_load),
-	P(kexec_file_load), P(bpf), P(perf_event_open), P(vhangup),
+	P(kexec_file_load), P(bpf), P(vhangup),
 	P(futex_waitv), P(kcmp), P(process_vm_readv), P(process_vm_writev),
 	P(pidfd_open), P(pidfd_getfd), P(pidfd_send_signal),
 	P(rt_sigaction), P(rt_sigqueueinfo), P(rt_tgsigqueueinfo),
@@ -221,6 +223,7 @@ static const unsigned char sys_class[NR_TABLE] = {
 	PS(waitid), PS(futex), PS(clock_nanosleep), PS(timer_create),
 	PS(get_robust_list), PS(ppoll), PS(pselect6), PS(epoll_pwait),
 	PS(epoll_pwait2), PS(io_pgetevents), PS(close_range),
+	PS(perf_event_open),
 	IS(getpriority), IS(getrusage), IS(clock_gettime), IS(clock_getres),
 	/*
 	 * Inline: process-wide answers computed without sleeping (they may
@@ -325,7 +328,8 @@ static int names_self(const struct ksvc_entry *e)
 	case SYS_futex:
 		return futex_is_pi(a[1]);
 	case SYS_perf_event_open:
-		return (__s32)a[1] == 0;
+		/* with PERF_FLAG_PID_CGROUP, pid is a cgroup's descriptor */
+		return (__s32)a[1] == 0 && !(a[4] & PERF_FLAG_PID_CGROUP);
 	case SYS_ppoll:
 		return a[3] != 0;
 	case SYS_epoll_pwait:

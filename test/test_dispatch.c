@@ -32,6 +32,7 @@
 #include <sys/uio.h>
 #include <linux/close_range.h>
 #include <linux/futex.h>
+#include <linux/perf_event.h>
 #include <linux/keyctl.h>
 #include <linux/stat.h>
 #include <sys/ioctl.h>
@@ -1106,6 +1107,15 @@ static void test_refused(int mode)
 			  { 1u << 30, 1u << 30, CLOSE_RANGE_UNSHARE }, 1 },
 			{ "close_range(0)", SYS_close_range,
 			  { 1u << 30, 1u << 30, 0 }, 0 },
+			/* attr NULL: -EFAULT, where it is not refused */
+			{ "perf_event_open(pid 0)", SYS_perf_event_open,
+			  { 0, 0, (__u64)-1, (__u64)-1, 0 }, 1 },
+			{ "perf_event_open(pid 0, cpu 0)", SYS_perf_event_open,
+			  { 0, 0, 0, (__u64)-1, 0 }, 1 },
+			{ "perf_event_open(getpid())", SYS_perf_event_open,
+			  { 0, (__u64)getpid(), (__u64)-1, (__u64)-1, 0 }, 0 },
+			{ "perf_event_open(cgroup fd 0)", SYS_perf_event_open,
+			  { 0, 0, 0, (__u64)-1, PERF_FLAG_PID_CGROUP }, 0 },
 		};
 		unsigned int n = sizeof(ac) / sizeof(ac[0]);
 
