@@ -134,7 +134,9 @@ struct kworker {
 	int started;
 	struct kop *cur;		/* atomic */
 	__u32 kick;			/* atomic */
-	int has_timer;
+	pid_t tid;			/* the worker's, set before cur */
+	int has_timer;			/* the worker's, or the driver's
+					 * while it holds the kick */
 	timer_t timer;			/* SIGEV_THREAD_ID: this worker */
 };
 

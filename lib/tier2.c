@@ -128,7 +128,12 @@ static int spin_claim(struct ksvc_dispatcher *d, unsigned int running)
 #define sigev_notify_thread_id	_sigev_un._tid
 #endif
 
-/* The timer that sends this worker the cancel signal (see the top). */
+/*
+ * The timer that sends this worker the cancel signal (see the top).  The
+ * worker makes it when it starts; if that fails (timer_create() says
+ * EAGAIN while RLIMIT_SIGPENDING is used up), the driver tries again
+ * when it kicks the worker (pool_kick()).
+ */
 static void kick_timer_create(struct kworker *w)
 {
 	struct sigevent sev;
@@ -136,7 +141,7 @@ static void kick_timer_create(struct kworker *w)
 	memset(&sev, 0, sizeof(sev));
 	sev.sigev_notify = SIGEV_THREAD_ID;
 	sev.sigev_signo = w->d->cancel_signal;
-	sev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
+	sev.sigev_notify_thread_id = w->tid;
 	w->has_timer = timer_create(CLOCK_MONOTONIC, &sev, &w->timer) == 0;
 }
 
@@ -211,6 +216,7 @@ static void *worker_main(void *arg)
 	sigfillset(&set);
 	sigdelset(&set, d->cancel_signal);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
+	w->tid = (pid_t)syscall(SYS_gettid);
 	kick_timer_create(w);
 
 	for (;;) {
@@ -476,6 +482,12 @@ static void pool_kick(struct ksvc_dispatcher *d, struct kworker *w,
 		return;
 	}
 	ksvc__test_gap(d, 3);
+	/*
+	 * The worker reads has_timer only once the kick is 2 (kick_end()),
+	 * or after the pool stopped: this thread may set it meanwhile.
+	 */
+	if (!w->has_timer)
+		kick_timer_create(w);
 	if (w->has_timer)
 		timer_settime(w->timer, 0, &every_ms, NULL);
 	else

@@ -721,6 +721,51 @@ static void test_windows(int mode)
 	}
 }
 
+/*
+ * test_windows()'s second window, for a worker whose timer could not be
+ * made: timer_create() fails with EAGAIN while RLIMIT_SIGPENDING is 0,
+ * as it is here while the worker starts.  The limit is back before the
+ * cancel: the worker must still be interrupted once it is in the call.
+ */
+static void test_window_no_timer(int mode)
+{
+	const char *m = td_mode_names[mode];
+	const struct ksvc_completion *x, *y;
+	struct ksvc_completion c[4];
+	struct ksvc_dispatcher *d;
+	struct ksvc_entry e[1];
+	struct rlimit old, zero;
+	struct ksvc *k;
+	unsigned int got;
+	char buf[8];
+	int p[2];
+
+	if (getrlimit(RLIMIT_SIGPENDING, &old))
+		tap_bail("getrlimit");
+	zero = old;
+	zero.rlim_cur = 0;
+	k = td_open(64, 64);
+	if (setrlimit(RLIMIT_SIGPENDING, &zero))
+		tap_bail("setrlimit");
+	d = mk(k, mode, 1, 1);
+	/* the worker has started (and tried its timer) once it answers */
+	pool_clean(d, 1);
+	if (setrlimit(RLIMIT_SIGPENDING, &old))
+		tap_bail("setrlimit");
+	mkpipe(p);
+	ksvc__pool_test_gap(d, 1, 200000);
+	e[0] = td_entry(75, SYS_read, (__u64)p[0], (uintptr_t)buf, 8, 0);
+	go(d, mode, e, 1);
+	got = cancel_now(d, mode, 75, c, &x, &y);
+	ksvc__pool_test_gap(d, 1, 0);
+	tap_ok(got == 2 && x && y && x->result == -ECANCELED &&
+	       y->result == 1 && pool_clean(d, 5),
+	       "%s: a worker without its timer: a read cancelled just before "
+	       "the call starts completes -ECANCELED (%lld, %u answers)", m,
+	       x ? (long long)x->result : 0LL, got);
+	teardown(d, k, &p, 1);
+}
+
 struct late_data {
 	int fd;
 	unsigned int ms;
@@ -976,7 +1021,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(2 * 34);
+	tap_plan(2 * 35);
 	td_say_where();
 	for (mode = 0; mode < 2; mode++) {
 		test_pool_running(mode);
@@ -990,6 +1035,7 @@ int main(int argc, char **argv)
 		test_chains(mode);
 		test_matching(mode);
 		test_windows(mode);
+		test_window_no_timer(mode);
 		test_kick_window(mode, 2);
 		test_kick_window(mode, 3);
 		test_race(mode);
