@@ -65,7 +65,7 @@ static int child_main(void *arg)
 	return 0;
 }
 
-static void finish(int err)
+static _Noreturn void finish(int err)
 {
 	if (err && !res->setup)
 		res->setup = err;
