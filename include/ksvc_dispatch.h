@@ -426,7 +426,8 @@ enum ksvc_route {
  * without CALLER_DRIVES); -EBUSY (another
  * dispatcher serves @k, or cancel_signal has an application handler);
  * -EACCES (@k belongs to another process); -ENOMEM; -EAGAIN (a thread
- * could not be created); or the error of a setup system call.
+ * could not be created); or the error of a setup system call.  On
+ * failure *@out is left as it was.
  */
 int ksvc_dispatch_create(struct ksvc_dispatcher **out, struct ksvc *k,
 			 const struct ksvc_dispatch_params *params);

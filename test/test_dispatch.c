@@ -112,6 +112,27 @@ static int one(struct ksvc_dispatcher *d, struct ksvc_entry e,
 
 /* ---------------------------------------------------------------- */
 
+/*
+ * ksvc_dispatch_create() that is expected to fail: *out holds a sentinel
+ * before the call, and a failure must leave it there (ksvc_dispatch.h).
+ * Counts in *@wrote each failure that changed it; a success is destroyed.
+ */
+static char out_sentinel;
+#define OUT_SENTINEL ((struct ksvc_dispatcher *)(void *)&out_sentinel)
+
+static int create_fail(struct ksvc *k, const struct ksvc_dispatch_params *p,
+		       unsigned int *wrote)
+{
+	struct ksvc_dispatcher *d = OUT_SENTINEL;
+	int r = ksvc_dispatch_create(&d, k, p);
+
+	if (r == 0)
+		ksvc_dispatch_destroy(d);
+	else if (d != OUT_SENTINEL)
+		(*wrote)++;
+	return r;
+}
+
 static void app_handler(int sig)
 {
 	(void)sig;
@@ -186,19 +207,20 @@ static void test_api(void)
 	struct ksvc_completion c[4];
 	struct ksvc_entry e[2];
 	struct sigaction sa, old;
+	unsigned int wrote = 0;
 	uint64_t t0;
 	int r;
 
 	memset(&p, 0, sizeof(p));
 	tap_ok(ksvc_dispatch_create(NULL, k, NULL) == -EINVAL,
 	       "create: NULL out -> EINVAL");
-	tap_ok(ksvc_dispatch_create(&d, NULL, NULL) == -EINVAL,
+	tap_ok(create_fail(NULL, NULL, &wrote) == -EINVAL,
 	       "create: NULL instance -> EINVAL");
 	p.flags = 1u << 20;
-	tap_ok(ksvc_dispatch_create(&d, k, &p) == -EINVAL,
+	tap_ok(create_fail(k, &p, &wrote) == -EINVAL,
 	       "create: unknown flag -> EINVAL");
 	p.flags = KSVC_DISPATCH_ONE_DRIVER;
-	tap_ok(ksvc_dispatch_create(&d, k, &p) == -EINVAL,
+	tap_ok(create_fail(k, &p, &wrote) == -EINVAL,
 	       "create: ONE_DRIVER without CALLER_DRIVES -> EINVAL");
 	{
 		/* The same process's handle, without its rings mapped. */
@@ -206,8 +228,8 @@ static void test_api(void)
 
 		ks.sq.hdr = NULL;
 		kc.cq.hdr = NULL;
-		tap_ok(ksvc_dispatch_create(&d, &ks, NULL) == -EINVAL &&
-		       ksvc_dispatch_create(&d, &kc, NULL) == -EINVAL &&
+		tap_ok(create_fail(&ks, NULL, &wrote) == -EINVAL &&
+		       create_fail(&kc, NULL, &wrote) == -EINVAL &&
 		       ksvc_sq_wake(&ks) == -EINVAL,
 		       "create on an instance whose submit or completion "
 		       "ring is not mapped, ksvc_sq_wake on one without a "
@@ -215,15 +237,15 @@ static void test_api(void)
 	}
 	memset(&p, 0, sizeof(p));
 	p.reserved[3] = 1;
-	tap_ok(ksvc_dispatch_create(&d, k, &p) == -EINVAL,
+	tap_ok(create_fail(k, &p, &wrote) == -EINVAL,
 	       "create: non-zero reserved -> EINVAL");
 	memset(&p, 0, sizeof(p));
 	p.workers = 100000;
-	tap_ok(ksvc_dispatch_create(&d, k, &p) == -EINVAL,
+	tap_ok(create_fail(k, &p, &wrote) == -EINVAL,
 	       "create: 100000 workers -> EINVAL");
 	memset(&p, 0, sizeof(p));
 	p.uring_entries = 100;
-	tap_ok(ksvc_dispatch_create(&d, k, &p) == -EINVAL,
+	tap_ok(create_fail(k, &p, &wrote) == -EINVAL,
 	       "create: io_uring entries not a power of two -> EINVAL");
 	{
 		static const struct { __u32 workers, spin_us, uring; } out[] = {
@@ -231,17 +253,13 @@ static void test_api(void)
 			{ 0, 0, 8192 },
 		}, at[] = { { 256, 10000, 8 }, { 1, 0, 4096 } };
 		unsigned int i, bad = 0;
-		int r;
 
 		for (i = 0; i < 4; i++) {
 			memset(&p, 0, sizeof(p));
 			p.workers = out[i].workers;
 			p.spin_us = out[i].spin_us;
 			p.uring_entries = out[i].uring;
-			r = ksvc_dispatch_create(&d, k, &p);
-			bad += r != -EINVAL;
-			if (r == 0)
-				ksvc_dispatch_destroy(d);
+			bad += create_fail(k, &p, &wrote) != -EINVAL;
 		}
 		tap_ok(!bad, "create: 257 workers, spin_us 10001, 4 or 8192 "
 		       "io_uring entries -> EINVAL (%u not)", bad);
@@ -274,7 +292,7 @@ static void test_api(void)
 	sigaction(SIGRTMIN + 9, &sa, &old);
 	memset(&p, 0, sizeof(p));
 	p.cancel_signal = SIGRTMIN + 9;
-	tap_ok(ksvc_dispatch_create(&d, k, &p) == -EBUSY,
+	tap_ok(create_fail(k, &p, &wrote) == -EBUSY,
 	       "create: cancel signal with an application handler -> EBUSY");
 	sigaction(SIGRTMIN + 9, &old, NULL);
 	{
@@ -320,7 +338,7 @@ static void test_api(void)
 		for (i = 0; i < sizeof(badsig) / sizeof(badsig[0]); i++) {
 			memset(&p, 0, sizeof(p));
 			p.cancel_signal = badsig[i];
-			if (ksvc_dispatch_create(&d, k, &p) != -EINVAL) {
+			if (create_fail(k, &p, &wrote) != -EINVAL) {
 				tap_diag("cancel_signal %d accepted", badsig[i]);
 				bad++;
 			}
@@ -337,8 +355,10 @@ static void test_api(void)
 	}
 
 	d = td_create(k, 0, 2);
-	tap_ok(ksvc_dispatch_create(&d2, k, NULL) == -EBUSY,
+	tap_ok(create_fail(k, NULL, &wrote) == -EBUSY,
 	       "create: a second dispatcher on one instance -> EBUSY");
+	tap_ok(!wrote, "create: each failure above (EINVAL, EBUSY) left *out "
+	       "as it was (%u changed it)", wrote);
 	tap_ok(ksvc_dispatch_mode(d) == k->mode &&
 	       strcmp(ksvc_mode_name(ksvc_dispatch_mode(d)),
 		      td_have_module() ? "kernel" : "anonymous") == 0,
@@ -1772,7 +1792,7 @@ int main(int argc, char **argv)
 	int mode;
 
 	td_args(argc, argv);
-	tap_plan(38 + NMODES * 51 + RT_CONFIGS);
+	tap_plan(39 + NMODES * 51 + RT_CONFIGS);
 	td_say_where();
 	setup_file();
 	test_api();
