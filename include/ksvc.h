@@ -107,7 +107,8 @@ struct ksvc {
  * not open, -EPROTO when the kernel's layout does not match this library
  * (an abi_version other than KSVC_ABI_VERSION, or other region sizes),
  * -ENOMEM, or whatever open, eventfd, fcntl (the duplicate of a given
- * eventfd), KSVC_IOC_CREATE, mmap or mprotect returned.  On failure nothing is left behind and *out is untouched.
+ * eventfd), KSVC_IOC_CREATE, mmap or mprotect returned.  On failure
+ * nothing is left behind and *out is untouched.
  * Like every function here but the Tier 0 accessors, it leaves errno as
  * it was.
  * ksvc_strerror() turns each into a sentence that says what to do.

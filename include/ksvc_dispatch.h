@@ -307,8 +307,9 @@ struct ksvc_dispatcher;
 	/* The application promises that the descriptors it passes to read,
 	 * write, readv, writev, preadv2 and pwritev2 at offset -1,
 	 * recvfrom, sendto, recvmsg, sendmsg, accept, accept4, connect,
-	 * splice and tee entries do not have O_NONBLOCK set.  By default the dispatcher checks (one fcntl(F_GETFL) per
-	 * such call) and runs calls on non-blocking descriptors in Tier 2,
+	 * splice and tee entries do not have O_NONBLOCK set.  By default
+	 * the dispatcher checks (one fcntl(F_GETFL) per such call) and
+	 * runs calls on non-blocking descriptors in Tier 2,
 	 * because io_uring does not honour O_NONBLOCK on sockets and pipes:
 	 * it waits where the system call fails with EAGAIN (or EINPROGRESS).
 	 * With this flag, such a call on a non-blocking descriptor waits.
