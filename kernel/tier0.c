@@ -709,11 +709,16 @@ static u32 t0_publishable(struct ksvc_instance *inst, u32 groups,
 	 * an id with no mapping yet): the end of that write, or the map
 	 * write that makes the id publishable, finds the instance by it
 	 * and refreshes it, instead of leaving the bit clear until the
-	 * owner's next call.
+	 * owner's next call.  But only from facts read after the last
+	 * change of that group began (its generation is unchanged, as for
+	 * uts_read): a refresh that read them before, and ends after the
+	 * one that read the new ones (an unrelated hook's, that waited),
+	 * would name the namespace the process has left, and the writes
+	 * in the new one would then find nothing to refresh.
 	 */
 	if (uts_read && f->uts_ns)
 		WRITE_ONCE(inst->t0_uts_ns, f->uts_ns);
-	if (f->user_ns)
+	if (f->user_ns && inst->t0_gen[KSVC_G_IDS] == s->gen[KSVC_G_IDS])
 		WRITE_ONCE(inst->t0_user_ns, f->user_ns);
 	spin_unlock(&ksvc_global_lock);
 
