@@ -123,31 +123,18 @@ static int round_run(void)
 
 static void delay_run(struct ku_counts base)
 {
-	const char *ko = getenv("KSVC_KO"), *fi_ko = getenv("KSVC_FI_KO");
+	const char *fi_ko = ku_fi_swap_in(base);
 	int r, st;
 
-	if (!ko || !*ko || !fi_ko || !*fi_ko) {
+	if (!fi_ko) {
 		for (r = 0; r < 3; r++)
 			tap_skip("needs $KSVC_KO and $KSVC_FI_KO (vm/run.sh "
 				 "sets them)", "delay run, check %d", r + 1);
 		return;
 	}
-	if (!ku_counts_wait(base))
-		tap_bail("instances left before the delay run");
-	r = ku_module_unload();
-	if (r)
-		tap_bail("rmmod: %s", strerror(r));
-	r = ku_module_load(fi_ko, "");
-	if (r || !ku_wait_dev())
-		tap_bail("cannot load %s: %s", fi_ko, strerror(r));
-
 	delay_on = 1;
 	st = round_run();
-	r = ku_write_file(KU_DBG_DIR "/delay_pid", "0\n");
-	if (!r)
-		r = ku_write_file(KU_DBG_DIR "/delay_ms", "0\n");
-	if (r)
-		tap_bail("cannot disarm the delay: %s", strerror(-r));
+	ku_delay_disarm();
 	tap_ok(st >= 0 && st < 128 && !(st & (R_SETUP | R_NOT_HIT)),
 	       "delay run (%s): the host name refresh read the old "
 	       "credentials and waited %d ms while the owner unshared "
@@ -155,15 +142,7 @@ static void delay_run(struct ku_counts base)
 	tap_ok(st >= 0 && st < 128 && !(st & (R_SETUP | R_IDS)),
 	       "delay run: the id maps brought IDS back, exact, although "
 	       "the stale refresh ended last (status %d)", st);
-
-	if (!ku_counts_wait(base))
-		tap_bail("instances left after the delay run");
-	r = ku_module_unload();
-	if (r)
-		tap_bail("rmmod of the fault-injection build: %s", strerror(r));
-	r = ku_module_load(ko, "");
-	tap_ok(!r && ku_wait_dev(), "the installed module %s is loaded back "
-	       "(%s)", ko, r ? strerror(r) : "ok");
+	ku_fi_swap_out(base);
 }
 
 int main(void)

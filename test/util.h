@@ -15,6 +15,8 @@
  *                         that load the module again
  *   ku_write_file(), ku_read_file()
  *                         sysctls, id maps, cgroup files: 0 or -errno
+ *   ku_fi_swap_in(), ku_delay_disarm(), ku_fi_swap_out()
+ *                         the fault-injection build's delay runs
  *
  * Everything is static: each test program includes this once.
  */
@@ -744,6 +746,59 @@ static inline int ku_roundtrip(struct ku_rt *rt)
 	rt->a_seen = got;
 	pthread_join(b, NULL);
 	return 0;
+}
+
+/*
+ * The delay runs (test_tier0_pidns, test_tier0_idmap).  ku_fi_swap_in():
+ * once the counters are back at @base, the fault-injection build
+ * ($KSVC_FI_KO) replaces the installed module ($KSVC_KO); returns the
+ * build's path, or NULL with nothing done when either variable is unset
+ * (the caller skips).  ku_delay_disarm(): delay_pid and delay_ms to 0.
+ * ku_fi_swap_out(): once the counters are back at @base, the installed
+ * module replaces the test build again; one TAP check.  Each bails out
+ * of the program when a step fails.
+ */
+static inline const char *ku_fi_swap_in(struct ku_counts base)
+{
+	const char *ko = getenv("KSVC_KO"), *fi_ko = getenv("KSVC_FI_KO");
+	int r;
+
+	if (!ko || !*ko || !fi_ko || !*fi_ko)
+		return NULL;
+	if (!ku_counts_wait(base))
+		tap_bail("instances left before the delay run");
+	r = ku_module_unload();
+	if (r)
+		tap_bail("rmmod: %s", strerror(r));
+	r = ku_module_load(fi_ko, "");
+	if (r || !ku_wait_dev())
+		tap_bail("cannot load %s: %s", fi_ko, strerror(r));
+	return fi_ko;
+}
+
+static inline void ku_delay_disarm(void)
+{
+	int r = ku_write_file(KU_DBG_DIR "/delay_pid", "0\n");
+
+	if (!r)
+		r = ku_write_file(KU_DBG_DIR "/delay_ms", "0\n");
+	if (r)
+		tap_bail("cannot disarm the delay: %s", strerror(-r));
+}
+
+static inline void ku_fi_swap_out(struct ku_counts base)
+{
+	const char *ko = getenv("KSVC_KO");
+	int r;
+
+	if (!ku_counts_wait(base))
+		tap_bail("instances left after the delay run");
+	r = ku_module_unload();
+	if (r)
+		tap_bail("rmmod of the fault-injection build: %s", strerror(r));
+	r = ku_module_load(ko, "");
+	tap_ok(!r && ku_wait_dev(), "the installed module %s is loaded back "
+	       "(%s)", ko, r ? strerror(r) : "ok");
 }
 
 #endif /* KSVC_TEST_UTIL_H */
